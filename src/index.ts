@@ -1,0 +1,5 @@
+/**
+ * iova: an executable model of a virtual machine's DMA path as QEMU builds it.
+ * This is the public library API; the `iova` command uses nothing else.
+ */
+export * from "./memory/index.ts";

@@ -1,0 +1,198 @@
+/**
+ * Flat-view rendering (QEMU's `render_memory_region`, `flatview_simplify` and
+ * `memory_region_get_flatview_root`). Rendering walks the tree depth first in subregion-list
+ * order; each terminating region fills only the gaps left by what was rendered before it.
+ */
+import { type FlatRange, FlatView } from "./flat-view.ts";
+import { SIZE_2_64 } from "./int.ts";
+import { DirtyLog, type MemoryRegion } from "./region.ts";
+
+/** System-wide facts that feed each range's dirty-log mask. */
+export interface RenderContext {
+  /** Global dirty tracking (migration) is on. */
+  readonly globalDirtyLog: boolean;
+  /** TCG tracks code pages in every RAM block. */
+  readonly tcg: boolean;
+}
+
+const NO_DIRTY_TRACKING: RenderContext = { globalDirtyLog: false, tcg: false };
+
+/** A rendered range, with the innermost alias it was reached through (for diagnostics). */
+export interface RenderedRange extends FlatRange {
+  readonly via: MemoryRegion | undefined;
+}
+
+/** A range being built. */
+interface Piece {
+  via: MemoryRegion | undefined;
+  start: bigint;
+  end: bigint;
+  mr: MemoryRegion;
+  offsetInRegion: bigint;
+  readonly: boolean;
+  nonvolatile: boolean;
+  romdMode: boolean;
+  dirtyLogMask: number;
+}
+
+/** The dirty-log mask of ranges of `mr` (QEMU's `memory_region_get_dirty_log_mask`). */
+export function dirtyLogMask(mr: MemoryRegion, ctx: RenderContext): number {
+  let mask = mr.ownDirtyLogMask;
+  const hasRamBlock = mr.ramBlock !== undefined;
+  if (ctx.globalDirtyLog && (hasRamBlock || mr.isIommu)) mask |= DirtyLog.migration;
+  if (ctx.tcg && hasRamBlock) mask |= DirtyLog.code;
+  return mask;
+}
+
+/**
+ * Renders the ranges of `root` (its own `addr` included), clipped to [0, 2^64). With
+ * `merge` false the pieces are returned as rendered, before adjacent ones are merged.
+ */
+export function renderRanges(
+  root: MemoryRegion,
+  options: { merge?: boolean; context?: RenderContext } = {},
+): RenderedRange[] {
+  const pieces: Piece[] = [];
+  const ctx = options.context ?? NO_DIRTY_TRACKING;
+  renderRegion(pieces, root, 0n, 0n, SIZE_2_64, false, false, undefined, ctx);
+  return options.merge === false ? pieces : simplify(pieces);
+}
+
+/** Renders `root` into a flat view (QEMU's `generate_memory_topology`). */
+export function renderFlatView(root: MemoryRegion | null, context?: RenderContext): FlatView {
+  return new FlatView(root, root ? renderRanges(root, { context }) : []);
+}
+
+function renderRegion(
+  view: Piece[],
+  mr: MemoryRegion,
+  base: bigint,
+  clipStart: bigint,
+  clipEnd: bigint,
+  readonly: boolean,
+  nonvolatile: boolean,
+  via: MemoryRegion | undefined,
+  ctx: RenderContext,
+): void {
+  if (!mr.enabled) return;
+  base += mr.addr;
+  readonly ||= mr.readonly;
+  nonvolatile ||= mr.nonvolatile;
+  const start = base > clipStart ? base : clipStart;
+  const regionEnd = base + mr.size;
+  const end = regionEnd < clipEnd ? regionEnd : clipEnd;
+  // QEMU renders a zero-length intersection too, but it can never produce a range.
+  if (end <= start) return;
+
+  const target = mr.alias;
+  if (target) {
+    // The target's own address cancels out: it is added back when the target renders.
+    const targetBase = base - target.addr - mr.aliasOffset;
+    renderRegion(view, target, targetBase, start, end, readonly, nonvolatile, mr, ctx);
+    return;
+  }
+  for (const sub of mr.subregions) {
+    renderRegion(view, sub, base, start, end, readonly, nonvolatile, via, ctx);
+  }
+  if (!mr.terminates) return;
+  const flags = { readonly, nonvolatile, via, dirtyLogMask: dirtyLogMask(mr, ctx) };
+  fillGaps(view, mr, start, end, start - base, flags);
+}
+
+/** Inserts pieces of [start, end) where nothing is rendered yet; existing ranges win. */
+function fillGaps(
+  view: Piece[],
+  mr: MemoryRegion,
+  start: bigint,
+  end: bigint,
+  offsetInRegion: bigint,
+  flags: Pick<Piece, "readonly" | "nonvolatile" | "via" | "dirtyLogMask">,
+): void {
+  let lo = 0;
+  let hi = view.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (view[mid].end <= start) lo = mid + 1;
+    else hi = mid;
+  }
+  const first = lo;
+  const merged: Piece[] = [];
+  let cursor = start;
+  let i = first;
+  const piece = (from: bigint, to: bigint): Piece => ({
+    start: from,
+    end: to,
+    mr,
+    offsetInRegion: offsetInRegion + (from - start),
+    romdMode: mr.romdMode,
+    ...flags,
+  });
+  while (cursor < end && i < view.length && view[i].start < end) {
+    const existing = view[i];
+    if (cursor < existing.start) merged.push(piece(cursor, existing.start));
+    merged.push(existing);
+    cursor = existing.end;
+    i++;
+  }
+  if (cursor < end) merged.push(piece(cursor, end));
+  if (merged.length !== i - first) view.splice(first, i - first, ...merged);
+}
+
+/** Merges neighbours from the same region with contiguous offsets and equal attributes. */
+function simplify(pieces: Piece[]): Piece[] {
+  const out: Piece[] = [];
+  for (const p of pieces) {
+    const last = out[out.length - 1];
+    if (
+      last &&
+      last.end === p.start &&
+      last.mr === p.mr &&
+      last.offsetInRegion + (last.end - last.start) === p.offsetInRegion &&
+      last.dirtyLogMask === p.dirtyLogMask &&
+      last.romdMode === p.romdMode &&
+      last.readonly === p.readonly &&
+      last.nonvolatile === p.nonvolatile
+    ) {
+      out[out.length - 1] = { ...last, end: p.end };
+    } else {
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+/**
+ * The region an address space's flat view is rendered from (QEMU's
+ * `memory_region_get_flatview_root`): full-size zero-offset aliases and containers with a single
+ * enabled, fully contained child at offset 0 are looked through; null means an empty view.
+ */
+export function flatViewRoot(root: MemoryRegion): MemoryRegion | null {
+  let mr = root;
+  while (mr.enabled) {
+    const target = mr.alias;
+    if (target) {
+      if (mr.aliasOffset === 0n && mr.size >= target.size) {
+        mr = target;
+        continue;
+      }
+    } else if (!mr.terminates) {
+      let found = 0;
+      let next: MemoryRegion | undefined;
+      for (const child of mr.subregions) {
+        if (!child.enabled) continue;
+        if (++found > 1) {
+          next = undefined;
+          break;
+        }
+        if (child.addr === 0n && mr.size >= child.size) next = child;
+      }
+      if (found === 0) return null;
+      if (next) {
+        mr = next;
+        continue;
+      }
+    }
+    return mr;
+  }
+  return null;
+}
