@@ -5,6 +5,7 @@
  */
 import { type FlatRange, FlatView } from "./flat-view.ts";
 import { SIZE_2_64 } from "./int.ts";
+import { RangeList } from "./range-list.ts";
 import { DirtyLog, type MemoryRegion } from "./region.ts";
 
 /** System-wide facts that feed each range's dirty-log mask. */
@@ -52,9 +53,10 @@ export function renderRanges(
   root: MemoryRegion,
   options: { merge?: boolean; context?: RenderContext } = {},
 ): RenderedRange[] {
-  const pieces: Piece[] = [];
+  const list = new RangeList<Piece>();
   const ctx = options.context ?? NO_DIRTY_TRACKING;
-  renderRegion(pieces, root, 0n, 0n, SIZE_2_64, false, false, undefined, ctx);
+  renderRegion(list, root, 0n, 0n, SIZE_2_64, false, false, undefined, ctx);
+  const pieces = list.toArray();
   return options.merge === false ? pieces : simplify(pieces);
 }
 
@@ -64,7 +66,7 @@ export function renderFlatView(root: MemoryRegion | null, context?: RenderContex
 }
 
 function renderRegion(
-  view: Piece[],
+  view: RangeList<Piece>,
   mr: MemoryRegion,
   base: bigint,
   clipStart: bigint,
@@ -101,24 +103,13 @@ function renderRegion(
 
 /** Inserts pieces of [start, end) where nothing is rendered yet; existing ranges win. */
 function fillGaps(
-  view: Piece[],
+  view: RangeList<Piece>,
   mr: MemoryRegion,
   start: bigint,
   end: bigint,
   offsetInRegion: bigint,
   flags: Pick<Piece, "readonly" | "nonvolatile" | "via" | "dirtyLogMask">,
 ): void {
-  let lo = 0;
-  let hi = view.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (view[mid].end <= start) lo = mid + 1;
-    else hi = mid;
-  }
-  const first = lo;
-  const merged: Piece[] = [];
-  let cursor = start;
-  let i = first;
   const piece = (from: bigint, to: bigint): Piece => ({
     start: from,
     end: to,
@@ -127,15 +118,18 @@ function fillGaps(
     romdMode: mr.romdMode,
     ...flags,
   });
-  while (cursor < end && i < view.length && view[i].start < end) {
-    const existing = view[i];
-    if (cursor < existing.start) merged.push(piece(cursor, existing.start));
-    merged.push(existing);
-    cursor = existing.end;
-    i++;
+  const cursor = view.firstEndingAfter(start);
+  let at = start;
+  while (at < end) {
+    const existing = view.at(cursor);
+    if (!existing || existing.start >= end) {
+      view.insertBefore(cursor, piece(at, end));
+      return;
+    }
+    if (at < existing.start) view.insertBefore(cursor, piece(at, existing.start));
+    at = existing.end;
+    view.advance(cursor);
   }
-  if (cursor < end) merged.push(piece(cursor, end));
-  if (merged.length !== i - first) view.splice(first, i - first, ...merged);
 }
 
 /** Merges neighbours from the same region with contiguous offsets and equal attributes. */

@@ -1,0 +1,42 @@
+/**
+ * Benchmark helpers: warm up, run several times, take the median. Every benchmark reports a ratio
+ * against a baseline measured in the same process, because these machines are noisy.
+ */
+
+/** One benchmark result, as `npm run bench -- --json` prints it. */
+export interface BenchResult {
+  readonly name: string;
+  readonly value: number;
+  readonly unit: string;
+  /** What the value is compared with (a time or rate of the baseline), if anything. */
+  readonly baseline: number | null;
+  readonly ratio: number | null;
+  /** Human note: what was measured. */
+  readonly note?: string;
+}
+
+/** Median wall time of `fn` in milliseconds over `runs` runs after `warmup` runs. */
+export function medianMs(fn: () => void, runs = 7, warmup = 2): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+/** A deterministic pseudo-random generator (xorshift32), so every run measures the same work. */
+export function seededRandom(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 2 ** 32;
+  };
+}

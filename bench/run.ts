@@ -1,0 +1,35 @@
+/**
+ * `npm run bench`: runs every benchmark and prints a table, or with `--json` one object
+ * `{"results": [{name, value, unit, baseline, ratio}]}`.
+ */
+import type { BenchResult } from "./harness.ts";
+import { memoryBenchmarks } from "./memory.bench.ts";
+
+const suites: [string, () => BenchResult[]][] = [["memory", memoryBenchmarks]];
+
+const json = process.argv.includes("--json");
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+const results: BenchResult[] = [];
+for (const [name, run] of suites) {
+  if (only && name !== only) continue;
+  results.push(...run());
+}
+if (json) {
+  console.log(JSON.stringify({ results }, null, 2));
+} else {
+  const fmt = (v: number | null) =>
+    v === null ? "" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+  console.log(
+    ["name".padEnd(34), "value".padStart(12), "unit".padEnd(10), "ratio".padStart(8)].join(" "),
+  );
+  for (const r of results) {
+    console.log(
+      [
+        r.name.padEnd(34),
+        fmt(r.value).padStart(12),
+        r.unit.padEnd(10),
+        fmt(r.ratio).padStart(8),
+      ].join(" "),
+    );
+  }
+}
