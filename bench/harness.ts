@@ -15,9 +15,13 @@ export interface BenchResult {
   readonly note?: string;
 }
 
-/** Median wall time of `fn` in milliseconds over `runs` runs after `warmup` runs. */
+/**
+ * Median wall time of `fn` in milliseconds over `runs` runs, after at least `warmup` runs and
+ * 200 ms of warm-up (so the JIT has settled).
+ */
 export function medianMs(fn: () => void, runs = 7, warmup = 2): number {
-  for (let i = 0; i < warmup; i++) fn();
+  const warmUntil = performance.now() + 200;
+  for (let i = 0; i < warmup || performance.now() < warmUntil; i++) fn();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();

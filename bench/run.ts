@@ -3,9 +3,13 @@
  * `{"results": [{name, value, unit, baseline, ratio}]}`.
  */
 import type { BenchResult } from "./harness.ts";
+import { iommuBenchmarks } from "./iommu.bench.ts";
 import { memoryBenchmarks } from "./memory.bench.ts";
 
-const suites: [string, () => BenchResult[]][] = [["memory", memoryBenchmarks]];
+const suites: [string, () => BenchResult[]][] = [
+  ["memory", memoryBenchmarks],
+  ["iommu", iommuBenchmarks],
+];
 
 const json = process.argv.includes("--json");
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);

@@ -2,4 +2,6 @@
  * iova: an executable model of a virtual machine's DMA path as QEMU builds it.
  * This is the public library API; the `iova` command uses nothing else.
  */
+
+export * from "./iommu/index.ts";
 export * from "./memory/index.ts";

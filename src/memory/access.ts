@@ -33,9 +33,15 @@ export interface Translation {
   readonly pageMask: bigint;
 }
 
-/** A read's outcome: OR-ed result bits and the bytes (zeros where the access failed). */
-export interface AccessResult {
+/** An access's outcome: OR-ed result bits, and where an IOMMU first refused it, if one did. */
+export interface AccessOutcome {
   readonly result: MemTxResult;
+  /** The first address (in the address space accessed) whose translation an IOMMU denied. */
+  readonly faultAddress: bigint | undefined;
+}
+
+/** A read's outcome, with the bytes (zeros where the access failed). */
+export interface AccessResult extends AccessOutcome {
   readonly data: Uint8Array;
 }
 
@@ -297,11 +303,16 @@ function walk(
   isWrite: boolean,
   attrs: MemTxAttrs,
   step: (t: Translation, pos: number, len: number, direct: boolean) => MemTxResult,
-): MemTxResult {
-  if (length === 0) return MemTx.ok;
+  hole?: (pos: number, len: number) => void,
+): AccessOutcome {
+  if (length === 0) return { result: MemTx.ok, faultAddress: undefined };
   let t = translateAddress(as, addr, BigInt(length), isWrite, attrs);
-  if (!accessAllowed(t, attrs)) return MemTx.accessError;
+  if (!accessAllowed(t, attrs)) {
+    hole?.(0, length);
+    return { result: MemTx.accessError, faultAddress: undefined };
+  }
   let result: MemTxResult = MemTx.ok;
+  let faultAddress: bigint | undefined;
   let pos = 0;
   for (;;) {
     const remaining = length - pos;
@@ -310,14 +321,16 @@ function walk(
       l = Math.min(remaining, Number(t.plen));
       result |= step(t, pos, l, true);
     } else if (!t.mr) {
-      l = unassignedSpan(addr + BigInt(pos), remaining, Number(t.plen));
+      l = Math.min(unassignedSpan(addr + BigInt(pos), remaining, Number(t.plen)), remaining);
+      hole?.(pos, l);
       result |= MemTx.decodeError;
+      if (t.iommuFault) faultAddress ??= addr + BigInt(pos);
     } else {
       l = memoryAccessSize(opsOf(t.mr), remaining, t.xlat);
       result |= step(t, pos, l, false);
     }
     pos += l;
-    if (pos >= length) return result;
+    if (pos >= length) return { result, faultAddress };
     t = translateAddress(as, addr + BigInt(pos), BigInt(length - pos), isWrite, attrs);
   }
 }
@@ -329,18 +342,39 @@ export function readAddressSpace(
   length: number,
   attrs: MemTxAttrs = UNSPECIFIED_ATTRS,
 ): AccessResult {
-  const data = new Uint8Array(length);
-  const result = walk(as, addr, length, false, attrs, (t, pos, len, direct) => {
-    const mr = t.mr!;
-    if (direct) {
-      mr.ramBlock!.read(t.xlat, data.subarray(pos, pos + len));
-      return MemTx.ok;
-    }
-    const r = dispatchRead(mr, t.xlat, len, "little", attrs);
-    valueToBytes(r.value, data, pos, len);
-    return r.result;
-  });
-  return { result, data };
+  return readAddressSpaceInto(as, addr, new Uint8Array(length), attrs);
+}
+
+/**
+ * Reads `data.length` bytes at `addr` into `data`, which a caller can reuse (a fresh large buffer
+ * costs a page fault per 4 KiB on first touch).
+ */
+export function readAddressSpaceInto(
+  as: AddressSpace,
+  addr: bigint,
+  data: Uint8Array,
+  attrs: MemTxAttrs = UNSPECIFIED_ATTRS,
+): AccessResult {
+  const length = data.length;
+  const outcome = walk(
+    as,
+    addr,
+    length,
+    false,
+    attrs,
+    (t, pos, len, direct) => {
+      const mr = t.mr!;
+      if (direct) {
+        mr.ramBlock!.read(t.xlat, data.subarray(pos, pos + len));
+        return MemTx.ok;
+      }
+      const r = dispatchRead(mr, t.xlat, len, "little", attrs);
+      valueToBytes(r.value, data, pos, len);
+      return r.result;
+    },
+    (pos, len) => data.fill(0, pos, pos + len),
+  );
+  return { ...outcome, data };
 }
 
 /** Writes `data` at `addr` of `as` (QEMU's `address_space_write`). */
@@ -350,6 +384,16 @@ export function writeAddressSpace(
   data: Uint8Array,
   attrs: MemTxAttrs = UNSPECIFIED_ATTRS,
 ): MemTxResult {
+  return writeAddressSpaceOutcome(as, addr, data, attrs).result;
+}
+
+/** Writes `data` at `addr` of `as`, reporting where an IOMMU refused it. */
+export function writeAddressSpaceOutcome(
+  as: AddressSpace,
+  addr: bigint,
+  data: Uint8Array,
+  attrs: MemTxAttrs = UNSPECIFIED_ATTRS,
+): AccessOutcome {
   return walk(as, addr, data.length, true, attrs, (t, pos, len, direct) => {
     const mr = t.mr!;
     if (direct) {

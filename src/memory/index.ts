@@ -9,6 +9,7 @@ export * from "./flat-view.ts";
 export * from "./int.ts";
 export * from "./iommu-types.ts";
 export * from "./listener.ts";
+export * from "./map.ts";
 export * from "./memory-system.ts";
 export * from "./mtree/import.ts";
 export * from "./mtree/parse.ts";

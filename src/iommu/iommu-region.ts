@@ -1,0 +1,205 @@
+/**
+ * IOMMU memory regions (QEMU's `IOMMUMemoryRegion`): a region whose accesses are translated, with
+ * the notifiers that consumers register, notification with range cropping, and replay.
+ *
+ * The convention (settled in 2016, QEMU commit d78c19b5cf): the `iova` of a translation result or a
+ * notification is an offset within the IOMMU region, the domain `translate` and replay work in. A
+ * consumer that needs a bus address adds the section's offset (offset within the address space
+ * minus offset within the region) itself, as VFIO does.
+ */
+import type { MemTxAttrs } from "../memory/access-types.ts";
+import { U64_MAX } from "../memory/int.ts";
+import type { IommuPermission, IommuTlbEntry, IommuTranslator } from "../memory/iommu-types.ts";
+import type { MemorySystem } from "../memory/memory-system.ts";
+import type { MemoryRegion, RegionOptions } from "../memory/region.ts";
+import {
+  type IommuNotifier,
+  IommuNotifierError,
+  IommuNotifierFlag,
+  type IommuTlbEvent,
+} from "./notifier.ts";
+
+/** What an IOMMU model implements (QEMU's `IOMMUMemoryRegionClass`). */
+export interface IommuModel {
+  /** Translates `addr` (an offset within the region); `flag` none asks for every permission. */
+  translate(addr: bigint, flag: IommuPermission, iommuIdx: number): IommuTlbEntry;
+  /** Smallest page the IOMMU maps; default 4 KiB (the target page). */
+  minPageSize?(): bigint;
+  /** Told when the union of notifier flags changes; a returned error refuses the notifier. */
+  notifyFlagChanged?(oldFlags: number, newFlags: number): IommuNotifierError | undefined;
+  /** Replays current mappings to a new notifier; default: a walk at the minimum page size. */
+  replay?(region: IommuRegion, notifier: IommuNotifier): void;
+  /** The IOMMU index for a transaction's attributes; default 0. */
+  attrsToIndex?(attrs: MemTxAttrs): number;
+  /** How many IOMMU indexes exist; default 1. */
+  numIndexes?(): number;
+}
+
+/** Options for an IOMMU region. */
+export interface IommuRegionOptions extends RegionOptions {
+  /**
+   * The most translate calls the default replay may make before it gives up with an error
+   * (QEMU would keep going and freeze the guest, the SMMUv3 bug of 2019). Default 2^24.
+   */
+  readonly replayLimit?: number;
+}
+
+/** An IOMMU region and its notifiers. */
+export class IommuRegion implements IommuTranslator {
+  /** The memory region that places this IOMMU in an address space. */
+  readonly region: MemoryRegion;
+  readonly model: IommuModel;
+  /** Translate calls so far: for tests and benchmarks of replay cost. */
+  translateCount = 0;
+  readonly #notifiers: IommuNotifier[] = [];
+  #flags = 0;
+  readonly #replayLimit: number;
+
+  constructor(
+    system: MemorySystem,
+    name: string,
+    size: bigint,
+    model: IommuModel,
+    options: IommuRegionOptions = {},
+  ) {
+    this.model = model;
+    this.#replayLimit = options.replayLimit ?? 2 ** 24;
+    this.region = system.iommu(name, size, this, options);
+  }
+
+  /** The IOMMU region behind a memory region, if it is one. */
+  static of(mr: MemoryRegion): IommuRegion | undefined {
+    const target = mr.resolveAlias();
+    return target.iommu instanceof IommuRegion ? target.iommu : undefined;
+  }
+
+  translate(addr: bigint, flag: IommuPermission, iommuIdx: number): IommuTlbEntry {
+    this.translateCount++;
+    return this.model.translate(addr, flag, iommuIdx);
+  }
+
+  attrsToIndex(attrs: MemTxAttrs): number {
+    return this.model.attrsToIndex?.(attrs) ?? 0;
+  }
+
+  get numIndexes(): number {
+    return this.model.numIndexes?.() ?? 1;
+  }
+
+  get minPageSize(): bigint {
+    return this.model.minPageSize?.() ?? 0x1000n;
+  }
+
+  /** Registered notifiers, newest first. */
+  get notifiers(): readonly IommuNotifier[] {
+    return this.#notifiers;
+  }
+
+  /** The union of the notifiers' flags. */
+  get notifierFlags(): number {
+    return this.#flags;
+  }
+
+  /**
+   * Registers `n` (QEMU's `memory_region_register_iommu_notifier`): newest first; if the union of
+   * flags changes, the model is told and may refuse, in which case nothing is registered.
+   */
+  registerNotifier(n: IommuNotifier): void {
+    if (n.flags === IommuNotifierFlag.none) throw new IommuNotifierError("notifier with no flags");
+    if (n.start > n.end) throw new IommuNotifierError("notifier range starts after it ends");
+    if (n.iommuIdx < 0 || n.iommuIdx >= this.numIndexes) {
+      throw new IommuNotifierError(`IOMMU index ${n.iommuIdx} out of range`);
+    }
+    this.#notifiers.unshift(n);
+    const error = this.#updateFlags();
+    if (error) {
+      this.#notifiers.shift();
+      this.#flags = this.#union();
+      throw error;
+    }
+  }
+
+  /** Removes `n`; the model hears of the new flag union (and cannot refuse). */
+  unregisterNotifier(n: IommuNotifier): void {
+    const at = this.#notifiers.indexOf(n);
+    if (at < 0) return;
+    this.#notifiers.splice(at, 1);
+    this.#updateFlags();
+  }
+
+  /** Delivers an event to every notifier of index `iommuIdx` (QEMU's `memory_region_notify_iommu`). */
+  notify(iommuIdx: number, event: IommuTlbEvent): void {
+    for (const n of this.#notifiers.slice()) {
+      if (n.iommuIdx === iommuIdx) notifyOne(n, event);
+    }
+  }
+
+  /** Sends `n` an UNMAP of its whole range (QEMU's `memory_region_unmap_iommu_notifier_range`). */
+  unmapNotifierRange(n: IommuNotifier): void {
+    notifyOne(n, {
+      type: IommuNotifierFlag.unmap,
+      entry: {
+        targetAs: null,
+        iova: n.start,
+        translatedAddr: 0n,
+        addrMask: n.end - n.start,
+        perm: 0,
+      },
+    });
+  }
+
+  /**
+   * Replays current mappings to `n`: the model's own replay if it has one, else QEMU's walk of the
+   * whole region at the minimum page size, notifying every entry with a permission (no cropping,
+   * no flag filtering).
+   */
+  replay(n: IommuNotifier): void {
+    if (this.model.replay) {
+      this.model.replay(this, n);
+      return;
+    }
+    const granularity = this.minPageSize;
+    const size = this.region.size === 1n << 64n ? U64_MAX : this.region.size;
+    const calls = size / granularity + 1n;
+    if (calls > BigInt(this.#replayLimit)) {
+      throw new IommuNotifierError(
+        `replay of ${this.region.name} would translate ${calls} pages (limit ${this.#replayLimit}): QEMU would stall here`,
+      );
+    }
+    for (let addr = 0n; addr < size; addr += granularity) {
+      const entry = this.translate(addr, 0, n.iommuIdx);
+      if (entry.perm !== 0) n.notify(entry);
+      if (addr + granularity > U64_MAX) break;
+    }
+  }
+
+  #union(): number {
+    return this.#notifiers.reduce((flags, n) => flags | n.flags, 0);
+  }
+
+  #updateFlags(): IommuNotifierError | undefined {
+    const next = this.#union();
+    const old = this.#flags;
+    if (next === old) return undefined;
+    const error = this.model.notifyFlagChanged?.(old, next);
+    if (!error) this.#flags = next;
+    return error;
+  }
+}
+
+/**
+ * QEMU's `memory_region_notify_iommu_one`: skip a notifier whose range misses the entry, crop iova
+ * and mask to the range (the translated address is left alone), and deliver only subscribed kinds.
+ */
+export function notifyOne(n: IommuNotifier, event: IommuTlbEvent): void {
+  const { entry } = event;
+  if (event.type === IommuNotifierFlag.unmap && entry.perm !== 0) {
+    throw new IommuNotifierError("an UNMAP event must carry no permission");
+  }
+  const end = entry.iova + entry.addrMask;
+  if (n.start > end || n.end < entry.iova) return;
+  if (!(event.type & n.flags)) return;
+  const iova = entry.iova > n.start ? entry.iova : n.start;
+  const last = end < n.end ? end : n.end;
+  n.notify({ ...entry, iova, addrMask: last - iova });
+}
