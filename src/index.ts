@@ -4,4 +4,7 @@
  */
 
 export * from "./iommu/index.ts";
+export * from "./machine/index.ts";
 export * from "./memory/index.ts";
+export * from "./scenario/index.ts";
+export * from "./spapr/index.ts";

@@ -4,10 +4,27 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { formatMtree, importMtree, MtreeSyntaxError } from "../index.ts";
+import {
+  type Behaviour,
+  formatMtree,
+  importMtree,
+  loadScenario,
+  MtreeSyntaxError,
+  runScenario,
+  type Scenario,
+  ScenarioError,
+} from "../index.ts";
+import { SEED_SCENARIO, SEED_SOURCE } from "../scenario/seed.ts";
 import { UsageError } from "./errors.ts";
+import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
 
 const USAGE = `usage:
+  iova run [SCENARIO] [--json] [--quiet] [--behaviour qemu-7.2|qemu-2016-prefix]
+      Run a scenario (default: the built-in seed) and print the report; exit 1 if anything failed.
+  iova check SCENARIO
+      Run a scenario and print only the verdicts.
+  iova mtree SCENARIO [-f] [-D] [-o]
+      Print \`info mtree\` of the machine after the scenario's steps.
   iova mtree --import FILE [--flat FLATFILE] [-f] [-D] [-o]
       Rebuild a model from QEMU's \`info mtree -D\` text (optionally with \`-o\`) and print it
       again as \`info mtree\` would. --flat gives QEMU's \`info mtree -f\` text of the same
@@ -26,6 +43,10 @@ export function main(
     switch (command) {
       case "mtree":
         return mtreeCommand(rest, out);
+      case "run":
+        return runCommand(rest, out, false);
+      case "check":
+        return runCommand(rest, out, true);
       case undefined:
       case "help":
       case "--help":
@@ -57,6 +78,9 @@ function parse(args: readonly string[]) {
         disabled: { type: "boolean", short: "D" },
         owners: { type: "boolean", short: "o" },
         dispatch: { type: "boolean", short: "d" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+        behaviour: { type: "string" },
       },
     });
   } catch (e) {
@@ -78,11 +102,17 @@ function mtreeCommand(args: readonly string[], out: (s: string) => void): number
     throw new UsageError("iova: -d (QEMU's dispatch tables) is not modelled");
   }
   if (!values.import) {
-    throw new UsageError(
-      positionals.length
-        ? "iova: scenario files are not supported yet; use --import FILE"
-        : `iova: mtree needs --import FILE\n${USAGE}`,
+    if (positionals.length !== 1)
+      throw new UsageError(`iova: mtree needs a SCENARIO or --import FILE\n${USAGE}`);
+    const { machine } = runScenario(readScenario(positionals[0]));
+    out(
+      formatMtree(machine.memory, {
+        flat: values["flat-view"],
+        owners: values.owners,
+        disabled: values.disabled,
+      }),
     );
+    return 0;
   }
   const treePath = values.import;
   const flatPath = values.flat;
@@ -107,4 +137,45 @@ function mtreeCommand(args: readonly string[], out: (s: string) => void): number
     }),
   );
   return 0;
+}
+
+function readScenario(path: string | undefined): Scenario {
+  if (path === undefined) return loadScenario(SEED_SCENARIO, SEED_SOURCE);
+  const text = readInput(path);
+  try {
+    return loadScenario(text, path);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+function runCommand(
+  args: readonly string[],
+  out: (s: string) => void,
+  verdictsOnly: boolean,
+): number {
+  const { values, positionals } = parse(args);
+  if (positionals.length > 1) throw new UsageError(`iova: run takes one SCENARIO\n${USAGE}`);
+  if (verdictsOnly && positionals.length === 0)
+    throw new UsageError(`iova: check needs a SCENARIO\n${USAGE}`);
+  const behaviour = values.behaviour;
+  if (behaviour !== undefined && behaviour !== "qemu-7.2" && behaviour !== "qemu-2016-prefix") {
+    throw new UsageError(
+      `iova: --behaviour takes qemu-7.2 or qemu-2016-prefix, not '${behaviour}'`,
+    );
+  }
+  const scenario = readScenario(positionals[0]);
+  const { report } = runScenario(scenario, { behaviour: behaviour as Behaviour | undefined });
+  if (values.json) {
+    out(`${JSON.stringify(report, null, 2)}\n`);
+  } else if (verdictsOnly) {
+    for (const c of report.checks) out(`${c.ok ? "ok  " : "FAIL"} ${c.name}\n`);
+    out(`${report.ok ? "ok" : "FAILED"}\n`);
+  } else if (!values.quiet) {
+    out(formatReport(report, process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN));
+  } else {
+    out(`${report.ok ? "ok" : "FAILED"}\n`);
+  }
+  return report.ok ? 0 : 1;
 }

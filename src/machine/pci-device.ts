@@ -1,0 +1,170 @@
+/**
+ * A PCI function: configuration space with QEMU's writable masks, BARs that appear in the PHB's
+ * PCI memory or I/O space when the guest programs them and enables decoding, and the bus-master
+ * address space that the command register's master bit turns on.
+ */
+import type { AddressSpace } from "../memory/address-space.ts";
+import { U64_MAX } from "../memory/int.ts";
+import type { MemorySystem } from "../memory/memory-system.ts";
+import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
+import type { PciConfigTarget, SpaprPhb } from "../spapr/phb.ts";
+
+/** Command register bits. */
+export const PCI_COMMAND = { io: 0x1, memory: 0x2, master: 0x4 } as const;
+
+/** A BAR: its region and how it decodes. */
+export interface BarSpec {
+  readonly region: MemoryRegion;
+  readonly kind: "mem32" | "mem64" | "io";
+  readonly prefetchable?: boolean;
+}
+
+/** Identity and layout of a function. */
+export interface PciFunctionSpec {
+  /** QEMU's type name; also the bus-master address space's name. */
+  readonly typeName: string;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  readonly classCode: number;
+  readonly revision: number;
+  readonly bars: readonly (BarSpec | undefined)[];
+  readonly interruptPin?: number;
+}
+
+const UNMAPPED = -1n;
+
+/** A PCI function behind a PHB. */
+export class PciDevice implements PciConfigTarget {
+  readonly configSize = 256;
+  readonly config = new Uint8Array(256);
+  readonly #wmask = new Uint8Array(256);
+  readonly spec: PciFunctionSpec;
+  readonly phb: SpaprPhb;
+  readonly devfn: number;
+  /** Where each BAR is mapped in PCI space (-1: not mapped). */
+  readonly barAddress: bigint[] = [UNMAPPED, UNMAPPED, UNMAPPED, UNMAPPED, UNMAPPED, UNMAPPED];
+  /** The container the device does DMA through, and the address space over it. */
+  readonly busMasterContainer: MemoryRegion;
+  readonly busMasterAlias: MemoryRegion;
+  readonly busMasterAs: AddressSpace;
+  readonly #system: MemorySystem;
+
+  constructor(
+    system: MemorySystem,
+    phb: SpaprPhb,
+    devfn: number,
+    spec: PciFunctionSpec,
+    owner: QomObjectRef,
+  ) {
+    this.#system = system;
+    this.spec = spec;
+    this.phb = phb;
+    this.devfn = devfn;
+    const c = new DataView(this.config.buffer);
+    c.setUint16(0x00, spec.vendorId, true);
+    c.setUint16(0x02, spec.deviceId, true);
+    c.setUint8(0x08, spec.revision);
+    c.setUint8(0x09, spec.classCode & 0xff);
+    c.setUint16(0x0a, spec.classCode >>> 8, true);
+    c.setUint8(0x3d, spec.interruptPin ?? 1);
+    new DataView(this.#wmask.buffer).setUint16(0x04, 0x0547, true);
+    this.#wmask[0x0c] = 0xff; // cache line size
+    this.#wmask[0x0d] = 0xff; // latency timer
+    this.#wmask[0x3c] = 0xff; // interrupt line
+    spec.bars.forEach((bar, i) => {
+      if (!bar) return;
+      const reg = 0x10 + 4 * i;
+      const size = bar.region.size;
+      const flags =
+        bar.kind === "io" ? 0x1 : (bar.kind === "mem64" ? 0x4 : 0) | (bar.prefetchable ? 0x8 : 0);
+      c.setUint32(reg, flags, true);
+      const mask = BigInt.asUintN(64, ~(size - 1n)) & ~BigInt(bar.kind === "io" ? 0x3 : 0xf);
+      new DataView(this.#wmask.buffer).setUint32(reg, Number(mask & 0xffffffffn), true);
+      if (bar.kind === "mem64") {
+        new DataView(this.#wmask.buffer).setUint32(reg + 4, Number(mask >> 32n), true);
+      }
+    });
+    this.busMasterContainer = system.container("bus master container", U64_MAX, { owner });
+    this.busMasterAs = system.addressSpace(this.busMasterContainer, spec.typeName);
+    const dmaRoot = phb.dmaAddressSpace.root;
+    this.busMasterAlias = system.alias("bus master", dmaRoot, 0n, dmaRoot.size, { owner });
+    this.busMasterAlias.setEnabled(false);
+    this.busMasterContainer.addSubregion(this.busMasterAlias, 0n);
+  }
+
+  /** The command register. */
+  get command(): number {
+    return this.config[4] | (this.config[5] << 8);
+  }
+
+  configRead(offset: number, size: number): number {
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = v * 256 + this.config[offset + i];
+    return v;
+  }
+
+  /** QEMU's `pci_default_write_config`: masked write, then BAR mappings and bus mastering. */
+  configWrite(offset: number, size: number, value: number): void {
+    for (let i = 0; i < size; i++) {
+      const byte = (value / 256 ** i) & 0xff;
+      const m = this.#wmask[offset + i];
+      this.config[offset + i] = (this.config[offset + i] & ~m) | (byte & m);
+    }
+    const end = offset + size;
+    const touches = (from: number, to: number) => offset < to && end > from;
+    const command = touches(0x04, 0x05);
+    if (touches(0x10, 0x28) || command) this.updateMappings();
+    if (command) this.busMasterAlias.setEnabled((this.command & PCI_COMMAND.master) !== 0);
+  }
+
+  /** Where BAR `i` should be mapped now (QEMU's `pci_bar_address`). */
+  barTarget(i: number): bigint {
+    const bar = this.spec.bars[i];
+    if (!bar) return UNMAPPED;
+    const size = bar.region.size;
+    const c = new DataView(this.config.buffer);
+    const reg = 0x10 + 4 * i;
+    if (bar.kind === "io") {
+      if (!(this.command & PCI_COMMAND.io)) return UNMAPPED;
+      const addr = BigInt(c.getUint32(reg, true)) & ~(size - 1n);
+      const last = addr + size - 1n;
+      return last <= addr || last >= 0xffffffffn || addr === 0n ? UNMAPPED : addr;
+    }
+    if (!(this.command & PCI_COMMAND.memory)) return UNMAPPED;
+    let addr = BigInt(c.getUint32(reg, true));
+    if (bar.kind === "mem64") addr |= BigInt(c.getUint32(reg + 4, true)) << 32n;
+    addr &= BigInt.asUintN(64, ~(size - 1n));
+    const last = addr + size - 1n;
+    if (last <= addr || last === U64_MAX || addr === 0n) return UNMAPPED;
+    if (bar.kind === "mem32" && last >= 0xffffffffn) return UNMAPPED;
+    return addr;
+  }
+
+  /** QEMU's `pci_update_mappings`: move BARs whose target changed; mapped at priority 1. */
+  updateMappings(): void {
+    this.#system.transaction(() => {
+      this.spec.bars.forEach((bar, i) => {
+        if (!bar) return;
+        const target = this.barTarget(i);
+        if (target === this.barAddress[i]) return;
+        const space = bar.kind === "io" ? this.phb.pciIo : this.phb.pciMemory;
+        if (this.barAddress[i] !== UNMAPPED) space.removeSubregion(bar.region);
+        this.barAddress[i] = target;
+        if (target !== UNMAPPED) space.addSubregionOverlap(bar.region, target, 1);
+      });
+    });
+  }
+
+  /** Unplug: unmap the BARs and drop the bus-master address space. */
+  unrealize(): void {
+    this.#system.transaction(() => {
+      this.spec.bars.forEach((bar, i) => {
+        if (!bar || this.barAddress[i] === UNMAPPED) return;
+        (bar.kind === "io" ? this.phb.pciIo : this.phb.pciMemory).removeSubregion(bar.region);
+        this.barAddress[i] = UNMAPPED;
+      });
+      this.busMasterAlias.setEnabled(false);
+    });
+    this.#system.destroyAddressSpace(this.busMasterAs);
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * The pseries machine (QEMU's `-M pseries`): system memory with RAM and the device-memory area,
+ * the XIVE interrupt controller's regions, one address space per CPU, PCI host bridges with their
+ * windows, and PCI devices, cold- and hot-plugged. No guest runs: scenario steps play the guest.
+ */
+import { type AddressSpace, MemorySystem } from "../memory/index.ts";
+import { U64_MAX } from "../memory/int.ts";
+import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
+import type { TceHost } from "../spapr/hcalls.ts";
+import { PHB_DEFAULTS, type PhbConfig, type PhbPlacement, SpaprPhb } from "../spapr/phb.ts";
+import type { RtasHost } from "../spapr/rtas.ts";
+import type { TceTable } from "../spapr/tce-table.ts";
+import { type PseriesCompat, pseriesCompat } from "./machine-type.ts";
+import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
+import { qemuXhci } from "./qemu-xhci.ts";
+
+/** A PHB as the machine description gives it; index 0 is the machine's default PHB. */
+export interface PhbSpec extends Partial<Omit<PhbConfig, "index">> {
+  readonly index: number;
+}
+
+/** An emulated PCI device to plug. */
+export interface DeviceSpec {
+  readonly id?: string;
+  readonly driver: string;
+  /** PHB index (QEMU's `bus=pci.N`); default 0. */
+  readonly bus?: number;
+  /** Slot; default the first free one. */
+  readonly slot?: number;
+}
+
+/** A pseries machine description. */
+export interface PseriesConfig {
+  /** `pseries` or `pseries-X.Y`. */
+  readonly machineType?: string;
+  /** RAM in bytes. */
+  readonly memory: bigint;
+  /** With memory hot-plug: the most RAM the guest may have (QEMU's `maxmem`). */
+  readonly maxMemory?: bigint;
+  readonly smp?: number;
+  /** PHB settings; PHB 0 always exists. */
+  readonly phbs?: readonly PhbSpec[];
+  /** Settings for every PHB (QEMU's `-global spapr-pci-host-bridge.X=Y`). */
+  readonly phbGlobals?: Partial<Omit<PhbConfig, "index">>;
+  readonly devices?: readonly DeviceSpec[];
+}
+
+/** Device drivers the machine can build, by QEMU's name. */
+export const EMULATED_DRIVERS: Record<
+  string,
+  (system: MemorySystem, owner: QomObjectRef) => PciFunctionSpec
+> = {
+  "qemu-xhci": qemuXhci,
+};
+
+/** A plug or unplug that cannot be done, with QEMU's message. */
+export class DeviceError extends Error {
+  override name = "DeviceError";
+}
+
+const GiB = 1n << 30n;
+const TiB = 1n << 40n;
+const SPAPR_PCI_BASE = 1n << 45n;
+
+/** A pseries machine. */
+export class PseriesMachine implements TceHost, RtasHost {
+  readonly compat: PseriesCompat;
+  readonly memory: MemorySystem;
+  readonly sysmem: MemoryRegion;
+  readonly ram: MemoryRegion;
+  readonly memoryAs: AddressSpace;
+  readonly ioAs: AddressSpace;
+  readonly cpuAs: AddressSpace[] = [];
+  readonly phbs: SpaprPhb[] = [];
+  /** Plugged devices by id (anonymous ones get `<driver>#<n>`). */
+  readonly devices = new Map<string, PciDevice>();
+  readonly #config: PseriesConfig;
+  #anonymous = 0;
+
+  constructor(config: PseriesConfig) {
+    const compat = pseriesCompat(config.machineType ?? "pseries");
+    if (!compat) throw new DeviceError(`unsupported machine type '${config.machineType}'`);
+    this.compat = compat;
+    this.#config = config;
+    const m = new MemorySystem();
+    this.memory = m;
+    const unattached: QomObjectRef = { kind: "obj", key: "path", value: "/machine/unattached" };
+    this.sysmem = m.container("system", U64_MAX, { parent: unattached });
+    const io = m.reservation("io", 0x10000n, { parent: unattached });
+    this.memoryAs = m.addressSpace(this.sysmem, "memory");
+    this.ioAs = m.addressSpace(io, "I/O");
+    const smp = config.smp ?? 1;
+    m.begin();
+    this.ram = m.ram("ppc_spapr.ram", config.memory, {
+      owner: { kind: "obj", key: "path", value: "/objects/ppc_spapr.ram" },
+    });
+    this.sysmem.addSubregion(this.ram, 0n);
+    if (config.maxMemory !== undefined && config.maxMemory > config.memory) {
+      const base = (config.memory + GiB - 1n) & ~(GiB - 1n);
+      this.sysmem.addSubregion(
+        m.container("device-memory", config.maxMemory - config.memory),
+        base,
+      );
+    }
+    if (compat.xive) this.#addXive();
+    m.commit();
+    for (let i = 0; i < smp; i++) this.cpuAs.push(m.addressSpace(this.sysmem, `cpu-memory-${i}`));
+
+    const devicesBefore = (compat.xive ? 3 : 2) + smp;
+    const phb0Owner: QomObjectRef = {
+      kind: "dev",
+      key: "path",
+      value: `/machine/unattached/device[${devicesBefore}]`,
+    };
+    this.#addPhb(0, phb0Owner);
+    for (const spec of config.phbs ?? []) {
+      if (spec.index !== 0) this.#addPhb(spec.index, this.#peripheralOwner(undefined));
+    }
+    for (const d of config.devices ?? []) this.plug(d);
+    this.reset();
+  }
+
+  /** Address space of the first CPU: what the guest's loads and stores see. */
+  get cpuMemory(): AddressSpace {
+    return this.cpuAs[0];
+  }
+
+  /** The TCE table with this LIOBN on any PHB. */
+  findTable(liobn: bigint): TceTable | undefined {
+    for (const phb of this.phbs) {
+      const t = phb.tables.find((x) => BigInt(x.liobn) === liobn);
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  /** Every TCE table. */
+  get tables(): TceTable[] {
+    return this.phbs.flatMap((p) => [...p.tables]);
+  }
+
+  /** Machine reset: every PHB's DMA reset. */
+  reset(): void {
+    for (const phb of this.phbs) phb.reset();
+  }
+
+  /** Plugs an emulated PCI device (cold or hot); throws `DeviceError` with QEMU's wording. */
+  plug(spec: DeviceSpec): PciDevice {
+    const build = EMULATED_DRIVERS[spec.driver];
+    if (!build) throw new DeviceError(`'${spec.driver}' is not a valid device model name`);
+    const id = spec.id ?? `${spec.driver}#${this.#anonymous}`;
+    if (spec.id !== undefined && this.devices.has(spec.id)) {
+      throw new DeviceError(`Duplicate device ID '${spec.id}' for device`);
+    }
+    const phb = this.phbs.find((p) => p.config.index === (spec.bus ?? 0));
+    if (!phb) throw new DeviceError(`Bus 'pci.${spec.bus}' not found`);
+    const devfn = this.#devfnFor(phb, spec.slot);
+    const owner = this.#peripheralOwner(spec.id);
+    const device = new PciDevice(this.memory, phb, devfn, build(this.memory, owner), owner);
+    phb.functions.set(devfn, device);
+    this.devices.set(id, device);
+    return device;
+  }
+
+  /** Unplugs a device by id. */
+  unplug(id: string): void {
+    const device = this.devices.get(id);
+    if (!device) throw new DeviceError(`Device '${id}' not found`);
+    device.unrealize();
+    device.phb.functions.delete(device.devfn);
+    this.devices.delete(id);
+  }
+
+  #devfnFor(phb: SpaprPhb, slot: number | undefined): number {
+    if (slot !== undefined) {
+      if (slot < 0 || slot > 31)
+        throw new DeviceError(`Property 'addr' out of range: slot ${slot}`);
+      const devfn = slot << 3;
+      if (phb.functions.has(devfn)) {
+        throw new DeviceError(`PCI: slot ${slot} function 0 not available for device, in use`);
+      }
+      return devfn;
+    }
+    for (let s = 0; s < 32; s++) if (!phb.functions.has(s << 3)) return s << 3;
+    throw new DeviceError(`PCI: no slot/function available for device, all in use`);
+  }
+
+  #peripheralOwner(id: string | undefined): QomObjectRef {
+    if (id !== undefined) return { kind: "dev", key: "id", value: id };
+    return {
+      kind: "dev",
+      key: "path",
+      value: `/machine/peripheral-anon/device[${this.#anonymous++}]`,
+    };
+  }
+
+  #addPhb(index: number, owner: QomObjectRef): void {
+    const spec = (this.#config.phbs ?? []).find((p) => p.index === index);
+    const config: PhbConfig = {
+      ...PHB_DEFAULTS,
+      ...this.compat.phb,
+      ...this.#config.phbGlobals,
+      ...spec,
+      index,
+    };
+    this.phbs.push(
+      new SpaprPhb(this.memory, this.sysmem, this.memoryAs, config, this.#placement(index), owner),
+    );
+  }
+
+  /** QEMU's `spapr_phb_placement` (2.8 and later) and its legacy form. */
+  #placement(index: number): PhbPlacement {
+    const i = BigInt(index);
+    if (!this.compat.legacyPlacement) {
+      return {
+        pio: SPAPR_PCI_BASE + i * 0x10000n,
+        mmio32: SPAPR_PCI_BASE + (i + 1n) * 0x80000000n,
+        mmio32Size: 0x80000000n,
+        mmio64: {
+          addr: SPAPR_PCI_BASE + (i + 1n) * 0x10000000000n,
+          size: 0x10000000000n,
+          pciAddr: SPAPR_PCI_BASE + (i + 1n) * 0x10000000000n,
+        },
+      };
+    }
+    const config = this.#config;
+    let ramTop = config.memory;
+    if (config.maxMemory !== undefined && config.maxMemory > config.memory) {
+      ramTop = ((config.memory + GiB - 1n) & ~(GiB - 1n)) + (config.maxMemory - config.memory);
+    }
+    const base = ((ramTop + TiB - 1n) & ~(TiB - 1n)) + i * 0x1000000000n;
+    const window = this.compat.legacyMemWindow;
+    const mmio32 = base + 0xa0000000n;
+    if (window <= 0x80000000n) return { pio: base + 0x80000000n, mmio32, mmio32Size: window };
+    return {
+      pio: base + 0x80000000n,
+      mmio32,
+      mmio32Size: 0x80000000n,
+      mmio64: { addr: mmio32 + 0x80000000n, size: window - 0x80000000n, pciAddr: 0x100000000n },
+    };
+  }
+
+  #addXive(): void {
+    const m = this.memory;
+    const ic: QomObjectRef = { kind: "dev", key: "path", value: "/machine/unattached/device[0]" };
+    const sub = (suffix: string): QomObjectRef => ({ ...ic, value: `${ic.value}/${suffix}` });
+    const regs = { read: () => 0n, write: () => 0 };
+    const esb = m.container("xive.esb", 0x40000000n, { owner: sub("source") });
+    esb.addSubregion(m.io("xive.esb-emulated", 0x40000000n, regs, { owner: sub("source") }), 0n);
+    this.sysmem.addSubregion(esb, 0x6010000000000n);
+    this.sysmem.addSubregion(
+      m.io("xive.end", 0x40000000n, regs, { owner: sub("end_source") }),
+      0x6010040000000n,
+    );
+    this.sysmem.addSubregion(m.io("xive.tima", 0x40000n, regs, { owner: ic }), 0x6030203180000n);
+  }
+}

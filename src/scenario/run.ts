@@ -1,0 +1,329 @@
+/**
+ * The step runner: builds the machine a scenario describes, plays its steps (the guest's
+ * hypercalls and RTAS calls, device DMA, CPU accesses, hot-plug), checks expectations, and
+ * returns the report. Guest mistakes are results; nothing a scenario does throws.
+ */
+import { dmaRead, dmaWrite } from "../iommu/dma.ts";
+import { DeviceError, PseriesMachine } from "../machine/pseries.ts";
+import { hex } from "../memory/int.ts";
+import { formatMtree } from "../memory/mtree/print.ts";
+import { hcallReturnName } from "../spapr/constants.ts";
+import { type HcallResult, hGetTce, hPutTce, hPutTceIndirect, hStuffTce } from "../spapr/hcalls.ts";
+import { rtasCall } from "../spapr/rtas.ts";
+import type { CheckReport, Report, StepReport } from "./report.ts";
+import type { Behaviour, Expectation, PhbRef, RtasStep, Scenario, Step } from "./schema.ts";
+
+/** Options of a run. */
+export interface RunOptions {
+  /** Overrides the scenario's behaviour. */
+  readonly behaviour?: Behaviour;
+}
+
+/** Everything a run leaves behind: the report, and the live machine for further inspection. */
+export interface RunResult {
+  readonly report: Report;
+  readonly machine: PseriesMachine;
+}
+
+const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+const DEFAULT_NRET: Record<string, number> = {
+  "ibm,query-pe-dma-window": 5,
+  "ibm,create-pe-dma-window": 4,
+  "ibm,remove-pe-dma-window": 1,
+  "ibm,reset-pe-dma-window": 1,
+  "ibm,read-pci-config": 2,
+  "ibm,write-pci-config": 1,
+};
+
+/** Runs a scenario to its end. */
+export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
+  const behaviour = options.behaviour ?? scenario.behaviour;
+  const spec = scenario.machine;
+  const machine = new PseriesMachine({
+    ...spec,
+    devices: spec.devices.filter((d) => d.driver !== "vfio-pci"),
+  });
+  if (behaviour === "qemu-2016-prefix") {
+    for (const t of machine.tables) t.iovaConvention = "absolute-live";
+  }
+  const steps: StepReport[] = scenario.steps.map((step, index) => runStep(machine, step, index));
+  const checks: CheckReport[] = [];
+  const windows = machine.phbs.flatMap((phb) =>
+    phb.tables
+      .filter((t) => t.enabled)
+      .map((t) => ({
+        phb: phb.config.index,
+        liobn: hex(t.liobn),
+        start: hex(t.busOffset),
+        size: hex(t.windowSize),
+        page_shift: t.pageShift,
+        valid_entries: t.validEntries().length,
+      })),
+  );
+  const ok = steps.every((s) => s.ok) && checks.every((c) => c.ok);
+  const report: Report = {
+    scenario: scenario.name,
+    behaviour,
+    ok,
+    steps,
+    guest: { windows },
+    host: { containers: [] },
+    checks,
+    mtree: formatMtree(machine.memory),
+  };
+  return { report, machine };
+}
+
+interface Outcome {
+  readonly name: string;
+  readonly result: Record<string, unknown>;
+  readonly error: string | null;
+  /** The values expectations compare against. */
+  readonly observed: Partial<Record<keyof Expectation, unknown>>;
+}
+
+function runStep(machine: PseriesMachine, step: Step, index: number): StepReport {
+  const outcome = perform(machine, step);
+  const failures = step.expect ? compare(step.expect, outcome.observed) : [];
+  return {
+    index,
+    line: step.line,
+    kind: step.kind,
+    name: outcome.name,
+    ok: failures.length === 0,
+    result: outcome.result,
+    error: outcome.error,
+    ...(failures.length ? { expectation_failures: failures } : {}),
+  };
+}
+
+function perform(machine: PseriesMachine, step: Step): Outcome {
+  switch (step.kind) {
+    case "rtas":
+      return rtas(machine, step);
+    case "hcall":
+      return hcall(machine, step);
+    case "dma": {
+      const device = machine.devices.get(step.device);
+      if (!device) return failed("dma", `no device '${step.device}' is plugged`);
+      const as = device.busMasterAs;
+      if (step.write) {
+        const r = dmaWrite(as, step.address, step.write);
+        const result = {
+          write: hex(step.address),
+          length: step.write.length,
+          status: r.status,
+          ...faultField(r.faultAddress),
+        };
+        return { name: step.device, result, error: null, observed: { fault: r.status !== "ok" } };
+      }
+      const r = dmaRead(as, step.address, step.length ?? 0);
+      const result = {
+        read: hex(step.address),
+        status: r.status,
+        data: toHex(r.data),
+        ...faultField(r.faultAddress),
+      };
+      return {
+        name: step.device,
+        result,
+        error: null,
+        observed: { fault: r.status !== "ok", data: r.data },
+      };
+    }
+    case "cpu": {
+      const as = machine.cpuMemory;
+      if (step.write) {
+        const res = as.write(step.address, step.write);
+        return {
+          name: "memory",
+          result: { write: hex(step.address), result: res },
+          error: null,
+          observed: { fault: res !== 0 },
+        };
+      }
+      const r = as.read(step.address, step.length ?? 0);
+      return {
+        name: "memory",
+        result: { read: hex(step.address), result: r.result, data: toHex(r.data) },
+        error: null,
+        observed: { fault: r.result !== 0, data: r.data },
+      };
+    }
+    case "device_add": {
+      if (step.driver === "vfio-pci")
+        return failed("device_add", "vfio-pci needs a VFIO host, which this build does not have", {
+          ok: false,
+        });
+      try {
+        machine.plug({ id: step.id, driver: step.driver, bus: step.bus, slot: step.slot });
+        return { name: step.driver, result: { id: step.id }, error: null, observed: { ok: true } };
+      } catch (e) {
+        if (e instanceof DeviceError) return failed(step.driver, e.message, { ok: false });
+        throw e;
+      }
+    }
+    case "device_del":
+      try {
+        machine.unplug(step.id);
+        return { name: step.id, result: { id: step.id }, error: null, observed: { ok: true } };
+      } catch (e) {
+        if (e instanceof DeviceError) return failed(step.id, e.message, { ok: false });
+        throw e;
+      }
+    case "check":
+      return {
+        name: step.check,
+        result: { ok: true, violations: [] },
+        error: null,
+        observed: { ok: true },
+      };
+    case "expect_mtree": {
+      const text = formatMtree(machine.memory, {
+        flat: step.flat,
+        disabled: step.disabled,
+        owners: step.owners,
+      });
+      const holds =
+        step.contains !== undefined ? text.includes(step.contains) : text === step.equals;
+      const mode = step.flat ? "-f" : step.disabled ? "-D" : "";
+      return {
+        name: `info mtree ${mode}`.trim(),
+        result: { holds },
+        error: null,
+        observed: { ok: holds },
+      };
+    }
+  }
+}
+
+function failed(name: string, error: string, observed: Outcome["observed"] = {}): Outcome {
+  return { name, result: {}, error, observed: { error, ...observed } };
+}
+
+function faultField(addr: bigint | undefined): Record<string, string> {
+  return addr === undefined ? {} : { fault_address: hex(addr) };
+}
+
+function phbFor(machine: PseriesMachine, target: PhbRef | undefined) {
+  if (!target) return { phb: machine.phbs[0], devfn: 0 };
+  if ("phb" in target)
+    return { phb: machine.phbs.find((p) => p.config.index === target.phb), devfn: 0 };
+  const device = machine.devices.get(target.device);
+  return { phb: device?.phb, devfn: device?.devfn ?? 0 };
+}
+
+function rtasArgs(machine: PseriesMachine, step: RtasStep): number[] | string {
+  if (step.args) return step.args.map(Number);
+  const f = step.friendly ?? {};
+  const { phb, devfn } = phbFor(machine, f.target);
+  if (!phb) return `no such PHB or device: ${JSON.stringify(f.target)}`;
+  const hi = Number(phb.buid >> 32n);
+  const lo = Number(phb.buid & 0xffffffffn);
+  const cfg = (reg: number) => ((devfn << 8) | (reg & 0xff) | ((reg & 0xf00) << 20)) >>> 0;
+  switch (step.name) {
+    case "ibm,read-pci-config":
+      return [cfg(f.reg ?? 0), hi, lo, f.size ?? 0];
+    case "ibm,write-pci-config":
+      return [cfg(f.reg ?? 0), hi, lo, f.size ?? 0, Number(f.value ?? 0n)];
+    case "ibm,create-pe-dma-window":
+      return [cfg(0), hi, lo, f.pageShift ?? 0, f.windowShift ?? 0];
+    case "ibm,remove-pe-dma-window":
+      return [Number(f.liobn ?? 0n)];
+    default:
+      return [cfg(0), hi, lo];
+  }
+}
+
+function rtas(machine: PseriesMachine, step: RtasStep): Outcome {
+  const args = rtasArgs(machine, step);
+  if (typeof args === "string") return failed(step.name, args);
+  const nret = step.nret ?? DEFAULT_NRET[step.name] ?? 1;
+  const rets = rtasCall(machine, step.name, args, nret);
+  const status = rets.length ? rets[0] | 0 : 0;
+  const observed: Outcome["observed"] = { rets: rets.map(BigInt), status };
+  if (step.name === "ibm,create-pe-dma-window" && status === 0) {
+    observed.liobn = BigInt(rets[1]);
+    observed.start = (BigInt(rets[2]) << 32n) | BigInt(rets[3]);
+  }
+  if (step.name === "ibm,read-pci-config" && status === 0) observed.value = BigInt(rets[1]);
+  if (step.name === "ibm,query-pe-dma-window" && status === 0) observed.available = rets[1];
+  return {
+    name: step.name,
+    result: { args: args.map(hex), rets: rets.map(hex) },
+    error: null,
+    observed,
+  };
+}
+
+function hcall(machine: PseriesMachine, step: Extract<Step, { kind: "hcall" }>): Outcome {
+  let r: HcallResult;
+  switch (step.name) {
+    case "H_PUT_TCE":
+      r = hPutTce(machine, step.liobn, step.ioba, step.tce ?? 0n);
+      break;
+    case "H_GET_TCE":
+      r = hGetTce(machine, step.liobn, step.ioba);
+      break;
+    case "H_STUFF_TCE":
+      r = hStuffTce(machine, step.liobn, step.ioba, step.tce ?? 0n, step.npages ?? 0n);
+      break;
+    case "H_PUT_TCE_INDIRECT":
+      r = step.tces
+        ? hPutTceIndirect(machine, step.liobn, step.ioba, { tces: step.tces })
+        : hPutTceIndirect(machine, step.liobn, step.ioba, {
+            address: step.tceList ?? 0n,
+            npages: step.npages ?? 0n,
+          });
+      break;
+  }
+  const result: Record<string, unknown> = { ret: hcallReturnName(r.ret) };
+  if (r.tce !== undefined) result.tce = hex(r.tce);
+  if (r.written !== undefined) result.written = r.written;
+  return {
+    name: step.name,
+    result,
+    error: null,
+    observed: { ret: r.ret, ...(r.tce !== undefined ? { tce: r.tce } : {}) },
+  };
+}
+
+function show(v: unknown): string {
+  if (typeof v === "bigint") return hex(v);
+  if (v instanceof Uint8Array) return `"${toHex(v)}"`;
+  if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
+  return JSON.stringify(v);
+}
+
+function same(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array)
+    return Buffer.from(a).equals(Buffer.from(b));
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((x, i) => same(x, b[i]));
+  if (typeof a === "bigint" || typeof b === "bigint")
+    return BigInt(a as bigint) === BigInt(b as bigint);
+  return a === b;
+}
+
+/** Each expected field against what was observed; a message per mismatch. */
+function compare(expect: Expectation, observed: Outcome["observed"]): string[] {
+  const failures: string[] = [];
+  for (const [key, want] of Object.entries(expect)) {
+    if (key === "error") {
+      const got = observed.error;
+      if (typeof got !== "string" || !got.includes(want as string)) {
+        failures.push(
+          `error: expected one containing ${JSON.stringify(want)}, got ${got === undefined ? "no error" : JSON.stringify(got)}`,
+        );
+      }
+      continue;
+    }
+    const got = observed[key as keyof Expectation];
+    if (got === undefined) {
+      failures.push(`${key}: expected ${show(want)}, but this step gives no ${key}`);
+    } else if (!same(got, want)) {
+      failures.push(`${key}: expected ${show(want)}, got ${show(got)}`);
+    }
+  }
+  return failures;
+}

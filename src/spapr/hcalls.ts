@@ -1,0 +1,103 @@
+/**
+ * The guest's TCE hypercalls (QEMU's userspace implementation): H_PUT_TCE, H_GET_TCE,
+ * H_STUFF_TCE and H_PUT_TCE_INDIRECT. Every failure is H_PARAMETER; the multi-entry calls stop at
+ * the first failing entry, keeping (and having notified) the ones before it.
+ */
+import type { AddressSpace } from "../memory/address-space.ts";
+import { H, TCE_INDIRECT_MAX } from "./constants.ts";
+import type { TceTable } from "./tce-table.ts";
+
+/** What the hypercalls need of the machine. */
+export interface TceHost {
+  /** The table with this LIOBN, if any. */
+  findTable(liobn: bigint): TceTable | undefined;
+  /** What the guest CPU sees: where TCE lists are read from. */
+  readonly cpuMemory: AddressSpace;
+}
+
+/** A hypercall's result: the return code and any values returned in registers. */
+export interface HcallResult {
+  readonly ret: number;
+  /** H_GET_TCE: the TCE. */
+  readonly tce?: bigint;
+  /** Multi-entry calls: how many entries were written before stopping. */
+  readonly written?: number;
+}
+
+function lookup(host: TceHost, liobn: bigint): TceTable | undefined {
+  // LIOBNs are 32-bit; any upper bit set finds nothing.
+  return liobn >> 32n === 0n ? host.findTable(liobn) : undefined;
+}
+
+/** H_PUT_TCE: the ioba is masked down to its page, then one entry is written. */
+export function hPutTce(host: TceHost, liobn: bigint, ioba: bigint, tce: bigint): HcallResult {
+  const table = lookup(host, liobn);
+  if (!table) return { ret: H.parameter };
+  const ret = table.putTce(ioba & table.pageMask, tce);
+  return { ret, written: ret === H.success ? 1 : 0 };
+}
+
+/** H_GET_TCE: the raw TCE of the entry holding `ioba`. */
+export function hGetTce(host: TceHost, liobn: bigint, ioba: bigint): HcallResult {
+  const table = lookup(host, liobn);
+  if (!table) return { ret: H.parameter };
+  const { ret, tce } = table.getTce(ioba & table.pageMask);
+  return ret === H.success ? { ret, tce } : { ret };
+}
+
+/** H_STUFF_TCE: the same TCE into `npages` consecutive entries. */
+export function hStuffTce(
+  host: TceHost,
+  liobn: bigint,
+  ioba: bigint,
+  tceValue: bigint,
+  npages: bigint,
+): HcallResult {
+  const table = lookup(host, liobn);
+  if (!table || npages > BigInt(table.nbTable)) return { ret: H.parameter };
+  return putMany(table, ioba, Number(npages), () => tceValue);
+}
+
+/**
+ * H_PUT_TCE_INDIRECT: up to 512 TCEs read as big-endian 64-bit words from a 4 KiB-aligned list in
+ * guest memory (or given directly as `tces`, which skips the list checks).
+ */
+export function hPutTceIndirect(
+  host: TceHost,
+  liobn: bigint,
+  ioba: bigint,
+  list:
+    | { readonly address: bigint; readonly npages: bigint }
+    | { readonly tces: readonly bigint[] },
+): HcallResult {
+  const table = lookup(host, liobn);
+  if (!table) return { ret: H.parameter };
+  if ("tces" in list) {
+    if (list.tces.length > TCE_INDIRECT_MAX) return { ret: H.parameter };
+    return putMany(table, ioba, list.tces.length, (i) => list.tces[i]);
+  }
+  if (list.npages > BigInt(TCE_INDIRECT_MAX) || (list.address & 0xfffn) !== 0n) {
+    return { ret: H.parameter };
+  }
+  const count = Number(list.npages);
+  // QEMU loads each TCE with ldq_be_phys: a list in a hole reads as zeros.
+  const bytes = host.cpuMemory.read(list.address, count * 8).data;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return putMany(table, ioba, count, (i) => view.getBigUint64(i * 8, false));
+}
+
+function putMany(
+  table: TceTable,
+  ioba: bigint,
+  count: number,
+  tceAt: (i: number) => bigint,
+): HcallResult {
+  const pm = table.pageMask;
+  const pageSize = 1n << BigInt(table.pageShift);
+  let at = ioba & pm;
+  for (let i = 0; i < count; i++, at += pageSize) {
+    const ret = table.putTce(at, tceAt(i));
+    if (ret !== H.success) return { ret, written: i };
+  }
+  return { ret: H.success, written: count };
+}

@@ -1,0 +1,6 @@
+/** The sPAPR layer: TCE tables, the PHB's DMA windows, TCE hypercalls and RTAS calls. */
+export * from "./constants.ts";
+export * from "./hcalls.ts";
+export * from "./phb.ts";
+export * from "./rtas.ts";
+export * from "./tce-table.ts";

@@ -1,0 +1,201 @@
+/**
+ * A TCE table (QEMU's `SpaprTceTable`): one DMA window of a PHB, identified by its LIOBN. The
+ * guest writes translation control entries with hypercalls; the table is an IOMMU whose region
+ * `tce-iommu-<liobn>` sits inside the container `tce-root-<liobn>` at the window's bus offset
+ * while the window is enabled.
+ *
+ * Entries are stored sparsely (only non-zero TCEs), so a 2^40-byte window costs memory in
+ * proportion to what the guest wrote, and replay visits only those entries.
+ */
+import { IommuRegion } from "../iommu/iommu-region.ts";
+import { type IommuNotifier, IommuNotifierFlag } from "../iommu/notifier.ts";
+import type { AddressSpace } from "../memory/address-space.ts";
+import { U64_MAX, wrap64 } from "../memory/int.ts";
+import type { IommuPermission, IommuTlbEntry } from "../memory/iommu-types.ts";
+import type { MemorySystem } from "../memory/memory-system.ts";
+import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
+import { H } from "./constants.ts";
+
+/** How live notifications express `iova` (2016's bug vs today). */
+export type IovaConvention =
+  /** Offset within the IOMMU region, as since QEMU commit d78c19b5cf. */
+  | "region-relative"
+  /** The absolute bus address (live H_PUT_TCE before the 2016 fix; replay stayed relative). */
+  | "absolute-live";
+
+/** A TCE table and its window. */
+export class TceTable {
+  readonly liobn: number;
+  /** The `tce-root-<liobn>` container (2^64 bytes) that the PHB maps at 0 of its IOMMU root. */
+  readonly root: MemoryRegion;
+  /** The `tce-iommu-<liobn>` IOMMU region. */
+  readonly iommu: IommuRegion;
+  /** Where translations point: the machine's system memory. */
+  readonly targetAs: AddressSpace;
+  /** Entry count; 0 means the window is disabled. */
+  nbTable = 0;
+  busOffset = 0n;
+  pageShift = 0;
+  /** Set on the table the PHB's DMA reset enabled as its default window; never cleared. */
+  defWin = false;
+  /** True while a notifier (VFIO) is registered. */
+  needVfio = false;
+  /** Replay does nothing while set: a window being created is known to be empty. */
+  skippingReplay = false;
+  iovaConvention: IovaConvention = "region-relative";
+  readonly #entries = new Map<number, bigint>();
+
+  constructor(system: MemorySystem, liobn: number, targetAs: AddressSpace, owner?: QomObjectRef) {
+    this.liobn = liobn;
+    this.targetAs = targetAs;
+    const hexLiobn = liobn.toString(16);
+    this.root = system.container(`tce-root-${hexLiobn}`, U64_MAX, { owner });
+    this.iommu = new IommuRegion(system, `tce-iommu-${hexLiobn}`, 0n, this, { owner });
+  }
+
+  /** Whether the window is enabled. */
+  get enabled(): boolean {
+    return this.nbTable !== 0;
+  }
+
+  /** Window size in bytes. */
+  get windowSize(): bigint {
+    return BigInt(this.nbTable) << BigInt(this.pageShift);
+  }
+
+  /** Entries holding a non-zero TCE. */
+  get populatedEntries(): number {
+    return this.#entries.size;
+  }
+
+  /** Entries whose TCE grants some access. */
+  validEntries(): { index: number; tce: bigint }[] {
+    const out: { index: number; tce: bigint }[] = [];
+    for (const [index, tce] of this.#entries) if ((tce & 3n) !== 0n) out.push({ index, tce });
+    return out.sort((a, b) => a.index - b.index);
+  }
+
+  /**
+   * Enables the window (QEMU's `spapr_tce_table_enable`): maps `tce-iommu` into `tce-root` at the
+   * bus offset, which listeners see at once. Returns false if it was already enabled.
+   */
+  enable(pageShift: number, busOffset: bigint, nbTable: number): boolean {
+    if (this.nbTable !== 0) return false;
+    const mr = this.iommu.region;
+    // A create that failed on a zero-entry window left the region mapped (QEMU would assert when
+    // mapping it again); take it out first.
+    if (mr.container) mr.container.removeSubregion(mr);
+    this.pageShift = pageShift;
+    this.busOffset = busOffset;
+    this.nbTable = nbTable >>> 0;
+    this.#entries.clear();
+    // Two commits, as in QEMU: the resize, then the mapping listeners see as region_add.
+    mr.setSize(BigInt(this.nbTable) << BigInt(pageShift));
+    this.root.addSubregion(mr, busOffset);
+    return true;
+  }
+
+  /** Disables the window: unmaps the region (listeners see it go), forgets every entry. */
+  disable(): void {
+    if (this.nbTable === 0) return;
+    const mr = this.iommu.region;
+    // Listeners see region_del while the entries still exist; no notifications for them.
+    this.root.removeSubregion(mr);
+    mr.setSize(0n);
+    this.#entries.clear();
+    this.busOffset = 0n;
+    this.pageShift = 0;
+    this.nbTable = 0;
+  }
+
+  /** Zeroes every entry without notifying anyone (device reset of the table). */
+  resetEntries(): void {
+    this.#entries.clear();
+  }
+
+  /** Entry index of a bus address, in 64-bit unsigned arithmetic (below the window wraps high). */
+  indexOf(ioba: bigint): bigint {
+    return wrap64(ioba - this.busOffset) >> BigInt(this.pageShift);
+  }
+
+  /** The raw TCE at an entry index. */
+  entry(index: number): bigint {
+    return this.#entries.get(index) ?? 0n;
+  }
+
+  /** Page mask of the window (all ones while disabled). */
+  get pageMask(): bigint {
+    return wrap64(~((1n << BigInt(this.pageShift)) - 1n));
+  }
+
+  /** QEMU's `put_tce_emu`: store the raw TCE and send one MAP or UNMAP event. */
+  putTce(ioba: bigint, tce: bigint): number {
+    const index = this.indexOf(ioba);
+    if (index >= BigInt(this.nbTable)) return H.parameter;
+    const i = Number(index);
+    if (tce === 0n) this.#entries.delete(i);
+    else this.#entries.set(i, tce);
+    const pm = this.pageMask;
+    const perm = Number(tce & 3n) as IommuPermission;
+    const iova =
+      this.iovaConvention === "absolute-live" ? ioba & pm : wrap64(ioba - this.busOffset) & pm;
+    this.iommu.notify(0, {
+      type: perm ? IommuNotifierFlag.map : IommuNotifierFlag.unmap,
+      entry: {
+        targetAs: this.targetAs,
+        iova,
+        translatedAddr: tce & pm,
+        addrMask: wrap64(~pm),
+        perm,
+      },
+    });
+    return H.success;
+  }
+
+  /** QEMU's `get_tce_emu`. */
+  getTce(ioba: bigint): { ret: number; tce: bigint } {
+    const index = this.indexOf(ioba);
+    if (index >= BigInt(this.nbTable)) return { ret: H.parameter, tce: 0n };
+    return { ret: H.success, tce: this.entry(Number(index)) };
+  }
+
+  // IommuModel
+
+  translate(addr: bigint, _flag: IommuPermission, _iommuIdx: number): IommuTlbEntry {
+    const index = addr >> BigInt(this.pageShift);
+    if (index < BigInt(this.nbTable)) {
+      const pm = this.pageMask;
+      const tce = this.entry(Number(index));
+      return {
+        targetAs: this.targetAs,
+        iova: addr & pm,
+        translatedAddr: tce & pm,
+        addrMask: wrap64(~pm),
+        perm: Number(tce & 3n) as IommuPermission,
+      };
+    }
+    return { targetAs: this.targetAs, iova: 0n, translatedAddr: 0n, addrMask: U64_MAX, perm: 0 };
+  }
+
+  minPageSize(): bigint {
+    return 1n << BigInt(this.pageShift);
+  }
+
+  notifyFlagChanged(oldFlags: number, newFlags: number): undefined {
+    // 7.2's set_need_vfio: a userspace table is usable by VFIO as it is.
+    if (oldFlags === 0 && newFlags !== 0) this.needVfio = true;
+    else if (newFlags === 0) this.needVfio = false;
+    return undefined;
+  }
+
+  /** Replays valid entries in index order, or nothing while a window is being created. */
+  replay(region: IommuRegion, n: IommuNotifier): void {
+    if (this.skippingReplay) return;
+    const indexes = [...this.#entries.keys()].sort((a, b) => a - b);
+    const shift = BigInt(this.pageShift);
+    for (const i of indexes) {
+      const entry = region.translate(BigInt(i) << shift, 0, n.iommuIdx);
+      if (entry.perm !== 0) n.notify(entry);
+    }
+  }
+}
