@@ -5,10 +5,12 @@
 import type { BenchResult } from "./harness.ts";
 import { iommuBenchmarks } from "./iommu.bench.ts";
 import { memoryBenchmarks } from "./memory.bench.ts";
+import { spaprBenchmarks } from "./spapr.bench.ts";
 
 const suites: [string, () => BenchResult[]][] = [
   ["memory", memoryBenchmarks],
   ["iommu", iommuBenchmarks],
+  ["spapr", spaprBenchmarks],
 ];
 
 const json = process.argv.includes("--json");

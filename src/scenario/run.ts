@@ -43,10 +43,21 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     ...spec,
     devices: spec.devices.filter((d) => d.driver !== "vfio-pci"),
   });
-  if (behaviour === "qemu-2016-prefix") {
-    for (const t of machine.tables) t.iovaConvention = "absolute-live";
+  const aborts: string[] = [];
+  for (const t of machine.tables) {
+    if (behaviour === "qemu-2016-prefix") t.iovaConvention = "absolute-live";
+    t.onQemuAbort = (message) => aborts.push(message);
   }
-  const steps: StepReport[] = scenario.steps.map((step, index) => runStep(machine, step, index));
+  const steps: StepReport[] = scenario.steps.map((step, index) => {
+    const before = aborts.length;
+    const report = runStep(machine, step, index);
+    if (aborts.length === before) return report;
+    return {
+      ...report,
+      qemu_aborts: true,
+      error: [report.error, ...aborts.slice(before)].filter(Boolean).join("; "),
+    };
+  });
   const checks: CheckReport[] = [];
   const windows = machine.phbs.flatMap((phb) =>
     phb.tables

@@ -141,11 +141,12 @@ export class SpaprPhb {
   }
 
   /**
-   * The table a new window goes to: QOM child order visits window 1 before window 0 (hash order,
-   * measured on QEMU 7.2), so window 1 if it is free, else window 0.
+   * The table a new window goes to. QEMU walks the PHB's QOM children (window 1's table before
+   * window 0's) and keeps the last free one it meets: window 0 if it is free, else window 1.
+   * Recorded on QEMU 7.2: with the default window removed, a new window gets LIOBN 0x80000000.
    */
   freeTable(): TceTable | undefined {
-    return [...this.tables].reverse().find((t) => !t.enabled);
+    return this.tables.find((t) => !t.enabled);
   }
 
   /** QEMU's `spapr_phb_dma_reset`: disable every window, re-create the default one. */

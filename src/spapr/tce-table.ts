@@ -43,6 +43,8 @@ export class TceTable {
   /** Replay does nothing while set: a window being created is known to be empty. */
   skippingReplay = false;
   iovaConvention: IovaConvention = "region-relative";
+  /** Told when QEMU 7.2 itself would abort the VM here (iova carries on consistently). */
+  onQemuAbort: ((message: string) => void) | undefined;
   readonly #entries = new Map<number, bigint>();
 
   constructor(system: MemorySystem, liobn: number, targetAs: AddressSpace, owner?: QomObjectRef) {
@@ -82,9 +84,14 @@ export class TceTable {
   enable(pageShift: number, busOffset: bigint, nbTable: number): boolean {
     if (this.nbTable !== 0) return false;
     const mr = this.iommu.region;
-    // A create that failed on a zero-entry window left the region mapped (QEMU would assert when
-    // mapping it again); take it out first.
-    if (mr.container) mr.container.removeSubregion(mr);
+    // A create that failed on a zero-entry window left the region mapped; QEMU asserts when it
+    // maps it again. Take it out first and say so.
+    if (mr.container) {
+      this.onQemuAbort?.(
+        `memory_region_add_subregion_common: Assertion \`!subregion->container' failed (${mr.name} is still mapped after a create that made 0 entries)`,
+      );
+      mr.container.removeSubregion(mr);
+    }
     this.pageShift = pageShift;
     this.busOffset = busOffset;
     this.nbTable = nbTable >>> 0;
