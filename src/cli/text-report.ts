@@ -65,6 +65,10 @@ export function formatReport(
     if (s.error)
       out.push(`            ${s.qemu_aborts ? style.red("QEMU would abort: ") : ""}${s.error}`);
     for (const f of s.expectation_failures ?? []) out.push(style.red(`            expected ${f}`));
+    const qemuLog = (s.result.qemu_log as string[] | undefined) ?? [];
+    for (const l of qemuLog.slice(0, 3)) out.push(style.dim(`            qemu: ${l}`));
+    if (qemuLog.length > 3)
+      out.push(style.dim(`            qemu: … ${qemuLog.length - 3} more lines`));
   }
   out.push("");
   out.push(style.bold("guest DMA windows"));
@@ -92,8 +96,7 @@ export function formatReport(
     for (const c of report.checks) {
       out.push(`  ${c.ok ? style.green("ok ") : style.red("FAIL")} ${c.name}`);
       for (const v of c.violations.slice(0, 10)) out.push(style.red(`        ${v}`));
-      if (c.violations.length > 10)
-        out.push(style.red(`        … ${c.violations.length - 10} more`));
+      if (c.total > 10) out.push(style.red(`        … ${c.total - 10} more`));
     }
   }
   if (options.mtree !== false) {

@@ -3,6 +3,8 @@
  * the XIVE interrupt controller's regions, one address space per CPU, PCI host bridges with their
  * windows, and PCI devices, cold- and hot-plugged. No guest runs: scenario steps play the guest.
  */
+
+import { GUEST_RAM_HVA, type HostPlatform } from "../host/platform.ts";
 import { type AddressSpace, MemorySystem } from "../memory/index.ts";
 import { U64_MAX } from "../memory/int.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
@@ -10,6 +12,9 @@ import type { TceHost } from "../spapr/hcalls.ts";
 import { PHB_DEFAULTS, type PhbConfig, type PhbPlacement, SpaprPhb } from "../spapr/phb.ts";
 import type { RtasHost } from "../spapr/rtas.ts";
 import type { TceTable } from "../spapr/tce-table.ts";
+import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
+import { VfioError } from "../vfio/container.ts";
+import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { type PseriesCompat, pseriesCompat } from "./machine-type.ts";
 import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
 import { qemuXhci } from "./qemu-xhci.ts";
@@ -19,10 +24,12 @@ export interface PhbSpec extends Partial<Omit<PhbConfig, "index">> {
   readonly index: number;
 }
 
-/** An emulated PCI device to plug. */
+/** A PCI device to plug: emulated, or `vfio-pci` with the host device it passes through. */
 export interface DeviceSpec {
   readonly id?: string;
   readonly driver: string;
+  /** vfio-pci: the host PCI address, e.g. `0001:01:00.0`. */
+  readonly host?: string;
   /** PHB index (QEMU's `bus=pci.N`); default 0. */
   readonly bus?: number;
   /** Slot; default the first free one. */
@@ -43,6 +50,19 @@ export interface PseriesConfig {
   /** Settings for every PHB (QEMU's `-global spapr-pci-host-bridge.X=Y`). */
   readonly phbGlobals?: Partial<Omit<PhbConfig, "index">>;
   readonly devices?: readonly DeviceSpec[];
+  /** The host assigned devices come from; needed for vfio-pci. */
+  readonly host?: {
+    readonly platform: HostPlatform;
+    readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
+  };
+  /** How the VFIO side behaves (default qemu-7.2). */
+  readonly vfioBehaviour?: VfioBehaviour;
+}
+
+/** An assigned device: its host address and container. */
+export interface AssignedDevice {
+  readonly host: string;
+  readonly container: VfioContainer;
 }
 
 /** Device drivers the machine can build, by QEMU's name. */
@@ -74,6 +94,10 @@ export class PseriesMachine implements TceHost, RtasHost {
   readonly phbs: SpaprPhb[] = [];
   /** Plugged devices by id (anonymous ones get `<driver>#<n>`). */
   readonly devices = new Map<string, PciDevice>();
+  /** Assigned (vfio-pci) devices by id. */
+  readonly assigned = new Map<string, AssignedDevice>();
+  /** The VFIO host, when the machine has one. */
+  readonly vfio: VfioHost | undefined;
   readonly #config: PseriesConfig;
   #anonymous = 0;
 
@@ -116,6 +140,17 @@ export class PseriesMachine implements TceHost, RtasHost {
     for (const spec of config.phbs ?? []) {
       if (spec.index !== 0) this.#addPhb(spec.index, this.#peripheralOwner(undefined));
     }
+    if (config.host) {
+      const hva = new Map([[this.ram, GUEST_RAM_HVA]]);
+      this.vfio = new VfioHost(
+        config.host.platform,
+        config.host.backend,
+        config.vfioBehaviour ?? "qemu-7.2",
+        this.memoryAs,
+        hva,
+      );
+    }
+    // Devices are realized before the first system reset, which enables the default windows.
     for (const d of config.devices ?? []) this.plug(d);
     this.reset();
   }
@@ -146,6 +181,7 @@ export class PseriesMachine implements TceHost, RtasHost {
 
   /** Plugs an emulated PCI device (cold or hot); throws `DeviceError` with QEMU's wording. */
   plug(spec: DeviceSpec): PciDevice {
+    if (spec.driver === "vfio-pci") return this.#plugVfio(spec);
     const build = EMULATED_DRIVERS[spec.driver];
     if (!build) throw new DeviceError(`'${spec.driver}' is not a valid device model name`);
     const id = spec.id ?? `${spec.driver}#${this.#anonymous}`;
@@ -166,9 +202,64 @@ export class PseriesMachine implements TceHost, RtasHost {
   unplug(id: string): void {
     const device = this.devices.get(id);
     if (!device) throw new DeviceError(`Device '${id}' not found`);
+    const assigned = this.assigned.get(id);
+    if (assigned) {
+      this.vfio?.detach(assigned.host);
+      this.assigned.delete(id);
+    }
     device.unrealize();
     device.phb.functions.delete(device.devfn);
     this.devices.delete(id);
+  }
+
+  /** A vfio-pci device: a PCI function whose group joins or sets up a VFIO container. */
+  #plugVfio(spec: DeviceSpec): PciDevice {
+    const vfio = this.vfio;
+    if (!vfio)
+      throw new DeviceError("vfio-pci needs a host: describe one in the scenario's host section");
+    if (!spec.host) throw new DeviceError("vfio-pci needs a host device address");
+    if ([...this.assigned.values()].some((a) => a.host === spec.host)) {
+      throw new DeviceError(`vfio ${spec.host}: device is already attached`);
+    }
+    const id = spec.id ?? `vfio-pci#${this.#anonymous}`;
+    if (spec.id !== undefined && this.devices.has(spec.id))
+      throw new DeviceError(`Duplicate device ID '${spec.id}' for device`);
+    const phb = this.phbs.find((p) => p.config.index === (spec.bus ?? 0));
+    if (!phb) throw new DeviceError(`Bus 'pci.${spec.bus}' not found`);
+    const devfn = this.#devfnFor(phb, spec.slot);
+    const owner = this.#peripheralOwner(spec.id);
+    const fn: PciFunctionSpec = {
+      typeName: "vfio-pci",
+      vendorId: 0x1014,
+      deviceId: 0x034a,
+      classCode: 0x020000,
+      revision: 0,
+      bars: [],
+    };
+    const device = new PciDevice(this.memory, phb, devfn, fn, owner);
+    try {
+      const container = vfio.attach(spec.host, phb.dmaAddressSpace);
+      this.assigned.set(id, { host: spec.host, container });
+    } catch (e) {
+      device.unrealize();
+      if (e instanceof VfioError) throw new DeviceError(e.message);
+      throw e;
+    }
+    phb.functions.set(devfn, device);
+    this.devices.set(id, device);
+    return device;
+  }
+
+  /** DMA by an assigned device through the host IOMMU. */
+  assignedDma(
+    id: string,
+    iova: bigint,
+    length: number,
+    write?: Uint8Array,
+  ): HostDmaResult | undefined {
+    const a = this.assigned.get(id);
+    if (!a || !this.vfio) return undefined;
+    return this.vfio.dma(a.container, iova, length, write);
   }
 
   #devfnFor(phb: SpaprPhb, slot: number | undefined): number {

@@ -3,6 +3,7 @@
  * K/M/G/T, and every mistake reported as `path:line:column: what was expected`.
  */
 import { isScalar, LineCounter, type Node, parseDocument } from "yaml";
+import { errnoByName } from "../host/errno.ts";
 import { pseriesCompat } from "../machine/machine-type.ts";
 import { RTAS_CALLS } from "../spapr/rtas.ts";
 import { type MapEntries, NodeReader, ScenarioError } from "./reader.ts";
@@ -208,6 +209,8 @@ function readHost(r: NodeReader, node: Node | null | undefined): HostSpec {
     "memlock_limit",
     "dma_entry_limit",
     "faults",
+    "ram_page_size",
+    "ddw",
   ]);
   const iommu = h.values.has("iommu")
     ? r.oneOf(h.values.get("iommu"), "host iommu", ["spapr-tce-v2", "spapr-tce", "type1"] as const)
@@ -245,7 +248,18 @@ function readHost(r: NodeReader, node: Node | null | undefined): HostSpec {
     memlockLimit?: bigint;
     dmaEntryLimit?: number;
     faults?: { ioctl: string; errno: string; from?: number; once?: boolean }[];
+    ramPageSize?: bigint;
+    ddw?: boolean;
   } = { iommu, pageSize, pgsizes };
+  if (h.values.has("ram_page_size")) {
+    const n = h.values.get("ram_page_size");
+    out.ramPageSize = pow2(
+      r.u64(n, "ram_page_size", { sizes: true, min: 0x1000n, max: 1n << 34n }),
+      n,
+      "ram_page_size",
+    );
+  }
+  if (h.values.has("ddw")) out.ddw = r.bool(h.values.get("ddw"), "ddw");
   if (h.values.has("max_levels"))
     out.maxLevels = r.int(h.values.get("max_levels"), "max_levels", 1, 5);
   if (h.values.has("window_starts"))
@@ -261,8 +275,12 @@ function readHost(r: NodeReader, node: Node | null | undefined): HostSpec {
       const f = r.map(n, "a fault", ["ioctl", "errno", "from", "once"]);
       const ioctl = r.string(r.required(f, "ioctl", "a fault"), "an ioctl name");
       const errno = r.string(r.required(f, "errno", "a fault"), "an errno name like EINVAL");
-      if (!/^E[A-Z0-9]+$/.test(errno))
-        r.fail(f.values.get("errno"), `expected an errno name like EINVAL; got '${errno}'`);
+      if (!/^E[A-Z0-9]+$/.test(errno) || errnoByName(errno) === undefined) {
+        r.fail(
+          f.values.get("errno"),
+          `expected an errno name like EINVAL, ENOMEM, ENOSPC; got '${errno}'`,
+        );
+      }
       return {
         ioctl,
         errno,

@@ -38,6 +38,8 @@ export interface CheckReport {
   readonly name: string;
   readonly ok: boolean;
   readonly violations: readonly string[];
+  /** How many violations there were (the list is cut at 50). */
+  readonly total: number;
 }
 
 /** A host container: its windows and mapping runs. */

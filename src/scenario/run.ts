@@ -3,6 +3,10 @@
  * hypercalls and RTAS calls, device DMA, CPU accesses, hot-plug), checks expectations, and
  * returns the report. Guest mistakes are results; nothing a scenario does throws.
  */
+
+import { errnoByName } from "../host/errno.ts";
+import { formatIoctl } from "../host/ioctl.ts";
+import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
 import { dmaRead, dmaWrite } from "../iommu/dma.ts";
 import { DeviceError, PseriesMachine } from "../machine/pseries.ts";
 import { hex } from "../memory/int.ts";
@@ -10,8 +14,19 @@ import { formatMtree } from "../memory/mtree/print.ts";
 import { hcallReturnName } from "../spapr/constants.ts";
 import { type HcallResult, hGetTce, hPutTce, hPutTceIndirect, hStuffTce } from "../spapr/hcalls.ts";
 import { rtasCall } from "../spapr/rtas.ts";
+import { runCheck } from "../vfio/checks.ts";
+import type { VfioHost } from "../vfio/vfio-host.ts";
 import type { CheckReport, Report, StepReport } from "./report.ts";
-import type { Behaviour, Expectation, PhbRef, RtasStep, Scenario, Step } from "./schema.ts";
+import {
+  type Behaviour,
+  CHECKS,
+  type Expectation,
+  type HostSpec,
+  type PhbRef,
+  type RtasStep,
+  type Scenario,
+  type Step,
+} from "./schema.ts";
 
 /** Options of a run. */
 export interface RunOptions {
@@ -39,26 +54,47 @@ const DEFAULT_NRET: Record<string, number> = {
 export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
   const behaviour = options.behaviour ?? scenario.behaviour;
   const spec = scenario.machine;
+  const needsHost =
+    scenario.host !== undefined ||
+    spec.devices.some((d) => d.driver === "vfio-pci") ||
+    scenario.steps.some((s) => s.kind === "device_add" && s.driver === "vfio-pci");
   const machine = new PseriesMachine({
     ...spec,
-    devices: spec.devices.filter((d) => d.driver !== "vfio-pci"),
+    host: needsHost ? hostFrom(scenario.host) : undefined,
+    vfioBehaviour: behaviour,
   });
   const aborts: string[] = [];
   for (const t of machine.tables) {
     if (behaviour === "qemu-2016-prefix") t.iovaConvention = "absolute-live";
     t.onQemuAbort = (message) => aborts.push(message);
   }
+  const vfio = machine.vfio;
+  if (vfio) aborts.push(...vfio.events.aborts);
   const steps: StepReport[] = scenario.steps.map((step, index) => {
-    const before = aborts.length;
-    const report = runStep(machine, step, index);
-    if (aborts.length === before) return report;
-    return {
-      ...report,
-      qemu_aborts: true,
-      error: [report.error, ...aborts.slice(before)].filter(Boolean).join("; "),
+    const before = {
+      aborts: aborts.length,
+      vfioAborts: vfio?.events.aborts.length ?? 0,
+      reports: vfio?.events.reports.length ?? 0,
+      ioctls: vfio?.io.log.length ?? 0,
     };
+    let report = runStep(machine, step, index);
+    if (vfio) {
+      const ioctls = vfio.io.log.slice(before.ioctls).map(formatIoctl);
+      const log = vfio.events.reports.slice(before.reports);
+      aborts.push(...vfio.events.aborts.slice(before.vfioAborts));
+      if (ioctls.length || log.length) {
+        const extra = {
+          ...(ioctls.length ? { ioctls } : {}),
+          ...(log.length ? { qemu_log: log } : {}),
+        };
+        report = { ...report, result: { ...report.result, ...extra } };
+      }
+    }
+    if (aborts.length === before.aborts) return report;
+    const error = [report.error, ...aborts.slice(before.aborts)].filter(Boolean).join("; ");
+    return { ...report, qemu_aborts: true, error };
   });
-  const checks: CheckReport[] = [];
+  const checks: CheckReport[] = CHECKS.map((name) => runCheck(vfio, name));
   const windows = machine.phbs.flatMap((phb) =>
     phb.tables
       .filter((t) => t.enabled)
@@ -78,7 +114,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     ok,
     steps,
     guest: { windows },
-    host: { containers: [] },
+    host: { containers: vfio ? containerReports(machine, vfio) : [] },
     checks,
     mtree: formatMtree(machine.memory),
   };
@@ -95,7 +131,9 @@ interface Outcome {
 
 function runStep(machine: PseriesMachine, step: Step, index: number): StepReport {
   const outcome = perform(machine, step);
-  const failures = step.expect ? compare(step.expect, outcome.observed) : [];
+  // A check step is an assertion in itself; other steps fail only on their expectation.
+  const expect = step.expect ?? (step.kind === "check" ? { ok: true } : undefined);
+  const failures = expect ? compare(expect, outcome.observed) : [];
   return {
     index,
     line: step.line,
@@ -116,7 +154,28 @@ function perform(machine: PseriesMachine, step: Step): Outcome {
       return hcall(machine, step);
     case "dma": {
       const device = machine.devices.get(step.device);
-      if (!device) return failed("dma", `no device '${step.device}' is plugged`);
+      if (!device) return failed(step.device, `no device '${step.device}' is plugged`);
+      if (machine.assigned.has(step.device)) {
+        const r = machine.assignedDma(
+          step.device,
+          step.address,
+          step.length ?? step.write?.length ?? 0,
+          step.write,
+        )!;
+        const result: Record<string, unknown> = {
+          [step.write ? "write" : "read"]: hex(step.address),
+          via: "host IOMMU",
+          status: r.status,
+          ...(r.data ? { data: toHex(r.data) } : {}),
+          ...faultField(r.faultAddress),
+        };
+        return {
+          name: step.device,
+          result,
+          error: null,
+          observed: { fault: r.status !== "ok", ...(r.data ? { data: r.data } : {}) },
+        };
+      }
       const as = device.busMasterAs;
       if (step.write) {
         const r = dmaWrite(as, step.address, step.write);
@@ -162,12 +221,14 @@ function perform(machine: PseriesMachine, step: Step): Outcome {
       };
     }
     case "device_add": {
-      if (step.driver === "vfio-pci")
-        return failed("device_add", "vfio-pci needs a VFIO host, which this build does not have", {
-          ok: false,
-        });
       try {
-        machine.plug({ id: step.id, driver: step.driver, bus: step.bus, slot: step.slot });
+        machine.plug({
+          id: step.id,
+          driver: step.driver,
+          bus: step.bus,
+          slot: step.slot,
+          host: step.host,
+        });
         return { name: step.driver, result: { id: step.id }, error: null, observed: { ok: true } };
       } catch (e) {
         if (e instanceof DeviceError) return failed(step.driver, e.message, { ok: false });
@@ -182,13 +243,15 @@ function perform(machine: PseriesMachine, step: Step): Outcome {
         if (e instanceof DeviceError) return failed(step.id, e.message, { ok: false });
         throw e;
       }
-    case "check":
+    case "check": {
+      const c = runCheck(machine.vfio, step.check);
       return {
         name: step.check,
-        result: { ok: true, violations: [] },
-        error: null,
-        observed: { ok: true },
+        result: { ok: c.ok, violations: c.violations },
+        error: c.ok ? null : `${step.check} does not hold`,
+        observed: { ok: c.ok },
       };
+    }
     case "expect_mtree": {
       const text = formatMtree(machine.memory, {
         flat: step.flat,
@@ -337,4 +400,64 @@ function compare(expect: Expectation, observed: Outcome["observed"]): string[] {
     }
   }
   return failures;
+}
+
+/** The host platform a scenario's `host:` section describes (POWER9 powernv by default). */
+export function hostFrom(spec: HostSpec | undefined): {
+  platform: HostPlatform;
+  backend: HostSpec["iommu"];
+} {
+  if (!spec) return { platform: POWER9_HOST, backend: "spapr-tce-v2" };
+  const pgsizes = spec.pgsizes.reduce((m, s) => m | s, 0n);
+  const platform: HostPlatform = {
+    ...POWER9_HOST,
+    pageSize: spec.pageSize,
+    pgsizes,
+    ramPageSize: spec.ramPageSize ?? spec.pageSize,
+    ...(spec.maxLevels !== undefined ? { maxLevels: spec.maxLevels } : {}),
+    ...(spec.windowStarts ? { windowStarts: spec.windowStarts } : {}),
+    ...(spec.memlockLimit !== undefined ? { memlockLimit: spec.memlockLimit } : {}),
+    ...(spec.dmaEntryLimit !== undefined ? { dmaEntryLimit: spec.dmaEntryLimit } : {}),
+    ...(spec.ddw !== undefined ? { ddw: spec.ddw } : {}),
+    faults: (spec.faults ?? []).map((f) => ({
+      ioctl: f.ioctl,
+      errno: errnoByName(f.errno) ?? 22,
+      from: f.from,
+      once: f.once,
+    })),
+  };
+  return { platform, backend: spec.iommu };
+}
+
+/** The host part of the report: windows and maximal mapping runs per container. */
+function containerReports(machine: PseriesMachine, vfio: VfioHost) {
+  return vfio.containers.map((c) => {
+    const devices = [...machine.assigned].filter(([, a]) => a.container === c).map(([id]) => id);
+    const runs: { iova: bigint; size: bigint; hva: bigint; perm: string }[] = [];
+    for (const e of c.kernel.entries()) {
+      const last = runs[runs.length - 1];
+      if (
+        last &&
+        last.iova + last.size === e.iova &&
+        last.hva + last.size === e.hva &&
+        last.perm === e.perm
+      )
+        last.size += e.pageSize;
+      else runs.push({ iova: e.iova, size: e.pageSize, hva: e.hva, perm: e.perm });
+    }
+    return {
+      backend: c.kernel.backend,
+      devices,
+      windows: c.kernel
+        .windows()
+        .map((w) => ({ start: hex(w.start), size: hex(w.size), page_shift: w.pageShift })),
+      mappings: runs.map((r) => ({
+        iova: hex(r.iova),
+        size: hex(r.size),
+        gpa: hex(vfio.gpaOf(r.hva) ?? r.hva - GUEST_RAM_HVA),
+        hva: hex(r.hva),
+        perm: r.perm,
+      })),
+    };
+  });
 }

@@ -22,6 +22,10 @@ export interface HostSpec {
     readonly from?: number;
     readonly once?: boolean;
   }[];
+  /** The page size backing guest RAM (a hugepage size when RAM is on hugepages). */
+  readonly ramPageSize?: bigint;
+  /** Whether the host has dynamic DMA windows (powernv IODA2); without, only sPAPR TCE v1 works. */
+  readonly ddw?: boolean;
 }
 
 /** Which PHB an RTAS call addresses: through a device, or directly. */

@@ -7,10 +7,13 @@
 export const SEED_SOURCE = "<built-in seed>";
 
 /** The built-in scenario's text. */
-export const SEED_SCENARIO = `# A pseries guest with 4 GiB and a qemu-xhci: the guest queries DDW, creates a 64-bit window
-# with 16 MiB pages, maps all RAM one to one with H_PUT_TCE_INDIRECT and puts a few TCEs in the
-# default window; then the controller does DMA through both windows.
-name: seed-ddw
+export const SEED_SCENARIO = `# The seed: a pseries guest with 4 GiB and a qemu-xhci has two DMA windows, the default one at
+# bus address 0 and a 64-bit one at 0x800000000000000 (16 MiB pages, all RAM mapped one to one,
+# as Linux does); then a vfio-pci device is hot-plugged and the existing mappings are replayed into
+# the host IOMMU. Both devices then DMA to the same buffer. Under qemu-7.2 every guest mapping is
+# mirrored at its absolute bus address; under qemu-2016-prefix the replayed ones land at the
+# wrong addresses (region-relative, without the window's offset) and the shadow check fails.
+name: seed-hotplug-after-ddw
 machine:
   type: pseries
   memory: 4G
@@ -46,5 +49,15 @@ steps:
     expect: { data: "c0ffee" }
   - dma: { device: usb0, write: 0x5000, data: "00" }
     expect: { fault: true }
+  - device_add: { id: hostdev0, driver: vfio-pci, host: "0001:01:00.0", bus: 0, slot: 1 }
+    expect: { ok: true }
+  # Both devices write and read the same buffer at 0x20000000 through the 64-bit window.
+  - dma: { device: hostdev0, write: 0x800000020000000, data: "5eed0001" }
+  - dma: { device: usb0, read: 0x800000020000000, length: 4 }
+    expect: { data: "5eed0001" }
+  - dma: { device: usb0, write: 0x800000020000004, data: "5eed0002" }
+  - dma: { device: hostdev0, read: 0x800000020000000, length: 8 }
+    expect: { data: "5eed00015eed0002" }
+  - check: shadow
   - expect_mtree: { contains: "0800000000000000-08000000ffffffff (prio 0, i/o): tce-iommu-80000001" }
 `;

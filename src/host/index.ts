@@ -1,0 +1,7 @@
+/** The simulated host kernel: sPAPR TCE (v1, v2) and type1 IOMMU backends behind recorded ioctls. */
+export * from "./errno.ts";
+export * from "./host-iommu.ts";
+export * from "./ioctl.ts";
+export * from "./platform.ts";
+export * from "./spapr-tce.ts";
+export * from "./type1.ts";

@@ -1,0 +1,61 @@
+/**
+ * The host kernel's ioctl boundary: every call is recorded with its arguments and result, and
+ * a fault plan can make a named ioctl fail with a chosen errno, once or from its Nth call on.
+ */
+import { errnoName } from "./errno.ts";
+
+/** One ioctl as it happened. `ret` is what the ioctl returned: 0, a positive value, or -errno. */
+export interface IoctlRecord {
+  readonly seq: number;
+  readonly ioctl: string;
+  readonly args: Readonly<Record<string, string | number>>;
+  readonly ret: number;
+}
+
+/** A planned failure. */
+export interface FaultSpec {
+  readonly ioctl: string;
+  readonly errno: number;
+  /** First call (1-based) that fails; default 1. */
+  readonly from?: number;
+  /** Only that one call fails; default: every call from `from` on. */
+  readonly once?: boolean;
+}
+
+/** Records ioctls and injects planned faults. */
+export class IoctlBoundary {
+  readonly log: IoctlRecord[] = [];
+  readonly #faults: FaultSpec[];
+  readonly #calls = new Map<string, number>();
+
+  constructor(faults: readonly FaultSpec[] = []) {
+    this.#faults = [...faults];
+  }
+
+  /**
+   * Runs `body` as ioctl `name` unless a fault is planned for this call; records the result.
+   * `args` values are shown as given (bigints become hex).
+   */
+  call(name: string, args: Record<string, bigint | number | string>, body: () => number): number {
+    const n = (this.#calls.get(name) ?? 0) + 1;
+    this.#calls.set(name, n);
+    const fault = this.#faults.find(
+      (f) => f.ioctl === name && (f.once ? n === (f.from ?? 1) : n >= (f.from ?? 1)),
+    );
+    const ret = fault ? -fault.errno : body();
+    const shown: Record<string, string | number> = {};
+    for (const [k, v] of Object.entries(args))
+      shown[k] = typeof v === "bigint" ? `0x${v.toString(16)}` : v;
+    this.log.push({ seq: this.log.length, ioctl: name, args: shown, ret });
+    return ret;
+  }
+}
+
+/** An ioctl record as one line: `MAP_DMA(iova=0x0, size=0x1000) = 0` or `= -EINVAL`. */
+export function formatIoctl(r: IoctlRecord): string {
+  const args = Object.entries(r.args)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(", ");
+  const ret = r.ret < 0 ? `-${errnoName(-r.ret)}` : String(r.ret);
+  return `${r.ioctl}(${args}) = ${ret}`;
+}

@@ -1,0 +1,162 @@
+/**
+ * Linux's VFIO type1 IOMMU backend (as on an x86 host): arbitrary IOVA ranges within the
+ * IOMMU's aperture, EEXIST on any overlap, a per-container mapping limit, per-page locked memory.
+ */
+import { Errno } from "./errno.ts";
+import type { HostEntry, HostIommu, HostWindow } from "./host-iommu.ts";
+import { IoctlBoundary } from "./ioctl.ts";
+import type { HostPlatform } from "./platform.ts";
+
+interface Mapping {
+  readonly iova: bigint;
+  readonly size: bigint;
+  readonly hva: bigint;
+  readonly perm: "r" | "w" | "rw";
+}
+
+/** A type1 container. */
+export class Type1Container implements HostIommu {
+  readonly backend = "type1" as const;
+  readonly io: IoctlBoundary;
+  readonly platform: HostPlatform;
+  readonly #groups: number[] = [];
+  readonly #maps: Mapping[] = [];
+  readonly #userMemory: readonly { start: bigint; size: bigint }[];
+  #locked = 0n;
+
+  constructor(
+    platform: HostPlatform,
+    userMemory: readonly { start: bigint; size: bigint }[],
+    io?: IoctlBoundary,
+  ) {
+    this.platform = platform;
+    this.#userMemory = userMemory;
+    this.io = io ?? new IoctlBoundary(platform.faults);
+  }
+
+  get lockedPages(): bigint {
+    return this.#locked;
+  }
+
+  get groups(): readonly number[] {
+    return this.#groups;
+  }
+
+  /** The smallest IOMMU page: the alignment unit. */
+  get minPage(): bigint {
+    const pg = this.platform.pgsizes;
+    return pg & -pg;
+  }
+
+  expectedLockedPages(): bigint {
+    return this.#maps.reduce((n, m) => n + m.size / this.platform.pageSize, 0n);
+  }
+
+  attachGroup(group: number): number {
+    const first = this.#groups.length === 0;
+    if (first) this.io.call("GROUP_SET_CONTAINER", { group }, () => 0);
+    return this.io.call(
+      first ? "SET_IOMMU" : "GROUP_SET_CONTAINER",
+      first ? { type: "type1v2" } : { group },
+      () => {
+        if (this.#groups.includes(group)) return -Errno.EBUSY;
+        this.#groups.push(group);
+        return 0;
+      },
+    );
+  }
+
+  detachGroup(group: number): void {
+    const at = this.#groups.indexOf(group);
+    if (at >= 0) this.#groups.splice(at, 1);
+    if (this.#groups.length === 0) this.release();
+  }
+
+  release(): void {
+    this.#maps.length = 0;
+    this.#locked = 0n;
+  }
+
+  /** VFIO_IOMMU_GET_INFO. */
+  getInfo(): { ret: number; pgsizes?: bigint } {
+    const ret = this.io.call("GET_INFO", {}, () => (this.#groups.length ? 0 : -Errno.ENXIO));
+    return ret === 0 ? { ret, pgsizes: this.platform.pgsizes } : { ret };
+  }
+
+  /** VFIO_IOMMU_MAP_DMA. */
+  mapDma(iova: bigint, size: bigint, vaddr: bigint, read: boolean, write: boolean): number {
+    const flags = (read ? 1 : 0) | (write ? 2 : 0);
+    return this.io.call("MAP_DMA", { iova, size, vaddr, flags }, () => {
+      if (!read && !write) return -Errno.EINVAL;
+      const unit = this.minPage;
+      if (size === 0n || size % unit || iova % unit || vaddr % unit) return -Errno.EINVAL;
+      if (iova + size > 1n << 64n || vaddr + size > 1n << 64n) return -Errno.EINVAL;
+      if (this.#maps.some((m) => iova < m.iova + m.size && m.iova < iova + size))
+        return -Errno.EEXIST;
+      if (this.#maps.length >= this.platform.dmaEntryLimit) return -Errno.ENOSPC;
+      const [lo, hi] = this.platform.iovaRange;
+      if (iova < lo || iova + size - 1n > hi) return -Errno.EINVAL;
+      if (!this.#userMemory.some((u) => vaddr >= u.start && vaddr + size <= u.start + u.size))
+        return -Errno.EFAULT;
+      const pages = size / this.platform.pageSize;
+      const limit = this.platform.memlockLimit;
+      if (limit !== undefined && (this.#locked + pages) * this.platform.pageSize > limit)
+        return -Errno.ENOMEM;
+      this.#locked += pages;
+      this.#maps.push({ iova, size, hva: vaddr, perm: read && write ? "rw" : write ? "w" : "r" });
+      this.#maps.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+      return 0;
+    });
+  }
+
+  /** VFIO_IOMMU_UNMAP_DMA (type1v2: no bisecting a mapping). */
+  unmapDma(iova: bigint, size: bigint): number {
+    return this.io.call("UNMAP_DMA", { iova, size }, () => {
+      const unit = this.minPage;
+      if (size === 0n || size % unit || iova % unit || iova + size > 1n << 64n)
+        return -Errno.EINVAL;
+      const end = iova + size;
+      const bisects = this.#maps.some(
+        (m) => (m.iova < iova && m.iova + m.size > iova) || (m.iova < end && m.iova + m.size > end),
+      );
+      if (bisects) return -Errno.EINVAL;
+      for (let i = this.#maps.length - 1; i >= 0; i--) {
+        const m = this.#maps[i];
+        if (m.iova >= iova && m.iova + m.size <= end) {
+          this.#maps.splice(i, 1);
+          this.#locked -= m.size / this.platform.pageSize;
+        }
+      }
+      return 0;
+    });
+  }
+
+  entries(): HostEntry[] {
+    const ps = this.minPage;
+    const out: HostEntry[] = [];
+    for (const m of this.#maps) {
+      for (let off = 0n; off < m.size; off += ps)
+        out.push({ iova: m.iova + off, pageSize: ps, hva: m.hva + off, perm: m.perm });
+    }
+    return out;
+  }
+
+  windows(): HostWindow[] {
+    const [lo, hi] = this.platform.iovaRange;
+    return [
+      {
+        start: lo,
+        size: hi - lo + 1n,
+        pageShift: Number(BigInt.asUintN(8, BigInt(this.minPage.toString(2).length - 1))),
+      },
+    ];
+  }
+
+  lookup(iova: bigint): HostEntry | undefined {
+    const m = this.#maps.find((x) => iova >= x.iova && iova < x.iova + x.size);
+    if (!m) return undefined;
+    const ps = this.minPage;
+    const off = ((iova - m.iova) / ps) * ps;
+    return { iova: m.iova + off, pageSize: ps, hva: m.hva + off, perm: m.perm };
+  }
+}

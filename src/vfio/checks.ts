@@ -1,0 +1,138 @@
+/**
+ * The invariants of a run, checked on the live state:
+ * - shadow: each container's host IOMMU maps exactly the guest's valid TCEs that point into guest
+ *   RAM, of every guest window it mirrors, at the window's absolute bus address, to the host
+ *   address of the same guest RAM, with the same permission; nothing else;
+ * - isolation: no host mapping points outside guest RAM or lies outside a host window;
+ * - accounting: the host's locked memory equals what its windows, preregistrations and mappings
+ *   imply.
+ */
+import type { HostEntry } from "../host/host-iommu.ts";
+import { hex } from "../memory/int.ts";
+import type { IommuTlbEntry } from "../memory/iommu-types.ts";
+import type { VfioContainer } from "./container.ts";
+import type { VfioHost } from "./vfio-host.ts";
+
+/** One invariant's verdict. */
+export interface CheckResult {
+  readonly name: "shadow" | "isolation" | "accounting";
+  readonly ok: boolean;
+  readonly violations: string[];
+  /** How many violations there were (the list stops at 50). */
+  readonly total: number;
+}
+
+const MAX_LISTED = 50;
+
+function verdict(name: CheckResult["name"], violations: string[]): CheckResult {
+  const shown = violations.slice(0, MAX_LISTED);
+  if (violations.length > MAX_LISTED) shown.push(`… and ${violations.length - MAX_LISTED} more`);
+  return { name, ok: violations.length === 0, violations: shown, total: violations.length };
+}
+
+/** What the host should map for one container: iova → entry, at host page granularity. */
+export function expectedHostEntries(c: VfioContainer): Map<bigint, HostEntry> {
+  const out = new Map<bigint, HostEntry>();
+  const memory = c.ctx.memory;
+  const windows = c.kernel.windows();
+  for (const g of c.giommus) {
+    const fr = c.dmaAs.view.ranges.find((r) => r.mr === g.mr);
+    if (!fr) continue;
+    const offset = fr.start - fr.offsetInRegion;
+    const valid: IommuTlbEntry[] = [];
+    g.iommu.replay({
+      flags: 3,
+      start: g.notifier.start,
+      end: g.notifier.end,
+      iommuIdx: 0,
+      notify: (e) => valid.push(e),
+    });
+    for (const e of valid) {
+      const size = e.addrMask + 1n;
+      const t = memory.translate(e.translatedAddr, size, false);
+      if (!t.mr?.isRam || t.plen < size) continue;
+      const hva = (c.ctx.hvaOf(t.mr) ?? 0n) + t.xlat;
+      const iova = e.iova + offset;
+      const w = windows.find((x) => iova >= x.start && iova < x.start + x.size);
+      const hostPage = w ? 1n << BigInt(w.pageShift) : size;
+      const perm = e.perm & 2 ? "rw" : "r";
+      for (let off = 0n; off < size; off += hostPage) {
+        out.set(iova + off, { iova: iova + off, pageSize: hostPage, hva: hva + off, perm });
+      }
+    }
+  }
+  return out;
+}
+
+/** The shadow invariant for every container. */
+export function checkShadow(host: VfioHost): CheckResult {
+  const violations: string[] = [];
+  for (const c of host.containers) {
+    const expected = expectedHostEntries(c);
+    const actual = new Map(c.kernel.entries().map((e) => [e.iova, e]));
+    for (const [iova, want] of expected) {
+      const got = actual.get(iova);
+      const gpa = host.gpaOf(want.hva);
+      if (!got)
+        violations.push(
+          `guest maps bus ${hex(iova)} -> gpa ${hex(gpa ?? 0n)} (${want.perm}); host has nothing there`,
+        );
+      else if (got.hva !== want.hva || got.perm !== want.perm) {
+        violations.push(
+          `bus ${hex(iova)}: guest -> gpa ${hex(gpa ?? 0n)} (${want.perm}), host -> gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm})`,
+        );
+      }
+    }
+    for (const [iova, got] of actual) {
+      if (!expected.has(iova)) {
+        violations.push(
+          `host maps bus ${hex(iova)} -> gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm}); the guest does not`,
+        );
+      }
+    }
+  }
+  return verdict("shadow", violations);
+}
+
+/** The isolation invariant. */
+export function checkIsolation(host: VfioHost): CheckResult {
+  const violations: string[] = [];
+  for (const c of host.containers) {
+    const windows = c.kernel.windows();
+    for (const e of c.kernel.entries()) {
+      if (host.gpaOf(e.hva) === undefined || host.gpaOf(e.hva + e.pageSize - 1n) === undefined) {
+        violations.push(`host maps bus ${hex(e.iova)} to ${hex(e.hva)}, outside guest RAM`);
+      }
+      if (!windows.some((w) => e.iova >= w.start && e.iova + e.pageSize <= w.start + w.size)) {
+        violations.push(`host maps bus ${hex(e.iova)} outside every host window`);
+      }
+    }
+  }
+  return verdict("isolation", violations);
+}
+
+/** The accounting invariant. */
+export function checkAccounting(host: VfioHost): CheckResult {
+  const violations: string[] = [];
+  for (const c of host.containers) {
+    const want = c.kernel.expectedLockedPages();
+    if (c.kernel.lockedPages !== want) {
+      violations.push(
+        `container ${c.pointer}: locked ${c.kernel.lockedPages} pages, its state implies ${want}`,
+      );
+    }
+    const limit = host.platform.memlockLimit;
+    if (limit !== undefined && c.kernel.lockedPages * host.platform.pageSize > limit) {
+      violations.push(`container ${c.pointer}: locked memory above RLIMIT_MEMLOCK`);
+    }
+  }
+  return verdict("accounting", violations);
+}
+
+/** Runs one named check. */
+export function runCheck(host: VfioHost | undefined, name: CheckResult["name"]): CheckResult {
+  if (!host) return { name, ok: true, violations: [], total: 0 };
+  if (name === "shadow") return checkShadow(host);
+  if (name === "isolation") return checkIsolation(host);
+  return checkAccounting(host);
+}

@@ -1,0 +1,528 @@
+/**
+ * A VFIO container as QEMU 7.2 drives it: the memory listener on the device's DMA address space
+ * that mirrors every guest IOMMU window into a host window and every guest mapping into the host
+ * IOMMU, the preregistration listener on system memory (sPAPR TCE v2), the host window list, and
+ * QEMU's error policy (an error during setup fails the hot-plug; later ones are logged, or abort
+ * the VM where QEMU does).
+ *
+ * The two fixes of the 2016 thread are here: a guest-IOMMU record keeps `iommuOffset` (the
+ * section's offset within the address space minus its offset within the region) and adds it to
+ * every notified `iova`; and the host window for a section is created before its notifier is
+ * registered and replayed, from a list of host windows rather than one min/max range.
+ * The `qemu-2016-prefix` behaviour leaves the offset out, as the code of that time did.
+ */
+
+import { Errno, strerror } from "../host/errno.ts";
+import type { HostIommu } from "../host/host-iommu.ts";
+import type { HostPlatform } from "../host/platform.ts";
+import { SpaprTceContainer } from "../host/spapr-tce.ts";
+import { Type1Container } from "../host/type1.ts";
+import { IommuRegion } from "../iommu/iommu-region.ts";
+import { type IommuNotifier, IommuNotifierFlag } from "../iommu/notifier.ts";
+import type { AddressSpace } from "../memory/address-space.ts";
+import { hex } from "../memory/int.ts";
+import type { IommuTlbEntry } from "../memory/iommu-types.ts";
+import type { MemoryListener, MemoryRegionSection } from "../memory/listener.ts";
+import type { MemoryRegion } from "../memory/region.ts";
+
+/** Which QEMU a container behaves like. */
+export type VfioBehaviour = "qemu-7.2" | "qemu-2016-prefix";
+
+/** What every container of a machine shares: the host, system memory, and where logs go. */
+export interface VfioContext {
+  readonly platform: HostPlatform;
+  readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
+  readonly behaviour: VfioBehaviour;
+  /** System memory (QEMU's address_space_memory): what guest IOMMUs translate into. */
+  readonly memory: AddressSpace;
+  /** The host virtual address of a RAM region's first byte. */
+  hvaOf(mr: MemoryRegion): bigint | undefined;
+  /** QEMU's error_report lines. */
+  report(message: string): void;
+  /** Where QEMU 7.2 would abort the VM (hw_error, assertion). */
+  abort(message: string): void;
+}
+
+/** A host DMA window in QEMU's list (QEMU's `VFIOHostDMAWindow`). */
+export interface HostDmaWindow {
+  readonly min: bigint;
+  readonly max: bigint;
+  readonly pgsizes: bigint;
+}
+
+/** A mirrored guest IOMMU (QEMU's `VFIOGuestIOMMU`). */
+export interface GuestIommu {
+  readonly iommu: IommuRegion;
+  readonly mr: MemoryRegion;
+  readonly iommuOffset: bigint;
+  readonly notifier: IommuNotifier;
+}
+
+/** A failure with QEMU's error text. */
+export class VfioError extends Error {
+  override name = "VfioError";
+}
+
+let nextContainerId = 0;
+const U64 = (1n << 64n) - 1n;
+const log2 = (v: bigint) => v.toString(2).length - 1;
+const ctz64 = (v: bigint) => {
+  if (v === 0n) return 64;
+  let n = 0;
+  while ((v & 1n) === 0n) {
+    v >>= 1n;
+    n++;
+  }
+  return n;
+};
+
+/** A VFIO container. */
+export class VfioContainer {
+  readonly ctx: VfioContext;
+  /** The device address space it listens to (the PHB's DMA address space). */
+  readonly dmaAs: AddressSpace;
+  kernel: HostIommu;
+  /** How QEMU would print the container pointer. */
+  readonly pointer: string;
+  /** Host window list, newest first. */
+  readonly hostWindows: HostDmaWindow[] = [];
+  readonly giommus: GuestIommu[] = [];
+  readonly groups: number[] = [];
+  /** Host IOMMU page sizes the container can use. */
+  pgsizes = 0x1000n;
+  initialized = false;
+  /** The first error met while setting up. */
+  error: string | undefined;
+  readonly #listener: MemoryListener;
+  readonly #preregListener: MemoryListener;
+  #listening = false;
+  #preregistering = false;
+
+  constructor(ctx: VfioContext, dmaAs: AddressSpace, kernel: HostIommu) {
+    this.ctx = ctx;
+    this.dmaAs = dmaAs;
+    this.kernel = kernel;
+    this.pointer = `0x55d5c0de${(0x1000 + nextContainerId++ * 0x100).toString(16).padStart(4, "0")}`;
+    this.#listener = {
+      name: "vfio",
+      priority: 10,
+      regionAdd: (s) => this.#regionAdd(s),
+      regionDel: (s) => this.#regionDel(s),
+    };
+    this.#preregListener = {
+      name: "vfio-prereg",
+      regionAdd: (s) => this.#preregAdd(s),
+      regionDel: (s) => this.#preregDel(s),
+    };
+  }
+
+  get isV2(): boolean {
+    return this.kernel.backend === "spapr-tce-v2";
+  }
+
+  /**
+   * Sets the container up for its first group (QEMU's `vfio_connect_container`): choose the IOMMU
+   * type, prepare it, then listen to the DMA address space. Throws `VfioError` with QEMU's chain
+   * (after rolling back) when setup fails.
+   */
+  connect(group: number): void {
+    let ret = this.kernel.attachGroup(group);
+    if (ret === -Errno.EPERM && this.kernel.backend === "spapr-tce-v2") {
+      // The spapr driver advertises both types; only attaching decides. Fall back to v1.
+      this.kernel = new SpaprTceContainer(
+        this.ctx.platform,
+        false,
+        this.#userMemory(),
+        this.kernel.io,
+      );
+      ret = this.kernel.attachGroup(group);
+    }
+    if (ret < 0) throw new VfioError(`failed to set iommu for container: ${strerror(-ret)}`);
+    this.groups.push(group);
+    try {
+      this.#prepare();
+      this.ctx.memory.system.registerListener(this.#listener, this.dmaAs);
+      this.#listening = true;
+      if (this.error) {
+        const error = this.error;
+        this.#teardown();
+        throw new VfioError(`memory listener initialization failed: ${error}`);
+      }
+      this.initialized = true;
+    } catch (e) {
+      if (this.groups.length) this.#teardown();
+      throw e;
+    }
+  }
+
+  #userMemory() {
+    const ram = this.ctx.memory.view.ranges.filter((r) => r.mr.isRam);
+    return ram.map((r) => ({
+      start: (this.ctx.hvaOf(r.mr) ?? 0n) + r.offsetInRegion,
+      size: r.end - r.start,
+    }));
+  }
+
+  #prepare(): void {
+    const k = this.kernel;
+    if (k instanceof Type1Container) {
+      const info = k.getInfo();
+      if (info.ret < 0) throw new VfioError(`VFIO_IOMMU_GET_INFO failed: ${strerror(-info.ret)}`);
+      this.pgsizes = info.pgsizes ?? 0x1000n;
+      this.#hostWinAdd(0n, U64, this.pgsizes);
+      return;
+    }
+    const spapr = k as SpaprTceContainer;
+    if (!this.isV2) {
+      const ret = spapr.enable();
+      if (ret < 0) throw new VfioError(`failed to enable container: ${strerror(-ret)}`);
+      const info = spapr.getInfo();
+      if (!info.info)
+        throw new VfioError(`VFIO_IOMMU_SPAPR_TCE_GET_INFO failed: ${strerror(-info.ret)}`);
+      this.pgsizes = 0x1000n;
+      this.#hostWinAdd(
+        info.info.dma32WindowStart,
+        info.info.dma32WindowStart + info.info.dma32WindowSize - 1n,
+        0x1000n,
+      );
+      return;
+    }
+    this.ctx.memory.system.registerListener(this.#preregListener, this.ctx.memory);
+    this.#preregistering = true;
+    if (this.error) {
+      const error = this.error;
+      throw new VfioError(`RAM memory listener initialization failed: ${error}`);
+    }
+    const info = spapr.getInfo();
+    if (!info.info)
+      throw new VfioError(`VFIO_IOMMU_SPAPR_TCE_GET_INFO failed: ${strerror(-info.ret)}`);
+    this.pgsizes = info.info.ddw?.pgsizes ?? 0x1000n;
+    const ret = spapr.removeWindow(info.info.dma32WindowStart);
+    if (ret < 0) throw new VfioError(`failed to remove existing window: ${strerror(-ret)}`);
+  }
+
+  /** Joins another group to this container (no replay: the kernel programs existing windows). */
+  join(group: number): boolean {
+    if (this.kernel.attachGroup(group) < 0) return false;
+    this.groups.push(group);
+    return true;
+  }
+
+  /** A group leaves; the last one disconnects the container. */
+  leave(group: number): void {
+    const at = this.groups.indexOf(group);
+    if (at < 0) return;
+    if (this.groups.length > 1) {
+      this.groups.splice(at, 1);
+      this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
+      this.kernel.detachGroup(group);
+      return;
+    }
+    this.#teardown();
+  }
+
+  /** QEMU's `vfio_disconnect_container`: listeners out (region_del replays), group out, close. */
+  #teardown(): void {
+    if (this.#listening) {
+      this.#listening = false;
+      this.ctx.memory.system.unregisterListener(this.#listener);
+    }
+    if (this.#preregistering) {
+      this.#preregistering = false;
+      this.ctx.memory.system.unregisterListener(this.#preregListener);
+    }
+    for (const g of this.giommus.splice(0)) g.iommu.unregisterNotifier(g.notifier);
+    for (const group of this.groups.splice(0)) {
+      this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
+      this.kernel.detachGroup(group);
+    }
+    this.kernel.release();
+    this.hostWindows.length = 0;
+  }
+
+  // --- host window list -------------------------------------------------------------------
+
+  #hostWinAdd(min: bigint, max: bigint, pgsizes: bigint): void {
+    if (this.hostWindows.some((w) => min <= w.max && w.min <= max)) {
+      this.ctx.abort(`Overlapped IOMMU are not enabled`);
+      return;
+    }
+    this.hostWindows.unshift({ min, max, pgsizes });
+  }
+
+  #hostWinDel(min: bigint, max: bigint): boolean {
+    const at = this.hostWindows.findIndex((w) => w.min === min && w.max === max);
+    if (at < 0) return false;
+    this.hostWindows.splice(at, 1);
+    return true;
+  }
+
+  #hostWinFor(iova: bigint, end: bigint): HostDmaWindow | undefined {
+    return this.hostWindows.find((w) => w.min <= iova && end <= w.max);
+  }
+
+  // --- the main listener ------------------------------------------------------------------
+
+  #skipped(s: MemoryRegionSection): boolean {
+    return (!s.mr.isRam && !s.mr.isIommu) || s.offsetWithinAddressSpace >> 63n !== 0n;
+  }
+
+  /** The page-aligned part of a section, or undefined (logging an unaligned one). */
+  #aligned(s: MemoryRegionSection, what: string): { iova: bigint; llend: bigint } | undefined {
+    const hp = this.ctx.platform.pageSize;
+    if (s.offsetWithinAddressSpace % hp !== s.offsetWithinRegion % hp) {
+      this.ctx.report(
+        `${what} received unaligned region ${s.mr.name} iova=${hex(s.offsetWithinAddressSpace)} offset_within_region=${hex(s.offsetWithinRegion)} qemu_real_host_page_size=${hex(hp)}`,
+      );
+      return undefined;
+    }
+    const iova = (s.offsetWithinAddressSpace + hp - 1n) & ~(hp - 1n);
+    const llend = (s.offsetWithinAddressSpace + s.size) & ~(hp - 1n);
+    return iova < llend ? { iova, llend } : undefined;
+  }
+
+  #regionAdd(s: MemoryRegionSection): void {
+    if (this.#skipped(s)) return;
+    const range = this.#aligned(s, "vfio_listener_region_add");
+    if (!range) return;
+    const { iova, llend } = range;
+    const end = llend - 1n;
+    const failure = this.#regionAddChecked(s, iova, end);
+    if (failure === undefined) return;
+    if (!this.initialized) {
+      this.error ??= `Region ${s.mr.name}: ${failure}`;
+      return;
+    }
+    this.ctx.report(failure);
+    this.ctx.abort("vfio: DMA mapping failed, unable to continue");
+  }
+
+  /** The body of region_add; returns QEMU's error text on failure. */
+  #regionAddChecked(s: MemoryRegionSection, iova: bigint, end: bigint): string | undefined {
+    const first = s.offsetWithinAddressSpace;
+    const last = first + s.size - 1n;
+    if (this.isV2) {
+      const overlap = this.hostWindows.find((w) => first <= w.max && w.min <= last);
+      if (overlap) {
+        return `region [${hex(first)},${hex(last)}] overlaps with existinghost DMA window [${hex(overlap.min)},${hex(overlap.max)}]`;
+      }
+      const created = this.#createWindow(s);
+      if (typeof created === "string") return created;
+      this.#hostWinAdd(first, last, created);
+    }
+    if (!this.#hostWinFor(iova, end)) {
+      return `Container ${this.pointer} can't map guest IOVA region ${hex(iova)}..${hex(end)}`;
+    }
+    const iommu = IommuRegion.of(s.mr);
+    if (iommu) {
+      const legacy = this.ctx.behaviour === "qemu-2016-prefix";
+      const giommu: GuestIommu = {
+        iommu,
+        mr: s.mr,
+        iommuOffset: legacy ? 0n : s.offsetWithinAddressSpace - s.offsetWithinRegion,
+        notifier: {
+          flags: IommuNotifierFlag.iotlbEvents,
+          start: s.offsetWithinRegion,
+          end: s.offsetWithinRegion + s.size - 1n,
+          iommuIdx: 0,
+          notify: (entry) => this.#mapNotify(giommu, entry),
+        },
+      };
+      try {
+        iommu.registerNotifier(giommu.notifier);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      this.giommus.unshift(giommu);
+      iommu.replay(giommu.notifier);
+      return undefined;
+    }
+    // A RAM section: map it directly.
+    const hva =
+      (this.ctx.hvaOf(s.mr) ?? 0n) + s.offsetWithinRegion + (iova - s.offsetWithinAddressSpace);
+    const ret = this.#dmaMap(iova, end + 1n - iova, hva, s.readonly || s.mr.readonly);
+    return ret < 0
+      ? `vfio_dma_map(${this.pointer}, ${hex(iova)}, ${hex(end + 1n - iova)}, ${hex(hva)}) = ${ret} (${strerror(-ret)})`
+      : undefined;
+  }
+
+  /**
+   * QEMU's `vfio_spapr_create_window`: the host page size from the guest's (clamped to the RAM
+   * backing page, intersected with what the host supports), levels from QEMU's heuristic, and the
+   * start address the kernel gives back checked against the section. Returns the page size, or
+   * the error text.
+   */
+  #createWindow(s: MemoryRegionSection): bigint | string {
+    const spapr = this.kernel as SpaprTceContainer;
+    const iommu = IommuRegion.of(s.mr);
+    const guestPage = iommu ? iommu.minPageSize : this.ctx.platform.pageSize;
+    const hostPageShift = log2(this.ctx.platform.pageSize);
+    const windowSize = s.size;
+    // Both behaviours create windows this way (spapr-vfio scenario 4: "window creation as in 3").
+    let p = guestPage;
+    // Bigger guest pages are backed by smaller host pages when RAM is on smaller pages.
+    if (p > this.ctx.platform.ramPageSize) p = this.ctx.platform.ramPageSize;
+    const pgmask = this.pgsizes & (p | (p - 1n));
+    if (pgmask === 0n) {
+      this.ctx.report(
+        `Host doesn't support page size ${hex(guestPage)}, the supported mask is ${hex(this.pgsizes)}`,
+      );
+      return `Failed to create SPAPR window: ${strerror(Errno.EINVAL)}`;
+    }
+    const pageSize = 1n << BigInt(log2(pgmask));
+    const pageShift = log2(pageSize);
+    const entries = BigInt.asUintN(32, windowSize >> BigInt(pageShift));
+    const bitsTotal = ctz64(BigInt.asUintN(64, entries * 8n));
+    const bitsPerLevel = hostPageShift + 8;
+    let levels = Math.ceil(bitsTotal / bitsPerLevel);
+    const maxLevels = Math.floor((64 - pageShift) / hostPageShift);
+    let ret = 0;
+    let start = 0n;
+    for (; levels <= maxLevels; levels++) {
+      const r = spapr.createWindow(pageShift, windowSize, levels);
+      ret = r.ret;
+      if (r.ret === 0) {
+        start = r.start ?? 0n;
+        break;
+      }
+    }
+    if (ret < 0) {
+      this.ctx.report(`Failed to create a window, ret = -1 (${strerror(-ret)})`);
+      return `Failed to create SPAPR window: ${strerror(-ret)}`;
+    }
+    if (start !== s.offsetWithinAddressSpace) {
+      spapr.removeWindow(start);
+      this.ctx.report(
+        `Host doesn't support DMA window at ${s.offsetWithinAddressSpace.toString(16)}, must be ${start.toString(16)}`,
+      );
+      return `Failed to create SPAPR window: ${strerror(Errno.EINVAL)}`;
+    }
+    return pageSize;
+  }
+
+  #regionDel(s: MemoryRegionSection): void {
+    if (this.#skipped(s)) return;
+    const iommu = IommuRegion.of(s.mr);
+    const hp = this.ctx.platform.pageSize;
+    if (s.offsetWithinAddressSpace % hp !== s.offsetWithinRegion % hp) {
+      this.ctx.report(`vfio_listener_region_del received unaligned region ${s.mr.name}`);
+      return;
+    }
+    if (iommu) {
+      const at = this.giommus.findIndex(
+        (g) => g.mr === s.mr && g.notifier.start === s.offsetWithinRegion,
+      );
+      if (at >= 0) {
+        const [g] = this.giommus.splice(at, 1);
+        iommu.unregisterNotifier(g.notifier);
+      }
+    }
+    const range = this.#aligned(s, "vfio_listener_region_del");
+    if (range) {
+      const size = range.llend - range.iova;
+      const ret = this.#dmaUnmap(range.iova, size);
+      if (ret < 0)
+        this.ctx.report(
+          `vfio_dma_unmap(${this.pointer}, ${hex(range.iova)}, ${hex(size)}) = ${ret} (${strerror(-ret)})`,
+        );
+    }
+    if (this.isV2) {
+      const first = s.offsetWithinAddressSpace;
+      const ret = (this.kernel as SpaprTceContainer).removeWindow(first);
+      if (ret < 0) this.ctx.report(`Failed to remove window at ${hex(first)}`);
+      if (!this.#hostWinDel(first, first + s.size - 1n)) {
+        this.ctx.abort(`vfio_listener_region_del: Cannot delete missing window at ${hex(first)}`);
+      }
+    }
+  }
+
+  /** QEMU's `vfio_iommu_map_notify`: guest IOMMU events become host MAP_DMA / UNMAP_DMA. */
+  #mapNotify(g: GuestIommu, entry: IommuTlbEntry): void {
+    const iova = entry.iova + g.iommuOffset;
+    const size = entry.addrMask + 1n;
+    if (entry.targetAs !== this.ctx.memory && entry.targetAs !== null) {
+      this.ctx.report(`Wrong target AS "${entry.targetAs.name}", only system memory is allowed`);
+      return;
+    }
+    if (entry.perm === 0) {
+      const ret = this.#dmaUnmap(iova, size);
+      if (ret < 0)
+        this.ctx.report(
+          `vfio_dma_unmap(${this.pointer}, ${hex(iova)}, ${hex(size)}) = ${ret} (${strerror(-ret)})`,
+        );
+      return;
+    }
+    const t = this.ctx.memory.translate(entry.translatedAddr, size, false);
+    if (!t.mr || !t.mr.isRam) {
+      this.ctx.report(`iommu map to non memory area ${hex(entry.translatedAddr)}`);
+      return;
+    }
+    if (t.plen < size) {
+      this.ctx.report("iommu has granularity incompatible with target AS");
+      return;
+    }
+    const vaddr = (this.ctx.hvaOf(t.mr) ?? 0n) + t.xlat;
+    const readonly = !(entry.perm & 2) || t.mr.readonly;
+    const ret = this.#dmaMap(iova, size, vaddr, readonly);
+    if (ret < 0) {
+      this.ctx.report(
+        `vfio_dma_map(${this.pointer}, ${hex(iova)}, ${hex(size)}, ${hex(vaddr)}) = ${ret} (${strerror(-ret)})`,
+      );
+    }
+  }
+
+  /** QEMU's `vfio_dma_map`: READ always, WRITE unless read-only; one retry after EBUSY. */
+  #dmaMap(iova: bigint, size: bigint, vaddr: bigint, readonly: boolean): number {
+    const k = this.kernel as SpaprTceContainer | Type1Container;
+    let ret = k.mapDma(iova, size, vaddr, true, !readonly);
+    if (ret === -Errno.EBUSY && this.#dmaUnmap(iova, size) === 0)
+      ret = k.mapDma(iova, size, vaddr, true, !readonly);
+    if (ret === 0) return 0;
+    // A positive return (the spapr driver's +1) leaves errno as it was: report a stale one.
+    const errno = ret < 0 ? -ret : this.#staleErrno();
+    this.ctx.report(`VFIO_MAP_DMA failed: ${errno ? strerror(errno) : "Success"}`);
+    return -errno;
+  }
+
+  #dmaUnmap(iova: bigint, size: bigint): number {
+    const k = this.kernel as SpaprTceContainer | Type1Container;
+    if (size === 1n << 64n) {
+      const half = 1n << 63n;
+      const a = k.unmapDma(iova, half);
+      return a !== 0 ? -Math.abs(a) : -Math.abs(k.unmapDma(iova + half, half));
+    }
+    const ret = k.unmapDma(iova, size);
+    if (ret === 0) return 0;
+    const errno = ret < 0 ? -ret : this.#staleErrno();
+    this.ctx.report(`VFIO_UNMAP_DMA failed: ${errno ? strerror(errno) : "Success"}`);
+    return -errno;
+  }
+
+  #staleErrno(): number {
+    const failed = [...this.kernel.io.log].reverse().find((r) => r.ret < 0);
+    return failed ? -failed.ret : 0;
+  }
+
+  // --- the preregistration listener (v2) ---------------------------------------------------
+
+  #preregAdd(s: MemoryRegionSection): void {
+    if (!s.mr.isRam || s.mr.kind === "ramDevice") return;
+    const hp = this.ctx.platform.pageSize;
+    if (s.offsetWithinAddressSpace % hp || s.offsetWithinRegion % hp || s.size % hp) {
+      this.ctx.report(`vfio_prereg_listener_region_add received unaligned region ${s.mr.name}`);
+      return;
+    }
+    const vaddr = (this.ctx.hvaOf(s.mr) ?? 0n) + s.offsetWithinRegion;
+    const ret = (this.kernel as SpaprTceContainer).registerMemory(vaddr, s.size);
+    if (ret === 0) return;
+    // QEMU passes the ioctl's -1, not errno: the text is always EPERM's.
+    if (!this.initialized) this.error ??= `Memory registering failed: ${strerror(Errno.EPERM)}`;
+    else this.ctx.abort("vfio: Memory registering failed, unable to continue");
+  }
+
+  #preregDel(s: MemoryRegionSection): void {
+    if (!s.mr.isRam || s.mr.kind === "ramDevice") return;
+    const vaddr = (this.ctx.hvaOf(s.mr) ?? 0n) + s.offsetWithinRegion;
+    (this.kernel as SpaprTceContainer).unregisterMemory(vaddr, s.size);
+  }
+}

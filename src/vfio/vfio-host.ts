@@ -1,0 +1,158 @@
+/**
+ * The VFIO side of a machine: the host that assigned devices come from, their IOMMU groups, the
+ * containers (one per DMA address space, shared by groups that can join it), and DMA by an
+ * assigned device through the host IOMMU into guest RAM.
+ */
+
+import type { HostEntry } from "../host/host-iommu.ts";
+import { IoctlBoundary } from "../host/ioctl.ts";
+import type { HostPlatform } from "../host/platform.ts";
+import { SpaprTceContainer } from "../host/spapr-tce.ts";
+import { Type1Container } from "../host/type1.ts";
+import type { AddressSpace } from "../memory/address-space.ts";
+import type { MemoryRegion } from "../memory/region.ts";
+import { type VfioBehaviour, VfioContainer, type VfioContext, VfioError } from "./container.ts";
+
+/** What happened at the VFIO/host boundary: QEMU's log lines and the aborts QEMU would make. */
+export interface VfioEvents {
+  readonly reports: string[];
+  readonly aborts: string[];
+}
+
+/** An assigned device's DMA outcome. */
+export interface HostDmaResult {
+  readonly status: "ok" | "permission-fault";
+  readonly faultAddress?: bigint;
+  readonly data?: Uint8Array;
+}
+
+/** The machine's VFIO host. */
+export class VfioHost {
+  readonly platform: HostPlatform;
+  readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
+  readonly containers: VfioContainer[] = [];
+  readonly events: VfioEvents = { reports: [], aborts: [] };
+  /** Every ioctl of every container, in order. */
+  readonly io: IoctlBoundary;
+  readonly #ctx: VfioContext;
+  readonly #groups = new Map<string, number>();
+  readonly #ramHva: Map<MemoryRegion, bigint>;
+  readonly #memory: AddressSpace;
+
+  constructor(
+    platform: HostPlatform,
+    backend: "spapr-tce-v2" | "spapr-tce" | "type1",
+    behaviour: VfioBehaviour,
+    memory: AddressSpace,
+    ramHva: Map<MemoryRegion, bigint>,
+  ) {
+    this.platform = platform;
+    this.backend = backend;
+    this.#memory = memory;
+    this.#ramHva = ramHva;
+    this.io = new IoctlBoundary(platform.faults);
+    this.#ctx = {
+      platform,
+      backend,
+      behaviour,
+      memory,
+      hvaOf: (mr) => ramHva.get(mr),
+      report: (m) => this.events.reports.push(m),
+      abort: (m) => this.events.aborts.push(m),
+    };
+  }
+
+  /** The IOMMU group of a host device (one group per device here). */
+  groupOf(host: string): number {
+    let g = this.#groups.get(host);
+    if (g === undefined) {
+      g = this.#groups.size + 1;
+      this.#groups.set(host, g);
+    }
+    return g;
+  }
+
+  #userMemory() {
+    return [...this.#ramHva].map(([mr, start]) => ({ start, size: mr.size }));
+  }
+
+  /**
+   * Attaches a device's group (QEMU's `vfio_get_group` + `vfio_connect_container`): join a
+   * container of the same address space if one takes it, else set up a new one. Throws
+   * `VfioError` with QEMU's message on failure, after rolling back.
+   */
+  attach(host: string, dmaAs: AddressSpace): VfioContainer {
+    const group = this.groupOf(host);
+    for (const c of this.containers) {
+      if (c.groups.includes(group)) throw new VfioError(`group ${group} is already attached`);
+    }
+    for (const c of this.containers) {
+      if (c.dmaAs === dmaAs && c.join(group)) return c;
+    }
+    const kernel =
+      this.backend === "type1"
+        ? new Type1Container(this.platform, this.#userMemory(), this.io)
+        : new SpaprTceContainer(
+            this.platform,
+            this.backend === "spapr-tce-v2",
+            this.#userMemory(),
+            this.io,
+          );
+    const container = new VfioContainer(this.#ctx, dmaAs, kernel);
+    try {
+      container.connect(group);
+    } catch (e) {
+      if (e instanceof VfioError)
+        throw new VfioError(
+          `vfio ${host}: failed to setup container for group ${group}: ${e.message}`,
+        );
+      throw e;
+    }
+    this.containers.push(container);
+    return container;
+  }
+
+  /** Detaches a device's group; a container left without groups is closed. */
+  detach(host: string): void {
+    const group = this.groupOf(host);
+    const c = this.containers.find((x) => x.groups.includes(group));
+    if (!c) return;
+    c.leave(group);
+    if (c.groups.length === 0) this.containers.splice(this.containers.indexOf(c), 1);
+  }
+
+  /** The guest physical address a host virtual address maps, if it is guest RAM. */
+  gpaOf(hva: bigint): bigint | undefined {
+    for (const [mr, base] of this.#ramHva) {
+      if (hva >= base && hva < base + mr.size) return hva - base;
+    }
+    return undefined;
+  }
+
+  /**
+   * DMA by an assigned device: each page goes through the host IOMMU of its container; a missing
+   * mapping or permission is a fault (EEH would freeze the device), and nothing after it moves.
+   */
+  dma(
+    container: VfioContainer,
+    iova: bigint,
+    length: number,
+    write: Uint8Array | undefined,
+  ): HostDmaResult {
+    const data = new Uint8Array(length);
+    let pos = 0;
+    while (pos < length) {
+      const at = iova + BigInt(pos);
+      const entry: HostEntry | undefined = container.kernel.lookup(at);
+      const allowed = entry && (write ? entry.perm !== "r" : entry.perm !== "w");
+      const gpa = entry ? this.gpaOf(entry.hva + (at - entry.iova)) : undefined;
+      if (!entry || !allowed || gpa === undefined)
+        return { status: "permission-fault", faultAddress: at };
+      const chunk = Math.min(length - pos, Number(entry.iova + entry.pageSize - at));
+      if (write) this.#memory.write(gpa, write.subarray(pos, pos + chunk));
+      else data.set(this.#memory.read(gpa, chunk).data, pos);
+      pos += chunk;
+    }
+    return write ? { status: "ok" } : { status: "ok", data };
+  }
+}
