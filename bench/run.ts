@@ -6,11 +6,13 @@ import type { BenchResult } from "./harness.ts";
 import { iommuBenchmarks } from "./iommu.bench.ts";
 import { memoryBenchmarks } from "./memory.bench.ts";
 import { spaprBenchmarks } from "./spapr.bench.ts";
+import { vfioBenchmarks } from "./vfio.bench.ts";
 
 const suites: [string, () => BenchResult[]][] = [
   ["memory", memoryBenchmarks],
   ["iommu", iommuBenchmarks],
   ["spapr", spaprBenchmarks],
+  ["vfio", vfioBenchmarks],
 ];
 
 const json = process.argv.includes("--json");

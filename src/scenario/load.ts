@@ -594,6 +594,7 @@ function readExpect(r: NodeReader, node: Node | null | undefined): Expectation {
     "fault",
     "ok",
     "error",
+    "qemu_aborts",
   ]);
   const v = e.values;
   const out: Record<string, unknown> = {};
@@ -623,6 +624,7 @@ function readExpect(r: NodeReader, node: Node | null | undefined): Expectation {
   if (v.has("fault")) out.fault = r.bool(v.get("fault"), "fault");
   if (v.has("ok")) out.ok = r.bool(v.get("ok"), "ok");
   if (v.has("error")) out.error = r.string(v.get("error"), "error (a substring of the error)");
+  if (v.has("qemu_aborts")) out.qemuAborts = r.bool(v.get("qemu_aborts"), "qemu_aborts");
   return out as Expectation;
 }
 

@@ -90,9 +90,20 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
         report = { ...report, result: { ...report.result, ...extra } };
       }
     }
-    if (aborts.length === before.aborts) return report;
-    const error = [report.error, ...aborts.slice(before.aborts)].filter(Boolean).join("; ");
-    return { ...report, qemu_aborts: true, error };
+    const aborted = aborts.length > before.aborts;
+    if (aborted) {
+      const error = [report.error, ...aborts.slice(before.aborts)].filter(Boolean).join("; ");
+      report = { ...report, qemu_aborts: true, error };
+    }
+    const want = step.expect?.qemuAborts;
+    if (want !== undefined && want !== aborted) {
+      const failures = [
+        ...(report.expectation_failures ?? []),
+        `qemu_aborts: expected ${want}, got ${aborted}`,
+      ];
+      report = { ...report, ok: false, expectation_failures: failures };
+    }
+    return report;
   });
   const checks: CheckReport[] = CHECKS.map((name) => runCheck(vfio, name));
   const windows = machine.phbs.flatMap((phb) =>
@@ -383,6 +394,7 @@ function same(a: unknown, b: unknown): boolean {
 function compare(expect: Expectation, observed: Outcome["observed"]): string[] {
   const failures: string[] = [];
   for (const [key, want] of Object.entries(expect)) {
+    if (key === "qemuAborts") continue;
     if (key === "error") {
       const got = observed.error;
       if (typeof got !== "string" || !got.includes(want as string)) {

@@ -45,6 +45,8 @@ export interface Expectation {
   readonly fault?: boolean;
   readonly ok?: boolean;
   readonly error?: string;
+  /** Whether real QEMU 7.2 would abort the VM at this step. */
+  readonly qemuAborts?: boolean;
 }
 
 interface StepBase {

@@ -322,8 +322,9 @@ export class VfioContainer {
         iommuOffset: legacy ? 0n : s.offsetWithinAddressSpace - s.offsetWithinRegion,
         notifier: {
           flags: IommuNotifierFlag.iotlbEvents,
-          start: s.offsetWithinRegion,
-          end: s.offsetWithinRegion + s.size - 1n,
+          // 2016's notifiers had no range: every event reached every notifier.
+          start: legacy ? 0n : s.offsetWithinRegion,
+          end: legacy ? U64 : s.offsetWithinRegion + s.size - 1n,
           iommuIdx: 0,
           notify: (entry) => this.#mapNotify(giommu, entry),
         },
