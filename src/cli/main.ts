@@ -2,7 +2,7 @@
  * The `iova` command. Exit codes: 0 success, 1 something checked failed, 2 bad input
  * (`path:line: message` on stderr, never a stack trace).
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   type Behaviour,
@@ -13,14 +13,19 @@ import {
   runScenario,
   type Scenario,
   ScenarioError,
+  SEED_SCENARIO,
+  SEED_SOURCE,
 } from "../index.ts";
-import { SEED_SCENARIO, SEED_SOURCE } from "../scenario/seed.ts";
+
 import { UsageError } from "./errors.ts";
 import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
 
 const USAGE = `usage:
   iova run [SCENARIO] [--json] [--quiet] [--behaviour qemu-7.2|qemu-2016-prefix]
+           [--trace] [--trace-file FILE]
       Run a scenario (default: the built-in seed) and print the report; exit 1 if anything failed.
+      --trace writes JSON lines of events (hypercalls, RTAS, IOMMU notifications, VFIO listener
+      callbacks, ioctls) to stderr; --trace-file to FILE.
   iova check SCENARIO
       Run a scenario and print only the verdicts.
   iova mtree SCENARIO [-f] [-D] [-o]
@@ -44,9 +49,9 @@ export function main(
       case "mtree":
         return mtreeCommand(rest, out);
       case "run":
-        return runCommand(rest, out, false);
+        return runCommand(rest, out, err, false);
       case "check":
-        return runCommand(rest, out, true);
+        return runCommand(rest, out, err, true);
       case undefined:
       case "help":
       case "--help":
@@ -79,6 +84,8 @@ function parse(args: readonly string[]) {
         owners: { type: "boolean", short: "o" },
         dispatch: { type: "boolean", short: "d" },
         json: { type: "boolean" },
+        trace: { type: "boolean" },
+        "trace-file": { type: "string" },
         quiet: { type: "boolean", short: "q" },
         behaviour: { type: "string" },
       },
@@ -153,6 +160,7 @@ function readScenario(path: string | undefined): Scenario {
 function runCommand(
   args: readonly string[],
   out: (s: string) => void,
+  err: (s: string) => void,
   verdictsOnly: boolean,
 ): number {
   const { values, positionals } = parse(args);
@@ -166,7 +174,31 @@ function runCommand(
     );
   }
   const scenario = readScenario(positionals[0]);
-  const { report } = runScenario(scenario, { behaviour: behaviour as Behaviour | undefined });
+  const traceLines: string[] = [];
+  const traceFile = values["trace-file"];
+  const wantTrace = values.trace || traceFile !== undefined;
+  const showProgress = process.stderr.isTTY && !values.trace && scenario.steps.length >= 20;
+  const { report } = runScenario(scenario, {
+    behaviour: behaviour as Behaviour | undefined,
+    trace: wantTrace
+      ? (e) => {
+          const line = JSON.stringify(e);
+          if (values.trace) err(`${line}\n`);
+          if (traceFile !== undefined) traceLines.push(line);
+        }
+      : undefined,
+    onProgress: showProgress
+      ? (i, n) => process.stderr.write(`\riova: step ${i + 1}/${n}`)
+      : undefined,
+  });
+  if (showProgress) process.stderr.write("\r\x1b[K");
+  if (traceFile !== undefined) {
+    try {
+      writeFileSync(traceFile, traceLines.length ? `${traceLines.join("\n")}\n` : "");
+    } catch (e) {
+      throw new UsageError(`${traceFile}: cannot write: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+  }
   if (values.json) {
     out(`${JSON.stringify(report, null, 2)}\n`);
   } else if (verdictsOnly) {

@@ -25,6 +25,8 @@ export interface FaultSpec {
 /** Records ioctls and injects planned faults. */
 export class IoctlBoundary {
   readonly log: IoctlRecord[] = [];
+  /** Observes every ioctl as it completes (for tracing). */
+  onCall: ((record: IoctlRecord) => void) | undefined;
   readonly #faults: FaultSpec[];
   readonly #calls = new Map<string, number>();
 
@@ -46,7 +48,9 @@ export class IoctlBoundary {
     const shown: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(args))
       shown[k] = typeof v === "bigint" ? `0x${v.toString(16)}` : v;
-    this.log.push({ seq: this.log.length, ioctl: name, args: shown, ret });
+    const record = { seq: this.log.length, ioctl: name, args: shown, ret };
+    this.log.push(record);
+    this.onCall?.(record);
     return ret;
   }
 }

@@ -51,6 +51,8 @@ export class IommuRegion implements IommuTranslator {
   readonly model: IommuModel;
   /** Translate calls so far: for tests and benchmarks of replay cost. */
   translateCount = 0;
+  /** Observes every notification sent (for tracing); does not change delivery. */
+  onNotify: ((iommuIdx: number, event: IommuTlbEvent) => void) | undefined;
   readonly #notifiers: IommuNotifier[] = [];
   #flags = 0;
   readonly #replayLimit: number;
@@ -129,6 +131,7 @@ export class IommuRegion implements IommuTranslator {
 
   /** Delivers an event to every notifier of index `iommuIdx` (QEMU's `memory_region_notify_iommu`). */
   notify(iommuIdx: number, event: IommuTlbEvent): void {
+    this.onNotify?.(iommuIdx, event);
     for (const n of this.#notifiers.slice()) {
       if (n.iommuIdx === iommuIdx) notifyOne(n, event);
     }

@@ -4,3 +4,4 @@ export * from "./reader.ts";
 export * from "./report.ts";
 export * from "./run.ts";
 export * from "./schema.ts";
+export { SEED_SCENARIO, SEED_SOURCE } from "./seed.ts";

@@ -28,10 +28,29 @@ import {
   type Step,
 } from "./schema.ts";
 
+/** A trace event: what happened, with 64-bit values as hex strings. */
+export interface TraceEvent {
+  readonly seq: number;
+  /** Index of the step it happened in (-1 while building the machine). */
+  readonly step: number;
+  readonly event: string;
+  readonly [field: string]: unknown;
+}
+
 /** Options of a run. */
 export interface RunOptions {
   /** Overrides the scenario's behaviour. */
   readonly behaviour?: Behaviour;
+  /** Receives trace events: steps, hypercalls, RTAS calls, IOMMU notifications, VFIO listener callbacks, ioctls. */
+  readonly trace?: (event: TraceEvent) => void;
+  /** Told before each step (for progress on a terminal). */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+function traceValue(v: unknown): unknown {
+  if (typeof v === "bigint") return hex(v);
+  if (Array.isArray(v)) return v.map(traceValue);
+  return v;
 }
 
 /** Everything a run leaves behind: the report, and the live machine for further inspection. */
@@ -70,6 +89,33 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   }
   const vfio = machine.vfio;
   if (vfio) aborts.push(...vfio.events.aborts);
+  let seq = 0;
+  let current = -1;
+  const sink = options.trace;
+  const emit = (event: string, fields: Record<string, unknown>) => {
+    if (!sink) return;
+    const out: Record<string, unknown> = { seq: seq++, step: current, event };
+    for (const [k, v] of Object.entries(fields)) out[k] = traceValue(v);
+    sink(out as TraceEvent);
+  };
+  if (sink) {
+    for (const t of machine.tables) {
+      t.iommu.onNotify = (idx, ev) =>
+        emit("memory_region_notify_iommu", {
+          region: t.iommu.region.name,
+          iommu_idx: idx,
+          type: ev.type === 2 ? "MAP" : "UNMAP",
+          iova: ev.entry.iova,
+          translated_addr: ev.entry.translatedAddr,
+          addr_mask: ev.entry.addrMask,
+          perm: ev.entry.perm,
+        });
+    }
+    if (vfio) {
+      vfio.io.onCall = (r) => emit("ioctl", { ioctl: r.ioctl, ...r.args, ret: r.ret });
+      vfio.onTrace = (event, fields) => emit(event, fields);
+    }
+  }
   const steps: StepReport[] = scenario.steps.map((step, index) => {
     const before = {
       aborts: aborts.length,
@@ -77,7 +123,12 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       reports: vfio?.events.reports.length ?? 0,
       ioctls: vfio?.io.log.length ?? 0,
     };
+    current = index;
+    options.onProgress?.(index, scenario.steps.length);
+    emit("step", { index, kind: step.kind, line: step.line });
     let report = runStep(machine, step, index);
+    if (step.kind === "rtas" || step.kind === "hcall")
+      emit(step.kind, { name: report.name, ...report.result });
     if (vfio) {
       const ioctls = vfio.io.log.slice(before.ioctls).map(formatIoctl);
       const log = vfio.events.reports.slice(before.reports);

@@ -8,6 +8,7 @@
  *   imply.
  */
 import type { HostEntry } from "../host/host-iommu.ts";
+import { IommuRegion } from "../iommu/iommu-region.ts";
 import { hex } from "../memory/int.ts";
 import type { IommuTlbEntry } from "../memory/iommu-types.ts";
 import type { VfioContainer } from "./container.ts";
@@ -30,24 +31,29 @@ function verdict(name: CheckResult["name"], violations: string[]): CheckResult {
   return { name, ok: violations.length === 0, violations: shown, total: violations.length };
 }
 
-/** What the host should map for one container: iova → entry, at host page granularity. */
+/**
+ * What the host should map for one container: iova → entry, at host page granularity. Every IOMMU
+ * section of the container's address space counts, whether or not VFIO managed to mirror it.
+ */
 export function expectedHostEntries(c: VfioContainer): Map<bigint, HostEntry> {
   const out = new Map<bigint, HostEntry>();
   const memory = c.ctx.memory;
   const windows = c.kernel.windows();
-  for (const g of c.giommus) {
-    const fr = c.dmaAs.view.ranges.find((r) => r.mr === g.mr);
-    if (!fr) continue;
+  for (const fr of c.dmaAs.view.ranges) {
+    const iommu = IommuRegion.of(fr.mr);
+    if (!iommu) continue;
     const offset = fr.start - fr.offsetInRegion;
+    const last = fr.offsetInRegion + (fr.end - fr.start) - 1n;
     const valid: IommuTlbEntry[] = [];
-    g.iommu.replay({
+    iommu.replay({
       flags: 3,
-      start: g.notifier.start,
-      end: g.notifier.end,
+      start: fr.offsetInRegion,
+      end: last,
       iommuIdx: 0,
       notify: (e) => valid.push(e),
     });
     for (const e of valid) {
+      if (e.iova < fr.offsetInRegion || e.iova > last) continue;
       const size = e.addrMask + 1n;
       const t = memory.translate(e.translatedAddr, size, false);
       if (!t.mr?.isRam || t.plen < size) continue;

@@ -41,6 +41,8 @@ export interface VfioContext {
   report(message: string): void;
   /** Where QEMU 7.2 would abort the VM (hw_error, assertion). */
   abort(message: string): void;
+  /** A trace event, in the spirit of QEMU's trace points. */
+  trace?(event: string, fields: Record<string, unknown>): void;
 }
 
 /** A host DMA window in QEMU's list (QEMU's `VFIOHostDMAWindow`). */
@@ -282,7 +284,21 @@ export class VfioContainer {
   }
 
   #regionAdd(s: MemoryRegionSection): void {
-    if (this.#skipped(s)) return;
+    if (this.#skipped(s)) {
+      this.ctx.trace?.("vfio_listener_region_add_skip", {
+        start: s.offsetWithinAddressSpace,
+        end: s.offsetWithinAddressSpace + s.size - 1n,
+      });
+      return;
+    }
+    this.ctx.trace?.(
+      s.mr.isIommu ? "vfio_listener_region_add_iommu" : "vfio_listener_region_add_ram",
+      {
+        region: s.mr.name,
+        start: s.offsetWithinAddressSpace,
+        end: s.offsetWithinAddressSpace + s.size - 1n,
+      },
+    );
     const range = this.#aligned(s, "vfio_listener_region_add");
     if (!range) return;
     const { iova, llend } = range;
@@ -391,6 +407,12 @@ export class VfioContainer {
       this.ctx.report(`Failed to create a window, ret = -1 (${strerror(-ret)})`);
       return `Failed to create SPAPR window: ${strerror(-ret)}`;
     }
+    this.ctx.trace?.("vfio_spapr_create_window", {
+      page_shift: pageShift,
+      levels,
+      window_size: windowSize,
+      start,
+    });
     if (start !== s.offsetWithinAddressSpace) {
       spapr.removeWindow(start);
       this.ctx.report(
@@ -403,6 +425,10 @@ export class VfioContainer {
 
   #regionDel(s: MemoryRegionSection): void {
     if (this.#skipped(s)) return;
+    this.ctx.trace?.("vfio_listener_region_del", {
+      start: s.offsetWithinAddressSpace,
+      end: s.offsetWithinAddressSpace + s.size - 1n,
+    });
     const iommu = IommuRegion.of(s.mr);
     const hp = this.ctx.platform.pageSize;
     if (s.offsetWithinAddressSpace % hp !== s.offsetWithinRegion % hp) {
@@ -441,6 +467,11 @@ export class VfioContainer {
   #mapNotify(g: GuestIommu, entry: IommuTlbEntry): void {
     const iova = entry.iova + g.iommuOffset;
     const size = entry.addrMask + 1n;
+    this.ctx.trace?.("vfio_iommu_map_notify", {
+      op: entry.perm === 0 ? "UNMAP" : "MAP",
+      iova_start: iova,
+      iova_end: iova + entry.addrMask,
+    });
     if (entry.targetAs !== this.ctx.memory && entry.targetAs !== null) {
       this.ctx.report(`Wrong target AS "${entry.targetAs.name}", only system memory is allowed`);
       return;

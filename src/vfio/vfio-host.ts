@@ -38,6 +38,8 @@ export class VfioHost {
   readonly #groups = new Map<string, number>();
   readonly #ramHva: Map<MemoryRegion, bigint>;
   readonly #memory: AddressSpace;
+  /** Observes VFIO trace events. */
+  onTrace: ((event: string, fields: Record<string, unknown>) => void) | undefined;
 
   constructor(
     platform: HostPlatform,
@@ -59,6 +61,7 @@ export class VfioHost {
       hvaOf: (mr) => ramHva.get(mr),
       report: (m) => this.events.reports.push(m),
       abort: (m) => this.events.aborts.push(m),
+      trace: (event, fields) => this.onTrace?.(event, fields),
     };
   }
 

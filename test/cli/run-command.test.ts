@@ -1,0 +1,84 @@
+/**
+ * `iova run` and `iova check`: the seed's verdict and exit codes, the 2016 behaviour, JSON, quiet,
+ * and the trace of typed events.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { main } from "../../src/cli/main.ts";
+
+function run(...args: string[]) {
+  let out = "";
+  let err = "";
+  const code = main(
+    args,
+    (s) => void (out += s),
+    (s) => void (err += s),
+  );
+  return { code, out, err };
+}
+
+test("iova run with no scenario runs the seed and exits 0 with its verdict", () => {
+  const r = run("run");
+  assert.equal(r.code, 0);
+  assert.match(r.out, /scenario seed-hotplug-after-ddw/);
+  assert.match(r.out, /map 0x800000000000000 \+0x100000000 -> gpa 0x0 rw/);
+  assert.match(r.out, /verdict: ok\n$/);
+});
+
+test("--behaviour qemu-2016-prefix shows the bug and exits 1", () => {
+  const r = run("run", "--behaviour", "qemu-2016-prefix");
+  assert.equal(r.code, 1);
+  assert.match(r.out, /FAIL shadow/);
+  assert.match(
+    r.out,
+    /vfio_dma_map\(0x[0-9a-f]+, 0x40000000, 0x1000000, 0x7fff40000000\) = -6 \(No such device or address\)/,
+  );
+});
+
+test("--quiet prints only the verdict; check prints the invariants", () => {
+  assert.equal(run("run", "--quiet").out, "ok\n");
+  const seed = join(import.meta.dirname, "../../examples/e03-seed-hotplug-after-ddw.yaml");
+  assert.equal(run("check", seed).out, "ok   shadow\nok   isolation\nok   accounting\nok\n");
+});
+
+test("--trace-file writes one JSON event per line, in order", () => {
+  const file = join(mkdtempSync(join(tmpdir(), "iova-trace-")), "trace.jsonl");
+  assert.equal(run("run", "--quiet", "--trace-file", file).code, 0);
+  const events = readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    events.map((e) => e.seq),
+    events.map((_, i) => i),
+  );
+  const kinds = new Set(events.map((e) => e.event));
+  for (const k of [
+    "step",
+    "rtas",
+    "hcall",
+    "memory_region_notify_iommu",
+    "vfio_listener_region_add_iommu",
+    "vfio_spapr_create_window",
+    "vfio_iommu_map_notify",
+    "ioctl",
+  ]) {
+    assert.ok(kinds.has(k), `trace has ${k}`);
+  }
+  const create = events.find(
+    (e) => e.event === "vfio_spapr_create_window" && e.start === "0x800000000000000",
+  );
+  assert.deepEqual(
+    { page_shift: create.page_shift, levels: create.levels },
+    { page_shift: 16, levels: 1 },
+  );
+});
+
+test("a bad flag value is a usage error", () => {
+  const r = run("run", "--behaviour", "qemu-1.0");
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--behaviour takes qemu-7\.2 or qemu-2016-prefix/);
+});

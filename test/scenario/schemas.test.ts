@@ -1,0 +1,57 @@
+/**
+ * The JSON Schemas in schema/: every example scenario validates against the scenario schema, and
+ * `iova run --json` output validates against the report schema (the JSON contract).
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { Ajv } from "ajv";
+import { parse } from "yaml";
+import { main } from "../../src/cli/main.ts";
+
+const root = join(import.meta.dirname, "../..");
+const ajv = new Ajv({ allErrors: true, strict: false });
+const scenarioSchema = ajv.compile(
+  JSON.parse(readFileSync(join(root, "schema/scenario.schema.json"), "utf8")),
+);
+const reportSchema = ajv.compile(
+  JSON.parse(readFileSync(join(root, "schema/report.schema.json"), "utf8")),
+);
+const examples = readdirSync(join(root, "examples")).filter((f) => f.endsWith(".yaml"));
+
+for (const file of examples) {
+  test(`examples/${file} validates against the scenario schema`, () => {
+    const doc = parse(readFileSync(join(root, "examples", file), "utf8"));
+    assert.ok(scenarioSchema(doc), JSON.stringify(scenarioSchema.errors));
+  });
+}
+
+for (const args of [
+  [],
+  ["--behaviour", "qemu-2016-prefix"],
+  ["examples/e08-hotplug-with-only-ddw.yaml"],
+]) {
+  test(`iova run ${args.join(" ")} --json validates against the report schema`, () => {
+    let out = "";
+    main(
+      ["run", ...args.map((a) => (a.startsWith("examples/") ? join(root, a) : a)), "--json"],
+      (s) => void (out += s),
+      () => {},
+    );
+    const report = JSON.parse(out);
+    assert.ok(reportSchema(report), JSON.stringify(reportSchema.errors));
+  });
+}
+
+test("the report schema rejects what breaks the contract", () => {
+  let out = "";
+  main(
+    ["run", "--json"],
+    (s) => void (out += s),
+    () => {},
+  );
+  const report = JSON.parse(out);
+  report.guest.windows[0].start = 42;
+  assert.equal(reportSchema(report), false);
+});
