@@ -8,7 +8,7 @@
  * minus offset within the region) itself, as VFIO does.
  */
 import type { MemTxAttrs } from "../memory/access-types.ts";
-import { U64_MAX } from "../memory/int.ts";
+import { maxBig, minBig, U64_MAX } from "../memory/int.ts";
 import type { IommuPermission, IommuTlbEntry, IommuTranslator } from "../memory/iommu-types.ts";
 import type { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, RegionOptions } from "../memory/region.ts";
@@ -202,7 +202,7 @@ export function notifyOne(n: IommuNotifier, event: IommuTlbEvent): void {
   const end = entry.iova + entry.addrMask;
   if (n.start > end || n.end < entry.iova) return;
   if (!(event.type & n.flags)) return;
-  const iova = entry.iova > n.start ? entry.iova : n.start;
-  const last = end < n.end ? end : n.end;
+  const iova = maxBig(entry.iova, n.start);
+  const last = minBig(end, n.end);
   n.notify({ ...entry, iova, addrMask: last - iova });
 }

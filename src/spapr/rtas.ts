@@ -76,7 +76,7 @@ function call(host: RtasHost, name: string, args: number[], nret: number): numbe
 function query(host: RtasHost, args: number[], nret: number): number[] {
   if (args.length !== 3 || (nret !== 5 && nret !== 6)) return [RTAS.paramError];
   const phb = findPhb(host, args[1], args[2]);
-  if (!phb || !phb.config.ddw) return [RTAS.paramError];
+  if (!phb?.config.ddw) return [RTAS.paramError];
   const available = 2 - phb.activeWindows;
   const mask = ddwPageSizeMask(phb.config.pgsz);
   // The largest block: 0x80000000 TCEs in 5 words; 2^37 in 6 (64-bit query extension, 7.1).
@@ -87,7 +87,7 @@ function query(host: RtasHost, args: number[], nret: number): number[] {
 function create(host: RtasHost, args: number[], nret: number): number[] {
   if (args.length !== 5 || nret !== 4) return [RTAS.paramError];
   const phb = findPhb(host, args[1], args[2]);
-  if (!phb || !phb.config.ddw) return [RTAS.paramError];
+  if (!phb?.config.ddw) return [RTAS.paramError];
   const table = phb.freeTable();
   const active = phb.activeWindows;
   const pageShift = args[3];
@@ -122,7 +122,7 @@ function remove(host: RtasHost, args: number[], nret: number): number[] {
       break;
     }
   }
-  if (!table || !phb || !phb.config.ddw || !table.enabled) return [RTAS.paramError];
+  if (!table || !phb?.config.ddw || !table.enabled) return [RTAS.paramError];
   table.disable();
   // QEMU 7.1+: removing the last window restores the default one, unless the removed table was
   // the default window's.
@@ -133,7 +133,7 @@ function remove(host: RtasHost, args: number[], nret: number): number[] {
 function reset(host: RtasHost, args: number[], nret: number): number[] {
   if (args.length !== 3 || nret !== 1) return [RTAS.paramError];
   const phb = findPhb(host, args[1], args[2]);
-  if (!phb || !phb.config.ddw) return [RTAS.paramError];
+  if (!phb?.config.ddw) return [RTAS.paramError];
   phb.dmaReset();
   return [RTAS.success];
 }

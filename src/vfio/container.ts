@@ -485,7 +485,7 @@ export class VfioContainer {
       return;
     }
     const t = this.ctx.memory.translate(entry.translatedAddr, size, false);
-    if (!t.mr || !t.mr.isRam) {
+    if (!t.mr?.isRam) {
       this.ctx.report(`iommu map to non memory area ${hex(entry.translatedAddr)}`);
       return;
     }

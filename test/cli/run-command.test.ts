@@ -14,8 +14,12 @@ function run(...args: string[]) {
   let err = "";
   const code = main(
     args,
-    (s) => void (out += s),
-    (s) => void (err += s),
+    (s) => {
+      out += s;
+    },
+    (s) => {
+      err += s;
+    },
   );
   return { code, out, err };
 }

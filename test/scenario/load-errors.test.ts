@@ -298,8 +298,12 @@ for (const [what, text, line, column, message] of CASES) {
     let out = "";
     const code = main(
       ["run", path],
-      (s) => void (out += s),
-      (s) => void (err += s),
+      (s) => {
+        out += s;
+      },
+      (s) => {
+        err += s;
+      },
     );
     assert.equal(code, 2, `exit code for ${what}: ${err}`);
     assert.equal(out, "");

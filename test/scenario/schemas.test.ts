@@ -36,7 +36,9 @@ for (const args of [
     let out = "";
     main(
       ["run", ...args.map((a) => (a.startsWith("examples/") ? join(root, a) : a)), "--json"],
-      (s) => void (out += s),
+      (s) => {
+        out += s;
+      },
       () => {},
     );
     const report = JSON.parse(out);
@@ -48,7 +50,9 @@ test("the report schema rejects what breaks the contract", () => {
   let out = "";
   main(
     ["run", "--json"],
-    (s) => void (out += s),
+    (s) => {
+      out += s;
+    },
     () => {},
   );
   const report = JSON.parse(out);
