@@ -24,6 +24,8 @@ export function medianMs(fn: () => void, runs = 7, warmup = 2): number {
   for (let i = 0; i < warmup || performance.now() < warmUntil; i++) fn();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
+    // Collect garbage between samples (with --expose-gc) so one run does not pay for another's.
+    globalThis.gc?.();
     const t0 = process.hrtime.bigint();
     fn();
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);

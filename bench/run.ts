@@ -5,6 +5,7 @@
 import type { BenchResult } from "./harness.ts";
 import { iommuBenchmarks } from "./iommu.bench.ts";
 import { memoryBenchmarks } from "./memory.bench.ts";
+import { scenarioBenchmarks } from "./scenario.bench.ts";
 import { spaprBenchmarks } from "./spapr.bench.ts";
 import { vfioBenchmarks } from "./vfio.bench.ts";
 
@@ -13,6 +14,7 @@ const suites: [string, () => BenchResult[]][] = [
   ["iommu", iommuBenchmarks],
   ["spapr", spaprBenchmarks],
   ["vfio", vfioBenchmarks],
+  ["scenario", scenarioBenchmarks],
 ];
 
 const json = process.argv.includes("--json");

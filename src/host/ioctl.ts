@@ -1,14 +1,18 @@
 /**
  * The host kernel's ioctl boundary: every call is recorded with its arguments and result, and
  * a fault plan can make a named ioctl fail with a chosen errno, once or from its Nth call on.
+ * Records keep their arguments raw (formatting 10^6 of them eagerly would dominate a replay).
  */
 import { errnoName } from "./errno.ts";
+
+/** An ioctl argument: a number, a 64-bit value, or a name. */
+export type IoctlArg = bigint | number | string;
 
 /** One ioctl as it happened. `ret` is what the ioctl returned: 0, a positive value, or -errno. */
 export interface IoctlRecord {
   readonly seq: number;
   readonly ioctl: string;
-  readonly args: Readonly<Record<string, string | number>>;
+  readonly args: Readonly<Record<string, IoctlArg>>;
   readonly ret: number;
 }
 
@@ -34,31 +38,34 @@ export class IoctlBoundary {
     this.#faults = [...faults];
   }
 
-  /**
-   * Runs `body` as ioctl `name` unless a fault is planned for this call; records the result.
-   * `args` values are shown as given (bigints become hex).
-   */
-  call(name: string, args: Record<string, bigint | number | string>, body: () => number): number {
-    const n = (this.#calls.get(name) ?? 0) + 1;
-    this.#calls.set(name, n);
-    const fault = this.#faults.find(
-      (f) => f.ioctl === name && (f.once ? n === (f.from ?? 1) : n >= (f.from ?? 1)),
-    );
-    const ret = fault ? -fault.errno : body();
-    const shown: Record<string, string | number> = {};
-    for (const [k, v] of Object.entries(args))
-      shown[k] = typeof v === "bigint" ? `0x${v.toString(16)}` : v;
-    const record = { seq: this.log.length, ioctl: name, args: shown, ret };
+  /** Runs `body` as ioctl `name` unless a fault is planned for this call; records the result. */
+  call(name: string, args: Record<string, IoctlArg>, body: () => number): number {
+    let ret: number | undefined;
+    if (this.#faults.length > 0) {
+      const n = (this.#calls.get(name) ?? 0) + 1;
+      this.#calls.set(name, n);
+      const fault = this.#faults.find(
+        (f) => f.ioctl === name && (f.once ? n === (f.from ?? 1) : n >= (f.from ?? 1)),
+      );
+      if (fault) ret = -fault.errno;
+    }
+    ret ??= body();
+    const record: IoctlRecord = { seq: this.log.length, ioctl: name, args, ret };
     this.log.push(record);
     this.onCall?.(record);
     return ret;
   }
 }
 
+/** An argument as shown: 64-bit values in hex. */
+export function formatIoctlArg(v: IoctlArg): string | number {
+  return typeof v === "bigint" ? `0x${v.toString(16)}` : v;
+}
+
 /** An ioctl record as one line: `MAP_DMA(iova=0x0, size=0x1000) = 0` or `= -EINVAL`. */
 export function formatIoctl(r: IoctlRecord): string {
   const args = Object.entries(r.args)
-    .map(([k, v]) => `${k}=${v}`)
+    .map(([k, v]) => `${k}=${formatIoctlArg(v)}`)
     .join(", ");
   const ret = r.ret < 0 ? `-${errnoName(-r.ret)}` : String(r.ret);
   return `${r.ioctl}(${args}) = ${ret}`;

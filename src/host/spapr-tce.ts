@@ -12,6 +12,8 @@ import type { HostPlatform } from "./platform.ts";
 interface Window {
   readonly start: bigint;
   readonly pageShift: number;
+  readonly shift: bigint;
+  readonly pageSize: bigint;
   readonly size: bigint;
   readonly levels: number;
   readonly tablePages: bigint;
@@ -239,7 +241,17 @@ export class SpaprTceContainer implements HostIommu {
     levels: number,
     tablePages: bigint,
   ): Window {
-    return { start, pageShift, size, levels, tablePages, entries: new Map() };
+    const shift = BigInt(pageShift);
+    return {
+      start,
+      pageShift,
+      shift,
+      pageSize: 1n << shift,
+      size,
+      levels,
+      tablePages,
+      entries: new Map(),
+    };
   }
 
   /** The table pages a window costs: its TCEs (8 bytes each, at least one page) and their shadow. */
@@ -324,6 +336,24 @@ export class SpaprTceContainer implements HostIommu {
     }
   }
 
+  #lastRegion: PreregRegion | undefined;
+
+  /** The preregistered region holding [hva, hva + size), remembering the last one found. */
+  #preregFor(hva: bigint, size: bigint): PreregRegion | undefined {
+    const last = this.#lastRegion;
+    if (
+      last &&
+      hva >= last.vaddr &&
+      hva + size <= last.vaddr + last.size &&
+      this.#prereg.includes(last)
+    ) {
+      return last;
+    }
+    const found = this.#prereg.find((r) => hva >= r.vaddr && hva + size <= r.vaddr + r.size);
+    this.#lastRegion = found;
+    return found;
+  }
+
   #pinnable(hva: bigint, size: bigint): boolean {
     return this.#userMemory.some((m) => hva >= m.start && hva + size <= m.start + m.size);
   }
@@ -337,20 +367,21 @@ export class SpaprTceContainer implements HostIommu {
       if (pending) return pending;
       const w = this.#windowFor(iova);
       if (!w) return -Errno.ENXIO;
-      const ps = 1n << BigInt(w.pageShift);
-      if (size % ps !== 0n || vaddr % ps !== 0n || size === 0n) return -Errno.EINVAL;
+      const ps = w.pageSize;
+      const low = ps - 1n;
+      if ((size & low) !== 0n || (vaddr & low) !== 0n || size === 0n) return -Errno.EINVAL;
       if (!read && !write) return -Errno.EINVAL;
       // The driver's parameter check returns a boolean: +1, not an errno.
-      if (iova % ps !== 0n) return 1;
+      if ((iova & low) !== 0n) return 1;
       if (iova + size > w.start + w.size) return -Errno.EINVAL;
       const perm = read && write ? "rw" : write ? "w" : "r";
-      const first = Number((iova - w.start) >> BigInt(w.pageShift));
-      const count = Number(size >> BigInt(w.pageShift));
+      const first = Number((iova - w.start) >> w.shift);
+      const count = Number(size >> w.shift);
       for (let i = 0; i < count; i++) {
-        const hva = vaddr + BigInt(i) * ps;
+        const hva = i === 0 ? vaddr : vaddr + BigInt(i) * ps;
         let region: PreregRegion | undefined;
         if (this.#v2) {
-          region = this.#prereg.find((r) => hva >= r.vaddr && hva + ps <= r.vaddr + r.size);
+          region = this.#preregFor(hva, ps);
           if (!region || w.pageShift > region.maxPageShift) {
             this.#clear(w, first, i);
             return -Errno.EINVAL;
@@ -359,7 +390,7 @@ export class SpaprTceContainer implements HostIommu {
           this.#clear(w, first, i);
           return -Errno.EFAULT;
         }
-        this.#clear(w, first + i, 1);
+        if (w.entries.has(first + i)) this.#clear(w, first + i, 1);
         w.entries.set(first + i, { hva, perm });
         if (region) region.mapped++;
       }

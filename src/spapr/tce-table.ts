@@ -93,6 +93,8 @@ export class TceTable {
       mr.container.removeSubregion(mr);
     }
     this.pageShift = pageShift;
+    this.#shift = BigInt(pageShift);
+    this.#pageMask = wrap64(~((1n << this.#shift) - 1n));
     this.busOffset = busOffset;
     this.nbTable = nbTable >>> 0;
     this.#entries.clear();
@@ -112,6 +114,8 @@ export class TceTable {
     this.#entries.clear();
     this.busOffset = 0n;
     this.pageShift = 0;
+    this.#shift = 0n;
+    this.#pageMask = U64_MAX;
     this.nbTable = 0;
   }
 
@@ -122,7 +126,8 @@ export class TceTable {
 
   /** Entry index of a bus address, in 64-bit unsigned arithmetic (below the window wraps high). */
   indexOf(ioba: bigint): bigint {
-    return wrap64(ioba - this.busOffset) >> BigInt(this.pageShift);
+    const rel = ioba - this.busOffset;
+    return (rel >= 0n ? rel : wrap64(rel)) >> this.#shift;
   }
 
   /** The raw TCE at an entry index. */
@@ -132,8 +137,11 @@ export class TceTable {
 
   /** Page mask of the window (all ones while disabled). */
   get pageMask(): bigint {
-    return wrap64(~((1n << BigInt(this.pageShift)) - 1n));
+    return this.#pageMask;
   }
+
+  #pageMask = U64_MAX;
+  #shift = 0n;
 
   /** QEMU's `put_tce_emu`: store the raw TCE and send one MAP or UNMAP event. */
   putTce(ioba: bigint, tce: bigint): number {
@@ -152,7 +160,7 @@ export class TceTable {
         targetAs: this.targetAs,
         iova,
         translatedAddr: tce & pm,
-        addrMask: wrap64(~pm),
+        addrMask: U64_MAX ^ pm,
         perm,
       },
     });
@@ -169,15 +177,15 @@ export class TceTable {
   // IommuModel
 
   translate(addr: bigint, _flag: IommuPermission, _iommuIdx: number): IommuTlbEntry {
-    const index = addr >> BigInt(this.pageShift);
-    if (index < BigInt(this.nbTable)) {
-      const pm = this.pageMask;
-      const tce = this.entry(Number(index));
+    const index = Number(addr >> this.#shift);
+    if (index < this.nbTable) {
+      const pm = this.#pageMask;
+      const tce = this.#entries.get(index) ?? 0n;
       return {
         targetAs: this.targetAs,
         iova: addr & pm,
         translatedAddr: tce & pm,
-        addrMask: wrap64(~pm),
+        addrMask: U64_MAX ^ pm,
         perm: Number(tce & 3n) as IommuPermission,
       };
     }
@@ -198,8 +206,8 @@ export class TceTable {
   /** Replays valid entries in index order, or nothing while a window is being created. */
   replay(region: IommuRegion, n: IommuNotifier): void {
     if (this.skippingReplay) return;
-    const indexes = [...this.#entries.keys()].sort((a, b) => a - b);
-    const shift = BigInt(this.pageShift);
+    const indexes = Float64Array.from(this.#entries.keys()).sort();
+    const shift = this.#shift;
     for (const i of indexes) {
       const entry = region.translate(BigInt(i) << shift, 0, n.iommuIdx);
       if (entry.perm !== 0) n.notify(entry);
