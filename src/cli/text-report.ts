@@ -56,6 +56,7 @@ export function formatReport(
     style.bold(`scenario ${report.scenario}`) + style.dim(` (behaviour ${report.behaviour})`),
   );
   out.push("");
+  if (report.error) out.push(style.red(report.error), "");
   out.push(style.bold("steps"));
   for (const s of report.steps) {
     const mark = s.ok ? style.green("ok ") : style.red("FAIL");

@@ -98,6 +98,8 @@ export class PseriesMachine implements TceHost, RtasHost {
   readonly assigned = new Map<string, AssignedDevice>();
   /** The VFIO host, when the machine has one. */
   readonly vfio: VfioHost | undefined;
+  /** Why real QEMU would not have started (a cold-plugged device failed to realize). */
+  startupError: string | undefined;
   readonly #config: PseriesConfig;
   #anonymous = 0;
 
@@ -151,8 +153,20 @@ export class PseriesMachine implements TceHost, RtasHost {
       );
     }
     // Devices are realized before the first system reset, which enables the default windows.
-    for (const d of config.devices ?? []) this.plug(d);
+    // A device that cannot be realized stops QEMU from starting; the machine stays consistent
+    // without it and says why.
+    for (const d of config.devices ?? []) {
+      try {
+        this.plug(d);
+      } catch (e) {
+        if (!(e instanceof DeviceError)) throw e;
+        this.startupError ??= `-device ${d.driver}${d.id ? `,id=${d.id}` : ""}${d.host ? `,host=${d.host}` : ""}: ${e.message}`;
+      }
+    }
     this.reset();
+    // An abort while booting (a cold-plugged device's window failing at reset) kills QEMU too.
+    const bootAbort = this.vfio?.events.aborts[0];
+    if (bootAbort !== undefined) this.startupError ??= `aborted during reset: ${bootAbort}`;
   }
 
   /** Address space of the first CPU: what the guest's loads and stores see. */

@@ -13,7 +13,7 @@ import {
   UNSPECIFIED_ATTRS,
 } from "./access-types.ts";
 import type { AddressSpace } from "./address-space.ts";
-import { minBig, U64_MAX } from "./int.ts";
+import { minBig, U64_MAX, wrap64 } from "./int.ts";
 import { IommuPerm } from "./iommu-types.ts";
 import type { MemoryRegion } from "./region.ts";
 
@@ -324,14 +324,16 @@ function walk(
       l = Math.min(unassignedSpan(addr + BigInt(pos), remaining, Number(t.plen)), remaining);
       hole?.(pos, l);
       result |= MemTx.decodeError;
-      if (t.iommuFault) faultAddress ??= addr + BigInt(pos);
+      if (t.iommuFault) faultAddress ??= wrap64(addr + BigInt(pos));
     } else {
       l = memoryAccessSize(opsOf(t.mr), remaining, t.xlat);
       result |= step(t, pos, l, false);
     }
-    pos += l;
+    // Every step moves at least one byte: no input can stall the loop.
+    pos += Math.max(l, 1);
     if (pos >= length) return { result, faultAddress };
-    t = translateAddress(as, addr + BigInt(pos), BigInt(length - pos), isWrite, attrs);
+    // hwaddr arithmetic: an access running past 2^64 continues at 0, as in QEMU.
+    t = translateAddress(as, wrap64(addr + BigInt(pos)), BigInt(length - pos), isWrite, attrs);
   }
 }
 

@@ -65,6 +65,8 @@ export interface Report {
   readonly scenario: string;
   readonly behaviour: string;
   readonly ok: boolean;
+  /** Set when the machine would not even start (QEMU's message); no step ran. */
+  readonly error?: string;
   readonly steps: readonly StepReport[];
   readonly guest: { readonly windows: readonly GuestWindowReport[] };
   readonly host: { readonly containers: readonly ContainerReport[] };

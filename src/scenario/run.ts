@@ -45,6 +45,10 @@ export interface RunOptions {
   readonly trace?: (event: TraceEvent) => void;
   /** Told before each step (for progress on a terminal). */
   readonly onProgress?: (done: number, total: number) => void;
+  /** Called before each step with the live machine (for fuzzing and inspection). */
+  readonly beforeStep?: (index: number, step: Step, machine: PseriesMachine) => void;
+  /** Called after each step with its report and the live machine. */
+  readonly afterStep?: (index: number, report: StepReport, machine: PseriesMachine) => void;
 }
 
 function traceValue(v: unknown): unknown {
@@ -116,7 +120,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       vfio.onTrace = (event, fields) => emit(event, fields);
     }
   }
-  const steps: StepReport[] = scenario.steps.map((step, index) => {
+  const started = machine.startupError === undefined;
+  const steps: StepReport[] = (started ? scenario.steps : []).map((step, index) => {
     const before = {
       aborts: aborts.length,
       vfioAborts: vfio?.events.aborts.length ?? 0,
@@ -126,6 +131,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     current = index;
     options.onProgress?.(index, scenario.steps.length);
     emit("step", { index, kind: step.kind, line: step.line });
+    options.beforeStep?.(index, step, machine);
     let report = runStep(machine, step, index);
     if (step.kind === "rtas" || step.kind === "hcall")
       emit(step.kind, { name: report.name, ...report.result });
@@ -154,6 +160,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       ];
       report = { ...report, ok: false, expectation_failures: failures };
     }
+    options.afterStep?.(index, report, machine);
     return report;
   });
   const checks: CheckReport[] = CHECKS.map((name) => runCheck(vfio, name));
@@ -169,11 +176,12 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
         valid_entries: t.validEntries().length,
       })),
   );
-  const ok = steps.every((s) => s.ok) && checks.every((c) => c.ok);
+  const ok = started && steps.every((s) => s.ok) && checks.every((c) => c.ok);
   const report: Report = {
     scenario: scenario.name,
     behaviour,
     ok,
+    ...(started ? {} : { error: `qemu-system-ppc64: ${machine.startupError}` }),
     steps,
     guest: { windows },
     host: { containers: vfio ? containerReports(machine, vfio) : [] },

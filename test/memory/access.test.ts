@@ -196,3 +196,20 @@ describe("address space accesses", () => {
     assert.ok(ram.ramBlock!.allocatedBytes <= 1 << 16);
   });
 });
+
+describe("accesses at the top of the address space", () => {
+  test("an access running past 2^64 continues at address 0 (hwaddr arithmetic), and ends", () => {
+    const m = new MemorySystem();
+    const root = m.container("root", 1n << 64n);
+    root.addSubregion(m.ram("low", 0x1000n), 0n);
+    root.addSubregion(m.ram("top", 0x1000n), (1n << 64n) - 0x1000n);
+    const as = m.addressSpace(root);
+    as.write(0n, bytes(7, 8));
+    as.write((1n << 64n) - 2n, bytes(5, 6));
+    const r = as.read((1n << 64n) - 2n, 4);
+    assert.equal(r.result, MemTx.ok);
+    assert.deepEqual([...r.data], [5, 6, 7, 8]);
+    const hole = m.addressSpace(m.container("empty", 1n << 64n));
+    assert.equal(hole.read((1n << 64n) - 1n, 45).result, MemTx.decodeError);
+  });
+});
