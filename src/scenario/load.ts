@@ -294,21 +294,22 @@ function readHost(r: NodeReader, node: Node | null | undefined): HostSpec {
   return out;
 }
 
+/** Keys an `rtas` step may have beside its name: raw `args` and `nret`, or the friendly fields. */
+const RTAS_FIELDS = [
+  "device",
+  "phb",
+  "reg",
+  "size",
+  "value",
+  "page_shift",
+  "window_shift",
+  "liobn",
+  "args",
+  "nret",
+] as const;
+
 function readStep(r: NodeReader, node: Node): Step {
-  const all = r.map(node, "a step", [
-    ...STEP_KINDS,
-    "expect",
-    "device",
-    "phb",
-    "reg",
-    "size",
-    "value",
-    "page_shift",
-    "window_shift",
-    "liobn",
-    "args",
-    "nret",
-  ]);
+  const all = r.map(node, "a step", [...STEP_KINDS, "expect", ...RTAS_FIELDS]);
   const kinds = STEP_KINDS.filter((k) => all.values.has(k));
   if (kinds.length !== 1) {
     r.fail(node, `expected a step with exactly one of: ${STEP_KINDS.join(", ")}`);
@@ -317,18 +318,7 @@ function readStep(r: NodeReader, node: Node): Step {
   const line = r.lineOf(node);
   const expect = all.values.has("expect") ? readExpect(r, all.values.get("expect")) : undefined;
   const allowedBeside: Record<string, readonly string[]> = {
-    rtas: [
-      "device",
-      "phb",
-      "reg",
-      "size",
-      "value",
-      "page_shift",
-      "window_shift",
-      "liobn",
-      "args",
-      "nret",
-    ],
+    rtas: RTAS_FIELDS,
     hcall: ["args"],
   };
   const extra = [...all.values.keys()].filter(

@@ -7,24 +7,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { main } from "../../src/cli/main.ts";
+import { runCli } from "./run-cli.ts";
 
 const example = (f: string) => join(import.meta.dirname, "../../examples/mtree", f);
 
-function run(...args: string[]) {
-  let out = "";
-  let err = "";
-  const code = main(
-    args,
-    (s) => {
-      out += s;
-    },
-    (s) => {
-      err += s;
-    },
-  );
-  return { code, out, err };
-}
+const run = runCli;
 
 function tempFile(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), "iova-")), "in.txt");

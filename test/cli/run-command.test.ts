@@ -7,22 +7,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { main } from "../../src/cli/main.ts";
+import { runCli } from "./run-cli.ts";
 
-function run(...args: string[]) {
-  let out = "";
-  let err = "";
-  const code = main(
-    args,
-    (s) => {
-      out += s;
-    },
-    (s) => {
-      err += s;
-    },
-  );
-  return { code, out, err };
-}
+const run = runCli;
 
 test("iova run with no scenario runs the seed and exits 0 with its verdict", () => {
   const r = run("run");
