@@ -36,6 +36,8 @@ function summarise(step: StepReport): string {
       return `${r.write ? `write ${r.write}` : `read ${r.read}`}${r.status ? ` -> ${r.status}` : ""}${r.data !== undefined ? ` ${shorten(String(r.data))}` : ""}${r.fault_address ? ` at ${r.fault_address}` : ""}`;
     case "expect_mtree":
       return r.holds ? "holds" : "does not hold";
+    case "ioctl":
+      return `-> ${r.ret}${r.start ? ` start=${r.start}` : ""}`;
     default:
       return step.error ? "" : "ok";
   }

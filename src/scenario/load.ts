@@ -13,6 +13,7 @@ import {
   type Expectation,
   HCALLS,
   type HostSpec,
+  IOCTLS,
   type MachineDevice,
   type MachineSpec,
   type PhbRef,
@@ -22,6 +23,7 @@ import {
 
 const BEHAVIOURS: readonly Behaviour[] = ["qemu-7.2", "qemu-2016-prefix"];
 const STEP_KINDS = [
+  "ioctl",
   "rtas",
   "hcall",
   "dma",
@@ -320,6 +322,7 @@ function readStep(r: NodeReader, node: Node): Step {
   const allowedBeside: Record<string, readonly string[]> = {
     rtas: RTAS_FIELDS,
     hcall: ["args"],
+    ioctl: ["args", "container"],
   };
   const extra = [...all.values.keys()].filter(
     (k) => k !== kind && k !== "expect" && !(allowedBeside[kind] ?? []).includes(k),
@@ -328,7 +331,47 @@ function readStep(r: NodeReader, node: Node): Step {
   const body = all.values.get(kind);
   if (kind === "rtas") return readRtas(r, all, body, line, expect);
   if (kind === "hcall") return readHcall(r, all, body, line, expect);
+  if (kind === "ioctl") return readIoctl(r, all, body, line, expect);
   return readOther(r, kind, body, line, expect, node);
+}
+
+const IOCTL_ARGS: Record<(typeof IOCTLS)[number], readonly string[]> = {
+  SET_IOMMU: ["type", "group"],
+  GET_INFO: [],
+  ENABLE: [],
+  DISABLE: [],
+  REGISTER_MEMORY: ["vaddr", "size"],
+  UNREGISTER_MEMORY: ["vaddr", "size"],
+  TCE_CREATE: ["page_shift", "window_size", "levels"],
+  TCE_REMOVE: ["start_addr"],
+  MAP_DMA: ["iova", "size", "vaddr", "flags"],
+  UNMAP_DMA: ["iova", "size"],
+};
+
+function readIoctl(
+  r: NodeReader,
+  all: MapEntries,
+  body: Node | null | undefined,
+  line: number,
+  expect: Expectation | undefined,
+): Step {
+  const ioctl = r.oneOf(body, "ioctl", IOCTLS);
+  const container = all.values.has("container") ? readId(r, all.values.get("container")) : "c0";
+  const wanted = IOCTL_ARGS[ioctl];
+  const args: Record<string, bigint | string> = {};
+  if (all.values.has("args")) {
+    const a = r.map(all.values.get("args"), `${ioctl} args`, wanted);
+    for (const key of a.values.keys()) {
+      args[key] =
+        key === "type"
+          ? r.oneOf(a.values.get(key), "type", ["spapr-tce-v2", "spapr-tce", "type1"] as const)
+          : r.u64(a.values.get(key), key, { sizes: key === "size" || key === "window_size" });
+    }
+  }
+  for (const key of wanted) {
+    if (!(key in args)) r.fail(all.keys.get("args") ?? body, `${ioctl} needs args.${key}`);
+  }
+  return { kind: "ioctl", ioctl, container, args, line, expect };
 }
 
 function readHcall(
@@ -599,7 +642,12 @@ function readExpect(r: NodeReader, node: Node | null | undefined): Expectation {
   if (v.has("available")) out.available = r.int(v.get("available"), "available", 0, 2);
   if (v.has("ret")) {
     const n = v.get("ret");
-    if (isScalar(n) && typeof n.value === "string" && !/^-?[0-9]/.test(n.value)) {
+    if (isScalar(n) && typeof n.value === "string" && /^-E[A-Z0-9]+$/.test(n.value)) {
+      const errno = errnoByName(n.value.slice(1));
+      if (errno === undefined)
+        r.fail(n, `expected ret as -ERRNO with a known errno; got '${n.value}'`);
+      out.ret = -errno;
+    } else if (isScalar(n) && typeof n.value === "string" && !/^-?[0-9]/.test(n.value)) {
       const code = H_NAMES[n.value];
       if (code === undefined)
         r.fail(

@@ -4,9 +4,11 @@
  * returns the report. Guest mistakes are results; nothing a scenario does throws.
  */
 
-import { errnoByName } from "../host/errno.ts";
+import { Errno, errnoByName, errnoName } from "../host/errno.ts";
 import { formatIoctl } from "../host/ioctl.ts";
 import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
+import { SpaprTceContainer } from "../host/spapr-tce.ts";
+import { Type1Container } from "../host/type1.ts";
 import { dmaRead, dmaWrite } from "../iommu/dma.ts";
 import { DeviceError, PseriesMachine } from "../machine/pseries.ts";
 import { hex } from "../memory/int.ts";
@@ -22,6 +24,7 @@ import {
   CHECKS,
   type Expectation,
   type HostSpec,
+  type IoctlStep,
   type PhbRef,
   type RtasStep,
   type Scenario,
@@ -216,8 +219,96 @@ function runStep(machine: PseriesMachine, step: Step, index: number): StepReport
   };
 }
 
+/** Raw host containers of `ioctl` steps, per machine (a run has one machine). */
+const rawContainers = new WeakMap<
+  PseriesMachine,
+  Map<string, SpaprTceContainer | Type1Container>
+>();
+
+function ioctl(machine: PseriesMachine, step: IoctlStep): Outcome {
+  const containers =
+    rawContainers.get(machine) ?? new Map<string, SpaprTceContainer | Type1Container>();
+  rawContainers.set(machine, containers);
+  const a = step.args;
+  const platform = machine.vfio?.platform ?? POWER9_HOST;
+  const userMemory = [{ start: GUEST_RAM_HVA, size: machine.ram.size }];
+  let c = containers.get(step.container);
+  if (step.ioctl === "SET_IOMMU") {
+    const type = a.type as string;
+    c ??=
+      type === "type1"
+        ? new Type1Container(platform, userMemory)
+        : new SpaprTceContainer(platform, type === "spapr-tce-v2", userMemory);
+    containers.set(step.container, c);
+  }
+  if (!c) return failed(step.ioctl, `no container '${step.container}': SET_IOMMU first`);
+  const n = (k: string) => a[k] as bigint;
+  let ret: number;
+  let extra: Record<string, unknown> = {};
+  const spapr = c instanceof SpaprTceContainer ? c : undefined;
+  const notFor = -Errno.ENOTTY;
+  switch (step.ioctl) {
+    case "SET_IOMMU":
+      ret = c.attachGroup(Number(n("group")));
+      break;
+    case "GET_INFO": {
+      const info = spapr ? spapr.getInfo() : (c as Type1Container).getInfo();
+      ret = info.ret;
+      extra = {
+        info: JSON.parse(JSON.stringify(info, (_k, v) => (typeof v === "bigint" ? hex(v) : v))),
+      };
+      break;
+    }
+    case "ENABLE":
+      ret = spapr ? spapr.enable() : notFor;
+      break;
+    case "DISABLE":
+      ret = spapr ? spapr.disable() : notFor;
+      break;
+    case "REGISTER_MEMORY":
+      ret = spapr ? spapr.registerMemory(n("vaddr"), n("size")) : notFor;
+      break;
+    case "UNREGISTER_MEMORY":
+      ret = spapr ? spapr.unregisterMemory(n("vaddr"), n("size")) : notFor;
+      break;
+    case "TCE_CREATE": {
+      const r = spapr
+        ? spapr.createWindow(Number(n("page_shift")), n("window_size"), Number(n("levels")))
+        : { ret: notFor };
+      ret = r.ret;
+      if (r.start !== undefined) extra = { start: hex(r.start) };
+      break;
+    }
+    case "TCE_REMOVE":
+      ret = spapr ? spapr.removeWindow(n("start_addr")) : notFor;
+      break;
+    case "MAP_DMA":
+      ret = c.mapDma(
+        n("iova"),
+        n("size"),
+        n("vaddr"),
+        (n("flags") & 1n) !== 0n,
+        (n("flags") & 2n) !== 0n,
+      );
+      break;
+    case "UNMAP_DMA":
+      ret = c.unmapDma(n("iova"), n("size"));
+      break;
+  }
+  const shown = ret < 0 ? `-${errnoName(-ret)}` : String(ret);
+  const start = extra.start === undefined ? {} : { start: BigInt(extra.start as string) };
+  return {
+    name: step.ioctl,
+    result: { ret: shown, ...extra, locked_pages: Number(c.lockedPages) },
+    error: null,
+    observed: { ret, ...start },
+  };
+}
+
 function perform(machine: PseriesMachine, step: Step): Outcome {
   switch (step.kind) {
+    case "ioctl":
+      return ioctl(machine, step);
     case "rtas":
       return rtas(machine, step);
     case "hcall":

@@ -118,6 +118,29 @@ export interface DeviceDelStep extends StepBase {
   readonly id: string;
 }
 
+/** A raw ioctl on a host container, with no QEMU in between (to script the host driver). */
+export interface IoctlStep extends StepBase {
+  readonly kind: "ioctl";
+  readonly ioctl: (typeof IOCTLS)[number];
+  /** Names a container of this run; SET_IOMMU creates it. */
+  readonly container: string;
+  readonly args: Readonly<Record<string, bigint | string>>;
+}
+
+/** The ioctls an `ioctl` step can make. */
+export const IOCTLS = [
+  "SET_IOMMU",
+  "GET_INFO",
+  "ENABLE",
+  "DISABLE",
+  "REGISTER_MEMORY",
+  "UNREGISTER_MEMORY",
+  "TCE_CREATE",
+  "TCE_REMOVE",
+  "MAP_DMA",
+  "UNMAP_DMA",
+] as const;
+
 /** An invariant check. */
 export interface CheckStep extends StepBase {
   readonly kind: "check";
@@ -136,6 +159,7 @@ export interface ExpectMtreeStep extends StepBase {
 
 /** A step of a scenario. */
 export type Step =
+  | IoctlStep
   | RtasStep
   | HcallStep
   | DmaStep
