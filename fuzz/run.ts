@@ -18,6 +18,8 @@ const result = fc.check(
   fc.property(scenarioArb, (yaml) => {
     done++;
     if (process.stderr.isTTY && done % 100 === 0) process.stderr.write(`\rfuzz: ${done}/${runs}`);
+    else if (!process.stderr.isTTY && done % 10000 === 0)
+      process.stderr.write(`fuzz: ${done}/${runs}\n`);
     checkScenario(yaml);
   }),
   { numRuns: runs, seed },

@@ -175,7 +175,7 @@ const stepArb: fc.Arbitrary<string> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc
-      .tuple(fc.constantFrom(...devices), fc.constantFrom(0, 1), fc.integer({ min: 0, max: 31 }))
+      .tuple(fc.constantFrom(...devices), fc.constantFrom(0, 1, 2), fc.integer({ min: 0, max: 31 }))
       .map(([id, bus, slot]) =>
         id.startsWith("usb")
           ? `  - device_add: { id: ${id}, driver: qemu-xhci, bus: ${bus}, slot: ${slot} }`
@@ -228,6 +228,7 @@ export const scenarioArb: fc.Arbitrary<string> = fc
     memory: fc.constantFrom("256M", "1G", "4G", "0xff800000"),
     phb1: fc.boolean(),
     phb1Ddw: fc.boolean(),
+    phb2: fc.boolean(),
     backend: fc.constantFrom("spapr-tce-v2", "spapr-tce-v2", "spapr-tce", "type1"),
     ddwHost: fc.boolean(),
     memlock: fc.option(fc.constantFrom("64M", "4G"), { nil: undefined }),

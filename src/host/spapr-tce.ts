@@ -326,14 +326,20 @@ export class SpaprTceContainer implements HostIommu {
     return this.#slots.find((w) => w && iova >= w.start && iova < w.start + w.size);
   }
 
+  /** Clears entries [first, first + count); walks whichever is smaller, the range or the entries. */
   #clear(w: Window, first: number, count: number): void {
-    for (let i = first; i < first + count; i++) {
+    const drop = (i: number) => {
       const e = w.entries.get(i);
-      if (!e) continue;
+      if (!e) return;
       const region = this.#prereg.find((r) => e.hva >= r.vaddr && e.hva < r.vaddr + r.size);
       if (region) region.mapped--;
       w.entries.delete(i);
+    };
+    if (count <= w.entries.size) {
+      for (let i = first; i < first + count; i++) drop(i);
+      return;
     }
+    for (const i of [...w.entries.keys()]) if (i >= first && i < first + count) drop(i);
   }
 
   #lastRegion: PreregRegion | undefined;

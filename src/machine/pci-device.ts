@@ -155,6 +155,20 @@ export class PciDevice implements PciConfigTarget {
     });
   }
 
+  /** Device reset (QEMU's `pci_device_reset`): command register and BARs cleared, mappings gone. */
+  reset(): void {
+    const c = new DataView(this.config.buffer);
+    c.setUint16(0x04, 0, true);
+    this.spec.bars.forEach((bar, i) => {
+      if (!bar) return;
+      const reg = 0x10 + 4 * i;
+      c.setUint32(reg, c.getUint32(reg, true) & (bar.kind === "io" ? 0x3 : 0xf), true);
+      if (bar.kind === "mem64") c.setUint32(reg + 4, 0, true);
+    });
+    this.updateMappings();
+    this.busMasterAlias.setEnabled(false);
+  }
+
   /** Unplug: unmap the BARs and drop the bus-master address space. */
   unrealize(): void {
     this.#system.transaction(() => {

@@ -188,9 +188,15 @@ export class PseriesMachine implements TceHost, RtasHost {
     return this.phbs.flatMap((p) => [...p.tables]);
   }
 
-  /** Machine reset: every PHB's DMA reset. */
+  /** Machine reset at boot: every PHB's DMA reset. */
   reset(): void {
     for (const phb of this.phbs) phb.reset();
+  }
+
+  /** A system reset while running: PCI devices reset (decoding and bus mastering off), then every PHB. */
+  systemReset(): void {
+    for (const d of this.devices.values()) d.reset();
+    this.reset();
   }
 
   /** Plugs an emulated PCI device (cold or hot); throws `DeviceError` with QEMU's wording. */

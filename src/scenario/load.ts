@@ -24,6 +24,7 @@ import {
 const BEHAVIOURS: readonly Behaviour[] = ["qemu-7.2", "qemu-2016-prefix"];
 const STEP_KINDS = [
   "ioctl",
+  "reset",
   "rtas",
   "hcall",
   "dma",
@@ -332,6 +333,10 @@ function readStep(r: NodeReader, node: Node): Step {
   if (kind === "rtas") return readRtas(r, all, body, line, expect);
   if (kind === "hcall") return readHcall(r, all, body, line, expect);
   if (kind === "ioctl") return readIoctl(r, all, body, line, expect);
+  if (kind === "reset") {
+    r.oneOf(body, "reset", ["system"] as const);
+    return { kind: "reset", line, expect };
+  }
   return readOther(r, kind, body, line, expect, node);
 }
 

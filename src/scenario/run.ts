@@ -309,6 +309,9 @@ function perform(machine: PseriesMachine, step: Step): Outcome {
   switch (step.kind) {
     case "ioctl":
       return ioctl(machine, step);
+    case "reset":
+      machine.systemReset();
+      return { name: "system_reset", result: {}, error: null, observed: {} };
     case "rtas":
       return rtas(machine, step);
     case "hcall":

@@ -141,6 +141,11 @@ export const IOCTLS = [
   "UNMAP_DMA",
 ] as const;
 
+/** A system reset (QEMU's `system_reset`). */
+export interface ResetStep extends StepBase {
+  readonly kind: "reset";
+}
+
 /** An invariant check. */
 export interface CheckStep extends StepBase {
   readonly kind: "check";
@@ -160,6 +165,7 @@ export interface ExpectMtreeStep extends StepBase {
 /** A step of a scenario. */
 export type Step =
   | IoctlStep
+  | ResetStep
   | RtasStep
   | HcallStep
   | DmaStep

@@ -23,6 +23,6 @@ test("filling gaps in random order gives the same sorted ranges as a plain array
         );
       },
     ),
-    { numRuns: 60 },
+    { numRuns: 60, seed: 1 },
   );
 });

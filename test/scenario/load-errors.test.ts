@@ -131,7 +131,7 @@ const CASES: [string, string, number, number, RegExp][] = [
     `${X}  - { cpu: { read: 0, length: 1 }, dma: { device: usb0, read: 0, length: 1 } }\n`,
     7,
     5,
-    /exactly one of: ioctl, rtas, hcall/,
+    /exactly one of: ioctl, reset, rtas, hcall/,
   ],
   ["unknown step kind", `${X}  - reboot: now\n`, 7, 5, /unknown key 'reboot' in a step/],
   ["unknown rtas call", `${X}  - rtas: ibm,frobnicate\n`, 7, 11, /RTAS call to be one of/],
