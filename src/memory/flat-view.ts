@@ -32,18 +32,31 @@ export function flatRangeEqual(a: FlatRange, b: FlatRange): boolean {
   );
 }
 
+const EXACT_LIMIT = 1n << 53n;
+const EXACT_LIMIT_N = 2 ** 53;
+
 /** A rendered flat view. `root` is the region it was rendered from (null: the empty view). */
 export class FlatView {
   readonly root: MemoryRegion | null;
   readonly ranges: readonly FlatRange[];
-  /** Range starts as doubles where exact, for the binary search (see `lookup`). */
+  /** Range starts and ends as doubles, for the binary search (see `indexOf`). */
   readonly #starts: Float64Array;
+  readonly #ends: Float64Array;
+  /** Every start and end is below 2^53, so the doubles are exact. */
+  readonly #exact: boolean;
 
   constructor(root: MemoryRegion | null, ranges: readonly FlatRange[]) {
     this.root = root;
     this.ranges = ranges;
     this.#starts = new Float64Array(ranges.length);
-    for (let i = 0; i < ranges.length; i++) this.#starts[i] = Number(ranges[i].start);
+    this.#ends = new Float64Array(ranges.length);
+    let exact = true;
+    for (let i = 0; i < ranges.length; i++) {
+      this.#starts[i] = Number(ranges[i].start);
+      this.#ends[i] = Number(ranges[i].end);
+      if (ranges[i].end > EXACT_LIMIT) exact = false;
+    }
+    this.#exact = exact;
   }
 
   /** The range containing `addr`, or undefined in a gap. */
@@ -66,6 +79,11 @@ export class FlatView {
       const mid = (lo + hi) >>> 1;
       if (starts[mid] <= key) lo = mid + 1;
       else hi = mid;
+    }
+    // Below 2^53 everything is exact: done in doubles.
+    if (this.#exact && key < EXACT_LIMIT_N) {
+      const i = lo - 1;
+      return i >= 0 && key < this.#ends[i] ? i : -1;
     }
     // Rounding can put us a few ranges off near 2^53 and above; settle with exact compares.
     let i = lo - 1;

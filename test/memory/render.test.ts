@@ -237,3 +237,26 @@ describe("flat view roots", () => {
     assert.equal(a.view.root, null);
   });
 });
+
+describe("lookup", () => {
+  test("is exact around 2^53, where doubles stop being exact", () => {
+    const m = new MemorySystem();
+    const root = m.container("root", U64_MAX);
+    const p = 1n << 53n;
+    root.addSubregion(m.ram("below", 0x10n), p - 0x10n);
+    root.addSubregion(m.ram("at", 1n), p);
+    root.addSubregion(m.ram("above", 0x10n), p + 1n);
+    const as = m.addressSpace(root);
+    const name = (a: bigint) => as.view.lookup(a)?.mr.name ?? "-";
+    assert.deepEqual([p - 0x11n, p - 1n, p, p + 1n, p + 0x10n, p + 0x11n].map(name), [
+      "-",
+      "below",
+      "at",
+      "above",
+      "above",
+      "-",
+    ]);
+    const small = m.addressSpace(m.container("small", 0x100000n));
+    assert.equal(small.view.lookup(p), undefined);
+  });
+});
