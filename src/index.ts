@@ -8,3 +8,4 @@ export * from "./machine/index.ts";
 export * from "./memory/index.ts";
 export * from "./scenario/index.ts";
 export * from "./spapr/index.ts";
+export * from "./view/index.ts";

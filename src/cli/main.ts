@@ -10,6 +10,7 @@ import {
   importMtree,
   loadScenario,
   MtreeSyntaxError,
+  renderReportHtml,
   runScenario,
   type Scenario,
   ScenarioError,
@@ -22,10 +23,11 @@ import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
 
 const USAGE = `usage:
   iova run [SCENARIO] [--json] [--quiet] [--behaviour qemu-7.2|qemu-2016-prefix]
-           [--trace] [--trace-file FILE]
+           [--trace] [--trace-file FILE] [--html FILE]
       Run a scenario (default: the built-in seed) and print the report; exit 1 if anything failed.
       --trace writes JSON lines of events (hypercalls, RTAS, IOMMU notifications, VFIO listener
-      callbacks, ioctls) to stderr; --trace-file to FILE.
+      callbacks, ioctls) to stderr; --trace-file to FILE. --html writes a self-contained page with
+      the DMA address map (guest windows beside the host's, differences marked).
   iova check SCENARIO
       Run a scenario and print only the verdicts.
   iova mtree SCENARIO [-f] [-D] [-o]
@@ -85,6 +87,7 @@ function parse(args: readonly string[]) {
         dispatch: { type: "boolean", short: "d" },
         json: { type: "boolean" },
         trace: { type: "boolean" },
+        html: { type: "string" },
         "trace-file": { type: "string" },
         quiet: { type: "boolean", short: "q" },
         behaviour: { type: "string" },
@@ -192,6 +195,15 @@ function runCommand(
       : undefined,
   });
   if (showProgress) process.stderr.write("\r\x1b[K");
+  if (values.html !== undefined) {
+    try {
+      writeFileSync(values.html, renderReportHtml(report));
+    } catch (e) {
+      throw new UsageError(
+        `${values.html}: cannot write: ${(e as NodeJS.ErrnoException).code ?? e}`,
+      );
+    }
+  }
   if (traceFile !== undefined) {
     try {
       writeFileSync(traceFile, traceLines.length ? `${traceLines.join("\n")}\n` : "");

@@ -1,0 +1,250 @@
+/**
+ * The report as one self-contained HTML page (no network): the PHB's DMA space with the guest's
+ * windows beside each host container's windows and mapping density, every difference marked, the
+ * steps, the invariant verdicts, and the `info mtree` text. A pure function of the report.
+ *
+ * Bus addresses span 2^64, so the axis is not linear: occupied ranges are drawn in proportion to
+ * each other and the gaps between them are compressed to a fixed width and labelled with their
+ * size.
+ */
+import type { Report } from "../scenario/report.ts";
+
+const escape = (s: string) =>
+  s.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
+
+/** Human size: 4 KiB, 1 GiB, 2^59 B. */
+export function formatSize(bytes: bigint): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024n && v % 1024n === 0n && u < units.length - 1) {
+    v /= 1024n;
+    u++;
+  }
+  return `${v} ${units[u]}`;
+}
+
+/** Approximate size for gap labels: "≈512 PiB". */
+export function formatApprox(bytes: bigint): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let v = Number(bytes);
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  const exact = formatSize(bytes);
+  const approx = `${v >= 100 ? Math.round(v) : v.toFixed(1).replace(/\.0$/, "")} ${units[u]}`;
+  return exact === approx ? exact : `≈${approx}`;
+}
+
+interface Span {
+  readonly start: bigint;
+  readonly end: bigint;
+}
+
+/** A piecewise axis: occupied spans proportional (sqrt-scaled), gaps a fixed width. */
+export class CompressedAxis {
+  readonly #segments: { start: bigint; end: bigint; x: number; width: number; gap: boolean }[] = [];
+  readonly width: number;
+
+  constructor(spans: readonly Span[], gapWidth = 40) {
+    const sorted = [...spans].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    const merged: Span[] = [];
+    for (const s of sorted) {
+      const last = merged[merged.length - 1];
+      if (last && s.start <= last.end)
+        merged[merged.length - 1] = { start: last.start, end: s.end > last.end ? s.end : last.end };
+      else merged.push(s);
+    }
+    let x = 0;
+    let at = 0n;
+    for (const s of merged) {
+      if (s.start > at) {
+        this.#segments.push({ start: at, end: s.start, x, width: gapWidth, gap: true });
+        x += gapWidth;
+      }
+      const width = Math.max(60, Math.min(400, 20 * Math.log2(Number(s.end - s.start) + 1)));
+      this.#segments.push({ start: s.start, end: s.end, x, width, gap: false });
+      x += width;
+      at = s.end;
+    }
+    if (at < 1n << 64n) {
+      this.#segments.push({ start: at, end: 1n << 64n, x, width: gapWidth, gap: true });
+      x += gapWidth;
+    }
+    this.width = x;
+  }
+
+  /** The x of an address. */
+  x(addr: bigint): number {
+    const s =
+      this.#segments.find((g) => addr >= g.start && addr < g.end) ??
+      this.#segments[this.#segments.length - 1];
+    if (!s) return 0;
+    const f = Number(addr - s.start) / Number(s.end - s.start || 1n);
+    return s.x + f * s.width;
+  }
+
+  /** The compressed gaps, for labels. */
+  gaps(): { x: number; width: number; size: bigint }[] {
+    return this.#segments
+      .filter((g) => g.gap)
+      .map((g) => ({ x: g.x, width: g.width, size: g.end - g.start }));
+  }
+}
+
+interface Bar {
+  readonly start: bigint;
+  readonly size: bigint;
+  readonly label: string;
+  readonly detail: string;
+  readonly cls: string;
+}
+
+function lane(axis: CompressedAxis, y: number, title: string, bars: readonly Bar[]): string {
+  const out = [`<text class="lane" x="0" y="${y - 6}">${escape(title)}</text>`];
+  for (const b of bars) {
+    const x = axis.x(b.start);
+    const w = Math.max(3, axis.x(b.start + b.size - 1n) - x + 1);
+    out.push(
+      `<g class="${b.cls}" tabindex="0" data-start="0x${b.start.toString(16)}"><title>${escape(b.detail)}</title>` +
+        `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="26" rx="3"></rect>` +
+        `<text x="${(x + 4).toFixed(1)}" y="${y + 17}">${escape(b.label)}</text></g>`,
+    );
+  }
+  return out.join("\n");
+}
+
+/** The DMA map: guest windows, then each host container's windows and mapping runs. */
+function dmaMap(report: Report): string {
+  // Bus addresses where the shadow check found the host and the guest disagree.
+  const wrong = (report.checks.find((c) => c.name === "shadow")?.violations ?? [])
+    .map((v) => /bus (0x[0-9a-f]+)/.exec(v)?.[1])
+    .filter((a): a is string => a !== undefined)
+    .map((a) => BigInt(a));
+  const hasWrong = (start: bigint, size: bigint) =>
+    wrong.some((a) => a >= start && a < start + size);
+  const guest: Bar[] = report.guest.windows.map((w) => {
+    const start = BigInt(w.start);
+    const size = BigInt(w.size);
+    const differs = hasWrong(start, size);
+    return {
+      start,
+      size,
+      label: `${differs ? "≠ " : ""}${w.liobn} @ ${w.start}`,
+      detail: `guest window ${w.liobn} (PHB ${w.phb}): ${w.start} +${formatSize(size)}, ${formatSize(1n << BigInt(w.page_shift))} pages, ${w.valid_entries} valid entries${differs ? " — the host does not mirror it faithfully" : ""}`,
+      cls: differs ? "guest differs" : "guest",
+    };
+  });
+  const lanes: { title: string; bars: Bar[] }[] = [
+    { title: "guest DMA windows (TCE tables)", bars: guest },
+  ];
+  const spans: Span[] = guest.map((b) => ({ start: b.start, end: b.start + b.size }));
+  report.host.containers.forEach((c, i) => {
+    const windows: Bar[] = c.windows.map((w) => {
+      const start = BigInt(w.start);
+      const size = BigInt(w.size);
+      const mirrored = guest.some((g) => g.start === start && g.size === size);
+      return {
+        start,
+        size,
+        label: `${mirrored ? "" : "≠ "}${w.start}`,
+        detail: `host window ${w.start} +${formatSize(size)}, ${formatSize(1n << BigInt(w.page_shift))} pages${mirrored ? "" : " — differs from every guest window"}`,
+        cls: mirrored ? "host" : "host differs",
+      };
+    });
+    const unmirrored = guest.filter(
+      (g) => !c.windows.some((w) => BigInt(w.start) === g.start && BigInt(w.size) === g.size),
+    );
+    for (const g of unmirrored) {
+      windows.push({
+        start: g.start,
+        size: g.size,
+        label: "missing",
+        detail: `no host window mirrors guest window ${g.label}`,
+        cls: "missing",
+      });
+    }
+    const maps: Bar[] = c.mappings.map((m) => ({
+      start: BigInt(m.iova),
+      size: BigInt(m.size),
+      label: m.perm,
+      detail: `host maps ${m.iova} +${formatSize(BigInt(m.size))} -> gpa ${m.gpa} (${m.perm})`,
+      cls: hasWrong(BigInt(m.iova), BigInt(m.size)) ? "map differs" : "map",
+    }));
+    for (const b of [...windows, ...maps]) spans.push({ start: b.start, end: b.start + b.size });
+    lanes.push({
+      title: `host container ${i} (${c.backend}) windows — ${c.devices.join(", ")}`,
+      bars: windows,
+    });
+    lanes.push({ title: `host container ${i} mappings`, bars: maps });
+  });
+  const axis = new CompressedAxis(spans);
+  const height = lanes.length * 56 + 40;
+  const gaps = axis
+    .gaps()
+    .map(
+      (g) =>
+        `<g class="gap"><rect x="${g.x}" y="0" width="${g.width}" height="${height - 24}"></rect>` +
+        `<text x="${g.x + g.width / 2}" y="${height - 8}" text-anchor="middle">${escape(formatApprox(g.size))}</text></g>`,
+    )
+    .join("\n");
+  const body = lanes.map((l, i) => lane(axis, 24 + i * 56, l.title, l.bars)).join("\n");
+  return `<svg role="img" aria-label="DMA address map: guest windows and host IOMMU" viewBox="-40 0 ${Math.ceil(axis.width) + 80} ${height}" width="100%">\n${gaps}\n${body}\n</svg>`;
+}
+
+/** The report as HTML. */
+export function renderReportHtml(report: Report): string {
+  const verdict = report.ok ? "ok" : "FAILED";
+  const steps = report.steps
+    .map(
+      (s) =>
+        `<tr class="${s.ok ? "ok" : "fail"}"><td>${s.index + 1}</td><td>${escape(s.kind)}</td><td>${escape(s.name)}</td>` +
+        `<td>${escape(JSON.stringify(s.result).slice(0, 300))}</td><td>${escape([s.error, ...(s.expectation_failures ?? [])].filter(Boolean).join("; "))}${s.qemu_aborts ? " <b>(QEMU would abort)</b>" : ""}</td></tr>`,
+    )
+    .join("\n");
+  const checks = report.checks
+    .map(
+      (c) =>
+        `<li class="${c.ok ? "ok" : "fail"}">${escape(c.name)}: ${
+          c.ok
+            ? "holds"
+            : `${c.total} violations<ul>${c.violations
+                .slice(0, 20)
+                .map((v) => `<li>${escape(v)}</li>`)
+                .join("")}</ul>`
+        }</li>`,
+    )
+    .join("\n");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>iova: ${escape(report.scenario)}</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; max-width: 1240px; color: #222; }
+h1 { font-size: 1.4em; } .verdict.ok { color: #186a3b; } .verdict.FAILED { color: #b03a2e; }
+svg text { font: 11px monospace; } svg .lane { font: 12px system-ui; fill: #444; }
+.guest rect { fill: #aed6f1; stroke: #2471a3; } .host rect { fill: #abebc6; stroke: #1e8449; }
+.map rect { fill: #d5f5e3; stroke: #27ae60; } .differs rect, .missing rect { fill: #f5b7b1; stroke: #b03a2e; }
+.gap rect { fill: #f4f6f7; } .gap text { fill: #888; }
+g[tabindex]:focus rect, g[tabindex]:hover rect { stroke-width: 3; }
+table { border-collapse: collapse; width: 100%; } td { border-top: 1px solid #ddd; padding: 2px 6px; vertical-align: top; font-size: 12px; }
+tr.fail { background: #fdedec; } li.fail { color: #b03a2e; } pre { font-size: 11px; overflow-x: auto; }
+</style></head>
+<body>
+<h1>${escape(report.scenario)} <span class="verdict ${verdict}">${verdict}</span></h1>
+<p>Behaviour ${escape(report.behaviour)}.${report.error ? ` <b>${escape(report.error)}</b>` : ""} Hover or focus a range for details; red marks where the host differs from the guest.</p>
+<h2>DMA address map</h2>
+${dmaMap(report)}
+<h2>Invariants</h2>
+<ul>${checks}</ul>
+<h2>Steps</h2>
+<table><thead><tr><th>#</th><th>kind</th><th>name</th><th>result</th><th>error</th></tr></thead><tbody>
+${steps}
+</tbody></table>
+<details><summary>info mtree</summary><pre>${escape(report.mtree)}</pre></details>
+</body></html>
+`;
+}
