@@ -9,7 +9,7 @@
  */
 import type { Report } from "../scenario/report.ts";
 
-const escape = (s: string) =>
+const escapeHtml = (s: string) =>
   s.replace(
     /[&<>"']/g,
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
@@ -106,14 +106,14 @@ interface Bar {
 }
 
 function lane(axis: CompressedAxis, y: number, title: string, bars: readonly Bar[]): string {
-  const out = [`<text class="lane" x="0" y="${y - 6}">${escape(title)}</text>`];
+  const out = [`<text class="lane" x="0" y="${y - 6}">${escapeHtml(title)}</text>`];
   for (const b of bars) {
     const x = axis.x(b.start);
     const w = Math.max(3, axis.x(b.start + b.size - 1n) - x + 1);
     out.push(
-      `<g class="${b.cls}" tabindex="0" data-start="0x${b.start.toString(16)}"><title>${escape(b.detail)}</title>` +
+      `<g class="${b.cls}" tabindex="0" data-start="0x${b.start.toString(16)}"><title>${escapeHtml(b.detail)}</title>` +
         `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="26" rx="3"></rect>` +
-        `<text x="${(x + 4).toFixed(1)}" y="${y + 17}">${escape(b.label)}</text></g>`,
+        `<text x="${(x + 4).toFixed(1)}" y="${y + 17}">${escapeHtml(b.label)}</text></g>`,
     );
   }
   return out.join("\n");
@@ -190,7 +190,7 @@ function dmaMap(report: Report): string {
     .map(
       (g) =>
         `<g class="gap"><rect x="${g.x}" y="0" width="${g.width}" height="${height - 24}"></rect>` +
-        `<text x="${g.x + g.width / 2}" y="${height - 8}" text-anchor="middle">${escape(formatApprox(g.size))}</text></g>`,
+        `<text x="${g.x + g.width / 2}" y="${height - 8}" text-anchor="middle">${escapeHtml(formatApprox(g.size))}</text></g>`,
     )
     .join("\n");
   const body = lanes.map((l, i) => lane(axis, 24 + i * 56, l.title, l.bars)).join("\n");
@@ -203,25 +203,25 @@ export function renderReportHtml(report: Report): string {
   const steps = report.steps
     .map(
       (s) =>
-        `<tr class="${s.ok ? "ok" : "fail"}"><td>${s.index + 1}</td><td>${escape(s.kind)}</td><td>${escape(s.name)}</td>` +
-        `<td>${escape(JSON.stringify(s.result).slice(0, 300))}</td><td>${escape([s.error, ...(s.expectation_failures ?? [])].filter(Boolean).join("; "))}${s.qemu_aborts ? " <b>(QEMU would abort)</b>" : ""}</td></tr>`,
+        `<tr class="${s.ok ? "ok" : "fail"}"><td>${s.index + 1}</td><td>${escapeHtml(s.kind)}</td><td>${escapeHtml(s.name)}</td>` +
+        `<td>${escapeHtml(JSON.stringify(s.result).slice(0, 300))}</td><td>${escapeHtml([s.error, ...(s.expectation_failures ?? [])].filter(Boolean).join("; "))}${s.qemu_aborts ? " <b>(QEMU would abort)</b>" : ""}</td></tr>`,
     )
     .join("\n");
   const checks = report.checks
     .map(
       (c) =>
-        `<li class="${c.ok ? "ok" : "fail"}">${escape(c.name)}: ${
+        `<li class="${c.ok ? "ok" : "fail"}">${escapeHtml(c.name)}: ${
           c.ok
             ? "holds"
             : `${c.total} violations<ul>${c.violations
                 .slice(0, 20)
-                .map((v) => `<li>${escape(v)}</li>`)
+                .map((v) => `<li>${escapeHtml(v)}</li>`)
                 .join("")}</ul>`
         }</li>`,
     )
     .join("\n");
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>iova: ${escape(report.scenario)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>iova: ${escapeHtml(report.scenario)}</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; max-width: 1240px; color: #222; }
 h1 { font-size: 1.4em; } .verdict.ok { color: #186a3b; } .verdict.FAILED { color: #b03a2e; }
@@ -234,8 +234,8 @@ table { border-collapse: collapse; width: 100%; } td { border-top: 1px solid #dd
 tr.fail { background: #fdedec; } li.fail { color: #b03a2e; } pre { font-size: 11px; overflow-x: auto; }
 </style></head>
 <body>
-<h1>${escape(report.scenario)} <span class="verdict ${verdict}">${verdict}</span></h1>
-<p>Behaviour ${escape(report.behaviour)}.${report.error ? ` <b>${escape(report.error)}</b>` : ""} Hover or focus a range for details; red marks where the host differs from the guest.</p>
+<h1>${escapeHtml(report.scenario)} <span class="verdict ${verdict}">${verdict}</span></h1>
+<p>Behaviour ${escapeHtml(report.behaviour)}.${report.error ? ` <b>${escapeHtml(report.error)}</b>` : ""} Hover or focus a range for details; red marks where the host differs from the guest.</p>
 <h2>DMA address map</h2>
 ${dmaMap(report)}
 <h2>Invariants</h2>
@@ -244,7 +244,7 @@ ${dmaMap(report)}
 <table><thead><tr><th>#</th><th>kind</th><th>name</th><th>result</th><th>error</th></tr></thead><tbody>
 ${steps}
 </tbody></table>
-<details><summary>info mtree</summary><pre>${escape(report.mtree)}</pre></details>
+<details><summary>info mtree</summary><pre>${escapeHtml(report.mtree)}</pre></details>
 </body></html>
 `;
 }
