@@ -413,19 +413,15 @@ function readHcall(
   }
   const liobn = r.u64(need("liobn"), "liobn");
   const ioba = r.u64(need("ioba"), "ioba");
+  const base = { kind: "hcall" as const, name, line, expect, liobn, ioba };
   switch (name) {
     case "H_PUT_TCE":
-      return { kind: "hcall", name, line, expect, liobn, ioba, tce: r.u64(need("tce"), "tce") };
+      return { ...base, tce: r.u64(need("tce"), "tce") };
     case "H_GET_TCE":
-      return { kind: "hcall", name, line, expect, liobn, ioba };
+      return base;
     case "H_STUFF_TCE":
       return {
-        kind: "hcall",
-        name,
-        line,
-        expect,
-        liobn,
-        ioba,
+        ...base,
         tce: r.u64(need("tce_value"), "tce_value"),
         npages: r.u64(need("npages"), "npages"),
       };
@@ -433,16 +429,10 @@ function readHcall(
       if (v.has("tces")) {
         if (v.has("tce_list") || v.has("npages"))
           r.fail(a.keys.get("tces"), "give either 'tces' or 'tce_list' with 'npages'");
-        const tces = r.seq(v.get("tces"), "tces").map((n) => r.u64(n, "a TCE"));
-        return { kind: "hcall", name, line, expect, liobn, ioba, tces };
+        return { ...base, tces: r.seq(v.get("tces"), "tces").map((n) => r.u64(n, "a TCE")) };
       }
       return {
-        kind: "hcall",
-        name,
-        line,
-        expect,
-        liobn,
-        ioba,
+        ...base,
         tceList: r.u64(need("tce_list"), "tce_list"),
         npages: r.u64(need("npages"), "npages"),
       };
