@@ -6,16 +6,20 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   type Behaviour,
+  type DmaState,
+  flatViewPictures,
   formatMtree,
   importMtree,
   loadScenario,
   MtreeSyntaxError,
+  renderMemoryHtml,
   renderReportHtml,
   runScenario,
   type Scenario,
   ScenarioError,
   SEED_SCENARIO,
   SEED_SOURCE,
+  snapshotState,
 } from "../index.ts";
 
 import { UsageError } from "./errors.ts";
@@ -32,7 +36,7 @@ const USAGE = `usage:
       Run a scenario and print only the verdicts.
   iova mtree SCENARIO [-f] [-D] [-o]
       Print \`info mtree\` of the machine after the scenario's steps.
-  iova mtree --import FILE [--flat FLATFILE] [-f] [-D] [-o]
+  iova mtree --import FILE [--flat FLATFILE] [-f] [-D] [-o] [--html OUT]
       Rebuild a model from QEMU's \`info mtree -D\` text (optionally with \`-o\`) and print it
       again as \`info mtree\` would. --flat gives QEMU's \`info mtree -f\` text of the same
       machine, to settle what the tree text does not say.
@@ -139,6 +143,10 @@ function mtreeCommand(args: readonly string[], out: (s: string) => void): number
     }
     throw new UsageError(`${treePath}: ${(e as Error).message}`);
   }
+  if (values.html !== undefined) {
+    writeOutput(values.html, renderMemoryHtml(result.system, `info mtree of ${treePath}`));
+    return 0;
+  }
   out(
     formatMtree(result.system, {
       flat: values["flat-view"],
@@ -147,6 +155,14 @@ function mtreeCommand(args: readonly string[], out: (s: string) => void): number
     }),
   );
   return 0;
+}
+
+function writeOutput(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    throw new UsageError(`${path}: cannot write: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
 }
 
 function readScenario(path: string | undefined): Scenario {
@@ -178,10 +194,11 @@ function runCommand(
   }
   const scenario = readScenario(positionals[0]);
   const traceLines: string[] = [];
+  const timeline: { label: string; state: DmaState }[] = [];
   const traceFile = values["trace-file"];
   const wantTrace = values.trace || traceFile !== undefined;
   const showProgress = process.stderr.isTTY && !values.trace && scenario.steps.length >= 20;
-  const { report } = runScenario(scenario, {
+  const { report, machine } = runScenario(scenario, {
     behaviour: behaviour as Behaviour | undefined,
     trace: wantTrace
       ? (e) => {
@@ -193,11 +210,22 @@ function runCommand(
     onProgress: showProgress
       ? (i, n) => process.stderr.write(`\riova: step ${i + 1}/${n}`)
       : undefined,
+    afterStep:
+      values.html === undefined
+        ? undefined
+        : (i, step, m) =>
+            timeline.push({
+              label: `after step ${i + 1}: ${step.kind} ${step.name}`,
+              state: snapshotState(m),
+            }),
   });
   if (showProgress) process.stderr.write("\r\x1b[K");
   if (values.html !== undefined) {
     try {
-      writeFileSync(values.html, renderReportHtml(report));
+      writeFileSync(
+        values.html,
+        renderReportHtml(report, { timeline, flatViews: flatViewPictures(machine.memory) }),
+      );
     } catch (e) {
       throw new UsageError(
         `${values.html}: cannot write: ${(e as NodeJS.ErrnoException).code ?? e}`,

@@ -167,18 +167,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     return report;
   });
   const checks: CheckReport[] = CHECKS.map((name) => runCheck(vfio, name));
-  const windows = machine.phbs.flatMap((phb) =>
-    phb.tables
-      .filter((t) => t.enabled)
-      .map((t) => ({
-        phb: phb.config.index,
-        liobn: hex(t.liobn),
-        start: hex(t.busOffset),
-        size: hex(t.windowSize),
-        page_shift: t.pageShift,
-        valid_entries: t.validEntries().length,
-      })),
-  );
+  const { guest, host } = snapshotState(machine);
   const ok = started && steps.every((s) => s.ok) && checks.every((c) => c.ok);
   const report: Report = {
     scenario: scenario.name,
@@ -186,8 +175,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     ok,
     ...(started ? {} : { error: `qemu-system-ppc64: ${machine.startupError}` }),
     steps,
-    guest: { windows },
-    host: { containers: vfio ? containerReports(machine, vfio) : [] },
+    guest,
+    host,
     checks,
     mtree: formatMtree(machine.memory),
   };
@@ -625,4 +614,22 @@ function containerReports(machine: PseriesMachine, vfio: VfioHost) {
       })),
     };
   });
+}
+
+/** The guest's windows and the host's containers now: the report's `guest` and `host` parts. */
+export function snapshotState(machine: PseriesMachine): Pick<Report, "guest" | "host"> {
+  const windows = machine.phbs.flatMap((phb) =>
+    phb.tables
+      .filter((t) => t.enabled)
+      .map((t) => ({
+        phb: phb.config.index,
+        liobn: hex(t.liobn),
+        start: hex(t.busOffset),
+        size: hex(t.windowSize),
+        page_shift: t.pageShift,
+        valid_entries: t.validEntries().length,
+      })),
+  );
+  const vfio = machine.vfio;
+  return { guest: { windows }, host: { containers: vfio ? containerReports(machine, vfio) : [] } };
 }

@@ -7,7 +7,9 @@
  * each other and the gaps between them are compressed to a fixed width and labelled with their
  * size.
  */
+import { hex16 } from "../memory/int.ts";
 import type { Report } from "../scenario/report.ts";
+import { PAGE_SCRIPT } from "./page-script.ts";
 
 const escapeHtml = (s: string) =>
   s.replace(
@@ -111,7 +113,7 @@ function lane(axis: CompressedAxis, y: number, title: string, bars: readonly Bar
     const x = axis.x(b.start);
     const w = Math.max(3, axis.x(b.start + b.size - 1n) - x + 1);
     out.push(
-      `<g class="${b.cls}" tabindex="0" data-start="0x${b.start.toString(16)}"><title>${escapeHtml(b.detail)}</title>` +
+      `<g class="${b.cls}" tabindex="0" data-start="0x${b.start.toString(16)}" data-detail="${escapeHtml(b.detail)}"><title>${escapeHtml(b.detail)}</title>` +
         `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="26" rx="3"></rect>` +
         `<text x="${(x + 4).toFixed(1)}" y="${y + 17}">${escapeHtml(b.label)}</text></g>`,
     );
@@ -119,16 +121,14 @@ function lane(axis: CompressedAxis, y: number, title: string, bars: readonly Bar
   return out.join("\n");
 }
 
-/** The DMA map: guest windows, then each host container's windows and mapping runs. */
-function dmaMap(report: Report): string {
-  // Bus addresses where the shadow check found the host and the guest disagree.
-  const wrong = (report.checks.find((c) => c.name === "shadow")?.violations ?? [])
-    .map((v) => /bus (0x[0-9a-f]+)/.exec(v)?.[1])
-    .filter((a): a is string => a !== undefined)
-    .map((a) => BigInt(a));
+/** What the DMA map draws: the report's guest and host parts, at some moment. */
+export type DmaState = Pick<Report, "guest" | "host">;
+
+/** Bars of a state, lane by lane; `wrong` are bus addresses the shadow check flagged. */
+function dmaLanes(state: DmaState, wrong: readonly bigint[]): { title: string; bars: Bar[] }[] {
   const hasWrong = (start: bigint, size: bigint) =>
     wrong.some((a) => a >= start && a < start + size);
-  const guest: Bar[] = report.guest.windows.map((w) => {
+  const guest: Bar[] = state.guest.windows.map((w) => {
     const start = BigInt(w.start);
     const size = BigInt(w.size);
     const differs = hasWrong(start, size);
@@ -143,8 +143,7 @@ function dmaMap(report: Report): string {
   const lanes: { title: string; bars: Bar[] }[] = [
     { title: "guest DMA windows (TCE tables)", bars: guest },
   ];
-  const spans: Span[] = guest.map((b) => ({ start: b.start, end: b.start + b.size }));
-  report.host.containers.forEach((c, i) => {
+  state.host.containers.forEach((c, i) => {
     const windows: Bar[] = c.windows.map((w) => {
       const start = BigInt(w.start);
       const size = BigInt(w.size);
@@ -157,10 +156,8 @@ function dmaMap(report: Report): string {
         cls: mirrored ? "host" : "host differs",
       };
     });
-    const unmirrored = guest.filter(
-      (g) => !c.windows.some((w) => BigInt(w.start) === g.start && BigInt(w.size) === g.size),
-    );
-    for (const g of unmirrored) {
+    for (const g of guest) {
+      if (c.windows.some((w) => BigInt(w.start) === g.start && BigInt(w.size) === g.size)) continue;
       windows.push({
         start: g.start,
         size: g.size,
@@ -176,14 +173,21 @@ function dmaMap(report: Report): string {
       detail: `host maps ${m.iova} +${formatSize(BigInt(m.size))} -> gpa ${m.gpa} (${m.perm})`,
       cls: hasWrong(BigInt(m.iova), BigInt(m.size)) ? "map differs" : "map",
     }));
-    for (const b of [...windows, ...maps]) spans.push({ start: b.start, end: b.start + b.size });
     lanes.push({
       title: `host container ${i} (${c.backend}) windows — ${c.devices.join(", ")}`,
       bars: windows,
     });
     lanes.push({ title: `host container ${i} mappings`, bars: maps });
   });
-  const axis = new CompressedAxis(spans);
+  return lanes;
+}
+
+/** One SVG of lanes on a shared axis, with the compressed gaps labelled. */
+function lanesSvg(
+  axis: CompressedAxis,
+  lanes: readonly { title: string; bars: readonly Bar[] }[],
+  label: string,
+): string {
   const height = lanes.length * 56 + 40;
   const gaps = axis
     .gaps()
@@ -194,11 +198,117 @@ function dmaMap(report: Report): string {
     )
     .join("\n");
   const body = lanes.map((l, i) => lane(axis, 24 + i * 56, l.title, l.bars)).join("\n");
-  return `<svg role="img" aria-label="DMA address map: guest windows and host IOMMU" viewBox="-40 0 ${Math.ceil(axis.width) + 80} ${height}" width="100%">\n${gaps}\n${body}\n</svg>`;
+  return `<svg role="img" aria-label="${escapeHtml(label)}" viewBox="-40 0 ${Math.ceil(axis.width) + 80} ${height}" width="${Math.ceil(axis.width) + 80}" style="max-width: 100%; height: auto">\n${gaps}\n${body}\n</svg>`;
+}
+
+/** The DMA map of every frame (one per step, the last being the final state) on one axis. */
+function dmaFrames(
+  report: Report,
+  timeline: readonly { label: string; state: DmaState }[],
+): string {
+  const wrong = (report.checks.find((c) => c.name === "shadow")?.violations ?? [])
+    .map((v) => /bus (0x[0-9a-f]+)/.exec(v)?.[1])
+    .filter((a): a is string => a !== undefined)
+    .map((a) => BigInt(a));
+  const frames = [
+    ...timeline,
+    { label: "final state", state: { guest: report.guest, host: report.host } },
+  ];
+  const laneSets = frames.map((f, i) => dmaLanes(f.state, i === frames.length - 1 ? wrong : []));
+  const spans = laneSets.flatMap((ls) =>
+    ls.flatMap((l) => l.bars.map((b) => ({ start: b.start, end: b.start + b.size }))),
+  );
+  const axis = new CompressedAxis(spans);
+  const last = frames.length - 1;
+  const svgs = frames
+    .map(
+      (f, i) =>
+        `<div class="frame" data-label="${escapeHtml(f.label)}"${i === last ? "" : " hidden"}>${lanesSvg(axis, laneSets[i], `DMA address map, ${f.label}: guest windows and host IOMMU`)}</div>`,
+    )
+    .join("\n");
+  const slider =
+    frames.length > 1
+      ? `<p><label for="timeline">Step</label> <input id="timeline" type="range" min="0" max="${last}" value="${last}" aria-describedby="timeline-label"> <span id="timeline-label">final state</span></p>`
+      : "";
+  return `${slider}\n${svgs}`;
+}
+
+/** A flat view: its address spaces and ranges. */
+export interface FlatViewPicture {
+  readonly addressSpaces: readonly string[];
+  readonly ranges: readonly {
+    readonly start: bigint;
+    readonly end: bigint;
+    readonly name: string;
+    readonly type: string;
+    readonly priority: number;
+    readonly offset: bigint;
+  }[];
+}
+
+/** The flat views, one lane each, on their own compressed axes. */
+export function flatViewsHtml(views: readonly FlatViewPicture[]): string {
+  return views
+    .filter((v) => v.ranges.length > 0)
+    .map((v) => {
+      const bars: Bar[] = v.ranges.map((r) => ({
+        start: r.start,
+        size: r.end - r.start,
+        label: r.name,
+        detail: `${r.name}: ${hex16(r.start)}-${hex16(r.end - 1n)} (${r.type}, prio ${r.priority})${r.offset ? ` @${hex16(r.offset)}` : ""}`,
+        cls: `range ${r.type.replace("/", "")}`,
+      }));
+      const axis = new CompressedAxis(
+        bars.map((b) => ({ start: b.start, end: b.start + b.size })),
+        24,
+      );
+      return `<h3>${escapeHtml(v.addressSpaces.join(", "))}</h3>\n${lanesSvg(axis, [{ title: "flat view", bars }], `flat view of ${v.addressSpaces.join(", ")}`)}`;
+    })
+    .join("\n");
+}
+
+/** `info mtree` text as nested, collapsible lists. */
+export function mtreeHtml(text: string): string {
+  const out: string[] = [];
+  for (const block of text.split("\n\n").filter((b) => b.trim())) {
+    const lines = block.split("\n");
+    const headers = lines.filter((l) => !l.startsWith(" "));
+    const body = lines.filter((l) => l.startsWith(" "));
+    const stack: number[] = [];
+    const parts: string[] = [];
+    body.forEach((line, i) => {
+      const level = (line.length - line.trimStart().length) / 2;
+      while (stack.length && stack[stack.length - 1] >= level) {
+        stack.pop();
+        parts.push("</details>");
+      }
+      const next = body[i + 1];
+      const hasChildren = next !== undefined && (next.length - next.trimStart().length) / 2 > level;
+      if (hasChildren) {
+        parts.push(`<details open><summary>${escapeHtml(line.trim())}</summary>`);
+        stack.push(level);
+      } else {
+        parts.push(`<div class="leaf">${escapeHtml(line.trim())}</div>`);
+      }
+    });
+    while (stack.pop() !== undefined) parts.push("</details>");
+    out.push(
+      `<details class="block"><summary>${escapeHtml(headers.join(", "))}</summary>${parts.join("")}</details>`,
+    );
+  }
+  return out.join("\n");
+}
+
+/** Extras the page can show beyond the report. */
+export interface HtmlOptions {
+  /** The guest and host state after each step, for the timeline. */
+  readonly timeline?: readonly { readonly label: string; readonly state: DmaState }[];
+  /** The machine's flat views at the end. */
+  readonly flatViews?: readonly FlatViewPicture[];
 }
 
 /** The report as HTML. */
-export function renderReportHtml(report: Report): string {
+export function renderReportHtml(report: Report, options: HtmlOptions = {}): string {
   const verdict = report.ok ? "ok" : "FAILED";
   const steps = report.steps
     .map(
@@ -229,7 +339,9 @@ svg text { font: 11px monospace; } svg .lane { font: 12px system-ui; fill: #444;
 .guest rect { fill: #aed6f1; stroke: #2471a3; } .host rect { fill: #abebc6; stroke: #1e8449; }
 .map rect { fill: #d5f5e3; stroke: #27ae60; } .differs rect, .missing rect { fill: #f5b7b1; stroke: #b03a2e; }
 .gap rect { fill: #f4f6f7; } .gap text { fill: #888; }
-g[tabindex]:focus rect, g[tabindex]:hover rect { stroke-width: 3; }
+g[tabindex]:focus rect, g[tabindex]:hover rect { stroke-width: 3; } #detail { font-family: monospace; min-height: 1.4em; }
+.range rect { fill: #fdebd0; stroke: #ca6f1e; } .range.ram rect, .range.rom rect { fill: #d6eaf8; stroke: #2e86c1; }
+details.block { margin: 0.3em 0; } details details { margin-left: 1.2em; } .leaf { margin-left: 1.2em; font: 12px monospace; } summary { font: 12px monospace; cursor: pointer; }
 table { border-collapse: collapse; width: 100%; } td { border-top: 1px solid #ddd; padding: 2px 6px; vertical-align: top; font-size: 12px; }
 tr.fail { background: #fdedec; } li.fail { color: #b03a2e; } pre { font-size: 11px; overflow-x: auto; }
 </style></head>
@@ -237,14 +349,18 @@ tr.fail { background: #fdedec; } li.fail { color: #b03a2e; } pre { font-size: 11
 <h1>${escapeHtml(report.scenario)} <span class="verdict ${verdict}">${verdict}</span></h1>
 <p>Behaviour ${escapeHtml(report.behaviour)}.${report.error ? ` <b>${escapeHtml(report.error)}</b>` : ""} Hover or focus a range for details; red marks where the host differs from the guest.</p>
 <h2>DMA address map</h2>
-${dmaMap(report)}
+<p id="detail" aria-live="polite">Hover or focus a range to see what it is.</p>
+${dmaFrames(report, options.timeline ?? [])}
+${options.flatViews ? `<h2>Flat views</h2>\n${flatViewsHtml(options.flatViews)}` : ""}
 <h2>Invariants</h2>
 <ul>${checks}</ul>
 <h2>Steps</h2>
 <table><thead><tr><th>#</th><th>kind</th><th>name</th><th>result</th><th>error</th></tr></thead><tbody>
 ${steps}
 </tbody></table>
-<details><summary>info mtree</summary><pre>${escapeHtml(report.mtree)}</pre></details>
+<h2>info mtree</h2>
+${mtreeHtml(report.mtree)}
+<script>${PAGE_SCRIPT}</script>
 </body></html>
 `;
 }

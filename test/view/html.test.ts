@@ -15,12 +15,12 @@ const seed = (behaviour?: "qemu-2016-prefix") =>
 
 test("the seed's two windows are drawn with their labels, guest beside host, nothing marked", () => {
   const html = renderReportHtml(seed());
-  assert.match(html, /<g class="guest" tabindex="0" data-start="0x0">/);
-  assert.match(html, /<g class="guest" tabindex="0" data-start="0x800000000000000">/);
+  assert.match(html, /<g class="guest" tabindex="0" data-start="0x0" data-detail=/);
+  assert.match(html, /<g class="guest" tabindex="0" data-start="0x800000000000000" data-detail=/);
   assert.match(html, />0x80000001 @ 0x800000000000000</);
   assert.match(
     html,
-    /<g class="host" tabindex="0" data-start="0x800000000000000"><title>host window 0x800000000000000 \+4 GiB, 64 KiB pages<\/title>/,
+    /<g class="host" tabindex="0" data-start="0x800000000000000" data-detail="host window 0x800000000000000 \+4 GiB, 64 KiB pages">/,
   );
   assert.doesNotMatch(html, /class="(host differs|missing|map differs)"/);
   assert.match(html, /<span class="verdict ok">ok<\/span>/);
