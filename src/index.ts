@@ -6,6 +6,7 @@
 export * from "./iommu/index.ts";
 export * from "./machine/index.ts";
 export * from "./memory/index.ts";
+export * from "./qemu/index.ts";
 export * from "./scenario/index.ts";
 export * from "./spapr/index.ts";
 export * from "./view/index.ts";

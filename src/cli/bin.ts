@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 /** Entry point of the `iova` executable. */
-import { main } from "./main.ts";
+import { mainAsync } from "./main.ts";
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await mainAsync(process.argv.slice(2));

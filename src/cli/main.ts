@@ -7,11 +7,18 @@ import { parseArgs } from "node:util";
 import {
   type Behaviour,
   type DmaState,
+  diffMtree,
   flatViewPictures,
   formatMtree,
+  formatMtreeDiff,
   importMtree,
+  launchQemu,
   loadScenario,
+  type MtreeDumps,
   MtreeSyntaxError,
+  QmpClient,
+  QmpError,
+  readMtreeDumps,
   renderMemoryHtml,
   renderReportHtml,
   runScenario,
@@ -40,6 +47,14 @@ const USAGE = `usage:
       Rebuild a model from QEMU's \`info mtree -D\` text (optionally with \`-o\`) and print it
       again as \`info mtree\` would. --flat gives QEMU's \`info mtree -f\` text of the same
       machine, to settle what the tree text does not say.
+  iova diff A B [--flat-a FLAT] [--flat-b FLAT] [--json]
+      What changed between two \`info mtree -D\` dumps: regions that appeared, vanished or moved,
+      and flat ranges that changed in each address space (give each dump's \`info mtree -f\` to
+      settle what the tree text leaves unsaid).
+  iova attach --qmp SOCKET [-f] [-D] [-o] [--json] [--html FILE]
+      Read a running QEMU's memory map over QMP (queries only), rebuild it, print it.
+  iova qemu [-f] [-D] [-o] [--json] [--html FILE] -- QEMU-COMMAND-LINE...
+      Start that QEMU paused with a private QMP socket, attach, print, and quit it.
   iova help
 `;
 
@@ -58,6 +73,8 @@ export function main(
         return runCommand(rest, out, err, false);
       case "check":
         return runCommand(rest, out, err, true);
+      case "diff":
+        return diffCommand(rest, out);
       case undefined:
       case "help":
       case "--help":
@@ -95,6 +112,9 @@ function parse(args: readonly string[]) {
         "trace-file": { type: "string" },
         quiet: { type: "boolean", short: "q" },
         behaviour: { type: "string" },
+        qmp: { type: "string" },
+        "flat-a": { type: "string" },
+        "flat-b": { type: "string" },
       },
     });
   } catch (e) {
@@ -250,4 +270,90 @@ function runCommand(
     out(`${report.ok ? "ok" : "FAILED"}\n`);
   }
   return report.ok ? 0 : 1;
+}
+
+function diffCommand(args: readonly string[], out: (s: string) => void): number {
+  const { values, positionals } = parse(args);
+  if (positionals.length !== 2) throw new UsageError(`iova: diff takes two dumps A B\n${USAGE}`);
+  const a = importFile(positionals[0], values["flat-a"]);
+  const b = importFile(positionals[1], values["flat-b"]);
+  const d = diffMtree(a, b);
+  out(values.json ? `${JSON.stringify(d, null, 2)}\n` : formatMtreeDiff(d));
+  return 0;
+}
+
+function importFile(
+  treePath: string,
+  flatPath: string | undefined,
+): ReturnType<typeof importMtree> {
+  const treeText = readInput(treePath);
+  const flatText = flatPath === undefined ? undefined : readInput(flatPath);
+  try {
+    return importMtree(treeText, flatText);
+  } catch (e) {
+    if (e instanceof MtreeSyntaxError) {
+      throw new UsageError(`${e.fromFlat ? flatPath : treePath}:${e.line}: expected ${e.expected}`);
+    }
+    throw new UsageError(`${treePath}: ${(e as Error).message}`);
+  }
+}
+
+/** Prints a live QEMU's rebuilt memory map as `mtree` would (or JSON, or HTML). */
+function printLive(
+  dumps: MtreeDumps,
+  values: ReturnType<typeof parse>["values"],
+  out: (s: string) => void,
+  source: string,
+): void {
+  const result = importMtree(dumps.tree, dumps.flat);
+  if (values.html !== undefined) {
+    writeOutput(values.html as string, renderMemoryHtml(result.system, `memory map of ${source}`));
+    return;
+  }
+  const text = formatMtree(result.system, {
+    flat: values["flat-view"] as boolean | undefined,
+    owners: values.owners as boolean | undefined,
+    disabled: values.disabled as boolean | undefined,
+  });
+  out(values.json ? `${JSON.stringify({ source, mtree: text, qemu: dumps }, null, 2)}\n` : text);
+}
+
+/** The asynchronous commands (live QEMU); everything else goes to `main`. */
+export async function mainAsync(
+  argv: readonly string[],
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== "attach" && command !== "qemu") return main(argv, out, err);
+  try {
+    const dash = rest.indexOf("--");
+    const own = command === "qemu" && dash >= 0 ? rest.slice(0, dash) : rest;
+    const { values, positionals } = parse(own);
+    if (command === "attach") {
+      if (!values.qmp || positionals.length)
+        throw new UsageError(`iova: attach needs --qmp SOCKET\n${USAGE}`);
+      const client = await QmpClient.connect(values.qmp, { connectTimeoutMs: 2000 });
+      try {
+        printLive(await readMtreeDumps(client), values, out, values.qmp);
+      } finally {
+        client.close();
+      }
+      return 0;
+    }
+    if (dash < 0) throw new UsageError(`iova: qemu needs -- QEMU-COMMAND-LINE\n${USAGE}`);
+    const qemu = await launchQemu(rest.slice(dash + 1));
+    try {
+      printLive(await readMtreeDumps(qemu.client), values, out, rest.slice(dash + 1).join(" "));
+    } finally {
+      await qemu.stop();
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof QmpError) {
+      err(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
 }

@@ -11,6 +11,7 @@ export * from "./iommu-types.ts";
 export * from "./listener.ts";
 export * from "./map.ts";
 export * from "./memory-system.ts";
+export * from "./mtree/diff.ts";
 export * from "./mtree/import.ts";
 export * from "./mtree/parse.ts";
 export * from "./mtree/print.ts";
