@@ -19,6 +19,7 @@ import {
   QmpClient,
   QmpError,
   readMtreeDumps,
+  renderDiffHtml,
   renderMemoryHtml,
   renderReportHtml,
   runScenario,
@@ -47,7 +48,7 @@ const USAGE = `usage:
       Rebuild a model from QEMU's \`info mtree -D\` text (optionally with \`-o\`) and print it
       again as \`info mtree\` would. --flat gives QEMU's \`info mtree -f\` text of the same
       machine, to settle what the tree text does not say.
-  iova diff A B [--flat-a FLAT] [--flat-b FLAT] [--json]
+  iova diff A B [--flat-a FLAT] [--flat-b FLAT] [--json] [--html FILE]
       What changed between two \`info mtree -D\` dumps: regions that appeared, vanished or moved,
       and flat ranges that changed in each address space (give each dump's \`info mtree -f\` to
       settle what the tree text leaves unsaid).
@@ -278,7 +279,9 @@ function diffCommand(args: readonly string[], out: (s: string) => void): number 
   const a = importFile(positionals[0], values["flat-a"]);
   const b = importFile(positionals[1], values["flat-b"]);
   const d = diffMtree(a, b);
-  out(values.json ? `${JSON.stringify(d, null, 2)}\n` : formatMtreeDiff(d));
+  if (values.html !== undefined)
+    writeOutput(values.html, renderDiffHtml(d, positionals[0], positionals[1]));
+  else out(values.json ? `${JSON.stringify(d, null, 2)}\n` : formatMtreeDiff(d));
   return 0;
 }
 

@@ -8,6 +8,7 @@
  * size.
  */
 import { hex16 } from "../memory/int.ts";
+import type { MtreeDiff } from "../memory/mtree/diff.ts";
 import type { Report } from "../scenario/report.ts";
 import { PAGE_SCRIPT } from "./page-script.ts";
 
@@ -361,6 +362,31 @@ ${steps}
 <h2>info mtree</h2>
 ${mtreeHtml(report.mtree)}
 <script>${PAGE_SCRIPT}</script>
+</body></html>
+`;
+}
+
+/** A diff of two memory maps as one self-contained page. */
+export function renderDiffHtml(d: MtreeDiff, a: string, b: string): string {
+  const li = (cls: string, text: string) => `<li class="${cls}">${escapeHtml(text)}</li>`;
+  const regions = [
+    ...d.regions.appeared.map((r) => li("added", `+ ${r.path}: ${r.after}`)),
+    ...d.regions.vanished.map((r) => li("removed", `- ${r.path}: ${r.before}`)),
+    ...d.regions.moved.map((r) => li("moved", `~ ${r.path}: ${r.before} -> ${r.after}`)),
+  ];
+  const flat = d.flat
+    .map(
+      (f) =>
+        `<h3>${escapeHtml(f.addressSpace)}</h3><ul>${[...f.removed.map((l) => li("removed", `- ${l}`)), ...f.added.map((l) => li("added", `+ ${l}`))].join("")}</ul>`,
+    )
+    .join("\n");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>iova diff</title>
+<style>body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; max-width: 1240px; } li { font: 12px monospace; list-style: none; }
+.added { color: #186a3b; } .removed { color: #b03a2e; } .moved { color: #9a7d0a; }</style></head>
+<body><h1>What changed</h1><p>From <code>${escapeHtml(a)}</code> to <code>${escapeHtml(b)}</code>.</p>
+<h2>Regions</h2><ul>${regions.join("") || "<li>no region changed</li>"}</ul>
+<h2>Flat views</h2>${flat || "<p>no flat range changed</p>"}
 </body></html>
 `;
 }

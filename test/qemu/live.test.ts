@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -141,4 +141,30 @@ test("iova diff reports exactly the DDW window a guest created", async () => {
     added: ["0800000000000000-080000007fffffff (prio 0, i/o): tce-iommu-80000001"],
     removed: [],
   });
+});
+
+test("iova diff draws the same difference as HTML", async () => {
+  const d = (c: string, f: string) => join(import.meta.dirname, "../conformance/data", c, f);
+  const out = join(mkdtempSync(join(tmpdir(), "iova-diff-")), "diff.html");
+  const r = await cli(
+    "diff",
+    d("ppc64-pseries-xhci-enabled", "mtree-D.txt"),
+    d("ppc64-pseries-xhci-ddw", "mtree-D.txt"),
+    "--flat-a",
+    d("ppc64-pseries-xhci-enabled", "mtree-f.txt"),
+    "--flat-b",
+    d("ppc64-pseries-xhci-ddw", "mtree-f.txt"),
+    "--html",
+    out,
+  );
+  assert.equal(r.code, 0, r.err);
+  const html = readFileSync(out, "utf8");
+  assert.match(
+    html,
+    /<li class="added">\+ pci@800000020000000\.iommu-root \/ tce-root-80000001 \/ tce-iommu-80000001: /,
+  );
+  assert.match(
+    html,
+    /<li class="added">\+ 0800000000000000-080000007fffffff \(prio 0, i\/o\): tce-iommu-80000001<\/li>/,
+  );
 });
