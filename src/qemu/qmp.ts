@@ -21,7 +21,10 @@ export class QmpClient {
   readonly #socket: Socket;
   readonly #timeoutMs: number;
   #buffer = "";
-  #queue: Pending[] = [];
+  /** Calls in flight by id; QEMU echoes the id, so a reply that comes after its timeout is dropped. */
+  readonly #pending = new Map<number, Pending>();
+  #greeting: Pending | undefined;
+  #nextId = 1;
   #closed: Error | undefined;
 
   private constructor(socket: Socket, timeoutMs: number) {
@@ -31,7 +34,11 @@ export class QmpClient {
     socket.on("data", (chunk: string) => this.#onData(chunk));
     const fail = (why: string) => {
       this.#closed ??= new QmpError(why);
-      for (const p of this.#queue.splice(0)) {
+      const waiting = [...this.#pending.values()];
+      if (this.#greeting) waiting.push(this.#greeting);
+      this.#pending.clear();
+      this.#greeting = undefined;
+      for (const p of waiting) {
         clearTimeout(p.timer);
         p.reject(this.#closed);
       }
@@ -47,20 +54,28 @@ export class QmpClient {
   ): Promise<QmpClient> {
     const deadline = Date.now() + (options.connectTimeoutMs ?? 10_000);
     for (;;) {
+      let socket: Socket;
       try {
-        const socket = await new Promise<Socket>((resolve, reject) => {
+        socket = await new Promise<Socket>((resolve, reject) => {
           const s = createConnection(path);
           s.once("connect", () => resolve(s));
           s.once("error", reject);
         });
-        const client = new QmpClient(socket, options.timeoutMs ?? 10_000);
-        await client.#expect(); // greeting
-        await client.execute("qmp_capabilities");
-        return client;
       } catch (e) {
+        // Not listening yet (a QEMU still starting): retry until the deadline.
         if (Date.now() > deadline)
           throw new QmpError(`cannot connect to QMP socket ${path}: ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const client = new QmpClient(socket, options.timeoutMs ?? 10_000);
+      try {
+        await client.#waitGreeting();
+        await client.execute("qmp_capabilities");
+        return client;
+      } catch (e) {
+        client.close();
+        throw new QmpError(`QMP handshake on ${path} failed: ${(e as Error).message}`);
       }
     }
   }
@@ -72,42 +87,63 @@ export class QmpClient {
       const line = this.#buffer.slice(0, nl).trim();
       this.#buffer = this.#buffer.slice(nl + 1);
       nl = this.#buffer.indexOf("\n");
-      if (!line) continue;
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if ("event" in msg) continue;
-      const p = this.#queue.shift();
-      if (!p) continue;
-      clearTimeout(p.timer);
-      if ("error" in msg) {
-        const err = msg.error as { desc?: string };
-        p.reject(new QmpError(`QMP error: ${err.desc ?? JSON.stringify(err)}`));
-      } else p.resolve("return" in msg ? msg.return : msg);
+      if (line) this.#onMessage(line);
     }
   }
 
-  #expect(): Promise<unknown> {
+  #onMessage(line: string): void {
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if ("event" in msg) return;
+    if ("QMP" in msg) {
+      const g = this.#greeting;
+      this.#greeting = undefined;
+      if (g) {
+        clearTimeout(g.timer);
+        g.resolve(msg.QMP);
+      }
+      return;
+    }
+    const id = typeof msg.id === "number" ? msg.id : undefined;
+    const p = id === undefined ? undefined : this.#pending.get(id);
+    if (!p || id === undefined) return; // late reply to a call that already timed out
+    this.#pending.delete(id);
+    clearTimeout(p.timer);
+    if ("error" in msg) {
+      const err = msg.error as { desc?: string };
+      p.reject(new QmpError(`QMP error: ${err.desc ?? JSON.stringify(err)}`));
+    } else p.resolve(msg.return);
+  }
+
+  #timer(what: string, drop: () => void, reject: (e: Error) => void): NodeJS.Timeout {
+    return setTimeout(() => {
+      drop();
+      reject(new QmpError(`QMP ${what} timed out after ${this.#timeoutMs} ms`));
+    }, this.#timeoutMs);
+  }
+
+  #waitGreeting(): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const at = this.#queue.findIndex((p) => p.timer === timer);
-        if (at >= 0) this.#queue.splice(at, 1);
-        reject(new QmpError(`QMP call timed out after ${this.#timeoutMs} ms`));
-      }, this.#timeoutMs);
-      this.#queue.push({ resolve, reject, timer });
+      const timer = this.#timer("greeting", () => (this.#greeting = undefined), reject);
+      this.#greeting = { resolve, reject, timer };
     });
   }
 
   /** Runs a QMP command and returns its `return` value. */
   execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
-    const reply = this.#expect();
-    this.#socket.write(
-      `${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`,
-    );
+    if (this.#closed) return Promise.reject(this.#closed);
+    const id = this.#nextId++;
+    const reply = new Promise((resolve, reject) => {
+      const timer = this.#timer(`call ${command}`, () => this.#pending.delete(id), reject);
+      this.#pending.set(id, { resolve, reject, timer });
+    });
+    const message = args ? { execute: command, arguments: args, id } : { execute: command, id };
+    this.#socket.write(`${JSON.stringify(message)}\n`);
     return reply;
   }
 
