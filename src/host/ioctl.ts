@@ -33,6 +33,7 @@ export class IoctlBoundary {
   onCall: ((record: IoctlRecord) => void) | undefined;
   readonly #faults: FaultSpec[];
   readonly #calls = new Map<string, number>();
+  #lastFailed: IoctlRecord | undefined;
 
   constructor(faults: readonly FaultSpec[] = []) {
     this.#faults = [...faults];
@@ -52,8 +53,14 @@ export class IoctlBoundary {
     ret ??= body();
     const record: IoctlRecord = { seq: this.log.length, ioctl: name, args, ret };
     this.log.push(record);
+    if (ret < 0) this.#lastFailed = record;
     this.onCall?.(record);
     return ret;
+  }
+
+  /** The most recent call that returned an error (what a stale errno would still hold). */
+  lastFailed(): IoctlRecord | undefined {
+    return this.#lastFailed;
   }
 }
 

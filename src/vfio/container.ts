@@ -531,7 +531,7 @@ export class VfioContainer {
   }
 
   #staleErrno(): number {
-    const failed = [...this.kernel.io.log].reverse().find((r) => r.ret < 0);
+    const failed = this.kernel.io.lastFailed();
     return failed ? -failed.ret : 0;
   }
 
