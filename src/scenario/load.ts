@@ -297,8 +297,8 @@ function readHost(r: NodeReader, node: Node | null | undefined): HostSpec {
   return out;
 }
 
-/** Keys an `rtas` step may have beside its name: raw `args` and `nret`, or the friendly fields. */
-const RTAS_FIELDS = [
+/** The friendly fields of an `rtas` step, which name what raw `args` would encode. */
+const RTAS_FRIENDLY_FIELDS = [
   "device",
   "phb",
   "reg",
@@ -307,9 +307,10 @@ const RTAS_FIELDS = [
   "page_shift",
   "window_shift",
   "liobn",
-  "args",
-  "nret",
 ] as const;
+
+/** Keys an `rtas` step may have beside its name: raw `args` and `nret`, or the friendly fields. */
+const RTAS_FIELDS = [...RTAS_FRIENDLY_FIELDS, "args", "nret"] as const;
 
 function readStep(r: NodeReader, node: Node): Step {
   const all = r.map(node, "a step", [...STEP_KINDS, "expect", ...RTAS_FIELDS]);
@@ -553,16 +554,7 @@ function readRtas(
   const v = all.values;
   const nret = v.has("nret") ? r.int(v.get("nret"), "nret", 0, 16) : undefined;
   if (v.has("args")) {
-    const friendlyKey = [
-      "device",
-      "phb",
-      "reg",
-      "size",
-      "value",
-      "page_shift",
-      "window_shift",
-      "liobn",
-    ].find((k) => v.has(k));
+    const friendlyKey = RTAS_FRIENDLY_FIELDS.find((k) => v.has(k));
     if (friendlyKey)
       r.fail(all.keys.get(friendlyKey), `'${friendlyKey}' cannot be combined with raw 'args'`);
     const args = r
