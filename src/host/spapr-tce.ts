@@ -4,9 +4,10 @@
  * entry point is an ioctl with the driver's checks in the driver's order and its errno values,
  * including its quirks (a remap silently replaces an entry; a misaligned iova returns +1).
  */
+import { HostContainer } from "./container.ts";
 import { Errno } from "./errno.ts";
 import type { HostEntry, HostIommu, HostWindow } from "./host-iommu.ts";
-import { IoctlBoundary } from "./ioctl.ts";
+import type { IoctlBoundary } from "./ioctl.ts";
 import type { HostPlatform } from "./platform.ts";
 
 interface Window {
@@ -53,19 +54,15 @@ const ctz = (v: bigint) => {
 };
 
 /** A sPAPR TCE container (v1 or v2). */
-export class SpaprTceContainer implements HostIommu {
+export class SpaprTceContainer extends HostContainer implements HostIommu {
   readonly backend: "spapr-tce-v2" | "spapr-tce";
-  readonly io: IoctlBoundary;
-  readonly platform: HostPlatform;
   readonly #v2: boolean;
-  readonly #groups: number[] = [];
   readonly #slots: (Window | undefined)[] = [undefined, undefined];
   readonly #prereg: PreregRegion[] = [];
   /** The VMM's pinnable memory (guest RAM), for v1 pinning. */
   readonly #userMemory: readonly { start: bigint; size: bigint }[];
   #enabled = false;
   #defWindowPending = false;
-  #locked = 0n;
 
   constructor(
     platform: HostPlatform,
@@ -73,19 +70,10 @@ export class SpaprTceContainer implements HostIommu {
     userMemory: readonly { start: bigint; size: bigint }[],
     io?: IoctlBoundary,
   ) {
-    this.platform = platform;
+    super(platform, io);
     this.#v2 = v2;
     this.backend = v2 ? "spapr-tce-v2" : "spapr-tce";
     this.#userMemory = userMemory;
-    this.io = io ?? new IoctlBoundary(platform.faults);
-  }
-
-  get lockedPages(): bigint {
-    return this.#locked;
-  }
-
-  get groups(): readonly number[] {
-    return this.#groups;
   }
 
   get enabled(): boolean {
@@ -100,43 +88,19 @@ export class SpaprTceContainer implements HostIommu {
     return pages;
   }
 
-  #charge(pages: bigint): boolean {
-    const limit = this.platform.memlockLimit;
-    if (limit !== undefined && (this.#locked + pages) * this.platform.pageSize > limit)
-      return false;
-    this.#locked += pages;
-    return true;
+  /** v1 needs a platform without DDW ownership ops, v2 one with them. */
+  protected override refuseGroup(): number {
+    return this.#v2 !== this.platform.ddw ? -Errno.EPERM : 0;
   }
 
-  /** VFIO_GROUP_SET_CONTAINER (+ VFIO_SET_IOMMU for the first group). */
-  attachGroup(group: number): number {
-    const first = this.#groups.length === 0;
-    if (first) this.io.call("GROUP_SET_CONTAINER", { group }, () => 0);
-    return this.io.call(
-      first ? "SET_IOMMU" : "GROUP_SET_CONTAINER",
-      first ? { type: this.backend } : { group },
-      () => {
-        if (this.#groups.includes(group)) return -Errno.EBUSY;
-        // v1 needs a platform without DDW ownership ops, v2 one with them.
-        if (this.#v2 !== this.platform.ddw) return -Errno.EPERM;
-        this.#groups.push(group);
-        if (this.#v2 && first && !this.#slots[0]) this.#defWindowPending = true;
-        return 0;
-      },
-    );
+  protected override groupAttached(first: boolean): void {
+    if (this.#v2 && first && !this.#slots[0]) this.#defWindowPending = true;
   }
 
-  detachGroup(group: number): void {
-    const at = this.#groups.indexOf(group);
-    if (at >= 0) this.#groups.splice(at, 1);
-    if (this.#groups.length === 0) this.release();
-  }
-
-  /** Container closed: tables freed, preregistrations dropped, locked memory returned. */
-  release(): void {
+  /** Tables freed, preregistrations dropped. */
+  protected releaseMappings(): void {
     this.#slots.fill(undefined);
     this.#prereg.length = 0;
-    this.#locked = 0n;
     this.#enabled = false;
     this.#defWindowPending = false;
   }
@@ -145,7 +109,7 @@ export class SpaprTceContainer implements HostIommu {
   getInfo(): { ret: number; info?: SpaprTceInfo } {
     let info: SpaprTceInfo | undefined;
     const ret = this.io.call("GET_INFO", {}, () => {
-      if (this.#groups.length === 0) return -Errno.ENXIO;
+      if (this.groups.length === 0) return -Errno.ENXIO;
       const p = this.platform;
       info = {
         dma32WindowStart: p.tce32Start,
@@ -165,9 +129,9 @@ export class SpaprTceContainer implements HostIommu {
     return this.io.call("ENABLE", {}, () => {
       if (this.#v2) return -Errno.ENOTTY;
       if (this.#enabled) return -Errno.EBUSY;
-      if (this.#groups.length === 0) return -Errno.ENODEV;
+      if (this.groups.length === 0) return -Errno.ENODEV;
       if (this.platform.tce32Size === 0n) return -Errno.EPERM;
-      if (!this.#charge(this.platform.tce32Size / this.platform.pageSize)) return -Errno.ENOMEM;
+      if (!this.charge(this.platform.tce32Size / this.platform.pageSize)) return -Errno.ENOMEM;
       this.#slots[0] = this.#newWindow(
         this.platform.tce32Start,
         12,
@@ -186,7 +150,7 @@ export class SpaprTceContainer implements HostIommu {
       if (this.#v2) return -Errno.ENOTTY;
       if (!this.#enabled) return 0;
       this.#slots[0] = undefined;
-      this.#locked -= this.platform.tce32Size / this.platform.pageSize;
+      this.uncharge(this.platform.tce32Size / this.platform.pageSize);
       this.#enabled = false;
       return 0;
     });
@@ -207,7 +171,7 @@ export class SpaprTceContainer implements HostIommu {
         if (this.#prereg.some((r) => vaddr < r.vaddr + r.size && r.vaddr < vaddr + size))
           return -Errno.EINVAL;
         const pages = size / ps;
-        if (!this.#charge(pages)) return -Errno.ENOMEM;
+        if (!this.charge(pages)) return -Errno.ENOMEM;
         const align = Math.min(ctz(vaddr | size), ctz(this.platform.ramPageSize));
         this.#prereg.push({ vaddr, size, pages, maxPageShift: align, mapped: 0, owned: true });
       }
@@ -229,7 +193,7 @@ export class SpaprTceContainer implements HostIommu {
       // Still mapped by TCEs: the release fails and the error is dropped; the region stays pinned.
       if (region.mapped > 0) return 0;
       this.#prereg.splice(at, 1);
-      this.#locked -= region.pages;
+      this.uncharge(region.pages);
       return 0;
     });
   }
@@ -267,7 +231,7 @@ export class SpaprTceContainer implements HostIommu {
     this.#defWindowPending = false;
     const size = this.platform.tce32Size;
     const pages = this.#tablePages(size, 12);
-    if (!this.#charge(pages)) return -Errno.ENOMEM;
+    if (!this.charge(pages)) return -Errno.ENOMEM;
     this.#slots[0] = this.#newWindow(this.platform.tce32Start, 12, size, 1, pages);
     return 0;
   }
@@ -284,7 +248,7 @@ export class SpaprTceContainer implements HostIommu {
       { page_shift: pageShift, window_size: windowSize, levels },
       () => {
         if (!this.#v2) return -Errno.ENOTTY;
-        if (this.#groups.length === 0) return -Errno.ENXIO;
+        if (this.groups.length === 0) return -Errno.ENXIO;
         const pending = this.#createPendingDefault();
         if (pending) return pending;
         const slot = this.#slots.findIndex((w) => !w);
@@ -294,7 +258,7 @@ export class SpaprTceContainer implements HostIommu {
         if (levels === 0 || levels > this.platform.maxLevels) return -Errno.EINVAL;
         if (windowSize === 0n || (windowSize & (windowSize - 1n)) !== 0n) return -Errno.EINVAL;
         const pages = this.#tablePages(windowSize, pageShift);
-        if (!this.#charge(pages)) return -Errno.ENOMEM;
+        if (!this.charge(pages)) return -Errno.ENOMEM;
         start = this.platform.windowStarts[slot] ?? 0n;
         this.#slots[slot] = this.#newWindow(start, pageShift, windowSize, levels, pages);
         return 0;
@@ -307,7 +271,7 @@ export class SpaprTceContainer implements HostIommu {
   removeWindow(start: bigint): number {
     return this.io.call("TCE_REMOVE", { start_addr: start }, () => {
       if (!this.#v2) return -Errno.ENOTTY;
-      if (this.#groups.length === 0) return -Errno.ENXIO;
+      if (this.groups.length === 0) return -Errno.ENXIO;
       if (this.#defWindowPending && start === 0n) {
         this.#defWindowPending = false;
         return 0;
@@ -317,7 +281,7 @@ export class SpaprTceContainer implements HostIommu {
       const w = this.#slots[slot]!;
       this.#clear(w, 0, Number(w.size >> BigInt(w.pageShift)));
       this.#slots[slot] = undefined;
-      this.#locked -= w.tablePages;
+      this.uncharge(w.tablePages);
       return 0;
     });
   }

@@ -2,9 +2,10 @@
  * Linux's VFIO type1 IOMMU backend (as on an x86 host): arbitrary IOVA ranges within the
  * IOMMU's aperture, EEXIST on any overlap, a per-container mapping limit, per-page locked memory.
  */
+import { HostContainer } from "./container.ts";
 import { Errno } from "./errno.ts";
 import type { HostEntry, HostIommu, HostWindow } from "./host-iommu.ts";
-import { IoctlBoundary } from "./ioctl.ts";
+import type { IoctlBoundary } from "./ioctl.ts";
 import type { HostPlatform } from "./platform.ts";
 
 interface Mapping {
@@ -15,31 +16,18 @@ interface Mapping {
 }
 
 /** A type1 container. */
-export class Type1Container implements HostIommu {
+export class Type1Container extends HostContainer implements HostIommu {
   readonly backend = "type1" as const;
-  readonly io: IoctlBoundary;
-  readonly platform: HostPlatform;
-  readonly #groups: number[] = [];
   readonly #maps: Mapping[] = [];
   readonly #userMemory: readonly { start: bigint; size: bigint }[];
-  #locked = 0n;
 
   constructor(
     platform: HostPlatform,
     userMemory: readonly { start: bigint; size: bigint }[],
     io?: IoctlBoundary,
   ) {
-    this.platform = platform;
+    super(platform, io);
     this.#userMemory = userMemory;
-    this.io = io ?? new IoctlBoundary(platform.faults);
-  }
-
-  get lockedPages(): bigint {
-    return this.#locked;
-  }
-
-  get groups(): readonly number[] {
-    return this.#groups;
   }
 
   /** The smallest IOMMU page: the alignment unit. */
@@ -52,34 +40,17 @@ export class Type1Container implements HostIommu {
     return this.#maps.reduce((n, m) => n + m.size / this.platform.pageSize, 0n);
   }
 
-  attachGroup(group: number): number {
-    const first = this.#groups.length === 0;
-    if (first) this.io.call("GROUP_SET_CONTAINER", { group }, () => 0);
-    return this.io.call(
-      first ? "SET_IOMMU" : "GROUP_SET_CONTAINER",
-      first ? { type: "type1v2" } : { group },
-      () => {
-        if (this.#groups.includes(group)) return -Errno.EBUSY;
-        this.#groups.push(group);
-        return 0;
-      },
-    );
+  protected override get setIommuType(): string {
+    return "type1v2";
   }
 
-  detachGroup(group: number): void {
-    const at = this.#groups.indexOf(group);
-    if (at >= 0) this.#groups.splice(at, 1);
-    if (this.#groups.length === 0) this.release();
-  }
-
-  release(): void {
+  protected releaseMappings(): void {
     this.#maps.length = 0;
-    this.#locked = 0n;
   }
 
   /** VFIO_IOMMU_GET_INFO. */
   getInfo(): { ret: number; pgsizes?: bigint } {
-    const ret = this.io.call("GET_INFO", {}, () => (this.#groups.length ? 0 : -Errno.ENXIO));
+    const ret = this.io.call("GET_INFO", {}, () => (this.groups.length ? 0 : -Errno.ENXIO));
     return ret === 0 ? { ret, pgsizes: this.platform.pgsizes } : { ret };
   }
 
@@ -98,11 +69,7 @@ export class Type1Container implements HostIommu {
       if (iova < lo || iova + size - 1n > hi) return -Errno.EINVAL;
       if (!this.#userMemory.some((u) => vaddr >= u.start && vaddr + size <= u.start + u.size))
         return -Errno.EFAULT;
-      const pages = size / this.platform.pageSize;
-      const limit = this.platform.memlockLimit;
-      if (limit !== undefined && (this.#locked + pages) * this.platform.pageSize > limit)
-        return -Errno.ENOMEM;
-      this.#locked += pages;
+      if (!this.charge(size / this.platform.pageSize)) return -Errno.ENOMEM;
       this.#maps.push({ iova, size, hva: vaddr, perm: read && write ? "rw" : write ? "w" : "r" });
       this.#maps.sort((a, b) => (a.iova < b.iova ? -1 : 1));
       return 0;
@@ -124,7 +91,7 @@ export class Type1Container implements HostIommu {
         const m = this.#maps[i];
         if (m.iova >= iova && m.iova + m.size <= end) {
           this.#maps.splice(i, 1);
-          this.#locked -= m.size / this.platform.pageSize;
+          this.uncharge(m.size / this.platform.pageSize);
         }
       }
       return 0;
