@@ -11,25 +11,12 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { diffMtree } from "../../src/memory/mtree/diff.ts";
 import { importMtree } from "../../src/memory/mtree/import.ts";
-import { formatMtree } from "../../src/memory/mtree/print.ts";
 import { launchQemu } from "../../src/qemu/launch.ts";
 import { readMtreeDumps } from "../../src/qemu/qmp.ts";
-import { blockDifference } from "../conformance/blocks.ts";
-
-async function reproduces(argv: string[]): Promise<void> {
-  const qemu = await launchQemu(argv);
-  try {
-    const dumps = await readMtreeDumps(qemu.client);
-    const own = await qemu.client.hmp("info mtree -f");
-    const rebuilt = formatMtree(importMtree(dumps.tree, dumps.flat).system, { flat: true });
-    assert.deepEqual(blockDifference(own, rebuilt), { missing: [], extra: [] });
-  } finally {
-    await qemu.stop();
-  }
-}
+import { assertReproducesFlatViews } from "./reproduces.ts";
 
 test("q35 with intel-iommu rebuilds to QEMU's own flat views", { timeout: 60_000 }, () =>
-  reproduces([
+  assertReproducesFlatViews([
     "qemu-system-x86_64",
     "-M",
     "q35,kernel-irqchip=split",
@@ -45,7 +32,7 @@ test("q35 with intel-iommu rebuilds to QEMU's own flat views", { timeout: 60_000
 );
 
 test("arm virt rebuilds to QEMU's own flat views", { timeout: 60_000 }, () =>
-  reproduces([
+  assertReproducesFlatViews([
     "qemu-system-aarch64",
     "-M",
     "virt",

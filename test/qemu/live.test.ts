@@ -9,12 +9,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { mainAsync } from "../../src/cli/main.ts";
-import { importMtree } from "../../src/memory/mtree/import.ts";
-import { formatMtree } from "../../src/memory/mtree/print.ts";
-import { launchQemu } from "../../src/qemu/launch.ts";
-import { QmpClient, readMtreeDumps } from "../../src/qemu/qmp.ts";
-import { blockDifference } from "../conformance/blocks.ts";
+import { QmpClient } from "../../src/qemu/qmp.ts";
+import { runCliAsync } from "../cli/run-cli.ts";
+import { assertReproducesFlatViews } from "./reproduces.ts";
 
 const PSERIES = [
   "qemu-system-ppc64",
@@ -30,37 +27,14 @@ const PSERIES = [
   "spapr-pci-host-bridge,index=1",
 ];
 
-async function cli(...args: string[]) {
-  let out = "";
-  let err = "";
-  const code = await mainAsync(
-    args,
-    (s) => {
-      out += s;
-    },
-    (s) => {
-      err += s;
-    },
-  );
-  return { code, out, err };
-}
-
 test("the rebuilt model of a live pseries reproduces QEMU's own info mtree -f", {
   timeout: 60_000,
 }, async () => {
-  const qemu = await launchQemu(PSERIES);
-  try {
-    const dumps = await readMtreeDumps(qemu.client);
-    const own = await qemu.client.hmp("info mtree -f");
-    const rebuilt = formatMtree(importMtree(dumps.tree, dumps.flat).system, { flat: true });
-    assert.deepEqual(blockDifference(own, rebuilt), { missing: [], extra: [] });
-  } finally {
-    await qemu.stop();
-  }
+  await assertReproducesFlatViews(PSERIES);
 });
 
 test("iova qemu prints the rebuilt flat views, and quits QEMU", { timeout: 60_000 }, async () => {
-  const r = await cli("qemu", "-f", "--", ...PSERIES);
+  const r = await runCliAsync("qemu", "-f", "--", ...PSERIES);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /AS "pci@800000020000001", root: pci@800000020000001\.iommu-root/);
   assert.match(
@@ -77,7 +51,7 @@ test("iova attach reads a running QEMU without changing it", { timeout: 60_000 }
     { stdio: "ignore" },
   );
   try {
-    const r = await cli("attach", "--qmp", sock, "-D");
+    const r = await runCliAsync("attach", "--qmp", sock, "-D");
     assert.equal(r.code, 0, r.err);
     assert.match(
       r.out,
@@ -98,10 +72,10 @@ test("iova attach reads a running QEMU without changing it", { timeout: 60_000 }
 test("a missing binary or a refused command line is a clear error, not a hang", {
   timeout: 60_000,
 }, async () => {
-  const missing = await cli("qemu", "--", "qemu-system-nonexistent", "-M", "none");
+  const missing = await runCliAsync("qemu", "--", "qemu-system-nonexistent", "-M", "none");
   assert.equal(missing.code, 2);
   assert.match(missing.err, /cannot start qemu-system-nonexistent: no such program/);
-  const refused = await cli("qemu", "--", "qemu-system-ppc64", "-M", "no-such-machine");
+  const refused = await runCliAsync("qemu", "--", "qemu-system-ppc64", "-M", "no-such-machine");
   assert.equal(refused.code, 2);
   assert.match(
     refused.err,
@@ -109,18 +83,20 @@ test("a missing binary or a refused command line is a clear error, not a hang", 
   );
 });
 
+/** `iova diff` of two recorded pseries dumps: before and after the guest created a DDW. */
+const corpus = (c: string, f: string) => join(import.meta.dirname, "../conformance/data", c, f);
+const DDW_DIFF = [
+  "diff",
+  corpus("ppc64-pseries-xhci-enabled", "mtree-D.txt"),
+  corpus("ppc64-pseries-xhci-ddw", "mtree-D.txt"),
+  "--flat-a",
+  corpus("ppc64-pseries-xhci-enabled", "mtree-f.txt"),
+  "--flat-b",
+  corpus("ppc64-pseries-xhci-ddw", "mtree-f.txt"),
+];
+
 test("iova diff reports exactly the DDW window a guest created", async () => {
-  const d = (c: string, f: string) => join(import.meta.dirname, "../conformance/data", c, f);
-  const r = await cli(
-    "diff",
-    d("ppc64-pseries-xhci-enabled", "mtree-D.txt"),
-    d("ppc64-pseries-xhci-ddw", "mtree-D.txt"),
-    "--flat-a",
-    d("ppc64-pseries-xhci-enabled", "mtree-f.txt"),
-    "--flat-b",
-    d("ppc64-pseries-xhci-ddw", "mtree-f.txt"),
-    "--json",
-  );
+  const r = await runCliAsync(...DDW_DIFF, "--json");
   assert.equal(r.code, 0, r.err);
   const diff = JSON.parse(r.out);
   assert.deepEqual(
@@ -144,19 +120,8 @@ test("iova diff reports exactly the DDW window a guest created", async () => {
 });
 
 test("iova diff draws the same difference as HTML", async () => {
-  const d = (c: string, f: string) => join(import.meta.dirname, "../conformance/data", c, f);
   const out = join(mkdtempSync(join(tmpdir(), "iova-diff-")), "diff.html");
-  const r = await cli(
-    "diff",
-    d("ppc64-pseries-xhci-enabled", "mtree-D.txt"),
-    d("ppc64-pseries-xhci-ddw", "mtree-D.txt"),
-    "--flat-a",
-    d("ppc64-pseries-xhci-enabled", "mtree-f.txt"),
-    "--flat-b",
-    d("ppc64-pseries-xhci-ddw", "mtree-f.txt"),
-    "--html",
-    out,
-  );
+  const r = await runCliAsync(...DDW_DIFF, "--html", out);
   assert.equal(r.code, 0, r.err);
   const html = readFileSync(out, "utf8");
   assert.match(

@@ -1,0 +1,20 @@
+/** The live-QEMU check shared by the machine tests: the rebuilt model's flat views are QEMU's own. */
+import assert from "node:assert/strict";
+import { importMtree } from "../../src/memory/mtree/import.ts";
+import { formatMtree } from "../../src/memory/mtree/print.ts";
+import { launchQemu } from "../../src/qemu/launch.ts";
+import { readMtreeDumps } from "../../src/qemu/qmp.ts";
+import { blockDifference } from "../conformance/blocks.ts";
+
+/** Starts `argv` paused, rebuilds it from its dumps, and compares `info mtree -f` as block sets. */
+export async function assertReproducesFlatViews(argv: readonly string[]): Promise<void> {
+  const qemu = await launchQemu([...argv]);
+  try {
+    const dumps = await readMtreeDumps(qemu.client);
+    const own = await qemu.client.hmp("info mtree -f");
+    const rebuilt = formatMtree(importMtree(dumps.tree, dumps.flat).system, { flat: true });
+    assert.deepEqual(blockDifference(own, rebuilt), { missing: [], extra: [] });
+  } finally {
+    await qemu.stop();
+  }
+}
