@@ -36,6 +36,11 @@ function recorder(
   };
 }
 
+/** A model with nothing mapped: every 4 KiB page translates to no access. */
+function nothingMapped(addr: bigint): IommuTlbEntry {
+  return { targetAs: null, iova: addr, translatedAddr: 0n, addrMask: 0xfffn, perm: 0 };
+}
+
 function setup(size = 1n << 32n) {
   const m = new MemorySystem();
   const system = m.container("system", (1n << 64n) - 1n);
@@ -109,13 +114,7 @@ describe("registration and the model's veto", () => {
     const m = new MemorySystem();
     const seen: string[] = [];
     const smmu = new IommuRegion(m, "smmuv3", 1n << 48n, {
-      translate: (addr) => ({
-        targetAs: null,
-        iova: addr,
-        translatedAddr: 0n,
-        addrMask: 0xfffn,
-        perm: 0,
-      }),
+      translate: nothingMapped,
       notifyFlagChanged(old, next) {
         seen.push(`${old}->${next}`);
         if (next & IommuNotifierFlag.map) {
@@ -192,13 +191,7 @@ describe("replay", () => {
   test("a default replay QEMU would spend 2^52 translations on is refused, not hung", () => {
     const m = new MemorySystem();
     const iommu = new IommuRegion(m, "smmu", 1n << 64n, {
-      translate: (addr) => ({
-        targetAs: null,
-        iova: addr,
-        translatedAddr: 0n,
-        addrMask: 0xfffn,
-        perm: 0,
-      }),
+      translate: nothingMapped,
     });
     assert.throws(() => iommu.replay(recorder("n", [])), /would translate 4503599627370496 pages/);
     assert.equal(iommu.translateCount, 0);
