@@ -4,6 +4,7 @@
  * entry point is an ioctl with the driver's checks in the driver's order and its errno values,
  * including its quirks (a remap silently replaces an entry; a misaligned iova returns +1).
  */
+import { EntryTable } from "../iommu/entry-table.ts";
 import { HostContainer } from "./container.ts";
 import { Errno } from "./errno.ts";
 import type { HostEntry, HostIommu, HostWindow } from "./host-iommu.ts";
@@ -15,15 +16,29 @@ interface Window {
   readonly pageShift: number;
   readonly shift: bigint;
   readonly pageSize: bigint;
+  /** pageSize - 1: the offset bits an aligned address has clear. */
+  readonly offsetMask: bigint;
+  /** One past the last bus address. */
+  readonly end: bigint;
   readonly size: bigint;
   readonly levels: number;
   readonly tablePages: bigint;
-  readonly entries: Map<number, { hva: bigint; perm: "r" | "w" | "rw" }>;
+  /**
+   * The table as the kernel's userspace view keeps it: each page's user address (page aligned)
+   * with TCE_PCI_READ (1) and TCE_PCI_WRITE (2) in its low bits.
+   */
+  readonly entries: EntryTable;
 }
+
+const PERM_NAMES = ["", "r", "w", "rw"] as const;
+/** A stored entry's user address and permission. */
+const hvaOf = (value: bigint) => value & ~3n;
+const permOf = (value: bigint) => PERM_NAMES[Number(value & 3n)] as "r" | "w" | "rw";
 
 interface PreregRegion {
   readonly vaddr: bigint;
   readonly size: bigint;
+  readonly end: bigint;
   readonly pages: bigint;
   readonly maxPageShift: number;
   /** Mapped TCEs pointing into it. */
@@ -173,7 +188,15 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
         const pages = size / ps;
         if (!this.charge(pages)) return -Errno.ENOMEM;
         const align = Math.min(ctz(vaddr | size), ctz(this.platform.ramPageSize));
-        this.#prereg.push({ vaddr, size, pages, maxPageShift: align, mapped: 0, owned: true });
+        this.#prereg.push({
+          vaddr,
+          size,
+          end: vaddr + size,
+          pages,
+          maxPageShift: align,
+          mapped: 0,
+          owned: true,
+        });
       }
       this.#enabled = true;
       return 0;
@@ -211,10 +234,12 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
       pageShift,
       shift,
       pageSize: 1n << shift,
+      offsetMask: (1n << shift) - 1n,
+      end: start + size,
       size,
       levels,
       tablePages,
-      entries: new Map(),
+      entries: new EntryTable(),
     };
   }
 
@@ -276,7 +301,7 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
         this.#defWindowPending = false;
         return 0;
       }
-      const slot = this.#slots.findIndex((w) => w && start >= w.start && start < w.start + w.size);
+      const slot = this.#slots.findIndex((w) => w && start >= w.start && start < w.end);
       if (slot < 0) return -Errno.EINVAL;
       const w = this.#slots[slot]!;
       this.#clear(w, 0, Number(w.size >> BigInt(w.pageShift)));
@@ -287,23 +312,17 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
   }
 
   #windowFor(iova: bigint): Window | undefined {
-    return this.#slots.find((w) => w && iova >= w.start && iova < w.start + w.size);
+    for (const w of this.#slots) if (w && iova >= w.start && iova < w.end) return w;
+    return undefined;
   }
 
   /** Clears entries [first, first + count); walks whichever is smaller, the range or the entries. */
   #clear(w: Window, first: number, count: number): void {
-    const drop = (i: number) => {
-      const e = w.entries.get(i);
-      if (!e) return;
-      const region = this.#prereg.find((r) => e.hva >= r.vaddr && e.hva < r.vaddr + r.size);
+    w.entries.clearRange(first, count, (_, value) => {
+      const hva = hvaOf(value);
+      const region = this.#prereg.find((r) => hva >= r.vaddr && hva < r.end);
       if (region) region.mapped--;
-      w.entries.delete(i);
-    };
-    if (count <= w.entries.size) {
-      for (let i = first; i < first + count; i++) drop(i);
-      return;
-    }
-    for (const i of [...w.entries.keys()]) if (i >= first && i < first + count) drop(i);
+    });
   }
 
   #lastRegion: PreregRegion | undefined;
@@ -311,15 +330,10 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
   /** The preregistered region holding [hva, hva + size), remembering the last one found. */
   #preregFor(hva: bigint, size: bigint): PreregRegion | undefined {
     const last = this.#lastRegion;
-    if (
-      last &&
-      hva >= last.vaddr &&
-      hva + size <= last.vaddr + last.size &&
-      this.#prereg.includes(last)
-    ) {
-      return last;
-    }
-    const found = this.#prereg.find((r) => hva >= r.vaddr && hva + size <= r.vaddr + r.size);
+    const end = hva + size;
+    // Unregistering drops the remembered region (it may still be pinned, so check it is listed).
+    if (last && hva >= last.vaddr && end <= last.end && this.#prereg.includes(last)) return last;
+    const found = this.#prereg.find((r) => hva >= r.vaddr && end <= r.end);
     this.#lastRegion = found;
     return found;
   }
@@ -338,15 +352,15 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
       const w = this.#windowFor(iova);
       if (!w) return -Errno.ENXIO;
       const ps = w.pageSize;
-      const low = ps - 1n;
+      const low = w.offsetMask;
       if ((size & low) !== 0n || (vaddr & low) !== 0n || size === 0n) return -Errno.EINVAL;
       if (!read && !write) return -Errno.EINVAL;
       // The driver's parameter check returns a boolean: +1, not an errno.
       if ((iova & low) !== 0n) return 1;
-      if (iova + size > w.start + w.size) return -Errno.EINVAL;
-      const perm = read && write ? "rw" : write ? "w" : "r";
+      if (iova + size > w.end) return -Errno.EINVAL;
       const first = Number((iova - w.start) >> w.shift);
-      const count = Number(size >> w.shift);
+      const count = size === ps ? 1 : Number(size >> w.shift);
+      const permBits = BigInt(flags);
       for (let i = 0; i < count; i++) {
         const hva = i === 0 ? vaddr : vaddr + BigInt(i) * ps;
         let region: PreregRegion | undefined;
@@ -361,7 +375,7 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
           return -Errno.EFAULT;
         }
         if (w.entries.has(first + i)) this.#clear(w, first + i, 1);
-        w.entries.set(first + i, { hva, perm });
+        w.entries.set(first + i, hva | permBits);
         if (region) region.mapped++;
       }
       return 0;
@@ -390,12 +404,15 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     const out: HostEntry[] = [];
     for (const w of this.#slots) {
       if (!w) continue;
-      const ps = 1n << BigInt(w.pageShift);
-      const indexes = [...w.entries.keys()].sort((a, b) => a - b);
-      for (const i of indexes) {
-        const e = w.entries.get(i)!;
-        out.push({ iova: w.start + BigInt(i) * ps, pageSize: ps, hva: e.hva, perm: e.perm });
-      }
+      const ps = w.pageSize;
+      w.entries.forEach((i, value) => {
+        out.push({
+          iova: w.start + BigInt(i) * ps,
+          pageSize: ps,
+          hva: hvaOf(value),
+          perm: permOf(value),
+        });
+      });
     }
     return out.sort((a, b) => (a.iova < b.iova ? -1 : 1));
   }
@@ -410,9 +427,16 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
   lookup(iova: bigint): HostEntry | undefined {
     const w = this.#windowFor(iova);
     if (!w) return undefined;
-    const ps = 1n << BigInt(w.pageShift);
-    const i = Number((iova - w.start) >> BigInt(w.pageShift));
-    const e = w.entries.get(i);
-    return e && { iova: w.start + BigInt(i) * ps, pageSize: ps, hva: e.hva, perm: e.perm };
+    const ps = w.pageSize;
+    const i = Number((iova - w.start) >> w.shift);
+    const value = w.entries.get(i);
+    return value === 0n
+      ? undefined
+      : {
+          iova: w.start + BigInt(i) * ps,
+          pageSize: ps,
+          hva: hvaOf(value),
+          perm: permOf(value),
+        };
   }
 }

@@ -1,5 +1,9 @@
-/** The IOMMU layer: IOMMU regions, notifiers and replay, and DMA through translations. */
+/**
+ * The IOMMU layer: IOMMU regions, notifiers and replay, DMA through translations, and the sparse
+ * entry table IOMMU page tables are kept in.
+ */
 export * from "./dma.ts";
+export * from "./entry-table.ts";
 export * from "./iommu-region.ts";
 export * from "./notifier.ts";
 export * from "./page-table-iommu.ts";

@@ -7,6 +7,7 @@
  * Entries are stored sparsely (only non-zero TCEs), so a 2^40-byte window costs memory in
  * proportion to what the guest wrote, and replay visits only those entries.
  */
+import { EntryTable } from "../iommu/entry-table.ts";
 import { IommuRegion } from "../iommu/iommu-region.ts";
 import { type IommuNotifier, IommuNotifierFlag } from "../iommu/notifier.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
@@ -45,7 +46,7 @@ export class TceTable {
   iovaConvention: IovaConvention = "region-relative";
   /** Told when QEMU 7.2 itself would abort the VM here (iova carries on consistently). */
   onQemuAbort: ((message: string) => void) | undefined;
-  readonly #entries = new Map<number, bigint>();
+  readonly #entries = new EntryTable();
 
   constructor(system: MemorySystem, liobn: number, targetAs: AddressSpace, owner?: QomObjectRef) {
     this.liobn = liobn;
@@ -73,8 +74,10 @@ export class TceTable {
   /** Entries whose TCE grants some access. */
   validEntries(): { index: number; tce: bigint }[] {
     const out: { index: number; tce: bigint }[] = [];
-    for (const [index, tce] of this.#entries) if ((tce & 3n) !== 0n) out.push({ index, tce });
-    return out.sort((a, b) => a.index - b.index);
+    this.#entries.forEach((index, tce) => {
+      if ((tce & 3n) !== 0n) out.push({ index, tce });
+    });
+    return out;
   }
 
   /**
@@ -132,7 +135,7 @@ export class TceTable {
 
   /** The raw TCE at an entry index. */
   entry(index: number): bigint {
-    return this.#entries.get(index) ?? 0n;
+    return this.#entries.get(index);
   }
 
   /** Page mask of the window (all ones while disabled). */
@@ -148,8 +151,7 @@ export class TceTable {
     const index = this.indexOf(ioba);
     if (index >= BigInt(this.nbTable)) return H.parameter;
     const i = Number(index);
-    if (tce === 0n) this.#entries.delete(i);
-    else this.#entries.set(i, tce);
+    this.#entries.set(i, tce);
     const pm = this.pageMask;
     const perm = Number(tce & 3n) as IommuPermission;
     const iova =
@@ -180,7 +182,7 @@ export class TceTable {
     const index = Number(addr >> this.#shift);
     if (index < this.nbTable) {
       const pm = this.#pageMask;
-      const tce = this.#entries.get(index) ?? 0n;
+      const tce = this.#entries.get(index);
       return {
         targetAs: this.targetAs,
         iova: addr & pm,
@@ -206,11 +208,10 @@ export class TceTable {
   /** Replays valid entries in index order, or nothing while a window is being created. */
   replay(region: IommuRegion, n: IommuNotifier): void {
     if (this.skippingReplay) return;
-    const indexes = Float64Array.from(this.#entries.keys()).sort();
     const shift = this.#shift;
-    for (const i of indexes) {
+    this.#entries.forEach((i) => {
       const entry = region.translate(BigInt(i) << shift, 0, n.iommuIdx);
       if (entry.perm !== 0) n.notify(entry);
-    }
+    });
   }
 }

@@ -1,0 +1,107 @@
+/** The sparse entry table behind TCE tables and host windows, against a plain Map. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { EntryTable } from "../../src/iommu/entry-table.ts";
+
+type Op =
+  | { kind: "set"; index: number; value: bigint }
+  | { kind: "clearRange"; first: number; count: number }
+  | { kind: "clear" };
+
+// Indexes that cluster in a few leaves, spread over 2^32 entries (the largest TCE window) and
+// past it (a host window of 2^59 bytes in 4 KiB pages has 2^47), or crowd two leaves so that
+// they turn dense (at 32 entries) and empty again.
+const spread = fc.oneof(
+  fc.integer({ min: 0, max: 2048 }),
+  fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+  fc.integer({ min: 2 ** 32 - 2048, max: 2 ** 32 + 2048 }),
+  fc.integer({ min: 0, max: 2 ** 47 }),
+);
+const crowded = fc.integer({ min: 0, max: 1023 });
+const value = fc.oneof(
+  fc.constant(0n),
+  fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }),
+  fc.constantFrom(1n << 64n, -1n, 3n),
+);
+const op = (index: fc.Arbitrary<number>, setWeight: number): fc.Arbitrary<Op> =>
+  fc.oneof(
+    {
+      weight: setWeight,
+      arbitrary: fc.record({ kind: fc.constant("set" as const), index, value }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant("clearRange" as const),
+        first: index,
+        count: fc.oneof(fc.integer({ min: 0, max: 1500 }), fc.integer({ min: 0, max: 2 ** 47 })),
+      }),
+    },
+    { weight: 1, arbitrary: fc.constant({ kind: "clear" as const }) },
+  );
+
+// Crowded runs mostly set entries, or no leaf would ever fill between two clears.
+for (const [name, index, setWeight, maxLength] of [
+  ["spread", spread, 6, 200],
+  ["crowded", crowded, 60, 400],
+] as const) {
+  test(`an entry table behaves as a map of non-zero 64-bit entries (${name} indexes)`, () => {
+    fc.assert(
+      fc.property(fc.array(op(index, setWeight), { maxLength, size: "max" }), (ops) => {
+        const table = new EntryTable();
+        const model = new Map<number, bigint>();
+        for (const o of ops) {
+          if (o.kind === "set") {
+            const v = BigInt.asUintN(64, o.value);
+            table.set(o.index, o.value);
+            if (v === 0n) model.delete(o.index);
+            else model.set(o.index, v);
+          } else if (o.kind === "clearRange") {
+            const dropped: [number, bigint][] = [];
+            table.clearRange(o.first, o.count, (i, v) => dropped.push([i, v]));
+            const want = [...model]
+              .filter(([i]) => i >= o.first && i < o.first + o.count)
+              .sort((a, b) => a[0] - b[0]);
+            assert.deepEqual(dropped, want, "clearRange tells of each entry it drops, in order");
+            for (const [i] of want) model.delete(i);
+          } else {
+            table.clear();
+            model.clear();
+          }
+          assert.equal(table.size, model.size);
+        }
+        const walked: [number, bigint][] = [];
+        table.forEach((i, v) => {
+          walked.push([i, v]);
+        });
+        assert.deepEqual(
+          walked,
+          [...model].sort((a, b) => a[0] - b[0]),
+        );
+        for (const [i, v] of model) {
+          assert.equal(table.get(i), v);
+          assert.ok(table.has(i));
+          assert.equal(table.get(i + 1), model.get(i + 1) ?? 0n);
+        }
+      }),
+      { seed: 20261128, numRuns: 300 },
+    );
+  });
+}
+
+test("emptied leaves are freed, so a walk after unmapping everything visits nothing", () => {
+  const table = new EntryTable();
+  for (let i = 0; i < 10_000; i += 7) table.set(i * 4096, 0x10003n);
+  table.clearRange(0, 2 ** 32);
+  let visits = 0;
+  table.forEach(() => {
+    visits++;
+  });
+  assert.equal(visits, 0);
+  assert.equal(table.size, 0);
+  table.set(5, 1n);
+  table.set(5, 0n);
+  assert.equal(table.size, 0);
+  assert.equal(table.get(5), 0n);
+});
