@@ -1,19 +1,20 @@
 /** The ioctl boundary: records, planned faults, and the last failure (QEMU's stale errno). */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import fc from "fast-check";
 import { Errno } from "../../src/host/errno.ts";
-import { formatIoctl, IoctlBoundary } from "../../src/host/ioctl.ts";
+import { formatIoctl, type IoctlArg, IoctlBoundary } from "../../src/host/ioctl.ts";
 
 test("every call is recorded in order with its raw arguments and result", () => {
   const io = new IoctlBoundary();
   io.call("MAP_DMA", { iova: 0x1000n, size: 0x1000n }, () => 0);
   io.call("UNMAP_DMA", { iova: 0x3000n, size: 0x1000n }, () => 1);
-  assert.deepEqual(io.log.map(formatIoctl), [
+  assert.deepEqual(io.log.slice().map(formatIoctl), [
     "MAP_DMA(iova=0x1000, size=0x1000) = 0",
     "UNMAP_DMA(iova=0x3000, size=0x1000) = 1",
   ]);
   assert.deepEqual(
-    io.log.map((r) => r.seq),
+    io.log.slice().map((r) => r.seq),
     [0, 1],
   );
 });
@@ -44,4 +45,60 @@ test("the last failure is the most recent error, kept across later successes", (
   io.call("UNMAP_DMA", {}, () => 1); // positive: not an error, errno stays stale
   assert.equal(io.lastFailed()?.ret, -Errno.ENXIO);
   assert.equal(io.lastFailed()?.seq, 1);
+});
+
+test("the log gives back every record as it was called, whatever its arguments", () => {
+  const calls: [string, Record<string, IoctlArg>, number][] = [
+    ["MAP_DMA", { iova: 0x800000000000000n, size: 0x10000n, vaddr: 0x7fff00000000n, flags: 3 }, 0],
+    ["SET_IOMMU", { type: "spapr-tce-v2" }, 0],
+    ["MAP_DMA", { iova: (1n << 64n) - 1n, size: 1n, vaddr: 0n, flags: 1 }, 1],
+    // Same name, other keys or kinds: a second shape, or kept whole when out of 64 bits.
+    ["MAP_DMA", { size: 0x1000n, iova: 0n }, -Errno.EINVAL],
+    ["MAP_DMA", { iova: 1n << 64n, size: -1n }, -Errno.EINVAL],
+    ["MAP_DMA", { iova: 0x1000n, size: 0x1000n, vaddr: 0x2000n, flags: 2.5 }, 0],
+    ["GET_INFO", {}, 2 ** 40],
+    ["TCE_REMOVE", { start_addr: 0n }, -0],
+  ];
+  const io = new IoctlBoundary();
+  for (const [name, args, ret] of calls) io.call(name, { ...args }, () => ret);
+  const want = calls.map(([ioctl, args, ret], seq) => ({ seq, ioctl, args, ret }));
+  assert.equal(io.log.length, calls.length);
+  assert.deepEqual(io.log.slice(), want);
+  assert.deepEqual([...io.log], want);
+  assert.deepEqual(io.log.at(-1), want.at(-1));
+  assert.deepEqual(io.log.slice(-3, -1), want.slice(-3, -1));
+  assert.equal(io.log.at(calls.length), undefined);
+  for (const [i, record] of want.entries()) {
+    assert.deepEqual(io.log.at(i), record);
+    // Argument order is kept: reports print them in call order.
+    assert.deepEqual(Object.keys(io.log.at(i)!.args), Object.keys(record.args));
+  }
+});
+
+test("the log matches a plain array over random calls", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.constantFrom("MAP_DMA", "UNMAP_DMA", "TCE_CREATE"),
+          fc.dictionary(
+            fc.constantFrom("iova", "size", "vaddr", "flags", "levels"),
+            fc.oneof(fc.bigInt({ min: -1n, max: 1n << 65n }), fc.integer(), fc.string()),
+            { noNullPrototype: true },
+          ),
+          fc.oneof(fc.integer({ min: -200, max: 2 }), fc.double()),
+        ),
+        { maxLength: 300 },
+      ),
+      (calls) => {
+        const io = new IoctlBoundary();
+        for (const [name, args, ret] of calls) io.call(name, args, () => ret);
+        assert.deepEqual(
+          io.log.slice(),
+          calls.map(([ioctl, args, ret], seq) => ({ seq, ioctl, args, ret })),
+        );
+      },
+    ),
+    { seed: 20261128, numRuns: 200 },
+  );
 });

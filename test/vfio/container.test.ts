@@ -66,7 +66,7 @@ steps:${GUEST_DDW}
     const { machine } = run(`${MACHINE}
     - { id: hostdev0, driver: vfio-pci, host: "0001:01:00.0" }
 `);
-    const log = machine.vfio!.io.log.map((r) => `${r.ioctl} ${r.ret}`);
+    const log = machine.vfio!.io.log.slice().map((r) => `${r.ioctl} ${r.ret}`);
     assert.deepEqual(log, [
       "GROUP_SET_CONTAINER 0",
       "SET_IOMMU 0",
