@@ -97,8 +97,7 @@ function renderRegion(
     renderRegion(view, sub, base, start, end, readonly, nonvolatile, via, ctx);
   }
   if (!mr.terminates) return;
-  const flags = { readonly, nonvolatile, via, dirtyLogMask: dirtyLogMask(mr, ctx) };
-  fillGaps(view, mr, start, end, start - base, flags);
+  fillGaps(view, mr, start, end, start - base, readonly, nonvolatile, via, dirtyLogMask(mr, ctx));
 }
 
 /** Inserts pieces of [start, end) where nothing is rendered yet; existing ranges win. */
@@ -108,26 +107,34 @@ function fillGaps(
   start: bigint,
   end: bigint,
   offsetInRegion: bigint,
-  flags: Pick<Piece, "readonly" | "nonvolatile" | "via" | "dirtyLogMask">,
+  readonly: boolean,
+  nonvolatile: boolean,
+  via: MemoryRegion | undefined,
+  dirtyLogMask: number,
 ): void {
-  const piece = (from: bigint, to: bigint): Piece => ({
-    start: from,
-    end: to,
-    mr,
-    offsetInRegion: offsetInRegion + (from - start),
-    romdMode: mr.romdMode,
-    ...flags,
-  });
   const cursor = view.firstEndingAfter(start);
   let at = start;
   while (at < end) {
+    // The next rendered range that overlaps what is left, if any: the gap runs up to it.
     const existing = view.at(cursor);
-    if (!existing || existing.start >= end) {
-      view.insertBefore(cursor, piece(at, end));
-      return;
+    const next = existing && existing.start < end ? existing : undefined;
+    const to = next ? next.start : end;
+    if (at < to) {
+      // One object shape for every piece (this runs once per range rendered).
+      view.insertBefore(cursor, {
+        via,
+        start: at,
+        end: to,
+        mr,
+        offsetInRegion: offsetInRegion + (at - start),
+        readonly,
+        nonvolatile,
+        romdMode: mr.romdMode,
+        dirtyLogMask,
+      });
     }
-    if (at < existing.start) view.insertBefore(cursor, piece(at, existing.start));
-    at = existing.end;
+    if (!next) return;
+    at = next.end;
     view.advance(cursor);
   }
 }
@@ -147,7 +154,7 @@ function simplify(pieces: Piece[]): Piece[] {
       last.readonly === p.readonly &&
       last.nonvolatile === p.nonvolatile
     ) {
-      out[out.length - 1] = { ...last, end: p.end };
+      last.end = p.end;
     } else {
       out.push(p);
     }
