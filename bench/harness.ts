@@ -34,6 +34,52 @@ export function medianMs(fn: () => void, runs = 7, warmup = 2): number {
   return times[Math.floor(times.length / 2)];
 }
 
+/**
+ * The median over `runs` pairs of `subject`'s time over `baseline`'s, the two run back to back
+ * (alternating which goes first) so that both see the same machine: on a noisy host a ratio of
+ * medians taken minutes apart drifts with it. Also returns each side's median time.
+ */
+export function medianRatio(
+  baseline: () => void,
+  subject: () => void,
+  runs = 7,
+): { ratio: number; baselineMs: number; subjectMs: number } {
+  const warmUntil = performance.now() + 200;
+  for (let i = 0; i < 1 || performance.now() < warmUntil; i++) {
+    baseline();
+    subject();
+  }
+  const time = (fn: () => void) => {
+    globalThis.gc?.();
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const ratios: number[] = [];
+  const baseTimes: number[] = [];
+  const subjectTimes: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    let b: number;
+    let s: number;
+    if (i % 2 === 0) {
+      b = time(baseline);
+      s = time(subject);
+    } else {
+      s = time(subject);
+      b = time(baseline);
+    }
+    ratios.push(s / b);
+    baseTimes.push(b);
+    subjectTimes.push(s);
+  }
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  return {
+    ratio: median(ratios),
+    baselineMs: median(baseTimes),
+    subjectMs: median(subjectTimes),
+  };
+}
+
 /** A deterministic pseudo-random generator (xorshift32), so every run measures the same work. */
 export function seededRandom(seed: number): () => number {
   let x = seed >>> 0 || 1;
