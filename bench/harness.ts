@@ -15,6 +15,22 @@ export interface BenchResult {
   readonly note?: string;
 }
 
+/** The median of `xs` (upper median for an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
+/**
+ * Wall time of one run of `fn` in milliseconds, garbage collected first (with --expose-gc) so
+ * that one run does not pay for another's.
+ */
+export function timeMs(fn: () => void): number {
+  globalThis.gc?.();
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
 /**
  * Median wall time of `fn` in milliseconds over `runs` runs, after at least `warmup` runs and
  * 200 ms of warm-up (so the JIT has settled).
@@ -22,16 +38,7 @@ export interface BenchResult {
 export function medianMs(fn: () => void, runs = 7, warmup = 2): number {
   const warmUntil = performance.now() + 200;
   for (let i = 0; i < warmup || performance.now() < warmUntil; i++) fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    // Collect garbage between samples (with --expose-gc) so one run does not pay for another's.
-    globalThis.gc?.();
-    const t0 = process.hrtime.bigint();
-    fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return median(Array.from({ length: runs }, () => timeMs(fn)));
 }
 
 /**
@@ -49,12 +56,6 @@ export function medianRatio(
     baseline();
     subject();
   }
-  const time = (fn: () => void) => {
-    globalThis.gc?.();
-    const t0 = process.hrtime.bigint();
-    fn();
-    return Number(process.hrtime.bigint() - t0) / 1e6;
-  };
   const ratios: number[] = [];
   const baseTimes: number[] = [];
   const subjectTimes: number[] = [];
@@ -62,17 +63,16 @@ export function medianRatio(
     let b: number;
     let s: number;
     if (i % 2 === 0) {
-      b = time(baseline);
-      s = time(subject);
+      b = timeMs(baseline);
+      s = timeMs(subject);
     } else {
-      s = time(subject);
-      b = time(baseline);
+      s = timeMs(subject);
+      b = timeMs(baseline);
     }
     ratios.push(s / b);
     baseTimes.push(b);
     subjectTimes.push(s);
   }
-  const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   return {
     ratio: median(ratios),
     baselineMs: median(baseTimes),

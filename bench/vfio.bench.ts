@@ -6,7 +6,7 @@
 import { POWER9_HOST } from "../src/host/platform.ts";
 import { PseriesMachine } from "../src/machine/pseries.ts";
 import { rtasCall } from "../src/spapr/rtas.ts";
-import type { BenchResult } from "./harness.ts";
+import { type BenchResult, median, timeMs } from "./harness.ts";
 
 const BUID = [0x8000000, 0x20000000];
 
@@ -30,13 +30,6 @@ export function machineWithEntries(
   return m;
 }
 
-function timeMs(fn: () => void): number {
-  globalThis.gc?.();
-  const t0 = performance.now();
-  fn();
-  return performance.now() - t0;
-}
-
 export const plug = (m: PseriesMachine) =>
   m.plug({ id: "hostdev0", driver: "vfio-pci", host: "0001:01:00.0" });
 
@@ -48,8 +41,6 @@ function hotplugMs(windowShift: number, pageShift: number, entries: number, runs
   }
   return median(times);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export function vfioBenchmarks(): BenchResult[] {
   // Hot-plug behind 10^5 entries first: it also warms the path up for the 10^6 runs.

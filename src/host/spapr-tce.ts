@@ -304,7 +304,7 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
       const slot = this.#slots.findIndex((w) => w && start >= w.start && start < w.end);
       if (slot < 0) return -Errno.EINVAL;
       const w = this.#slots[slot]!;
-      this.#clear(w, 0, Number(w.size >> BigInt(w.pageShift)));
+      this.#clear(w, 0, Number(w.size >> w.shift));
       this.#slots[slot] = undefined;
       this.uncharge(w.tablePages);
       return 0;
@@ -390,12 +390,11 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
       if (pending) return pending;
       const w = this.#windowFor(iova);
       if (!w) return -Errno.ENXIO;
-      const ps = 1n << BigInt(w.pageShift);
-      if (size % ps !== 0n) return -Errno.EINVAL;
-      if (iova % ps !== 0n) return 1;
-      const first = Number((iova - w.start) >> BigInt(w.pageShift));
-      const total = Number(w.size >> BigInt(w.pageShift));
-      this.#clear(w, first, Math.min(Number(size >> BigInt(w.pageShift)), total - first));
+      if ((size & w.offsetMask) !== 0n) return -Errno.EINVAL;
+      if ((iova & w.offsetMask) !== 0n) return 1;
+      const first = Number((iova - w.start) >> w.shift);
+      const total = Number(w.size >> w.shift);
+      this.#clear(w, first, Math.min(Number(size >> w.shift), total - first));
       return 0;
     });
   }
