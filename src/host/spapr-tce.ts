@@ -187,6 +187,12 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
           return -Errno.EINVAL;
         const pages = size / ps;
         if (!this.charge(pages)) return -Errno.ENOMEM;
+        // Pinning (mm_iommu_do_alloc) fails on an address the process has not mapped: the
+        // charge is returned and the ioctl fails with EFAULT.
+        if (!this.#pinnable(vaddr, size)) {
+          this.uncharge(pages);
+          return -Errno.EFAULT;
+        }
         const align = Math.min(ctz(vaddr | size), ctz(this.platform.ramPageSize));
         this.#prereg.push({
           vaddr,

@@ -29,15 +29,23 @@ export interface PciFunctionSpec {
   readonly revision: number;
   readonly bars: readonly (BarSpec | undefined)[];
   readonly interruptPin?: number;
+  /**
+   * A PCI Express function: behind the pseries PHB, which allows extended configuration space,
+   * it has 4 KiB of config space (QEMU's `pci_config_size`); a conventional one has 256 bytes.
+   */
+  readonly express?: boolean;
 }
+
+/** Where the device-specific part of config space starts (after the standard header). */
+const PCI_CONFIG_HEADER_SIZE = 0x40;
 
 const UNMAPPED = -1n;
 
 /** A PCI function behind a PHB. */
 export class PciDevice implements PciConfigTarget {
-  readonly configSize = 256;
-  readonly config = new Uint8Array(256);
-  readonly #wmask = new Uint8Array(256);
+  readonly configSize: number;
+  readonly config: Uint8Array;
+  readonly #wmask: Uint8Array;
   readonly spec: PciFunctionSpec;
   readonly phb: SpaprPhb;
   readonly devfn: number;
@@ -58,6 +66,12 @@ export class PciDevice implements PciConfigTarget {
   ) {
     this.#system = system;
     this.spec = spec;
+    this.configSize = spec.express ? 4096 : 256;
+    this.config = new Uint8Array(this.configSize);
+    this.#wmask = new Uint8Array(this.configSize);
+    // QEMU's pci_init_wmask: everything after the header is writable (capability structures,
+    // which would take bytes back, are not modelled).
+    this.#wmask.fill(0xff, PCI_CONFIG_HEADER_SIZE);
     this.phb = phb;
     this.devfn = devfn;
     const c = new DataView(this.config.buffer);

@@ -4,7 +4,8 @@
  * windows, and PCI devices, cold- and hot-plugged. No guest runs: scenario steps play the guest.
  */
 
-import { GUEST_RAM_HVA, type HostPlatform } from "../host/platform.ts";
+import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
+import { RawIoctlHost } from "../host/raw-ioctl.ts";
 import { type AddressSpace, MemorySystem } from "../memory/index.ts";
 import { U64_MAX } from "../memory/int.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
@@ -12,6 +13,7 @@ import type { TceHost } from "../spapr/hcalls.ts";
 import { PHB_DEFAULTS, type PhbConfig, type PhbPlacement, SpaprPhb } from "../spapr/phb.ts";
 import type { RtasHost } from "../spapr/rtas.ts";
 import type { TceTable } from "../spapr/tce-table.ts";
+import { type CheckResult, runCheck } from "../vfio/checks.ts";
 import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
@@ -102,6 +104,24 @@ export class PseriesMachine implements TceHost, RtasHost {
   startupError: string | undefined;
   readonly #config: PseriesConfig;
   #anonymous = 0;
+  #rawIoctls: RawIoctlHost | undefined;
+
+  /**
+   * Containers opened by ioctls made directly (a host driver script) in the VMM's process, whose
+   * only user memory is guest RAM; created on first use.
+   */
+  get rawIoctls(): RawIoctlHost {
+    this.#rawIoctls ??= new RawIoctlHost(
+      this.vfio?.platform ?? this.#config.host?.platform ?? POWER9_HOST,
+      [{ start: GUEST_RAM_HVA, size: this.ram.size }],
+    );
+    return this.#rawIoctls;
+  }
+
+  /** Checks an invariant on VFIO's containers and on the raw ones. */
+  check(name: CheckResult["name"]): CheckResult {
+    return runCheck(this.vfio, name, this.#rawIoctls);
+  }
 
   constructor(config: PseriesConfig) {
     const compat = pseriesCompat(config.machineType ?? "pseries");
@@ -255,6 +275,8 @@ export class PseriesMachine implements TceHost, RtasHost {
       classCode: 0x020000,
       revision: 0,
       bars: [],
+      // The modelled host function is a PCI Express adapter: 4 KiB of config space.
+      express: true,
     };
     const device = new PciDevice(this.memory, phb, devfn, fn, owner);
     try {

@@ -36,5 +36,6 @@ export function qemuXhci(system: MemorySystem, owner: QomObjectRef): PciFunction
     classCode: 0x0c0330,
     revision: 0x01,
     bars: [{ region: bar, kind: "mem64" }],
+    express: true,
   };
 }

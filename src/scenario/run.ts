@@ -4,11 +4,9 @@
  * returns the report. Guest mistakes are results; nothing a scenario does throws.
  */
 
-import { Errno, errnoByName, errnoName } from "../host/errno.ts";
+import { errnoByName, errnoName } from "../host/errno.ts";
 import { formatIoctl } from "../host/ioctl.ts";
 import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
-import { SpaprTceContainer } from "../host/spapr-tce.ts";
-import { Type1Container } from "../host/type1.ts";
 import { dmaRead, dmaWrite } from "../iommu/dma.ts";
 import { DeviceError, PseriesMachine } from "../machine/pseries.ts";
 import { hex } from "../memory/int.ts";
@@ -16,7 +14,7 @@ import { formatMtree } from "../memory/mtree/print.ts";
 import { hcallReturnName } from "../spapr/constants.ts";
 import { type HcallResult, hGetTce, hPutTce, hPutTceIndirect, hStuffTce } from "../spapr/hcalls.ts";
 import { rtasCall } from "../spapr/rtas.ts";
-import { runCheck } from "../vfio/checks.ts";
+import { decodeRtasReturns, encodeRtasArgs, rtasReturnWords } from "../spapr/rtas-args.ts";
 import type { VfioHost } from "../vfio/vfio-host.ts";
 import type { CheckReport, Report, StepReport } from "./report.ts";
 import {
@@ -67,15 +65,6 @@ export interface RunResult {
 }
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
-const DEFAULT_NRET: Record<string, number> = {
-  "ibm,query-pe-dma-window": 5,
-  "ibm,create-pe-dma-window": 4,
-  "ibm,remove-pe-dma-window": 1,
-  "ibm,reset-pe-dma-window": 1,
-  "ibm,read-pci-config": 2,
-  "ibm,write-pci-config": 1,
-};
-
 /** Runs a scenario to its end. */
 export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
   const behaviour = options.behaviour ?? scenario.behaviour;
@@ -166,7 +155,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     options.afterStep?.(index, report, machine);
     return report;
   });
-  const checks: CheckReport[] = CHECKS.map((name) => runCheck(vfio, name));
+  const checks: CheckReport[] = CHECKS.map((name) => machine.check(name));
   const { guest, host } = snapshotState(machine);
   const ok = started && steps.every((s) => s.ok) && checks.every((c) => c.ok);
   const report: Report = {
@@ -208,89 +197,19 @@ function runStep(machine: PseriesMachine, step: Step, index: number): StepReport
   };
 }
 
-/** Raw host containers of `ioctl` steps, per machine (a run has one machine). */
-const rawContainers = new WeakMap<
-  PseriesMachine,
-  Map<string, SpaprTceContainer | Type1Container>
->();
-
 function ioctl(machine: PseriesMachine, step: IoctlStep): Outcome {
-  const containers =
-    rawContainers.get(machine) ?? new Map<string, SpaprTceContainer | Type1Container>();
-  rawContainers.set(machine, containers);
-  const a = step.args;
-  const platform = machine.vfio?.platform ?? POWER9_HOST;
-  const userMemory = [{ start: GUEST_RAM_HVA, size: machine.ram.size }];
-  let c = containers.get(step.container);
-  if (step.ioctl === "SET_IOMMU") {
-    const type = a.type as string;
-    c ??=
-      type === "type1"
-        ? new Type1Container(platform, userMemory)
-        : new SpaprTceContainer(platform, type === "spapr-tce-v2", userMemory);
-    containers.set(step.container, c);
-  }
-  if (!c) return failed(step.ioctl, `no container '${step.container}': SET_IOMMU first`);
-  const n = (k: string) => a[k] as bigint;
-  let ret: number;
-  let extra: Record<string, unknown> = {};
-  const spapr = c instanceof SpaprTceContainer ? c : undefined;
-  const notFor = -Errno.ENOTTY;
-  switch (step.ioctl) {
-    case "SET_IOMMU":
-      ret = c.attachGroup(Number(n("group")));
-      break;
-    case "GET_INFO": {
-      const info = spapr ? spapr.getInfo() : (c as Type1Container).getInfo();
-      ret = info.ret;
-      extra = {
-        info: JSON.parse(JSON.stringify(info, (_k, v) => (typeof v === "bigint" ? hex(v) : v))),
-      };
-      break;
-    }
-    case "ENABLE":
-      ret = spapr ? spapr.enable() : notFor;
-      break;
-    case "DISABLE":
-      ret = spapr ? spapr.disable() : notFor;
-      break;
-    case "REGISTER_MEMORY":
-      ret = spapr ? spapr.registerMemory(n("vaddr"), n("size")) : notFor;
-      break;
-    case "UNREGISTER_MEMORY":
-      ret = spapr ? spapr.unregisterMemory(n("vaddr"), n("size")) : notFor;
-      break;
-    case "TCE_CREATE": {
-      const r = spapr
-        ? spapr.createWindow(Number(n("page_shift")), n("window_size"), Number(n("levels")))
-        : { ret: notFor };
-      ret = r.ret;
-      if (r.start !== undefined) extra = { start: hex(r.start) };
-      break;
-    }
-    case "TCE_REMOVE":
-      ret = spapr ? spapr.removeWindow(n("start_addr")) : notFor;
-      break;
-    case "MAP_DMA":
-      ret = c.mapDma(
-        n("iova"),
-        n("size"),
-        n("vaddr"),
-        (n("flags") & 1n) !== 0n,
-        (n("flags") & 2n) !== 0n,
-      );
-      break;
-    case "UNMAP_DMA":
-      ret = c.unmapDma(n("iova"), n("size"));
-      break;
-  }
-  const shown = ret < 0 ? `-${errnoName(-ret)}` : String(ret);
-  const start = extra.start === undefined ? {} : { start: BigInt(extra.start as string) };
+  const r = machine.rawIoctls.call(step.container, step.ioctl, step.args);
+  if (typeof r === "string") return failed(step.ioctl, r);
+  const shown = r.ret < 0 ? `-${errnoName(-r.ret)}` : String(r.ret);
+  const extra = {
+    ...(r.start !== undefined ? { start: hex(r.start) } : {}),
+    ...(r.info !== undefined ? { info: r.info } : {}),
+  };
   return {
     name: step.ioctl,
-    result: { ret: shown, ...extra, locked_pages: Number(c.lockedPages) },
+    result: { ret: shown, ...extra, locked_pages: Number(r.lockedPages) },
     error: null,
-    observed: { ret, ...start },
+    observed: { ret: r.ret, ...(r.start !== undefined ? { start: r.start } : {}) },
   };
 }
 
@@ -397,7 +316,7 @@ function perform(machine: PseriesMachine, step: Step): Outcome {
         throw e;
       }
     case "check": {
-      const c = runCheck(machine.vfio, step.check);
+      const c = machine.check(step.check);
       return {
         name: step.check,
         result: { ok: c.ok, violations: c.violations },
@@ -445,41 +364,19 @@ function rtasArgs(machine: PseriesMachine, step: RtasStep): number[] | string {
   const f = step.friendly ?? {};
   const { phb, devfn } = phbFor(machine, f.target);
   if (!phb) return `no such PHB or device: ${JSON.stringify(f.target)}`;
-  const hi = Number(phb.buid >> 32n);
-  const lo = Number(phb.buid & 0xffffffffn);
-  const cfg = (reg: number) => ((devfn << 8) | (reg & 0xff) | ((reg & 0xf00) << 20)) >>> 0;
-  switch (step.name) {
-    case "ibm,read-pci-config":
-      return [cfg(f.reg ?? 0), hi, lo, f.size ?? 0];
-    case "ibm,write-pci-config":
-      return [cfg(f.reg ?? 0), hi, lo, f.size ?? 0, Number(f.value ?? 0n)];
-    case "ibm,create-pe-dma-window":
-      return [cfg(0), hi, lo, f.pageShift ?? 0, f.windowShift ?? 0];
-    case "ibm,remove-pe-dma-window":
-      return [Number(f.liobn ?? 0n)];
-    default:
-      return [cfg(0), hi, lo];
-  }
+  return encodeRtasArgs(step.name, { ...f, buid: phb.buid, devfn });
 }
 
 function rtas(machine: PseriesMachine, step: RtasStep): Outcome {
   const args = rtasArgs(machine, step);
   if (typeof args === "string") return failed(step.name, args);
-  const nret = step.nret ?? DEFAULT_NRET[step.name] ?? 1;
-  const rets = rtasCall(machine, step.name, args, nret);
-  const status = rets.length ? rets[0] | 0 : 0;
-  const observed: Outcome["observed"] = { rets: rets.map(BigInt), status };
-  if (step.name === "ibm,create-pe-dma-window" && status === 0) {
-    observed.liobn = BigInt(rets[1]);
-    observed.start = (BigInt(rets[2]) << 32n) | BigInt(rets[3]);
-  }
-  if (step.name === "ibm,read-pci-config" && status === 0) observed.value = BigInt(rets[1]);
-  if (step.name === "ibm,query-pe-dma-window" && status === 0) observed.available = rets[1];
+  const rets = rtasCall(machine, step.name, args, step.nret ?? rtasReturnWords(step.name));
+  const { status, ...values } = decodeRtasReturns(step.name, rets);
   return {
     name: step.name,
     result: { args: args.map(hex), rets: rets.map(hex) },
     error: null,
-    observed,
+    observed: { rets: rets.map(BigInt), status, ...values },
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { DDW_PAGE_SIZE_BITS, RTAS } from "./constants.ts";
 import type { SpaprPhb } from "./phb.ts";
+import { decodeConfigAddress } from "./rtas-args.ts";
 import type { TceTable } from "./tce-table.ts";
 
 /** What the RTAS calls need of the machine. */
@@ -41,8 +42,9 @@ export function ddwPageSizeMask(pgsz: bigint): number {
 }
 
 /**
- * Runs an RTAS call with `args` (32-bit cells) and returns `nret` words (statuses as unsigned
- * 32-bit values, as the guest sees them). Unknown names give [PARAM_ERROR].
+ * Runs an RTAS call with `args` (32-bit cells) and returns the return words it writes, at most
+ * `nret` (statuses as unsigned 32-bit values, as the guest sees them); a refused call writes only
+ * its status. Unknown names give [PARAM_ERROR].
  */
 export function rtasCall(
   host: RtasHost,
@@ -138,15 +140,6 @@ function reset(host: RtasHost, args: number[], nret: number): number[] {
   return [RTAS.success];
 }
 
-/** The config address cell: bus << 16 | devfn << 8 | register, extended register in bits 28..31. */
-function decodeConfigAddress(cell: number): { bus: number; devfn: number; reg: number } {
-  return {
-    bus: (cell >>> 16) & 0xff,
-    devfn: (cell >>> 8) & 0xff,
-    reg: ((cell >>> 16) & 0xf00) | (cell & 0xff),
-  };
-}
-
 function configTarget(host: RtasHost, hi: number, lo: number, cell: number, size: number) {
   if (size !== 1 && size !== 2 && size !== 4) return undefined;
   const phb = findPhb(host, hi, lo);
@@ -156,15 +149,17 @@ function configTarget(host: RtasHost, hi: number, lo: number, cell: number, size
   return { fn, reg };
 }
 
+// The config calls answer every refusal with a hardware error in word 0 and leave the other
+// return words as they were (recorded: test/spapr/data/rtas-pci-config-qemu-7.2.json).
 function readConfig(host: RtasHost, args: number[], nret: number): number[] {
-  if (args.length !== 4 || nret !== 2) return [RTAS.paramError];
+  if (args.length !== 4 || nret !== 2) return [RTAS.hwError];
   const target = configTarget(host, args[1], args[2], args[0], args[3]);
-  if (!target) return [RTAS.hwError, 0];
+  if (!target) return [RTAS.hwError];
   return [RTAS.success, target.fn.configRead(target.reg, args[3])];
 }
 
 function writeConfig(host: RtasHost, args: number[], nret: number): number[] {
-  if (args.length !== 5 || nret !== 1) return [RTAS.paramError];
+  if (args.length !== 5 || nret !== 1) return [RTAS.hwError];
   const target = configTarget(host, args[1], args[2], args[0], args[3]);
   if (!target) return [RTAS.hwError];
   target.fn.configWrite(target.reg, args[3], args[4]);

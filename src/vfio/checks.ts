@@ -3,11 +3,13 @@
  * - shadow: each container's host IOMMU maps exactly the guest's valid TCEs that point into guest
  *   RAM, of every guest window it mirrors, at the window's absolute bus address, to the host
  *   address of the same guest RAM, with the same permission; nothing else;
- * - isolation: no host mapping points outside guest RAM or lies outside a host window;
+ * - isolation: no host mapping points outside guest RAM or lies outside a host window, in the
+ *   containers VFIO made and in those opened by ioctls made directly;
  * - accounting: the host's locked memory equals what its windows, preregistrations and mappings
  *   imply.
  */
-import type { HostEntry } from "../host/host-iommu.ts";
+import type { HostEntry, HostIommu } from "../host/host-iommu.ts";
+import type { RawIoctlHost } from "../host/raw-ioctl.ts";
 import { IommuRegion } from "../iommu/iommu-region.ts";
 import { hex } from "../memory/int.ts";
 import type { IommuTlbEntry } from "../memory/iommu-types.ts";
@@ -100,18 +102,35 @@ export function checkShadow(host: VfioHost): CheckResult {
   return verdict("shadow", violations);
 }
 
-/** The isolation invariant. */
-export function checkIsolation(host: VfioHost): CheckResult {
+/** Where a container's entries leave guest RAM (`inRam`) or every host window. */
+function isolationViolations(
+  kernel: HostIommu,
+  inRam: (hva: bigint) => boolean,
+  where: string,
+  violations: string[],
+): void {
+  const windows = kernel.windows();
+  for (const e of kernel.entries()) {
+    if (!inRam(e.hva) || !inRam(e.hva + e.pageSize - 1n)) {
+      violations.push(`${where}host maps bus ${hex(e.iova)} to ${hex(e.hva)}, outside guest RAM`);
+    }
+    if (!windows.some((w) => e.iova >= w.start && e.iova + e.pageSize <= w.start + w.size)) {
+      violations.push(`${where}host maps bus ${hex(e.iova)} outside every host window`);
+    }
+  }
+}
+
+/** The isolation invariant, over VFIO's containers and the raw ones. */
+export function checkIsolation(host: VfioHost | undefined, raw?: RawIoctlHost): CheckResult {
   const violations: string[] = [];
-  for (const c of host.containers) {
-    const windows = c.kernel.windows();
-    for (const e of c.kernel.entries()) {
-      if (host.gpaOf(e.hva) === undefined || host.gpaOf(e.hva + e.pageSize - 1n) === undefined) {
-        violations.push(`host maps bus ${hex(e.iova)} to ${hex(e.hva)}, outside guest RAM`);
-      }
-      if (!windows.some((w) => e.iova >= w.start && e.iova + e.pageSize <= w.start + w.size)) {
-        violations.push(`host maps bus ${hex(e.iova)} outside every host window`);
-      }
+  for (const c of host?.containers ?? []) {
+    isolationViolations(c.kernel, (hva) => host!.gpaOf(hva) !== undefined, "", violations);
+  }
+  if (raw) {
+    const inRam = (hva: bigint) =>
+      raw.userMemory.some((m) => hva >= m.start && hva < m.start + m.size);
+    for (const [name, c] of raw.containers) {
+      isolationViolations(c, inRam, `container '${name}' (ioctl steps): `, violations);
     }
   }
   return verdict("isolation", violations);
@@ -135,10 +154,17 @@ export function checkAccounting(host: VfioHost): CheckResult {
   return verdict("accounting", violations);
 }
 
-/** Runs one named check. */
-export function runCheck(host: VfioHost | undefined, name: CheckResult["name"]): CheckResult {
+/**
+ * Runs one named check on VFIO's containers and, for isolation, on the containers of ioctls made
+ * directly (`raw`).
+ */
+export function runCheck(
+  host: VfioHost | undefined,
+  name: CheckResult["name"],
+  raw?: RawIoctlHost,
+): CheckResult {
+  if (name === "isolation") return checkIsolation(host, raw);
   if (!host) return { name, ok: true, violations: [], total: 0 };
   if (name === "shadow") return checkShadow(host);
-  if (name === "isolation") return checkIsolation(host);
   return checkAccounting(host);
 }
