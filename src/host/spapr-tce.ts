@@ -324,10 +324,10 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
 
   /** Clears entries [first, first + count); walks whichever is smaller, the range or the entries. */
   #clear(w: Window, first: number, count: number): void {
-    w.entries.clearRange(first, count, (_, value) => {
+    w.entries.clearRange(first, count, (_, value, n) => {
       const hva = hvaOf(value);
       const region = this.#prereg.find((r) => hva >= r.vaddr && hva < r.end);
-      if (region) region.mapped--;
+      if (region) region.mapped -= n;
     });
   }
 

@@ -30,7 +30,10 @@ export class Type1Container extends HostContainer implements HostIommu {
     this.#userMemory = userMemory;
   }
 
-  /** The smallest IOMMU page: the alignment unit. */
+  /**
+   * The smallest IOMMU page: the alignment unit; 0 when the IOMMU declares no page size (no real
+   * IOMMU does, and Linux's IOMMU core refuses to map on one: `iommu_map` warns and returns ENODEV).
+   */
   get minPage(): bigint {
     const pg = this.platform.pgsizes;
     return pg & -pg;
@@ -60,6 +63,7 @@ export class Type1Container extends HostContainer implements HostIommu {
     return this.io.call("MAP_DMA", { iova, size, vaddr, flags }, () => {
       if (!read && !write) return -Errno.EINVAL;
       const unit = this.minPage;
+      if (unit === 0n) return -Errno.ENODEV;
       if (size === 0n || size % unit || iova % unit || vaddr % unit) return -Errno.EINVAL;
       if (iova + size > 1n << 64n || vaddr + size > 1n << 64n) return -Errno.EINVAL;
       if (this.#maps.some((m) => iova < m.iova + m.size && m.iova < iova + size))
@@ -80,6 +84,8 @@ export class Type1Container extends HostContainer implements HostIommu {
   unmapDma(iova: bigint, size: bigint): number {
     return this.io.call("UNMAP_DMA", { iova, size }, () => {
       const unit = this.minPage;
+      // Nothing can have been mapped; there is no page size to check alignment against.
+      if (unit === 0n) return -Errno.EINVAL;
       if (size === 0n || size % unit || iova % unit || iova + size > 1n << 64n)
         return -Errno.EINVAL;
       const end = iova + size;
@@ -109,6 +115,8 @@ export class Type1Container extends HostContainer implements HostIommu {
   }
 
   windows(): HostWindow[] {
+    // An IOMMU without page sizes can map nothing: no usable aperture.
+    if (this.minPage === 0n) return [];
     const [lo, hi] = this.platform.iovaRange;
     return [
       {
@@ -120,6 +128,7 @@ export class Type1Container extends HostContainer implements HostIommu {
   }
 
   lookup(iova: bigint): HostEntry | undefined {
+    if (this.minPage === 0n) return undefined;
     const m = this.#maps.find((x) => iova >= x.iova && iova < x.iova + x.size);
     if (!m) return undefined;
     const ps = this.minPage;

@@ -9,6 +9,10 @@
  * are spread (a dense leaf holds at least 32 of its 512), while runs of entries are read and
  * written in place. A table keeps its emptied blocks for reuse until it is cleared.
  *
+ * A range filled with one value (H_STUFF_TCE) is kept as a run, whatever its length: a 2^31-entry
+ * fill costs one record, not 2^31 entries. Runs and single entries never overlap; writing into a
+ * run splits it.
+ *
  * An entry of 0 is empty (a zero TCE maps nothing); any other value is kept as written, modulo
  * 2^64 as the hardware's 64-bit entries are.
  */
@@ -44,8 +48,22 @@ interface Leaf {
   readonly entries: bigint[];
 }
 
+/** Entries [start, end) all holding `value` (non-zero). */
+interface Run {
+  readonly start: number;
+  readonly end: number;
+  readonly value: bigint;
+}
+
+/** Told of each dropped entry, or of `count` consecutive equal ones from `index` (a run). */
+export type DropListener = (index: number, value: bigint, count: number) => void;
+
 export class EntryTable {
   readonly #leaves = new Map<number, Leaf>();
+  /** Filled ranges, ascending, disjoint, none overlapping an entry of a leaf. */
+  #runs: Run[] = [];
+  /** Entries held by runs. */
+  #runEntries = 0;
   readonly #freeBlocks: Block[] = [];
   #size = 0;
   // Accesses come in runs (replay, H_PUT_TCE_INDIRECT, a multi-page MAP_DMA): remember the leaf.
@@ -54,7 +72,95 @@ export class EntryTable {
 
   /** Non-zero entries. */
   get size(): number {
-    return this.#size;
+    return this.#size + this.#runEntries;
+  }
+
+  /** Records kept: leaves plus runs (what the table costs, whatever its entries). */
+  get records(): number {
+    return this.#leaves.size + this.#runs.length;
+  }
+
+  /** The index in `#runs` of the run holding `index`, or -1. */
+  #runAt(index: number): number {
+    const runs = this.#runs;
+    let lo = 0;
+    let hi = runs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = runs[mid];
+      if (index < r.start) hi = mid - 1;
+      else if (index >= r.end) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /** The first run ending after `index` (runs.length if none). */
+  #firstRunAfter(index: number): number {
+    const runs = this.#runs;
+    let lo = 0;
+    let hi = runs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (runs[mid].end <= index) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * Takes [first, end) out of the runs; returns the pieces taken, ascending. Runs that straddle
+   * an edge keep their part outside.
+   */
+  #cutRuns(first: number, end: number): Run[] {
+    const runs = this.#runs;
+    if (runs.length === 0) return [];
+    const from = this.#firstRunAfter(first);
+    let to = from;
+    while (to < runs.length && runs[to].start < end) to++;
+    if (from === to) return [];
+    const taken: Run[] = [];
+    const kept: Run[] = [];
+    for (let k = from; k < to; k++) {
+      const r = runs[k];
+      if (r.start < first) kept.push({ start: r.start, end: first, value: r.value });
+      const a = Math.max(r.start, first);
+      const b = Math.min(r.end, end);
+      taken.push({ start: a, end: b, value: r.value });
+      this.#runEntries -= b - a;
+      if (r.end > end) kept.push({ start: end, end: r.end, value: r.value });
+    }
+    runs.splice(from, to - from, ...kept);
+    return taken;
+  }
+
+  /**
+   * Stores `value` (modulo 2^64) in entries [first, first + count) as one run; 0 empties them.
+   * Costs the leaves and runs the range covers, not its length.
+   */
+  fillRange(first: number, count: number, value: bigint): void {
+    if (count <= 0) return;
+    if (value < 0n || value > U64_MAX) value = BigInt.asUintN(64, value);
+    this.clearRange(first, count);
+    if (value === 0n) return;
+    const end = first + count;
+    const runs = this.#runs;
+    const at = this.#firstRunAfter(first);
+    let start = first;
+    let stop = end;
+    let from = at;
+    let to = at;
+    // Join equal neighbours that touch, so runs stay maximal.
+    if (at > 0 && runs[at - 1].end === first && runs[at - 1].value === value) {
+      start = runs[at - 1].start;
+      from = at - 1;
+    }
+    if (at < runs.length && runs[at].start === end && runs[at].value === value) {
+      stop = runs[at].end;
+      to = at + 1;
+    }
+    runs.splice(from, to - from, { start, end: stop, value });
+    this.#runEntries += count;
   }
 
   /** The leaf for `key`, if it exists (an absent one is remembered too: a write follows). */
@@ -68,6 +174,13 @@ export class EntryTable {
 
   /** The entry at `index` (0n when empty). */
   get(index: number): bigint {
+    const value = this.#leafGet(index);
+    if (value !== 0n || this.#runs.length === 0) return value;
+    const r = this.#runAt(index);
+    return r < 0 ? 0n : this.#runs[r].value;
+  }
+
+  #leafGet(index: number): bigint {
     const leaf = this.#leaf(keyOf(index));
     if (!leaf) return 0n;
     const slot = index & LEAF_MASK;
@@ -80,15 +193,18 @@ export class EntryTable {
   /** Whether the entry at `index` is non-zero. */
   has(index: number): boolean {
     const leaf = this.#leaf(keyOf(index));
-    if (!leaf) return false;
-    const slot = index & LEAF_MASK;
-    const block = leaf.block;
-    return block ? !isEmpty(block, slot) : leaf.slots.includes(slot);
+    if (leaf) {
+      const slot = index & LEAF_MASK;
+      const block = leaf.block;
+      if (block ? !isEmpty(block, slot) : leaf.slots.includes(slot)) return true;
+    }
+    return this.#runs.length !== 0 && this.#runAt(index) >= 0;
   }
 
   /** Stores `value` (modulo 2^64) at `index`; 0 empties the entry. */
   set(index: number, value: bigint): void {
     if (value < 0n || value > U64_MAX) value = BigInt.asUintN(64, value);
+    if (this.#runs.length !== 0 && this.#runAt(index) >= 0) this.#cutRuns(index, index + 1);
     const key = keyOf(index);
     const slot = index & LEAF_MASK;
     const leaf = this.#leaf(key);
@@ -170,6 +286,8 @@ export class EntryTable {
 
   /** Empties every entry. */
   clear(): void {
+    this.#runs = [];
+    this.#runEntries = 0;
     this.#leaves.clear();
     this.#freeBlocks.length = 0;
     this.#size = 0;
@@ -178,11 +296,33 @@ export class EntryTable {
   }
 
   /**
-   * Empties entries [first, first + count), telling `onDrop` of each non-empty one first, in
-   * index order. Walks whichever is fewer: the leaves the range covers, or the populated ones.
+   * Empties entries [first, first + count), telling `onDrop` of each non-empty entry, or of each
+   * piece of a run, first, in index order. Walks whichever is fewer: the leaves the range covers,
+   * or the populated ones; and the runs it meets.
    */
-  clearRange(first: number, count: number, onDrop?: (index: number, value: bigint) => void): void {
-    if (count <= 0 || this.#size === 0) return;
+  clearRange(first: number, count: number, onDrop?: DropListener): void {
+    if (count <= 0 || this.size === 0) return;
+    const end = first + count;
+    const pieces = this.#cutRuns(first, end);
+    if (pieces.length === 0 || !onDrop) {
+      if (onDrop) for (const p of pieces) onDrop(p.start, p.value, p.end - p.start);
+      this.#clearLeaves(first, count, onDrop);
+      return;
+    }
+    // Both kinds dropped: tell of them merged in index order.
+    const dropped: [number, bigint][] = [];
+    this.#clearLeaves(first, count, (i, v) => dropped.push([i, v]));
+    let k = 0;
+    for (const p of pieces) {
+      while (k < dropped.length && dropped[k][0] < p.start)
+        onDrop(dropped[k][0], dropped[k++][1], 1);
+      onDrop(p.start, p.value, p.end - p.start);
+    }
+    while (k < dropped.length) onDrop(dropped[k][0], dropped[k++][1], 1);
+  }
+
+  #clearLeaves(first: number, count: number, onDrop?: DropListener): void {
+    if (this.#size === 0) return;
     const end = first + count;
     const firstKey = keyOf(first);
     const lastKey = keyOf(end - 1);
@@ -199,8 +339,8 @@ export class EntryTable {
       const from = Math.max(first, base) - base;
       const to = Math.min(end, base + LEAF_SIZE) - base;
       for (const slot of occupiedSlots(leaf, from, to)) {
-        const value = this.get(base + slot);
-        onDrop?.(base + slot, value);
+        const value = this.#leafGet(base + slot);
+        onDrop?.(base + slot, value, 1);
         this.#remove(leaf, slot);
       }
       if (leaf.count === 0) this.#dropLeaf(key, leaf);
@@ -208,10 +348,48 @@ export class EntryTable {
   }
 
   /**
-   * Calls `fn` for every non-empty entry in index order. Leaves are listed before the walk;
-   * entries changed during it are seen as they are when reached.
+   * Calls `fn` for each run of equal entries in index order: a single entry as a run of 1, a
+   * filled range as itself. The table must not change during the walk.
+   */
+  forEachRun(fn: (first: number, count: number, value: bigint) => void): void {
+    const runs = this.#runs;
+    let r = 0;
+    this.#forEachLeafEntry((index, value) => {
+      while (r < runs.length && runs[r].start < index) {
+        fn(runs[r].start, runs[r].end - runs[r].start, runs[r].value);
+        r++;
+      }
+      fn(index, 1, value);
+    });
+    for (; r < runs.length; r++) fn(runs[r].start, runs[r].end - runs[r].start, runs[r].value);
+  }
+
+  /**
+   * Calls `fn` for every non-empty entry in index order (a run, entry by entry: the caller bounds
+   * its cost). Leaves and runs are listed before the walk; entries changed during it are seen as
+   * they are when reached.
    */
   forEach(fn: (index: number, value: bigint) => void): void {
+    if (this.#runs.length === 0) {
+      this.#forEachLeafEntry(fn);
+      return;
+    }
+    const runs = this.#runs.slice();
+    let r = 0;
+    const expand = (run: Run) => {
+      for (let i = run.start; i < run.end; i++) {
+        const value = this.get(i);
+        if (value !== 0n) fn(i, value);
+      }
+    };
+    this.#forEachLeafEntry((index, value) => {
+      while (r < runs.length && runs[r].start < index) expand(runs[r++]);
+      fn(index, value);
+    });
+    while (r < runs.length) expand(runs[r++]);
+  }
+
+  #forEachLeafEntry(fn: (index: number, value: bigint) => void): void {
     for (const [key, leaf] of this.#leavesInOrder()) {
       if (leaf.count === 0) continue; // emptied by the callback
       const base = key * LEAF_SIZE;
@@ -229,7 +407,7 @@ export class EntryTable {
       } else {
         // The callback may change the leaf: walk a copy, reading each entry as it is now.
         for (const slot of leaf.slots.slice()) {
-          const value = this.get(base + slot);
+          const value = this.#leafGet(base + slot);
           if (value !== 0n) fn(base + slot, value);
         }
       }

@@ -5,5 +5,6 @@
 export * from "./dma.ts";
 export * from "./entry-table.ts";
 export * from "./iommu-region.ts";
+export * from "./limits.ts";
 export * from "./notifier.ts";
 export * from "./page-table-iommu.ts";

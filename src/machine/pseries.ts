@@ -6,6 +6,7 @@
 
 import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
 import { RawIoctlHost } from "../host/raw-ioctl.ts";
+import { DEFAULT_MATERIALISED_ENTRY_LIMIT, formatBytes } from "../iommu/limits.ts";
 import { type AddressSpace, MemorySystem } from "../memory/index.ts";
 import { U64_MAX } from "../memory/int.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
@@ -59,6 +60,11 @@ export interface PseriesConfig {
   };
   /** How the VFIO side behaves (default qemu-7.2). */
   readonly vfioBehaviour?: VfioBehaviour;
+  /**
+   * Most entries one step may make iova mirror one by one into a host (H_STUFF_TCE notified per
+   * entry, a hot-plug replaying every valid TCE); default `DEFAULT_MATERIALISED_ENTRY_LIMIT`.
+   */
+  readonly materialisedEntryLimit?: number;
 }
 
 /** An assigned device: its host address and container. */
@@ -208,6 +214,11 @@ export class PseriesMachine implements TceHost, RtasHost {
     return this.phbs.flatMap((p) => [...p.tables]);
   }
 
+  /** The ceiling on entries one step may mirror one by one (see `PseriesConfig`). */
+  get materialisedEntryLimit(): number {
+    return this.#config.materialisedEntryLimit ?? DEFAULT_MATERIALISED_ENTRY_LIMIT;
+  }
+
   /** Machine reset at boot: every PHB's DMA reset. */
   reset(): void {
     for (const phb of this.phbs) phb.reset();
@@ -253,6 +264,20 @@ export class PseriesMachine implements TceHost, RtasHost {
   }
 
   /** A vfio-pci device: a PCI function whose group joins or sets up a VFIO container. */
+  /**
+   * A new container replays every valid TCE of the PHB's windows into the host, entry by entry:
+   * refuse (before changing anything) when that is more than the materialised-entry limit.
+   */
+  #checkReplayCost(phb: SpaprPhb, host: string): void {
+    if (this.vfio?.containers.some((c) => c.dmaAs === phb.dmaAddressSpace)) return;
+    const entries = phb.tables.reduce((n, t) => n + (t.enabled ? t.validEntryCount : 0), 0);
+    const limit = this.materialisedEntryLimit;
+    if (entries <= limit) return;
+    throw new DeviceError(
+      `vfio ${host}: attaching replays ${entries} valid TCEs into the host one by one: real QEMU 7.2 makes ${entries} VFIO_IOMMU_MAP_DMA ioctls and the host's TCE tables hold ${entries} entries (${formatBytes(entries * 8)}, and as much again for their shadow of user addresses); iova materialises at most ${limit} entries per step (the materialised-entry limit). Nothing was changed.`,
+    );
+  }
+
   #plugVfio(spec: DeviceSpec): PciDevice {
     const vfio = this.vfio;
     if (!vfio)
@@ -266,6 +291,7 @@ export class PseriesMachine implements TceHost, RtasHost {
       throw new DeviceError(`Duplicate device ID '${spec.id}' for device`);
     const phb = this.phbs.find((p) => p.config.index === (spec.bus ?? 0));
     if (!phb) throw new DeviceError(`Bus 'pci.${spec.bus}' not found`);
+    this.#checkReplayCost(phb, spec.host);
     const devfn = this.#devfnFor(phb, spec.slot);
     const owner = this.#peripheralOwner(spec.id);
     const fn: PciFunctionSpec = {
@@ -336,9 +362,16 @@ export class PseriesMachine implements TceHost, RtasHost {
       ...spec,
       index,
     };
-    this.phbs.push(
-      new SpaprPhb(this.memory, this.sysmem, this.memoryAs, config, this.#placement(index), owner),
+    const phb = new SpaprPhb(
+      this.memory,
+      this.sysmem,
+      this.memoryAs,
+      config,
+      this.#placement(index),
+      owner,
     );
+    for (const t of phb.tables) t.materialisedEntryLimit = this.materialisedEntryLimit;
+    this.phbs.push(phb);
   }
 
   /** QEMU's `spapr_phb_placement` (2.8 and later) and its legacy form. */

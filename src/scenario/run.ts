@@ -8,6 +8,7 @@ import { errnoByName, errnoName } from "../host/errno.ts";
 import { formatIoctl } from "../host/ioctl.ts";
 import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
 import { dmaRead, dmaWrite } from "../iommu/dma.ts";
+import { MaterialisationLimitError } from "../iommu/limits.ts";
 import { DeviceError, PseriesMachine } from "../machine/pseries.ts";
 import { hex } from "../memory/int.ts";
 import { formatMtree } from "../memory/mtree/print.ts";
@@ -48,6 +49,8 @@ export interface RunOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Called before each step with the live machine (for fuzzing and inspection). */
   readonly beforeStep?: (index: number, step: Step, machine: PseriesMachine) => void;
+  /** Most entries one step may mirror one by one into a host (default 2^20). */
+  readonly materialisedEntryLimit?: number;
   /** Called after each step with its report and the live machine. */
   readonly afterStep?: (index: number, report: StepReport, machine: PseriesMachine) => void;
 }
@@ -77,6 +80,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     ...spec,
     host: needsHost ? hostFrom(scenario.host) : undefined,
     vfioBehaviour: behaviour,
+    materialisedEntryLimit: options.materialisedEntryLimit,
   });
   const aborts: string[] = [];
   for (const t of machine.tables) {
@@ -390,7 +394,12 @@ function hcall(machine: PseriesMachine, step: Extract<Step, { kind: "hcall" }>):
       r = hGetTce(machine, step.liobn, step.ioba);
       break;
     case "H_STUFF_TCE":
-      r = hStuffTce(machine, step.liobn, step.ioba, step.tce ?? 0n, step.npages ?? 0n);
+      try {
+        r = hStuffTce(machine, step.liobn, step.ioba, step.tce ?? 0n, step.npages ?? 0n);
+      } catch (e) {
+        if (e instanceof MaterialisationLimitError) return failed(step.name, e.message);
+        throw e;
+      }
       break;
     case "H_PUT_TCE_INDIRECT":
       r = step.tces
@@ -524,7 +533,7 @@ export function snapshotState(machine: PseriesMachine): Pick<Report, "guest" | "
         start: hex(t.busOffset),
         size: hex(t.windowSize),
         page_shift: t.pageShift,
-        valid_entries: t.validEntries().length,
+        valid_entries: t.validEntryCount,
       })),
   );
   const vfio = machine.vfio;

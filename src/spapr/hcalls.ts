@@ -45,7 +45,10 @@ export function hGetTce(host: TceHost, liobn: bigint, ioba: bigint): HcallResult
   return ret === H.success ? { ret, tce } : { ret };
 }
 
-/** H_STUFF_TCE: the same TCE into `npages` consecutive entries. */
+/**
+ * H_STUFF_TCE: the same TCE into `npages` consecutive entries. Throws `MaterialisationLimitError`
+ * (nothing changed) when VFIO would have to mirror more entries than the table's limit.
+ */
 export function hStuffTce(
   host: TceHost,
   liobn: bigint,
@@ -55,7 +58,8 @@ export function hStuffTce(
 ): HcallResult {
   const table = lookup(host, liobn);
   if (!table || npages > BigInt(table.nbTable)) return { ret: H.parameter };
-  return putMany(table, ioba, Number(npages), () => tceValue);
+  // A range filled with one value costs what it changes (see TceTable.stuffTce).
+  return table.stuffTce(ioba & table.pageMask, tceValue, Number(npages));
 }
 
 /**

@@ -3,4 +3,5 @@ export * from "./constants.ts";
 export * from "./hcalls.ts";
 export * from "./phb.ts";
 export * from "./rtas.ts";
+export * from "./rtas-args.ts";
 export * from "./tce-table.ts";

@@ -4,11 +4,16 @@
  * `tce-iommu-<liobn>` sits inside the container `tce-root-<liobn>` at the window's bus offset
  * while the window is enabled.
  *
- * Entries are stored sparsely (only non-zero TCEs), so a 2^40-byte window costs memory in
- * proportion to what the guest wrote, and replay visits only those entries.
+ * Entries are stored sparsely (only non-zero TCEs, a filled range as one run), so a 2^40-byte
+ * window costs memory in proportion to what the guest wrote, and replay visits only those entries.
  */
 import { EntryTable } from "../iommu/entry-table.ts";
 import { IommuRegion } from "../iommu/iommu-region.ts";
+import {
+  DEFAULT_MATERIALISED_ENTRY_LIMIT,
+  formatBytes,
+  MaterialisationLimitError,
+} from "../iommu/limits.ts";
 import { type IommuNotifier, IommuNotifierFlag } from "../iommu/notifier.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX, wrap64 } from "../memory/int.ts";
@@ -46,6 +51,8 @@ export class TceTable {
   iovaConvention: IovaConvention = "region-relative";
   /** Told when QEMU 7.2 itself would abort the VM here (iova carries on consistently). */
   onQemuAbort: ((message: string) => void) | undefined;
+  /** Most entries one call may notify one by one (see `limits.ts`). */
+  materialisedEntryLimit = DEFAULT_MATERIALISED_ENTRY_LIMIT;
   readonly #entries = new EntryTable();
 
   constructor(system: MemorySystem, liobn: number, targetAs: AddressSpace, owner?: QomObjectRef) {
@@ -71,7 +78,21 @@ export class TceTable {
     return this.#entries.size;
   }
 
-  /** Entries whose TCE grants some access. */
+  /** Records the table keeps: what it costs, however many entries they hold. */
+  get storedRecords(): number {
+    return this.#entries.records;
+  }
+
+  /** How many entries grant some access (costs the runs, not their length). */
+  get validEntryCount(): number {
+    let n = 0;
+    this.#entries.forEachRun((_, count, tce) => {
+      if ((tce & 3n) !== 0n) n += count;
+    });
+    return n;
+  }
+
+  /** Entries whose TCE grants some access, one by one (bound the table first). */
   validEntries(): { index: number; tce: bigint }[] {
     const out: { index: number; tce: bigint }[] = [];
     this.#entries.forEach((index, tce) => {
@@ -167,6 +188,43 @@ export class TceTable {
       },
     });
     return H.success;
+  }
+
+  /**
+   * H_STUFF_TCE's body: `tce` into `count` consecutive entries from `ioba` (page aligned), stopping
+   * with H_PARAMETER at the window's end. Unobserved, the range is filled at once; with notifiers
+   * each entry is written and notified in turn, as QEMU does, up to `materialisedEntryLimit`:
+   * past it a `MaterialisationLimitError` is thrown and nothing changes.
+   */
+  stuffTce(ioba: bigint, tce: bigint, count: number): { ret: number; written: number } {
+    const first = this.indexOf(ioba);
+    if (count === 0) return { ret: H.success, written: 0 };
+    if (first >= BigInt(this.nbTable)) return { ret: H.parameter, written: 0 };
+    const fit = Math.min(count, this.nbTable - Number(first));
+    const done = fit < count ? H.parameter : H.success;
+    if (this.iommu.notifiers.length === 0 && !this.iommu.onNotify) {
+      this.#entries.fillRange(Number(first), fit, tce);
+      return { ret: done, written: fit };
+    }
+    if (fit > this.materialisedEntryLimit) throw this.#limitError(fit, tce);
+    const pageSize = 1n << this.#shift;
+    let at = ioba;
+    for (let i = 0; i < fit; i++, at += pageSize) this.putTce(at, tce);
+    return { ret: done, written: fit };
+  }
+
+  #limitError(entries: number, tce: bigint): MaterialisationLimitError {
+    const map = (tce & 3n) !== 0n;
+    const op = map ? "MAP" : "UNMAP";
+    const page = formatBytes(2 ** this.pageShift);
+    const host = map
+      ? `, and the host's TCE table holds ${entries} entries (${formatBytes(entries * 8)}, and as much again for its shadow of user addresses)`
+      : "";
+    return new MaterialisationLimitError(
+      `H_STUFF_TCE of ${entries} entries into LIOBN 0x${this.liobn.toString(16)} is mirrored entry by entry: real QEMU 7.2 sends ${entries} ${op} notifications and makes ${entries} VFIO_IOMMU_${op}_DMA ioctls, one per ${page} page${host}; iova materialises at most ${this.materialisedEntryLimit} entries per step (the materialised-entry limit). Nothing was changed.`,
+      entries,
+      this.materialisedEntryLimit,
+    );
   }
 
   /** QEMU's `get_tce_emu`. */

@@ -7,6 +7,7 @@ import { EntryTable } from "../../src/iommu/entry-table.ts";
 type Op =
   | { kind: "set"; index: number; value: bigint }
   | { kind: "clearRange"; first: number; count: number }
+  | { kind: "fill"; first: number; count: number; value: bigint }
   | { kind: "clear" };
 
 // Indexes that cluster in a few leaves, spread over 2^32 entries (the largest TCE window) and
@@ -38,6 +39,15 @@ const op = (index: fc.Arbitrary<number>, setWeight: number): fc.Arbitrary<Op> =>
         count: fc.oneof(fc.integer({ min: 0, max: 1500 }), fc.integer({ min: 0, max: 2 ** 47 })),
       }),
     },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant("fill" as const),
+        first: index,
+        count: fc.integer({ min: 0, max: 1500 }),
+        value,
+      }),
+    },
     { weight: 1, arbitrary: fc.constant({ kind: "clear" as const }) },
   );
 
@@ -59,12 +69,21 @@ for (const [name, index, setWeight, maxLength] of [
             else model.set(o.index, v);
           } else if (o.kind === "clearRange") {
             const dropped: [number, bigint][] = [];
-            table.clearRange(o.first, o.count, (i, v) => dropped.push([i, v]));
+            table.clearRange(o.first, o.count, (i, v, n) => {
+              for (let k = 0; k < n; k++) dropped.push([i + k, v]);
+            });
             const want = [...model]
               .filter(([i]) => i >= o.first && i < o.first + o.count)
               .sort((a, b) => a[0] - b[0]);
             assert.deepEqual(dropped, want, "clearRange tells of each entry it drops, in order");
             for (const [i] of want) model.delete(i);
+          } else if (o.kind === "fill") {
+            const v = BigInt.asUintN(64, o.value);
+            table.fillRange(o.first, o.count, o.value);
+            for (let i = o.first; i < o.first + o.count; i++) {
+              if (v === 0n) model.delete(i);
+              else model.set(i, v);
+            }
           } else {
             table.clear();
             model.clear();
@@ -79,6 +98,11 @@ for (const [name, index, setWeight, maxLength] of [
           walked,
           [...model].sort((a, b) => a[0] - b[0]),
         );
+        const runs: [number, bigint][] = [];
+        table.forEachRun((first, count, v) => {
+          for (let k = 0; k < count; k++) runs.push([first + k, v]);
+        });
+        assert.deepEqual(runs, walked, "runs cover exactly the entries, in order");
         for (const [i, v] of model) {
           assert.equal(table.get(i), v);
           assert.ok(table.has(i));
@@ -104,4 +128,30 @@ test("emptied leaves are freed, so a walk after unmapping everything visits noth
   table.set(5, 0n);
   assert.equal(table.size, 0);
   assert.equal(table.get(5), 0n);
+});
+
+test("a fill of 2^31 entries is one record; writing into it, reading and clearing it stay exact", () => {
+  const table = new EntryTable();
+  const n = 2 ** 31;
+  table.fillRange(0, n, 0x10003n);
+  assert.equal(table.size, n);
+  assert.equal(table.records, 1);
+  assert.equal(table.get(n - 1), 0x10003n);
+  assert.equal(table.get(n), 0n);
+  // An entry written inside splits the run; equal fills that touch join again.
+  table.set(1000, 0x20003n);
+  assert.equal(table.get(1000), 0x20003n);
+  assert.equal(table.get(999), 0x10003n);
+  assert.equal(table.get(1001), 0x10003n);
+  assert.equal(table.size, n);
+  assert.equal(table.records, 3, "two runs and one leaf");
+  table.fillRange(1000, 1, 0x10003n);
+  assert.equal(table.records, 1, "the run is whole again");
+  const pieces: [number, bigint, number][] = [];
+  table.clearRange(5, n, (i, v, count) => pieces.push([i, v, count]));
+  assert.deepEqual(pieces, [[5, 0x10003n, n - 5]]);
+  assert.equal(table.size, 5);
+  table.fillRange(0, n, 0n);
+  assert.equal(table.size, 0);
+  assert.equal(table.records, 0);
 });

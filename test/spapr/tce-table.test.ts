@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { MaterialisationLimitError } from "../../src/iommu/limits.ts";
 import { IommuNotifierFlag } from "../../src/iommu/notifier.ts";
 import { PseriesMachine } from "../../src/machine/pseries.ts";
 import type { IommuTlbEntry } from "../../src/memory/iommu-types.ts";
@@ -193,5 +194,93 @@ describe("PHB defaults by machine type", () => {
     const m = new PseriesMachine({ memory: 1n << 30n, phbs: [{ index: 0 }, { index: 3 }] });
     assert.equal(m.phbs[1].buid, 0x800000020000003n);
     assert.deepEqual(m.phbs[1].dmaLiobn, [0x80000300, 0x80000301]);
+  });
+});
+
+describe("H_STUFF_TCE at any length", () => {
+  /** A 2^43-byte window of 4 KiB pages: 2^31 entries. */
+  function machineWithHugeWindow() {
+    const m = new PseriesMachine({ memory: 4n << 30n });
+    const rets = rtasCall(m, "ibm,create-pe-dma-window", [0, ...BUID, 12, 43], 4);
+    assert.equal(rets[0], 0);
+    return m;
+  }
+  const LIOBN = 0x80000001n;
+  const BASE = 0x800000000000000n;
+
+  test("unobserved, filling and clearing 2^31 entries costs one record, exactly", () => {
+    const m = machineWithHugeWindow();
+    const table = m.findTable(LIOBN)!;
+    assert.equal(table.nbTable, 2 ** 31);
+    assert.deepEqual(hStuffTce(m, LIOBN, BASE, 0x7f000003n, 2n ** 31n), {
+      ret: H.success,
+      written: 2 ** 31,
+    });
+    assert.equal(table.validEntryCount, 2 ** 31);
+    assert.ok(table.storedRecords <= 2, `${table.storedRecords} records`);
+    assert.equal(hGetTce(m, LIOBN, BASE + (2n ** 43n - 0x1000n)).tce, 0x7f000003n);
+    // One entry written inside the run reads back; its neighbours keep the run's value.
+    hPutTce(m, LIOBN, BASE + 0x5000n, 0x1000001n);
+    assert.equal(table.entry(5), 0x1000001n);
+    assert.equal(table.entry(4), 0x7f000003n);
+    assert.equal(table.translate(0x6000n, 0, 0).translatedAddr, 0x7f000000n);
+    assert.deepEqual(hStuffTce(m, LIOBN, BASE, 0n, 2n ** 31n), {
+      ret: H.success,
+      written: 2 ** 31,
+    });
+    assert.equal(table.populatedEntries, 0);
+    assert.equal(table.storedRecords, 0);
+  });
+
+  test("a fill running past the window's end writes what fits, then H_PARAMETER", () => {
+    const m = machineWithDdw();
+    const table = m.findTable(LIOBN)!;
+    // 2^32-byte window of 16 MiB pages: 256 entries; start 4 before the end, ask for 10.
+    const ioba = BASE + 252n * (1n << 24n);
+    assert.deepEqual(hStuffTce(m, LIOBN, ioba, 0x3n, 10n), { ret: H.parameter, written: 4 });
+    assert.equal(table.validEntryCount, 4);
+    assert.deepEqual(hStuffTce(m, LIOBN, BASE + (1n << 32n), 0x3n, 1n), {
+      ret: H.parameter,
+      written: 0,
+    });
+  });
+
+  test("a fill gives the same entries as the same TCE written entry by entry", () => {
+    const filled = machineWithDdw();
+    const written = machineWithDdw();
+    const ops: [bigint, bigint, number][] = [
+      [BASE, 0x1000003n, 100],
+      [BASE + 50n * (1n << 24n), 0x2000001n, 20],
+      [BASE + 60n * (1n << 24n), 0n, 5],
+      [BASE + 99n * (1n << 24n), 0x1000003n, 3],
+    ];
+    for (const [ioba, tce, n] of ops) {
+      hStuffTce(filled, LIOBN, ioba, tce, BigInt(n));
+      for (let i = 0; i < n; i++) hPutTce(written, LIOBN, ioba + BigInt(i) * (1n << 24n), tce);
+    }
+    const a = filled.findTable(LIOBN)!;
+    const b = written.findTable(LIOBN)!;
+    assert.deepEqual(a.validEntries(), b.validEntries());
+    assert.equal(a.validEntryCount, b.validEntries().length);
+  });
+
+  test("observed, each entry is notified; past the limit the call is refused and nothing changes", () => {
+    const m = machineWithDdw();
+    const { table, events } = listen(m, LIOBN);
+    table.materialisedEntryLimit = 8;
+    assert.deepEqual(hStuffTce(m, LIOBN, BASE, 0x1000003n, 8n), { ret: H.success, written: 8 });
+    assert.equal(events.length, 8);
+    assert.throws(
+      () => hStuffTce(m, LIOBN, BASE, 0x2000003n, 9n),
+      (e: Error) =>
+        e instanceof MaterialisationLimitError &&
+        /9 MAP notifications and makes 9 VFIO_IOMMU_MAP_DMA ioctls, one per 16 MiB page/.test(
+          e.message,
+        ) &&
+        /Nothing was changed/.test(e.message),
+    );
+    assert.equal(events.length, 8);
+    assert.equal(table.entry(0), 0x1000003n);
+    assert.equal(table.entry(8), 0n);
   });
 });
