@@ -64,3 +64,40 @@ test("the 2016 iova prefix bug (the seed): fixed in 7.2, reproduced under qemu-2
   assert.equal(run("e03-seed-hotplug-after-ddw.yaml").ok, true);
   assert.equal(run("e03-seed-hotplug-after-ddw.yaml", "qemu-2016-prefix").ok, false);
 });
+
+test("Q1 (QEMU 7.2): a TCE overwritten to point outside RAM keeps its old host mapping; shadow names Q1", () => {
+  const r = run("q1-stale-mapping-after-non-ram-tce.yaml");
+  assert.deepEqual(r.steps[2].result.qemu_log, ["iommu map to non memory area 0x1000000000"]);
+  // The refused MAP makes no ioctl, and no UNMAP is sent before it.
+  assert.equal(r.steps[2].result.ioctls, undefined);
+  assert.deepEqual(r.host.containers[0].mappings, [
+    { iova: "0x3000", size: "0x1000", gpa: "0x20000000", hva: "0x7fff20000000", perm: "rw" },
+  ]);
+  const shadow = r.checks.find((c) => c.name === "shadow")!;
+  assert.equal(shadow.ok, false);
+  assert.deepEqual((shadow as { qemuBugs?: unknown }).qemuBugs, { Q1: 1 });
+  assert.match(shadow.violations[0], /host maps bus 0x3000 .*\[known QEMU 7\.2 bug Q1: /);
+  assert.equal(r.checks.find((c) => c.name === "isolation")!.ok, true);
+});
+
+test("Q2 (QEMU 7.2): a write-only TCE is mapped read-and-write on the host; shadow names Q2", () => {
+  const r = run("q2-write-only-tce-mapped-read-write.yaml");
+  assert.deepEqual(r.steps[2].result.ioctls, [
+    "MAP_DMA(iova=0x3000, size=0x1000, vaddr=0x7fff20000000, flags=3) = 0",
+  ]);
+  const shadow = r.checks.find((c) => c.name === "shadow")!;
+  assert.equal(shadow.ok, false);
+  assert.deepEqual((shadow as { qemuBugs?: unknown }).qemuBugs, { Q2: 1 });
+  assert.match(
+    shadow.violations[0],
+    /guest -> gpa 0x20000000 \(w\), host .* \(rw\) \[known QEMU 7\.2 bug Q2: /,
+  );
+});
+
+test("a shadow violation no known QEMU bug explains is not attributed", () => {
+  const r = run("e03-seed-hotplug-after-ddw.yaml", "qemu-2016-prefix");
+  const shadow = r.checks.find((c) => c.name === "shadow")!;
+  assert.equal(shadow.ok, false);
+  assert.equal((shadow as { qemuBugs?: unknown }).qemuBugs, undefined);
+  assert.ok(shadow.violations.every((v) => !v.includes("known QEMU 7.2 bug")));
+});
