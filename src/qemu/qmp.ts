@@ -1,9 +1,18 @@
 /**
  * A small QMP client (QEMU's JSON machine protocol over a unix socket): greeting, capabilities
  * negotiation, commands with a timeout each. A QEMU that closes the socket or dies mid-call is an
- * error, never a hang. Only queries are sent by iova's commands; `quit` only to a QEMU it started.
+ * error, never a hang. Every message is checked before use: a line that is not a JSON object, an
+ * error without a description, a reply with neither `return` nor `error` end the session with a
+ * `QmpError`. The receive buffer is capped (`maxMessageChars`) and each byte is scanned once.
+ * Only queries are sent by iova's commands; `quit` only to a QEMU it started.
  */
 import { createConnection, type Socket } from "node:net";
+
+/**
+ * The default cap on one QMP message: 256 Mi characters. A large machine's `info mtree -o -D`
+ * is a few MB; JSON escaping at most doubles it.
+ */
+export const DEFAULT_MAX_MESSAGE_CHARS = 256 * 2 ** 20;
 
 /** A QMP failure: the connection, a timeout, or QEMU's error reply. */
 export class QmpError extends Error {
@@ -16,44 +25,68 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** Options of a QMP session. */
+export interface QmpOptions {
+  /** Each command's (and the greeting's) timeout; default 10 s. */
+  readonly timeoutMs?: number;
+  /** How long to retry connecting while nobody listens; default 10 s. */
+  readonly connectTimeoutMs?: number;
+  /** The longest message accepted, in characters; default `DEFAULT_MAX_MESSAGE_CHARS`. */
+  readonly maxMessageChars?: number;
+  /** Stops connecting (the QEMU being waited for has gone). */
+  readonly signal?: AbortSignal;
+}
+
+/** A short, printable excerpt of a bad message. */
+function excerpt(text: string): string {
+  const flat = text.slice(0, 81).replace(/\s+/g, " ");
+  return text.length > 80 ? `${flat.slice(0, 80)}…` : flat;
+}
+
 /** A connected QMP session. */
 export class QmpClient {
   readonly #socket: Socket;
   readonly #timeoutMs: number;
-  #buffer = "";
+  readonly #maxChars: number;
+  /** The received part of the current line, as it came (joined once the line is complete). */
+  readonly #partial: string[] = [];
+  #partialChars = 0;
   /** Calls in flight by id; QEMU echoes the id, so a reply that comes after its timeout is dropped. */
   readonly #pending = new Map<number, Pending>();
   #greeting: Pending | undefined;
   #nextId = 1;
   #closed: Error | undefined;
 
-  private constructor(socket: Socket, timeoutMs: number) {
+  private constructor(socket: Socket, timeoutMs: number, maxChars: number) {
     this.#socket = socket;
     this.#timeoutMs = timeoutMs;
+    this.#maxChars = maxChars;
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => this.#onData(chunk));
-    const fail = (why: string) => {
-      this.#closed ??= new QmpError(why);
-      const waiting = [...this.#pending.values()];
-      if (this.#greeting) waiting.push(this.#greeting);
-      this.#pending.clear();
-      this.#greeting = undefined;
-      for (const p of waiting) {
-        clearTimeout(p.timer);
-        p.reject(this.#closed);
-      }
-    };
-    socket.on("close", () => fail("QEMU closed the QMP connection"));
-    socket.on("error", (e) => fail(`QMP connection failed: ${e.message}`));
+    socket.on("close", () => this.#fail("QEMU closed the QMP connection"));
+    socket.on("error", (e) => this.#fail(`QMP connection failed: ${e.message}`));
+  }
+
+  /** Ends the session: every waiting call fails with `why`, later ones at once. */
+  #fail(why: string): void {
+    this.#closed ??= new QmpError(why);
+    const waiting = [...this.#pending.values()];
+    if (this.#greeting) waiting.push(this.#greeting);
+    this.#pending.clear();
+    this.#greeting = undefined;
+    for (const p of waiting) {
+      clearTimeout(p.timer);
+      p.reject(this.#closed);
+    }
+    this.#socket.destroy();
   }
 
   /** Connects to `path`, retrying until `connectTimeoutMs`, and negotiates capabilities. */
-  static async connect(
-    path: string,
-    options: { timeoutMs?: number; connectTimeoutMs?: number } = {},
-  ): Promise<QmpClient> {
+  static async connect(path: string, options: QmpOptions = {}): Promise<QmpClient> {
     const deadline = Date.now() + (options.connectTimeoutMs ?? 10_000);
+    const signal = options.signal;
     for (;;) {
+      if (signal?.aborted) throw new QmpError(`stopped connecting to QMP socket ${path}`);
       let socket: Socket;
       try {
         socket = await new Promise<Socket>((resolve, reject) => {
@@ -68,7 +101,11 @@ export class QmpClient {
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
-      const client = new QmpClient(socket, options.timeoutMs ?? 10_000);
+      const client = new QmpClient(
+        socket,
+        options.timeoutMs ?? 10_000,
+        options.maxMessageChars ?? DEFAULT_MAX_MESSAGE_CHARS,
+      );
       try {
         await client.#waitGreeting();
         await client.execute("qmp_capabilities");
@@ -80,24 +117,53 @@ export class QmpClient {
     }
   }
 
+  /** Splits the stream into lines, looking at each received character once. */
   #onData(chunk: string): void {
-    this.#buffer += chunk;
-    let nl = this.#buffer.indexOf("\n");
-    while (nl >= 0) {
-      const line = this.#buffer.slice(0, nl).trim();
-      this.#buffer = this.#buffer.slice(nl + 1);
-      nl = this.#buffer.indexOf("\n");
+    let from = 0;
+    for (let nl = chunk.indexOf("\n"); nl >= 0; nl = chunk.indexOf("\n", from)) {
+      if (this.#partialChars + nl - from > this.#maxChars) {
+        this.#tooLong();
+        return;
+      }
+      this.#partial.push(chunk.slice(from, nl));
+      const line = this.#partial.join("").trim();
+      this.#partial.length = 0;
+      this.#partialChars = 0;
+      from = nl + 1;
       if (line) this.#onMessage(line);
+      if (this.#closed) return;
+    }
+    if (from < chunk.length) {
+      this.#partialChars += chunk.length - from;
+      if (this.#partialChars > this.#maxChars) {
+        this.#tooLong();
+        return;
+      }
+      this.#partial.push(from === 0 ? chunk : chunk.slice(from));
     }
   }
 
+  #tooLong(): void {
+    this.#partial.length = 0;
+    this.#partialChars = 0;
+    this.#fail(
+      `QEMU sent a QMP message longer than ${this.#maxChars} characters (raise the QMP message limit)`,
+    );
+  }
+
   #onMessage(line: string): void {
-    let msg: Record<string, unknown>;
+    let parsed: unknown;
     try {
-      msg = JSON.parse(line);
+      parsed = JSON.parse(line);
     } catch {
+      this.#fail(`QEMU sent a QMP line that is not JSON: ${excerpt(line)}`);
       return;
     }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      this.#fail(`QEMU sent a QMP message that is not a JSON object: ${excerpt(line)}`);
+      return;
+    }
+    const msg = parsed as Record<string, unknown>;
     if ("event" in msg) return;
     if ("QMP" in msg) {
       const g = this.#greeting;
@@ -111,12 +177,22 @@ export class QmpClient {
     const id = typeof msg.id === "number" ? msg.id : undefined;
     const p = id === undefined ? undefined : this.#pending.get(id);
     if (!p || id === undefined) return; // late reply to a call that already timed out
-    this.#pending.delete(id);
-    clearTimeout(p.timer);
     if ("error" in msg) {
-      const err = msg.error as { desc?: string };
-      p.reject(new QmpError(`QMP error: ${err.desc ?? JSON.stringify(err)}`));
-    } else p.resolve(msg.return);
+      const err = msg.error as { desc?: unknown } | null;
+      if (typeof err !== "object" || err === null || typeof err.desc !== "string") {
+        this.#fail(`QEMU sent a QMP error without a description: ${excerpt(line)}`);
+        return;
+      }
+      this.#pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new QmpError(`QMP error: ${err.desc}`));
+    } else if ("return" in msg) {
+      this.#pending.delete(id);
+      clearTimeout(p.timer);
+      p.resolve(msg.return);
+    } else {
+      this.#fail(`QEMU sent a QMP reply with neither return nor error: ${excerpt(line)}`);
+    }
   }
 
   #timer(what: string, drop: () => void, reject: (e: Error) => void): NodeJS.Timeout {
@@ -149,14 +225,18 @@ export class QmpClient {
 
   /** Runs an HMP command through `human-monitor-command` and returns its text (CR removed). */
   async hmp(commandLine: string): Promise<string> {
-    const text = (await this.execute("human-monitor-command", {
-      "command-line": commandLine,
-    })) as string;
+    const text = await this.execute("human-monitor-command", { "command-line": commandLine });
+    if (typeof text !== "string") {
+      throw new QmpError(
+        `human-monitor-command '${commandLine}' returned ${excerpt(JSON.stringify(text) ?? String(text))}, not text`,
+      );
+    }
     return text.replace(/\r\n/g, "\n");
   }
 
   /** Closes the connection. */
   close(): void {
+    this.#closed ??= new QmpError("the QMP connection was closed");
     this.#socket.destroy();
   }
 }
@@ -172,6 +252,18 @@ export interface MtreeDumps {
 /** Reads the dumps from a live QEMU: queries only, the VM's state is not changed. */
 export async function readMtreeDumps(client: QmpClient): Promise<MtreeDumps> {
   const tree = await client.hmp("info mtree -o -D");
+  expectMtree(tree, "info mtree -o -D", /^address-space: /m);
   const flat = await client.hmp("info mtree -f");
+  expectMtree(flat, "info mtree -f", /^FlatView #\d+/m);
   return { tree, flat };
+}
+
+/** A reply that is not the memory-tree text asked for (an error message, another command's). */
+function expectMtree(text: string, command: string, shape: RegExp): void {
+  if (!shape.test(text)) {
+    const first = text.split("\n", 1)[0] ?? "";
+    throw new QmpError(
+      `QEMU's reply to '${command}' is not memory-tree text: ${first ? excerpt(first) : "(empty)"}`,
+    );
+  }
 }

@@ -8,7 +8,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { QmpClient, QmpError } from "../../src/qemu/qmp.ts";
+import { QmpClient, QmpError, readMtreeDumps } from "../../src/qemu/qmp.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iova-qmp-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -110,5 +110,106 @@ test("a server that accepts but never greets fails the handshake by timeout", as
     QmpClient.connect(path, { timeoutMs: 100 }),
     /handshake .* failed: QMP greeting timed out/,
   );
+  server.close();
+});
+
+/** A fake QEMU that answers every command with the raw line `line` (the id spliced in by `make`). */
+async function rawReplies(make: (id: unknown) => string) {
+  return fakeQemu((msg, sock) => sock.write(`${make(msg.id)}\r\n`));
+}
+
+for (const [what, line] of [
+  ["null", "null"],
+  ["a number", "123"],
+  ["a string", '"s"'],
+  ["an array", '[{"return": {}}]'],
+] as const) {
+  test(`a QMP line that is JSON but ${what}, not an object, ends the session with a clear error`, async () => {
+    const { path, server } = await rawReplies(() => line);
+    const client = await QmpClient.connect(path);
+    await assert.rejects(
+      client.execute("query-status"),
+      (e: Error) => e instanceof QmpError && /not a JSON object/.test(e.message),
+    );
+    await assert.rejects(client.execute("query-status"), /not a JSON object/);
+    client.close();
+    server.close();
+  });
+}
+
+test("a line that is not JSON at all ends the session with a clear error", async () => {
+  const { path, server } = await rawReplies(() => "{ this is not json");
+  const client = await QmpClient.connect(path);
+  await assert.rejects(client.execute("query-status"), /QMP line that is not JSON: \{ this is/);
+  client.close();
+  server.close();
+});
+
+test('"error": null, or an error without a description, is a protocol error', async () => {
+  for (const error of ["null", "{}", '{"desc": 5}', '"oops"']) {
+    const { path, server } = await rawReplies((id) => `{"error": ${error}, "id": ${id}}`);
+    const client = await QmpClient.connect(path);
+    await assert.rejects(client.execute("query-status"), /QMP error without a description/);
+    client.close();
+    server.close();
+  }
+});
+
+test("a reply with neither return nor error is a protocol error", async () => {
+  const { path, server } = await rawReplies((id) => `{"id": ${id}}`);
+  const client = await QmpClient.connect(path);
+  await assert.rejects(client.execute("query-status"), /neither return nor error/);
+  client.close();
+  server.close();
+});
+
+test("a human-monitor-command return that is not a string is a QmpError", async () => {
+  for (const value of [{}, 42, null, ["x"]]) {
+    const { path, server } = await fakeQemu((msg, sock) =>
+      reply(sock, { return: value, id: msg.id }),
+    );
+    const client = await QmpClient.connect(path);
+    await assert.rejects(
+      client.hmp("info mtree -f"),
+      (e: Error) => e instanceof QmpError && /returned .*, not text/.test(e.message),
+    );
+    client.close();
+    server.close();
+  }
+});
+
+test("an HMP reply that is not memory-tree text is a QmpError naming the command", async () => {
+  const { path, server } = await fakeQemu((msg, sock) =>
+    reply(sock, { return: "unknown command: 'info'\r\n", id: msg.id }),
+  );
+  const client = await QmpClient.connect(path);
+  await assert.rejects(
+    readMtreeDumps(client),
+    /reply to 'info mtree -o -D' is not memory-tree text: unknown command: 'info'/,
+  );
+  client.close();
+  server.close();
+});
+
+test("a message past the receive cap ends the session, saying the limit", async () => {
+  const { path, server } = await fakeQemu((msg, sock) =>
+    reply(sock, { return: "x".repeat(5000), id: msg.id }),
+  );
+  const client = await QmpClient.connect(path, { maxMessageChars: 1000 });
+  await assert.rejects(
+    client.execute("human-monitor-command"),
+    /QMP message longer than 1000 characters/,
+  );
+  client.close();
+  server.close();
+});
+
+test("a 40 MB reply arriving in many chunks is read whole (each byte scanned once)", async () => {
+  const text = `address-space: memory\n${"y".repeat(40 * 2 ** 20)}`;
+  const { path, server } = await fakeQemu((msg, sock) => reply(sock, { return: text, id: msg.id }));
+  const client = await QmpClient.connect(path);
+  const got = await client.hmp("info mtree -o -D");
+  assert.equal(got.length, text.length);
+  client.close();
   server.close();
 });
