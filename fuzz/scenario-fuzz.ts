@@ -22,6 +22,9 @@ import { QEMU_BUG_MARK } from "../src/vfio/qemu-bugs.ts";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
+/** A low materialised-entry limit, so that refusals are exercised without mirroring 2^20 TCEs. */
+const FUZZ_ENTRY_LIMIT = 4096;
+
 /** Values a hostile guest likes: edges, misalignments, huge numbers. */
 const u64 = fc.oneof(
   fc.constantFrom(
@@ -97,7 +100,18 @@ const stepArb: fc.Arbitrary<string> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc
-      .tuple(liobn, ioba, tce, fc.integer({ min: 0, max: 600 }))
+      .tuple(
+        liobn0,
+        // Window starts often, so that long fills land in a window.
+        fc.oneof(ioba, fc.constantFrom(0n, 1n << 59n)),
+        tce,
+        // Mostly short; sometimes past the fuzzer's materialised-entry limit, or a whole window
+        // (the default one has 2^18 entries; 2^31 fits only a huge DDW).
+        fc.oneof(
+          { weight: 6, arbitrary: fc.integer({ min: 0, max: 600 }) },
+          { weight: 2, arbitrary: fc.constantFrom(FUZZ_ENTRY_LIMIT + 1, 2 ** 18, 2 ** 31) },
+        ),
+      )
       .map(
         ([l, i, t, n]) =>
           `  - hcall: H_STUFF_TCE\n    args: { liobn: ${hex(l)}, ioba: ${hex(i)}, tce_value: ${hex(t)}, npages: ${n} }`,
@@ -294,8 +308,8 @@ function snapshot(machine: PseriesMachine): string {
   const tables = machine.tables.map(
     (t) =>
       `${t.liobn}:${t.nbTable}:${t.busOffset}:${t
-        .validEntries()
-        .map((e) => `${e.index}=${e.tce}`)
+        .entryRuns()
+        .map((e) => `${e.index}+${e.count}=${e.tce}`)
         .join(",")}`,
   );
   const host = (machine.vfio?.containers ?? []).map((c) =>
@@ -316,6 +330,8 @@ function snapshot(machine: PseriesMachine): string {
 function atomicFailure(step: Step, report: StepReport): boolean {
   const r = report.result;
   if (report.qemu_aborts) return false;
+  // A step past the materialised-entry limit is refused before anything changes.
+  if (report.error?.includes("materialised-entry limit")) return true;
   if (step.kind === "hcall")
     return r.ret === "H_PARAMETER" && (r.written === undefined || r.written === 0);
   if (step.kind === "rtas") {
@@ -339,6 +355,7 @@ export function checkScenario(yaml: string): void {
   let hostTrouble = false;
   let before = "";
   runScenario(scenario, {
+    materialisedEntryLimit: FUZZ_ENTRY_LIMIT,
     beforeStep: (_i, _step, machine) => {
       before = dead ? "" : snapshot(machine);
     },

@@ -92,6 +92,15 @@ export class TceTable {
     return n;
   }
 
+  /** The non-zero entries as runs of equal TCEs, in index order (costs the records kept). */
+  entryRuns(): { index: number; count: number; tce: bigint }[] {
+    const out: { index: number; count: number; tce: bigint }[] = [];
+    this.#entries.forEachRun((index, count, tce) => {
+      out.push({ index, count, tce });
+    });
+    return out;
+  }
+
   /** Entries whose TCE grants some access, one by one (bound the table first). */
   validEntries(): { index: number; tce: bigint }[] {
     const out: { index: number; tce: bigint }[] = [];
