@@ -4,7 +4,7 @@
  */
 import { POWER9_HOST } from "../src/host/platform.ts";
 import { PseriesMachine } from "../src/machine/pseries.ts";
-import { hPutTceIndirect } from "../src/spapr/hcalls.ts";
+import { hPutTceIndirect, hStuffTce } from "../src/spapr/hcalls.ts";
 import { rtasCall } from "../src/spapr/rtas.ts";
 import { type BenchResult, medianMs } from "./harness.ts";
 
@@ -39,7 +39,18 @@ function indirectRate(withVfio: boolean): number {
   return (calls * 512 * 1000) / ms;
 }
 
+/** Median ms to fill, then clear, `npages` entries of a 2^43-byte window of 4 KiB pages. */
+function stuffMs(npages: bigint): number {
+  const m = ddwMachine(43, 12);
+  return medianMs(() => {
+    hStuffTce(m, 0x80000001n, 0x800000000000000n, 0x10003n, npages);
+    hStuffTce(m, 0x80000001n, 0x800000000000000n, 0n, npages);
+  }, 9);
+}
+
 export function spaprBenchmarks(): BenchResult[] {
+  const stuffSmall = stuffMs(1n << 10n);
+  const stuffWhole = stuffMs(1n << 31n);
   const plain = indirectRate(false);
   const withDevice = indirectRate(true);
   global.gc?.();
@@ -78,6 +89,14 @@ export function spaprBenchmarks(): BenchResult[] {
       baseline: plain,
       ratio: plain / withDevice,
       note: "entries per second without a device over with one",
+    },
+    {
+      name: "hcall.stuff_2^31_over_2^10_ratio",
+      value: stuffWhole / stuffSmall,
+      unit: "ratio",
+      baseline: stuffSmall,
+      ratio: stuffWhole / stuffSmall,
+      note: "H_STUFF_TCE fill and clear of 2^31 entries over 2^10 (a range is one run: about 1)",
     },
     {
       name: "tce.sparse_heap_mib",
