@@ -87,28 +87,53 @@ test("a QEMU that ignores quit is killed after the grace period", async () => {
   assert.deepEqual(readdirSync(tmpRoot), []);
 });
 
-test("SIGTERM to iova while QEMU runs kills QEMU and removes the directory", async () => {
-  const { tmpRoot } = sandbox("qmp");
-  // A separate iova process: launch, say the child's pid, then wait to be signalled.
+/** Starts a separate iova process that launches the stand-in, says its pid, then runs `then`. */
+async function iovaWithQemu(tmpRoot: string, then: string) {
   const script = `
     import { launchQemu } from ${JSON.stringify(join(import.meta.dirname, "../../src/qemu/launch.ts"))};
     const q = await launchQemu([process.execPath, ${JSON.stringify(FAKE)}], { tmpRoot: ${JSON.stringify(tmpRoot)} });
     process.stdout.write(q.pid + "\\n");
-    setInterval(() => {}, 1000);
+    ${then}
   `;
   const iova = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["pipe", "pipe", "ignore"],
   });
+  const ended = new Promise<{ code: number | null; signal: string | null }>((r) =>
+    iova.once("exit", (code, signal) => r({ code, signal })),
+  );
   const qemuPid = await new Promise<number>((resolve) =>
     iova.stdout.once("data", (d) => resolve(Number(String(d).trim()))),
   );
+  return { iova, ended, qemuPid };
+}
+
+/** The kill is sent as iova goes; wait for the child to be reaped. */
+async function reaped(pid: number): Promise<boolean> {
+  for (let i = 0; i < 500 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  return !alive(pid);
+}
+
+test("SIGTERM to iova while QEMU runs kills QEMU and removes the directory", async () => {
+  const { tmpRoot } = sandbox("qmp");
+  const { iova, ended, qemuPid } = await iovaWithQemu(tmpRoot, "setInterval(() => {}, 1000);");
   assert.equal(alive(qemuPid), true);
   assert.equal(readdirSync(tmpRoot).length, 1);
-  const ended = new Promise((r) => iova.once("exit", (_code, signal) => r(signal)));
   iova.kill("SIGTERM");
-  assert.equal(await ended, "SIGTERM", "iova still ends as the signal says");
-  // The kill is sent before iova re-raises the signal; wait for the child to be reaped.
-  for (let i = 0; i < 200 && alive(qemuPid); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(alive(qemuPid), false);
+  assert.equal((await ended).signal, "SIGTERM", "iova still ends as the signal says");
+  assert.equal(await reaped(qemuPid), true);
+  assert.deepEqual(readdirSync(tmpRoot), []);
+});
+
+test("an iova that crashes while QEMU runs still kills QEMU and removes the directory", async () => {
+  const { tmpRoot } = sandbox("qmp");
+  // Crash once told to (stdin closes), after the pid has been read.
+  const { iova, ended, qemuPid } = await iovaWithQemu(
+    tmpRoot,
+    `process.stdin.on("data", () => {}); process.stdin.on("end", () => { throw new Error("boom"); });`,
+  );
+  assert.equal(alive(qemuPid), true);
+  iova.stdin.end();
+  assert.equal((await ended).code, 1);
+  assert.equal(await reaped(qemuPid), true);
   assert.deepEqual(readdirSync(tmpRoot), []);
 });
