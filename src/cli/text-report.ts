@@ -30,6 +30,8 @@ function summarise(step: StepReport): string {
     case "rtas":
       return r.rets ? `-> [${(r.rets as string[]).join(", ")}]` : "";
     case "hcall":
+      // A refused call (the materialised-entry limit) has no return code; its error says why.
+      if (r.ret === undefined) return "";
       return `-> ${r.ret}${r.tce ? ` tce=${r.tce}` : ""}${r.written !== undefined && r.written !== 1 ? ` (${r.written} written)` : ""}`;
     case "dma":
     case "cpu":
