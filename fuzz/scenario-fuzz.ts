@@ -250,6 +250,8 @@ export const scenarioArb: fc.Arbitrary<string> = fc
     phb1Ddw: fc.boolean(),
     phb2: fc.boolean(),
     backend: fc.constantFrom("spapr-tce-v2", "spapr-tce-v2", "spapr-tce", "type1"),
+    // type1's IOMMU page sizes: the usual, one too large for 4 KiB TCEs, or none at all.
+    pgsizes: fc.constantFrom("[4K, 2M, 1G]", "[4K, 2M, 1G]", "[64K]", "[]"),
     ddwHost: fc.boolean(),
     memlock: fc.option(fc.constantFrom("64M", "4G"), { nil: undefined }),
     faults: fc.array(faultArb, { maxLength: 2 }),
@@ -270,7 +272,7 @@ export const scenarioArb: fc.Arbitrary<string> = fc
     lines.push(
       "host:",
       `  iommu: ${m.backend}`,
-      ...(isType1 ? ["  page_size: 4K", "  pgsizes: [4K, 2M, 1G]"] : []),
+      ...(isType1 ? ["  page_size: 4K", `  pgsizes: ${m.pgsizes}`] : []),
       `  ddw: ${m.backend === "spapr-tce" ? false : m.ddwHost || m.backend !== "spapr-tce-v2"}`,
       ...(m.memlock ? [`  memlock_limit: ${m.memlock}`] : []),
     );
