@@ -263,7 +263,6 @@ export class PseriesMachine implements TceHost, RtasHost {
     this.devices.delete(id);
   }
 
-  /** A vfio-pci device: a PCI function whose group joins or sets up a VFIO container. */
   /**
    * A new container replays every valid TCE of the PHB's windows into the host, entry by entry:
    * refuse (before changing anything) when that is more than the materialised-entry limit.
@@ -278,6 +277,7 @@ export class PseriesMachine implements TceHost, RtasHost {
     );
   }
 
+  /** A vfio-pci device: a PCI function whose group joins or sets up a VFIO container. */
   #plugVfio(spec: DeviceSpec): PciDevice {
     const vfio = this.vfio;
     if (!vfio)
