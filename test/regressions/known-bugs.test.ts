@@ -67,7 +67,9 @@ test("the 2016 iova prefix bug (the seed): fixed in 7.2, reproduced under qemu-2
 
 test("Q1 (QEMU 7.2): a TCE overwritten to point outside RAM keeps its old host mapping; shadow names Q1", () => {
   const r = run("q1-stale-mapping-after-non-ram-tce.yaml");
-  assert.deepEqual(r.steps[2].result.qemu_log, ["iommu map to non memory area 0x1000000000"]);
+  const log = r.steps[2].result.qemu_log as string[];
+  assert.equal(log.length, 1);
+  assert.match(log[0], /^iommu map to non memory area (0x)?1000000000$/);
   // The refused MAP makes no ioctl, and no UNMAP is sent before it.
   assert.equal(r.steps[2].result.ioctls, undefined);
   assert.deepEqual(r.host.containers[0].mappings, [
