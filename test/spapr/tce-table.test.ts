@@ -91,8 +91,24 @@ describe("hypercalls", () => {
     );
     assert.equal(
       hPutTceIndirect(m, 0x80000001n, base, { address: 0x7f000000n, npages: 0n }).ret,
-      H.success,
+      H.parameter,
     );
+    assert.deepEqual(events, []);
+  });
+
+  test("zero-length H_STUFF_TCE and H_PUT_TCE_INDIRECT answer H_PARAMETER and write nothing (h_stuff_tce, h_put_tce_indirect)", () => {
+    const m = machineWithDdw();
+    const { events } = listen(m, 0x80000001n);
+    const base = 0x800000000000000n;
+    assert.deepEqual(hStuffTce(m, 0x80000001n, base, 0x3n, 0n), { ret: H.parameter, written: 0 });
+    assert.deepEqual(hPutTceIndirect(m, 0x80000001n, base, { address: 0x7f000000n, npages: 0n }), {
+      ret: H.parameter,
+      written: 0,
+    });
+    assert.deepEqual(hPutTceIndirect(m, 0x80000001n, base, { tces: [] }), {
+      ret: H.parameter,
+      written: 0,
+    });
     assert.deepEqual(events, []);
   });
 
