@@ -8,6 +8,7 @@
  * minus offset within the region) itself, as VFIO does.
  */
 import type { MemTxAttrs } from "../memory/access-types.ts";
+import type { AddressSpace } from "../memory/address-space.ts";
 import { maxBig, minBig, U64_MAX } from "../memory/int.ts";
 import type { IommuPermission, IommuTlbEntry, IommuTranslator } from "../memory/iommu-types.ts";
 import type { MemorySystem } from "../memory/memory-system.ts";
@@ -137,12 +138,15 @@ export class IommuRegion implements IommuTranslator {
     }
   }
 
-  /** Sends `n` an UNMAP of its whole range (QEMU's `memory_region_unmap_iommu_notifier_range`). */
-  unmapNotifierRange(n: IommuNotifier): void {
+  /**
+   * Sends `n` an UNMAP of its whole range (QEMU's `memory_region_unmap_iommu_notifier_range`),
+   * naming `targetAs` (QEMU names system memory) as the target.
+   */
+  unmapNotifierRange(n: IommuNotifier, targetAs: AddressSpace): void {
     notifyOne(n, {
       type: IommuNotifierFlag.unmap,
       entry: {
-        targetAs: null,
+        targetAs,
         iova: n.start,
         translatedAddr: 0n,
         addrMask: n.end - n.start,

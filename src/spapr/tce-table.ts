@@ -9,7 +9,7 @@
  */
 import { EntryTable } from "../iommu/entry-table.ts";
 import { IommuRegion } from "../iommu/iommu-region.ts";
-import { type IommuNotifier, IommuNotifierFlag } from "../iommu/notifier.ts";
+import { type IommuNotifier, IommuNotifierError, IommuNotifierFlag } from "../iommu/notifier.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX, wrap64 } from "../memory/int.ts";
 import type { IommuPermission, IommuTlbEntry } from "../memory/iommu-types.ts";
@@ -198,7 +198,10 @@ export class TceTable {
     return 1n << BigInt(this.pageShift);
   }
 
-  notifyFlagChanged(oldFlags: number, newFlags: number): undefined {
+  /** QEMU's `spapr_tce_notify_flag_changed`: device-IOTLB notifiers are refused. */
+  notifyFlagChanged(oldFlags: number, newFlags: number): IommuNotifierError | undefined {
+    if (newFlags & IommuNotifierFlag.devIotlbUnmap)
+      return new IommuNotifierError("spart_tce does not support dev-iotlb yet");
     // 7.2's set_need_vfio: a userspace table is usable by VFIO as it is.
     if (oldFlags === 0 && newFlags !== 0) this.needVfio = true;
     else if (newFlags === 0) this.needVfio = false;

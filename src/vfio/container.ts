@@ -105,9 +105,9 @@ export class VfioContainer {
     this.dmaAs = dmaAs;
     this.kernel = kernel;
     this.pointer = `0x55d5c0de${(0x1000 + nextContainerId++ * 0x100).toString(16).padStart(4, "0")}`;
+    // QEMU's vfio_memory_listener gives no priority: 0.
     this.#listener = {
       name: "vfio",
-      priority: 10,
       regionAdd: (s) => this.#regionAdd(s),
       regionDel: (s) => this.#regionDel(s),
     };
@@ -472,8 +472,17 @@ export class VfioContainer {
       iova_start: iova,
       iova_end: iova + entry.addrMask,
     });
-    if (entry.targetAs !== this.ctx.memory && entry.targetAs !== null) {
-      this.ctx.report(`Wrong target AS "${entry.targetAs.name}", only system memory is allowed`);
+    if (entry.targetAs === null) {
+      // QEMU 7.2 compares with system memory, then reads the name of the NULL target to print it.
+      this.ctx.abort(
+        "vfio_iommu_map_notify: the entry's target_as is NULL (QEMU 7.2 crashes reading its name)",
+      );
+      return;
+    }
+    if (entry.targetAs !== this.ctx.memory) {
+      this.ctx.report(
+        `Wrong target AS "${entry.targetAs.name || "none"}", only system memory is allowed`,
+      );
       return;
     }
     if (entry.perm === 0) {
@@ -484,9 +493,12 @@ export class VfioContainer {
         );
       return;
     }
-    const t = this.ctx.memory.translate(entry.translatedAddr, size, false);
+    // vfio_get_xlat_addr: a write-permitted entry is translated as a write.
+    const writable = (entry.perm & 2) !== 0;
+    const t = this.ctx.memory.translate(entry.translatedAddr, size, writable);
     if (!t.mr?.isRam) {
-      this.ctx.report(`iommu map to non memory area ${hex(entry.translatedAddr)}`);
+      // QEMU prints `xlat`: where the translation ended, as an offset in what it hit.
+      this.ctx.report(`iommu map to non memory area ${t.xlat.toString(16)}`);
       return;
     }
     if (t.plen < size) {
@@ -494,7 +506,7 @@ export class VfioContainer {
       return;
     }
     const vaddr = (this.ctx.hvaOf(t.mr) ?? 0n) + t.xlat;
-    const readonly = !(entry.perm & 2) || t.mr.readonly;
+    const readonly = !writable || t.mr.readonly;
     const ret = this.#dmaMap(iova, size, vaddr, readonly);
     if (ret < 0) {
       this.ctx.report(
