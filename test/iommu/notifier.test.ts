@@ -104,7 +104,13 @@ describe("notification", () => {
     const log: string[] = [];
     const targets: unknown[] = [];
     const n = recorder("n", log, { start: 0x1000n, end: 0x4fffn });
-    iommu.registerNotifier({ ...n, notify: (e) => (targets.push(e.targetAs), n.notify(e)) });
+    iommu.registerNotifier({
+      ...n,
+      notify: (e) => {
+        targets.push(e.targetAs);
+        n.notify(e);
+      },
+    });
     iommu.unmapNotifierRange(iommu.notifiers[0], memory);
     assert.deepEqual(log, ["n unmap 1000/3fff -> 0 0"]);
     assert.deepEqual(targets, [memory]);
