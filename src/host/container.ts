@@ -27,10 +27,13 @@ export abstract class HostContainer {
     return this.#groups;
   }
 
-  /** VFIO_GROUP_SET_CONTAINER (+ VFIO_SET_IOMMU for the first group). */
-  attachGroup(group: number): number {
+  /**
+   * VFIO_GROUP_SET_CONTAINER (+ VFIO_SET_IOMMU for the first group). `groupSet`: the group is in
+   * the container already and only VFIO_SET_IOMMU is retried (QEMU's fallback to v1).
+   */
+  attachGroup(group: number, options: { readonly groupSet?: boolean } = {}): number {
     const first = this.#groups.length === 0;
-    if (first) this.io.call("GROUP_SET_CONTAINER", { group }, () => 0);
+    if (first && !options.groupSet) this.io.call("GROUP_SET_CONTAINER", { group }, () => 0);
     return this.io.call(
       first ? "SET_IOMMU" : "GROUP_SET_CONTAINER",
       first ? { type: this.setIommuType } : { group },

@@ -26,7 +26,7 @@ export interface HostIommu {
   /** What locked pages should be, from the container's state (for the accounting check). */
   expectedLockedPages(): bigint;
   /** Attaches an IOMMU group (VFIO_GROUP_SET_CONTAINER and, for the first, VFIO_SET_IOMMU). */
-  attachGroup(group: number): number;
+  attachGroup(group: number, options?: { readonly groupSet?: boolean }): number;
   detachGroup(group: number): void;
   readonly groups: readonly number[];
   /** Every mapped page, in iova order. */

@@ -14,6 +14,7 @@ import type { RtasHost } from "../spapr/rtas.ts";
 import type { TceTable } from "../spapr/tce-table.ts";
 import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
+import { VFIO_MESSAGES as M } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { type PseriesCompat, pseriesCompat } from "./machine-type.ts";
 import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
@@ -239,7 +240,7 @@ export class PseriesMachine implements TceHost, RtasHost {
       throw new DeviceError("vfio-pci needs a host: describe one in the scenario's host section");
     if (!spec.host) throw new DeviceError("vfio-pci needs a host device address");
     if ([...this.assigned.values()].some((a) => a.host === spec.host)) {
-      throw new DeviceError(`vfio ${spec.host}: device is already attached`);
+      throw new DeviceError(M.devicePrefix.render(spec.host) + M.deviceAlreadyAttached.render());
     }
     const id = spec.id ?? `vfio-pci#${this.#anonymous}`;
     if (spec.id !== undefined && this.devices.has(spec.id))

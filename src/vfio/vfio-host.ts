@@ -12,6 +12,7 @@ import { Type1Container } from "../host/type1.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
 import type { MemoryRegion } from "../memory/region.ts";
 import { type VfioBehaviour, VfioContainer, type VfioContext, VfioError } from "./container.ts";
+import { VFIO_MESSAGES as M } from "./messages.ts";
 
 /** What happened at the VFIO/host boundary: QEMU's log lines and the aborts QEMU would make. */
 export interface VfioEvents {
@@ -107,7 +108,7 @@ export class VfioHost {
     } catch (e) {
       if (e instanceof VfioError)
         throw new VfioError(
-          `vfio ${host}: failed to setup container for group ${group}: ${e.message}`,
+          M.devicePrefix.render(host) + M.groupSetupFailed.render(group) + e.message,
         );
       throw e;
     }

@@ -8,6 +8,8 @@ import { POWER9_HOST } from "../../src/host/platform.ts";
 import { IommuNotifierFlag } from "../../src/iommu/notifier.ts";
 import { PageTableIommu } from "../../src/iommu/page-table-iommu.ts";
 import { PseriesMachine } from "../../src/machine/pseries.ts";
+import { loadScenario } from "../../src/scenario/load.ts";
+import { runScenario } from "../../src/scenario/run.ts";
 import { hPutTce } from "../../src/spapr/hcalls.ts";
 import { rtasCall } from "../../src/spapr/rtas.ts";
 
@@ -83,5 +85,59 @@ describe("vfio_iommu_map_notify", () => {
     assert.equal(vfio.io.log.length, ioctls);
     assert.equal(vfio.events.aborts.length, 1);
     assert.match(vfio.events.aborts[0], /target_as is NULL/);
+  });
+});
+
+function runYaml(yaml: string) {
+  return runScenario(loadScenario(yaml, "test.yaml"));
+}
+
+const HOTPLUG = `name: t
+machine:
+  memory: 1G
+steps:
+  - device_add: { id: hostdev0, driver: vfio-pci, host: "0001:01:00.0" }
+`;
+
+describe("vfio_init_container", () => {
+  test("any VFIO_SET_IOMMU failure in v2 mode is retried as v1, not only EPERM", () => {
+    const { report } = runYaml(`${HOTPLUG}host:
+  ddw: false
+  faults: [{ ioctl: SET_IOMMU, errno: ENODEV, once: true }]
+`);
+    const ioctls = report.steps[0].result.ioctls as string[];
+    assert.deepEqual(ioctls.slice(0, 4), [
+      "GROUP_SET_CONTAINER(group=1) = 0",
+      "SET_IOMMU(type=spapr-tce-v2) = -ENODEV",
+      "SET_IOMMU(type=spapr-tce) = 0",
+      "ENABLE() = 0",
+    ]);
+    assert.equal(report.steps[0].ok, true);
+    assert.equal(report.host.containers[0].backend, "spapr-tce");
+  });
+
+  test("when v1 fails too, the error is QEMU's 'Failed to set iommu for container'", () => {
+    const { report } = runYaml(`${HOTPLUG}host:
+  faults: [{ ioctl: SET_IOMMU, errno: ENODEV, once: true }]
+`);
+    // On a DDW host v1 is refused with EPERM.
+    assert.equal(
+      report.steps[0].error,
+      "vfio 0001:01:00.0: failed to setup container for group 1: Failed to set iommu for container: Operation not permitted",
+    );
+  });
+});
+
+describe("window removal", () => {
+  test("a failed removal of the default window is reported, then fails the setup", () => {
+    const { report } = runYaml(`${HOTPLUG}host:
+  faults: [{ ioctl: TCE_REMOVE, errno: EINVAL, once: true }]
+`);
+    const step = report.steps[0];
+    assert.deepEqual(step.result.qemu_log, ["Failed to remove window at 0"]);
+    assert.equal(
+      step.error,
+      "vfio 0001:01:00.0: failed to setup container for group 1: failed to remove existing window: Invalid argument",
+    );
   });
 });
