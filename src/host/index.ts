@@ -4,5 +4,6 @@ export * from "./errno.ts";
 export * from "./host-iommu.ts";
 export * from "./ioctl.ts";
 export * from "./platform.ts";
+export * from "./process.ts";
 export * from "./spapr-tce.ts";
 export * from "./type1.ts";

@@ -7,6 +7,7 @@ import { Errno } from "./errno.ts";
 import type { HostEntry, HostIommu, HostWindow } from "./host-iommu.ts";
 import type { IoctlBoundary } from "./ioctl.ts";
 import type { HostPlatform } from "./platform.ts";
+import type { HostProcess } from "./process.ts";
 
 interface Mapping {
   readonly iova: bigint;
@@ -25,8 +26,9 @@ export class Type1Container extends HostContainer implements HostIommu {
     platform: HostPlatform,
     userMemory: readonly { start: bigint; size: bigint }[],
     io?: IoctlBoundary,
+    process?: HostProcess,
   ) {
-    super(platform, io);
+    super(platform, io, process);
     this.#userMemory = userMemory;
   }
 
@@ -36,7 +38,7 @@ export class Type1Container extends HostContainer implements HostIommu {
     return pg & -pg;
   }
 
-  expectedLockedPages(): bigint {
+  expectedChargedPages(): bigint {
     return this.#maps.reduce((n, m) => n + m.size / this.platform.pageSize, 0n);
   }
 

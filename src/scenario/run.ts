@@ -602,6 +602,7 @@ function containerReports(machine: PseriesMachine, vfio: VfioHost) {
     return {
       backend: c.kernel.backend,
       devices,
+      locked_pages: Number(c.kernel.lockedPages),
       windows: c.kernel
         .windows()
         .map((w) => ({ start: hex(w.start), size: hex(w.size), page_shift: w.pageShift })),
@@ -631,5 +632,11 @@ export function snapshotState(machine: PseriesMachine): Pick<Report, "guest" | "
       })),
   );
   const vfio = machine.vfio;
-  return { guest: { windows }, host: { containers: vfio ? containerReports(machine, vfio) : [] } };
+  return {
+    guest: { windows },
+    host: {
+      containers: vfio ? containerReports(machine, vfio) : [],
+      locked_pages: vfio ? Number(vfio.process.lockedPages) : 0,
+    },
+  };
 }

@@ -137,6 +137,7 @@ export class VfioContainer {
         false,
         this.#userMemory(),
         this.kernel.io,
+        this.kernel.process,
       );
       ret = this.kernel.attachGroup(group, { groupSet: true });
     }

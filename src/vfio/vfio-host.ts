@@ -7,6 +7,7 @@
 import type { HostEntry } from "../host/host-iommu.ts";
 import { IoctlBoundary } from "../host/ioctl.ts";
 import type { HostPlatform } from "../host/platform.ts";
+import { HostProcess } from "../host/process.ts";
 import { SpaprTceContainer } from "../host/spapr-tce.ts";
 import { Type1Container } from "../host/type1.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
@@ -35,6 +36,8 @@ export class VfioHost {
   readonly events: VfioEvents = { reports: [], aborts: [] };
   /** Every ioctl of every container, in order. */
   readonly io: IoctlBoundary;
+  /** The VMM process: one RLIMIT_MEMLOCK and one set of preregistered memory for all containers. */
+  readonly process: HostProcess;
   readonly #ctx: VfioContext;
   readonly #groups = new Map<string, number>();
   readonly #ramHva: Map<MemoryRegion, bigint>;
@@ -54,6 +57,7 @@ export class VfioHost {
     this.#memory = memory;
     this.#ramHva = ramHva;
     this.io = new IoctlBoundary(platform.faults);
+    this.process = new HostProcess(platform.pageSize, platform.memlockLimit);
     this.#ctx = {
       platform,
       backend,
@@ -95,12 +99,13 @@ export class VfioHost {
     }
     const kernel =
       this.backend === "type1"
-        ? new Type1Container(this.platform, this.#userMemory(), this.io)
+        ? new Type1Container(this.platform, this.#userMemory(), this.io, this.process)
         : new SpaprTceContainer(
             this.platform,
             this.backend === "spapr-tce-v2",
             this.#userMemory(),
             this.io,
+            this.process,
           );
     const container = new VfioContainer(this.#ctx, dmaAs, kernel);
     try {
