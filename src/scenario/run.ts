@@ -572,6 +572,7 @@ export function hostFrom(spec: HostSpec | undefined): {
     ...(spec.windowStarts ? { windowStarts: spec.windowStarts } : {}),
     ...(spec.memlockLimit !== undefined ? { memlockLimit: spec.memlockLimit } : {}),
     ...(spec.dmaEntryLimit !== undefined ? { dmaEntryLimit: spec.dmaEntryLimit } : {}),
+    ...(spec.reservedIova !== undefined ? { reservedIova: spec.reservedIova } : {}),
     ...(spec.ddw !== undefined ? { ddw: spec.ddw } : {}),
     faults: (spec.faults ?? []).map((f) => ({
       ioctl: f.ioctl,

@@ -16,6 +16,8 @@ export interface HostSpec {
   readonly windowStarts?: readonly bigint[];
   readonly memlockLimit?: bigint;
   readonly dmaEntryLimit?: number;
+  /** type1: IOVA ranges the platform reserves (both ends included); default x86's MSI window. */
+  readonly reservedIova?: readonly (readonly [bigint, bigint])[];
   readonly faults?: readonly {
     readonly ioctl: string;
     readonly errno: string;
