@@ -12,10 +12,11 @@ import type { TceHost } from "../spapr/hcalls.ts";
 import { PHB_DEFAULTS, type PhbConfig, type PhbPlacement, SpaprPhb } from "../spapr/phb.ts";
 import type { RtasHost } from "../spapr/rtas.ts";
 import type { TceTable } from "../spapr/tce-table.ts";
-import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
+import type { VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
 import { VFIO_MESSAGES as M } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
+import type { Behaviour } from "./behaviour.ts";
 import { type PseriesCompat, pseriesCompat } from "./machine-type.ts";
 import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
 import { qemuXhci } from "./qemu-xhci.ts";
@@ -56,8 +57,11 @@ export interface PseriesConfig {
     readonly platform: HostPlatform;
     readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
   };
-  /** How the VFIO side behaves (default qemu-7.2). */
-  readonly vfioBehaviour?: VfioBehaviour;
+  /**
+   * Which QEMU the machine behaves like (default qemu-7.2): `qemu-2016-prefix` sets both the TCE
+   * tables' notifications and the VFIO side to the 2016 code (see BEHAVIOUR_HELP).
+   */
+  readonly behaviour?: Behaviour;
 }
 
 /** An assigned device: its host address and container. */
@@ -99,6 +103,8 @@ export class PseriesMachine implements TceHost, RtasHost {
   readonly assigned = new Map<string, AssignedDevice>();
   /** The VFIO host, when the machine has one. */
   readonly vfio: VfioHost | undefined;
+  /** Which QEMU the machine behaves like. */
+  readonly behaviour: Behaviour;
   /** Why real QEMU would not have started (a cold-plugged device failed to realize). */
   startupError: string | undefined;
   readonly #config: PseriesConfig;
@@ -143,12 +149,16 @@ export class PseriesMachine implements TceHost, RtasHost {
     for (const spec of config.phbs ?? []) {
       if (spec.index !== 0) this.#addPhb(spec.index, this.#peripheralOwner(undefined));
     }
+    this.behaviour = config.behaviour ?? "qemu-7.2";
+    // Before the 2016 fix, live H_PUT_TCE notified absolute bus addresses.
+    if (this.behaviour === "qemu-2016-prefix")
+      for (const t of this.tables) t.iovaConvention = "absolute-live";
     if (config.host) {
       const hva = new Map([[this.ram, GUEST_RAM_HVA]]);
       this.vfio = new VfioHost(
         config.host.platform,
         config.host.backend,
-        config.vfioBehaviour ?? "qemu-7.2",
+        this.behaviour,
         this.memoryAs,
         hva,
       );

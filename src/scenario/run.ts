@@ -5,6 +5,7 @@
  */
 
 import { Errno, errnoByName, errnoName } from "../host/errno.ts";
+import { RepeatFolder } from "../host/fold.ts";
 import { formatIoctl } from "../host/ioctl.ts";
 import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
 import { SpaprTceContainer } from "../host/spapr-tce.ts";
@@ -87,11 +88,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   const machine = new PseriesMachine({
     ...spec,
     host: needsHost ? hostFrom(scenario.host) : undefined,
-    vfioBehaviour: behaviour,
+    behaviour,
   });
   const aborts: string[] = [];
   for (const t of machine.tables) {
-    if (behaviour === "qemu-2016-prefix") t.iovaConvention = "absolute-live";
     t.onQemuAbort = (message) => aborts.push(message);
   }
   const vfio = machine.vfio;
@@ -125,6 +125,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   }
   const started = machine.startupError === undefined;
   const steps: StepReport[] = (started ? scenario.steps : []).map((step, index) => {
+    vfio?.breakReports();
     const before = {
       aborts: aborts.length,
       vfioAborts: vfio?.events.aborts.length ?? 0,
@@ -139,7 +140,13 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     if (step.kind === "rtas" || step.kind === "hcall")
       emit(step.kind, { name: report.name, ...report.result });
     if (vfio) {
-      const ioctls = vfio.io.log.slice(before.ioctls).map(formatIoctl);
+      // The 2016 replay repeats each large TCE once per 4 KiB step: repeats are folded.
+      const folder = new RepeatFolder();
+      for (let i = before.ioctls; i < vfio.io.log.length; i++)
+        folder.push(formatIoctl(vfio.io.log.at(i)!));
+      folder.break();
+      vfio.breakReports();
+      const ioctls = folder.lines;
       const log = vfio.events.reports.slice(before.reports);
       aborts.push(...vfio.events.aborts.slice(before.vfioAborts));
       if (ioctls.length || log.length) {

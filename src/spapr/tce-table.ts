@@ -208,6 +208,27 @@ export class TceTable {
     return undefined;
   }
 
+  /**
+   * QEMU 2016's walk at `granularity`, from the valid entries: each is translated once and
+   * notified once per walk step inside its page (a 64 KiB page at 4 KiB steps: 16 times), as
+   * the walk over the whole window would. Nothing while a window is being created (it is empty).
+   */
+  replayWalk(region: IommuRegion, n: IommuNotifier, granularity: bigint): void {
+    if (this.skippingReplay) return;
+    const shift = this.#shift;
+    const pageSize = 1n << shift;
+    this.#entries.forEach((i, tce) => {
+      if ((tce & 3n) === 0n) return;
+      const start = BigInt(i) << shift;
+      const steps =
+        (start + pageSize + granularity - 1n) / granularity -
+        (start + granularity - 1n) / granularity;
+      if (steps === 0n) return;
+      const entry = region.translate(start, 0, n.iommuIdx);
+      for (let k = 0n; k < steps; k++) n.notify(entry);
+    });
+  }
+
   /** Replays valid entries in index order, or nothing while a window is being created. */
   replay(region: IommuRegion, n: IommuNotifier): void {
     if (this.skippingReplay) return;

@@ -25,7 +25,7 @@ import type { MemoryListener, MemoryRegionSection } from "../memory/listener.ts"
 import type { MemoryRegion } from "../memory/region.ts";
 import { IOVA_MESSAGES, VFIO_MESSAGES as M } from "./messages.ts";
 
-/** Which QEMU a container behaves like. */
+/** Which QEMU a container behaves like (the machine's behaviour, see machine/behaviour.ts). */
 export type VfioBehaviour = "qemu-7.2" | "qemu-2016-prefix";
 
 /** What every container of a machine shares: the host, system memory, and where logs go. */
@@ -357,7 +357,9 @@ export class VfioContainer {
         return (e as Error).message;
       }
       this.giommus.unshift(giommu);
-      iommu.replay(giommu.notifier);
+      // 2016: the walk at the container's granularity (vfio_container_granularity), no hook.
+      if (legacy) iommu.replayWalk(giommu.notifier, 1n << BigInt(ctz64(this.pgsizes)));
+      else iommu.replay(giommu.notifier);
       return undefined;
     }
     // A RAM section: map it directly.
@@ -502,7 +504,7 @@ export class VfioContainer {
     }
     // vfio_get_xlat_addr: a write-permitted entry is translated as a write.
     const writable = (entry.perm & 2) !== 0;
-    const t = this.ctx.memory.translate(entry.translatedAddr, size, writable);
+    const t = this.#translate(entry.translatedAddr, size, writable);
     if (!t.mr?.isRam) {
       // QEMU prints `xlat`: where the translation ended, as an offset in what it hit.
       this.ctx.report(M.nonMemoryArea.render(t.xlat));
@@ -515,7 +517,49 @@ export class VfioContainer {
     const vaddr = (this.ctx.hvaOf(t.mr) ?? 0n) + t.xlat;
     const readonly = !writable || t.mr.readonly;
     const ret = this.#dmaMap(iova, size, vaddr, readonly);
-    if (ret < 0) this.ctx.report(M.dmaMapFailed.render(this.pointer, iova, size, vaddr, ret, -ret));
+    if (ret < 0) {
+      const f = this.#lastMapFailure;
+      if (f?.iova !== iova || f.size !== size || f.vaddr !== vaddr || f.ret !== ret) {
+        const text = M.dmaMapFailed.render(this.pointer, iova, size, vaddr, ret, -ret);
+        this.#lastMapFailure = { iova, size, vaddr, ret, text };
+      }
+      this.ctx.report(this.#lastMapFailure!.text);
+    }
+  }
+
+  #lastMapFailure:
+    | { iova: bigint; size: bigint; vaddr: bigint; ret: number; text: string }
+    | undefined;
+  #lastXlat:
+    | {
+        readonly view: unknown;
+        readonly addr: bigint;
+        readonly size: bigint;
+        readonly writable: boolean;
+        readonly t: ReturnType<AddressSpace["translate"]>;
+      }
+    | undefined;
+
+  /**
+   * System memory's translation of a notified entry. The same translation again, with the flat
+   * view unchanged and no IOMMU on the way, is the same answer: the 2016 replay asks it once per
+   * 4 KiB step of a large TCE.
+   */
+  #translate(addr: bigint, size: bigint, writable: boolean): ReturnType<AddressSpace["translate"]> {
+    const memory = this.ctx.memory;
+    const last = this.#lastXlat;
+    if (
+      last &&
+      last.view === memory.view &&
+      last.addr === addr &&
+      last.size === size &&
+      last.writable === writable
+    )
+      return last.t;
+    const t = memory.translate(addr, size, writable);
+    this.#lastXlat =
+      t.addressSpace === memory ? { view: memory.view, addr, size, writable, t } : undefined;
+    return t;
   }
 
   /** QEMU's `vfio_dma_map`: READ always, WRITE unless read-only; one retry after EBUSY. */

@@ -4,6 +4,7 @@
  * assigned device through the host IOMMU into guest RAM.
  */
 
+import { RepeatFolder } from "../host/fold.ts";
 import type { HostEntry } from "../host/host-iommu.ts";
 import { IoctlBoundary } from "../host/ioctl.ts";
 import type { HostPlatform } from "../host/platform.ts";
@@ -33,7 +34,12 @@ export class VfioHost {
   readonly platform: HostPlatform;
   readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
   readonly containers: VfioContainer[] = [];
-  readonly events: VfioEvents = { reports: [], aborts: [] };
+  readonly #reports = new RepeatFolder();
+  /**
+   * QEMU's log lines (a block of lines repeated right after itself is kept once, with a line
+   * saying how many more times it came) and the aborts QEMU would make.
+   */
+  readonly events: VfioEvents = { reports: this.#reports.lines, aborts: [] };
   /** Every ioctl of every container, in order. */
   readonly io: IoctlBoundary;
   /** The VMM process: one RLIMIT_MEMLOCK and one set of preregistered memory for all containers. */
@@ -64,10 +70,15 @@ export class VfioHost {
       behaviour,
       memory,
       hvaOf: (mr) => ramHva.get(mr),
-      report: (m) => this.events.reports.push(m),
+      report: (m) => this.#reports.push(m),
       abort: (m) => this.events.aborts.push(m),
       trace: (event, fields) => this.onTrace?.(event, fields),
     };
+  }
+
+  /** Starts a new stretch of log: repeats are not folded across it (a new step). */
+  breakReports(): void {
+    this.#reports.break();
   }
 
   /** The IOMMU group of a host device (one group per device here). */
