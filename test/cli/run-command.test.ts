@@ -78,5 +78,8 @@ test("iova help says which parts of qemu-2016-prefix come from which code", () =
   const r = run("help");
   assert.match(r.out, /qemu-2016-prefix\s+plays the tree just before QEMU commit d78c19b5cf/);
   assert.match(r.out, /replay walks the window at\s+the container's smallest IOMMU page/);
-  assert.match(r.out, /window creation \(the RTAS DDW calls, host\s+windows created before replay\) is 7\.2's/);
+  assert.match(
+    r.out,
+    /window creation \(the RTAS DDW calls, host\s+windows created before replay\) is 7\.2's/,
+  );
 });
