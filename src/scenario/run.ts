@@ -8,6 +8,7 @@ import { Errno, errnoByName, errnoName } from "../host/errno.ts";
 import { RepeatFolder } from "../host/fold.ts";
 import { formatIoctl } from "../host/ioctl.ts";
 import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
+import { HostProcess } from "../host/process.ts";
 import { SpaprTceContainer } from "../host/spapr-tce.ts";
 import { Type1Container } from "../host/type1.ts";
 import { dmaRead, dmaWrite } from "../iommu/dma.ts";
@@ -221,6 +222,17 @@ const rawContainers = new WeakMap<
   Map<string, SpaprTceContainer | Type1Container>
 >();
 
+/** The process raw containers charge. */
+const rawProcesses = new WeakMap<PseriesMachine, HostProcess>();
+function rawProcess(machine: PseriesMachine, platform: HostPlatform): HostProcess {
+  let p = rawProcesses.get(machine);
+  if (!p) {
+    p = new HostProcess(platform.pageSize, platform.memlockLimit);
+    rawProcesses.set(machine, p);
+  }
+  return p;
+}
+
 function ioctl(machine: PseriesMachine, step: IoctlStep): Outcome {
   const containers =
     rawContainers.get(machine) ?? new Map<string, SpaprTceContainer | Type1Container>();
@@ -231,10 +243,13 @@ function ioctl(machine: PseriesMachine, step: IoctlStep): Outcome {
   let c = containers.get(step.container);
   if (step.ioctl === "SET_IOMMU") {
     const type = a.type as string;
+    // Raw containers share one process of their own (a program driving the host beside QEMU):
+    // one RLIMIT_MEMLOCK, one preregistration list.
+    const vmm = rawProcess(machine, platform);
     c ??=
       type === "type1"
-        ? new Type1Container(platform, userMemory)
-        : new SpaprTceContainer(platform, type === "spapr-tce-v2", userMemory);
+        ? new Type1Container(platform, userMemory, undefined, vmm)
+        : new SpaprTceContainer(platform, type === "spapr-tce-v2", userMemory, undefined, vmm);
     containers.set(step.container, c);
   }
   if (!c) return failed(step.ioctl, `no container '${step.container}': SET_IOMMU first`);
