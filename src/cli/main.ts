@@ -30,6 +30,7 @@ import {
   snapshotState,
 } from "../index.ts";
 
+import { BEHAVIOUR_HELP } from "../machine/behaviour.ts";
 import { UsageError } from "./errors.ts";
 import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
 
@@ -40,6 +41,7 @@ const USAGE = `usage:
       --trace writes JSON lines of events (hypercalls, RTAS, IOMMU notifications, VFIO listener
       callbacks, ioctls) to stderr; --trace-file to FILE. --html writes a self-contained page with
       the DMA address map (guest windows beside the host's, differences marked).
+      ${BEHAVIOUR_HELP}
   iova check SCENARIO
       Run a scenario and print only the verdicts.
   iova mtree SCENARIO [-f] [-D] [-o]

@@ -86,8 +86,11 @@ export function formatReport(
   if (report.host.containers.length) {
     out.push("");
     out.push(style.bold("host IOMMU"));
+    out.push(`  locked: ${report.host.locked_pages} pages for the process`);
     for (const c of report.host.containers) {
-      out.push(`  container (${c.backend}) for ${c.devices.join(", ")}`);
+      out.push(
+        `  container (${c.backend}) for ${c.devices.join(", ")}, its share ${c.locked_pages} locked pages`,
+      );
       for (const w of c.windows)
         out.push(`    window ${w.start} +${w.size}, ${2 ** w.page_shift / 1024} KiB pages`);
       for (const m of c.mappings.slice(0, 12))

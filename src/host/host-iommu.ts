@@ -1,5 +1,6 @@
 /** What every host IOMMU backend offers to VFIO and to assigned-device DMA. */
 import type { IoctlBoundary } from "./ioctl.ts";
+import type { HostProcess } from "./process.ts";
 
 /** A mapped host IOMMU page. */
 export interface HostEntry {
@@ -21,12 +22,19 @@ export interface HostWindow {
 export interface HostIommu {
   readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
   readonly io: IoctlBoundary;
-  /** Pages (of the host PAGE_SIZE) charged to RLIMIT_MEMLOCK. */
+  /** The VMM process whose locked_vm (RLIMIT_MEMLOCK) the container charges. */
+  readonly process: HostProcess;
+  /**
+   * The container's share of the process's locked pages (host PAGE_SIZE): what it charged itself
+   * and the preregistered memory it was first to hold.
+   */
   readonly lockedPages: bigint;
-  /** What locked pages should be, from the container's state (for the accounting check). */
-  expectedLockedPages(): bigint;
+  /** What the container charged itself, preregistered memory aside. */
+  readonly chargedPages: bigint;
+  /** What `chargedPages` should be, from the container's state (for the accounting check). */
+  expectedChargedPages(): bigint;
   /** Attaches an IOMMU group (VFIO_GROUP_SET_CONTAINER and, for the first, VFIO_SET_IOMMU). */
-  attachGroup(group: number): number;
+  attachGroup(group: number, options?: { readonly groupSet?: boolean }): number;
   detachGroup(group: number): void;
   readonly groups: readonly number[];
   /** Every mapped page, in iova order. */

@@ -6,6 +6,7 @@
 import { hex } from "../memory/int.ts";
 import { Errno } from "./errno.ts";
 import type { HostPlatform } from "./platform.ts";
+import { HostProcess } from "./process.ts";
 import { SpaprTceContainer } from "./spapr-tce.ts";
 import { Type1Container } from "./type1.ts";
 
@@ -49,11 +50,17 @@ export class RawIoctlHost {
   readonly platform: HostPlatform;
   /** The process's user memory (guest RAM): the only addresses that can be pinned. */
   readonly userMemory: readonly { start: bigint; size: bigint }[];
+  /**
+   * The one process all raw containers charge (a program driving the host beside QEMU): one
+   * RLIMIT_MEMLOCK, one preregistration list.
+   */
+  readonly process: HostProcess;
   readonly #containers = new Map<string, RawContainer>();
 
   constructor(platform: HostPlatform, userMemory: readonly { start: bigint; size: bigint }[]) {
     this.platform = platform;
     this.userMemory = userMemory;
+    this.process = new HostProcess(platform.pageSize, platform.memlockLimit);
   }
 
   /** The containers, in the order they were created. */
@@ -75,8 +82,14 @@ export class RawIoctlHost {
       const type = args.type as (typeof RAW_IOMMU_TYPES)[number];
       c =
         type === "type1"
-          ? new Type1Container(this.platform, this.userMemory)
-          : new SpaprTceContainer(this.platform, type === "spapr-tce-v2", this.userMemory);
+          ? new Type1Container(this.platform, this.userMemory, undefined, this.process)
+          : new SpaprTceContainer(
+              this.platform,
+              type === "spapr-tce-v2",
+              this.userMemory,
+              undefined,
+              this.process,
+            );
       this.#containers.set(name, c);
     }
     if (!c) return `no container '${name}': SET_IOMMU first`;

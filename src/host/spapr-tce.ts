@@ -10,6 +10,7 @@ import { Errno } from "./errno.ts";
 import type { HostEntry, HostIommu, HostWindow } from "./host-iommu.ts";
 import type { IoctlBoundary } from "./ioctl.ts";
 import type { HostPlatform } from "./platform.ts";
+import type { HostProcess, PreregisteredMemory } from "./process.ts";
 
 interface Window {
   readonly start: bigint;
@@ -34,18 +35,6 @@ const PERM_NAMES = ["", "r", "w", "rw"] as const;
 /** A stored entry's user address and permission. */
 const hvaOf = (value: bigint) => value & ~3n;
 const permOf = (value: bigint) => PERM_NAMES[Number(value & 3n)] as "r" | "w" | "rw";
-
-interface PreregRegion {
-  readonly vaddr: bigint;
-  readonly size: bigint;
-  readonly end: bigint;
-  readonly pages: bigint;
-  readonly maxPageShift: number;
-  /** Mapped TCEs pointing into it. */
-  mapped: number;
-  /** Whether this container holds a reference. */
-  owned: boolean;
-}
 
 /** Result of GET_INFO. */
 export interface SpaprTceInfo {
@@ -73,7 +62,10 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
   readonly backend: "spapr-tce-v2" | "spapr-tce";
   readonly #v2: boolean;
   readonly #slots: (Window | undefined)[] = [undefined, undefined];
-  readonly #prereg: PreregRegion[] = [];
+  /** The preregistered memory this container holds a reference to (its `prereg_list`). */
+  readonly #held: PreregisteredMemory[] = [];
+  /** Whether the container knows its process's mm yet (`tce_iommu_mm_set` ran). */
+  #mmSet = false;
   /** The VMM's pinnable memory (guest RAM), for v1 pinning. */
   readonly #userMemory: readonly { start: bigint; size: bigint }[];
   #enabled = false;
@@ -84,8 +76,9 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     v2: boolean,
     userMemory: readonly { start: bigint; size: bigint }[],
     io?: IoctlBoundary,
+    process?: HostProcess,
   ) {
-    super(platform, io);
+    super(platform, io, process);
     this.#v2 = v2;
     this.backend = v2 ? "spapr-tce-v2" : "spapr-tce";
     this.#userMemory = userMemory;
@@ -95,16 +88,20 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     return this.#enabled;
   }
 
-  expectedLockedPages(): bigint {
+  /** What the container's own state implies it charged itself (preregistered memory aside). */
+  expectedChargedPages(): bigint {
     let pages = 0n;
     for (const w of this.#slots) if (w) pages += w.tablePages;
-    for (const r of this.#prereg) pages += r.pages;
     if (!this.#v2 && this.#enabled) pages += this.platform.tce32Size / this.platform.pageSize;
     return pages;
   }
 
-  /** v1 needs a platform without DDW ownership ops, v2 one with them. */
+  /**
+   * `tce_iommu_attach_group`: a platform without ownership ops (no DDW, v1 only) takes one group
+   * per container (EBUSY for a second); v1 needs such a platform and v2 one with the ops (EPERM).
+   */
   protected override refuseGroup(): number {
+    if (this.groups.length > 0 && !this.platform.ddw) return -Errno.EBUSY;
     return this.#v2 !== this.platform.ddw ? -Errno.EPERM : 0;
   }
 
@@ -112,10 +109,12 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     if (this.#v2 && first && !this.#slots[0]) this.#defWindowPending = true;
   }
 
-  /** Tables freed, preregistrations dropped. */
+  /** `tce_iommu_release`: tables cleared and freed, then the preregistration references put. */
   protected releaseMappings(): void {
+    this.#generation++;
+    for (const w of this.#slots) if (w) this.#clear(w, 0, Number(w.size >> w.shift));
     this.#slots.fill(undefined);
-    this.#prereg.length = 0;
+    for (const r of this.#held.splice(0)) this.process.put(r, this);
     this.#enabled = false;
     this.#defWindowPending = false;
   }
@@ -141,9 +140,10 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
 
   /** VFIO_IOMMU_ENABLE (v1). */
   enable(): number {
-    return this.io.call("ENABLE", {}, () => {
+    return this.#mutating("ENABLE", {}, () => {
       if (this.#v2) return -Errno.ENOTTY;
       if (this.#enabled) return -Errno.EBUSY;
+      this.#mmSet = true;
       if (this.groups.length === 0) return -Errno.ENODEV;
       if (this.platform.tce32Size === 0n) return -Errno.EPERM;
       if (!this.charge(this.platform.tce32Size / this.platform.pageSize)) return -Errno.ENOMEM;
@@ -161,7 +161,7 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
 
   /** VFIO_IOMMU_DISABLE (v1). */
   disable(): number {
-    return this.io.call("DISABLE", {}, () => {
+    return this.#mutating("DISABLE", {}, () => {
       if (this.#v2) return -Errno.ENOTTY;
       if (!this.#enabled) return 0;
       this.#slots[0] = undefined;
@@ -171,58 +171,54 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     });
   }
 
-  /** VFIO_IOMMU_SPAPR_REGISTER_MEMORY (v2). */
+  /**
+   * VFIO_IOMMU_SPAPR_REGISTER_MEMORY (v2), `tce_iommu_register_pages`: memory the process
+   * registered already (through any container) is found and shared, charging nothing more; new
+   * memory is charged to the process before the overlap check.
+   */
   registerMemory(vaddr: bigint, size: bigint): number {
-    return this.io.call("REGISTER_MEMORY", { vaddr, size }, () => {
+    return this.#mutating("REGISTER_MEMORY", { vaddr, size }, () => {
       if (!this.#v2) return -Errno.ENOTTY;
+      this.#mmSet = true;
       const ps = this.platform.pageSize;
-      if (vaddr % ps !== 0n || size % ps !== 0n || size === 0n || vaddr + size > 1n << 64n)
+      // `vaddr + size < vaddr` in 64 bits: ending exactly at 2^64 wraps to 0 and is refused.
+      if (vaddr % ps !== 0n || size % ps !== 0n || size === 0n || vaddr + size >= 1n << 64n)
         return -Errno.EINVAL;
-      const same = this.#prereg.find((r) => r.vaddr === vaddr && r.size === size);
-      if (same?.owned) return -Errno.EBUSY;
-      if (same) {
-        same.owned = true;
-      } else {
-        if (this.#prereg.some((r) => vaddr < r.vaddr + r.size && r.vaddr < vaddr + size))
-          return -Errno.EINVAL;
-        const pages = size / ps;
-        if (!this.charge(pages)) return -Errno.ENOMEM;
-        // Pinning (mm_iommu_do_alloc) fails on an address the process has not mapped: the
-        // charge is returned and the ioctl fails with EFAULT.
-        if (!this.#pinnable(vaddr, size)) {
-          this.uncharge(pages);
-          return -Errno.EFAULT;
+      const shared = this.process.get(vaddr, size, this);
+      if (shared) {
+        if (this.#held.includes(shared)) {
+          this.process.put(shared, this);
+          return -Errno.EBUSY;
         }
+        this.#held.push(shared);
+      } else {
         const align = Math.min(ctz(vaddr | size), ctz(this.platform.ramPageSize));
-        this.#prereg.push({
-          vaddr,
-          size,
-          end: vaddr + size,
-          pages,
-          maxPageShift: align,
-          mapped: 0,
-          owned: true,
-        });
+        const region = this.process.add(vaddr, size, align, this, this.#pinnable(vaddr, size));
+        if (typeof region === "string") return -Errno[region];
+        this.#held.push(region);
       }
       this.#enabled = true;
       return 0;
     });
   }
 
-  /** VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY (v2). */
+  /**
+   * VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY (v2), `tce_iommu_unregister_pages`: EPERM before the
+   * container knows its process; the container drops its reference even when TCEs still point
+   * into the memory, which then stays pinned and charged (the kernel ignores that EBUSY).
+   */
   unregisterMemory(vaddr: bigint, size: bigint): number {
-    return this.io.call("UNREGISTER_MEMORY", { vaddr, size }, () => {
+    return this.#mutating("UNREGISTER_MEMORY", { vaddr, size }, () => {
       if (!this.#v2) return -Errno.ENOTTY;
+      if (!this.#mmSet) return -Errno.EPERM;
       const ps = this.platform.pageSize;
       if (vaddr % ps !== 0n || size % ps !== 0n) return -Errno.EINVAL;
-      const at = this.#prereg.findIndex((r) => r.vaddr === vaddr && r.size === size);
-      if (at < 0 || !this.#prereg[at].owned) return -Errno.ENOENT;
-      const region = this.#prereg[at];
-      region.owned = false;
-      // Still mapped by TCEs: the release fails and the error is dropped; the region stays pinned.
-      if (region.mapped > 0) return 0;
-      this.#prereg.splice(at, 1);
-      this.uncharge(region.pages);
+      const region = this.process.preregistered.find((r) => r.vaddr === vaddr && r.size === size);
+      if (!region) return -Errno.ENOENT;
+      const at = this.#held.indexOf(region);
+      if (at < 0) return -Errno.ENOENT;
+      this.#held.splice(at, 1);
+      this.process.put(region, this);
       return 0;
     });
   }
@@ -249,19 +245,20 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     };
   }
 
-  /** The table pages a window costs: its TCEs (8 bytes each, at least one page) and their shadow. */
-  #tablePages(size: bigint, pageShift: number): bigint {
-    const bytes = (size >> BigInt(pageShift)) * 8n;
-    const ps = this.platform.pageSize;
-    const pages = bytes <= ps ? 1n : (bytes + ps - 1n) / ps;
-    return pages * 2n;
+  /**
+   * The pages a window's table costs (`pnv_pci_ioda2_get_table_size`): every level of the TCE
+   * table, each rounded up to the direct table size, twice (the hardware table and the userspace
+   * copy); 0 for a size the driver refuses.
+   */
+  #tablePages(size: bigint, pageShift: number, levels: number): bigint {
+    return ioda2TablePages(size, pageShift, levels, this.platform.pageSize);
   }
 
   #createPendingDefault(): number {
     if (!this.#defWindowPending) return 0;
     this.#defWindowPending = false;
     const size = this.platform.tce32Size;
-    const pages = this.#tablePages(size, 12);
+    const pages = this.#tablePages(size, 12, 1);
     if (!this.charge(pages)) return -Errno.ENOMEM;
     this.#slots[0] = this.#newWindow(this.platform.tce32Start, 12, size, 1, pages);
     return 0;
@@ -274,11 +271,12 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     levels: number,
   ): { ret: number; start?: bigint } {
     let start: bigint | undefined;
-    const ret = this.io.call(
+    const ret = this.#mutating(
       "TCE_CREATE",
       { page_shift: pageShift, window_size: windowSize, levels },
       () => {
         if (!this.#v2) return -Errno.ENOTTY;
+        this.#mmSet = true;
         if (this.groups.length === 0) return -Errno.ENXIO;
         const pending = this.#createPendingDefault();
         if (pending) return pending;
@@ -287,9 +285,15 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
         if (pageShift >= 64 || !((this.platform.pgsizes >> BigInt(pageShift)) & 1n))
           return -Errno.EINVAL;
         if (levels === 0 || levels > this.platform.maxLevels) return -Errno.EINVAL;
-        if (windowSize === 0n || (windowSize & (windowSize - 1n)) !== 0n) return -Errno.EINVAL;
-        const pages = this.#tablePages(windowSize, pageShift);
+        const pages = this.#tablePages(windowSize, pageShift, levels);
+        if (pages === 0n) return -Errno.EINVAL;
         if (!this.charge(pages)) return -Errno.ENOMEM;
+        // tce_iommu_create_table charges before the platform allocates and does not return the
+        // charge when the allocation refuses the shape (pnv_pci_ioda2_table_alloc_pages).
+        if (!ioda2TableShapeFits(windowSize, pageShift, levels, this.platform.pageSize)) {
+          this.leakCharge(pages);
+          return -Errno.EINVAL;
+        }
         start = this.platform.windowStarts[slot] ?? 0n;
         this.#slots[slot] = this.#newWindow(start, pageShift, windowSize, levels, pages);
         return 0;
@@ -300,8 +304,9 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
 
   /** VFIO_IOMMU_SPAPR_TCE_REMOVE (v2): removes the window containing `start`. */
   removeWindow(start: bigint): number {
-    return this.io.call("TCE_REMOVE", { start_addr: start }, () => {
+    return this.#mutating("TCE_REMOVE", { start_addr: start }, () => {
       if (!this.#v2) return -Errno.ENOTTY;
+      this.#mmSet = true;
       if (this.groups.length === 0) return -Errno.ENXIO;
       if (this.#defWindowPending && start === 0n) {
         this.#defWindowPending = false;
@@ -325,21 +330,24 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
   /** Clears entries [first, first + count); walks whichever is smaller, the range or the entries. */
   #clear(w: Window, first: number, count: number): void {
     w.entries.clearRange(first, count, (_, value, n) => {
-      const hva = hvaOf(value);
-      const region = this.#prereg.find((r) => hva >= r.vaddr && hva < r.end);
+      const region = this.#preregFor(hvaOf(value), 1n);
       if (region) region.mapped -= n;
     });
   }
 
-  #lastRegion: PreregRegion | undefined;
+  #lastRegion: PreregisteredMemory | undefined;
 
-  /** The preregistered region holding [hva, hva + size), remembering the last one found. */
-  #preregFor(hva: bigint, size: bigint): PreregRegion | undefined {
+  /**
+   * The process's preregistered region holding [hva, hva + size) (`mm_iommu_lookup`: any
+   * container's registration will do), remembering the last one found.
+   */
+  #preregFor(hva: bigint, size: bigint): PreregisteredMemory | undefined {
     const last = this.#lastRegion;
     const end = hva + size;
-    // Unregistering drops the remembered region (it may still be pinned, so check it is listed).
-    if (last && hva >= last.vaddr && end <= last.end && this.#prereg.includes(last)) return last;
-    const found = this.#prereg.find((r) => hva >= r.vaddr && end <= r.end);
+    // A released region leaves the process's list, so check the remembered one is still listed.
+    if (last && hva >= last.vaddr && end <= last.end && this.process.preregistered.includes(last))
+      return last;
+    const found = this.process.lookup(hva, size);
     this.#lastRegion = found;
     return found;
   }
@@ -348,10 +356,56 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     return this.#userMemory.some((m) => hva >= m.start && hva + size <= m.start + m.size);
   }
 
-  /** VFIO_IOMMU_MAP_DMA: absolute bus addresses; a valid entry is silently replaced. */
+  /**
+   * VFIO_IOMMU_MAP_DMA: absolute bus addresses; a valid entry is silently replaced. The driver
+   * checks only the first page against the window (`iommu_tce_put_param_check`, with its +1 for
+   * a misaligned iova), so a zero size maps nothing and succeeds, and pages past the window's end
+   * pass the check: the kernel would write them past its table; iova drops them.
+   */
   mapDma(iova: bigint, size: bigint, vaddr: bigint, read: boolean, write: boolean): number {
     const flags = (read ? 1 : 0) | (write ? 2 : 0);
     return this.io.call("MAP_DMA", { iova, size, vaddr, flags }, () => {
+      // The same MAP_DMA again, with nothing else changed in between, rewrites the same entries
+      // or fails the same way: skip the work (the 2016 replay repeats each large TCE once per
+      // 4 KiB step).
+      const last = this.#lastMap;
+      if (
+        last &&
+        last.generation === this.#generation &&
+        last.iova === iova &&
+        last.size === size &&
+        last.vaddr === vaddr &&
+        last.flags === flags
+      )
+        return last.ret;
+      const ret = this.#mapDma(iova, size, vaddr, read, write, flags);
+      this.#generation++;
+      this.#lastMap = { iova, size, vaddr, flags, ret, generation: this.#generation };
+      return ret;
+    });
+  }
+
+  /** Bumped by every call that may change the container's state. */
+  #generation = 0;
+
+  /** An ioctl that may change the container's state (which forgets the last MAP_DMA). */
+  #mutating(name: string, args: Parameters<IoctlBoundary["call"]>[1], body: () => number): number {
+    this.#generation++;
+    return this.io.call(name, args, body);
+  }
+  #lastMap:
+    | { iova: bigint; size: bigint; vaddr: bigint; flags: number; ret: number; generation: number }
+    | undefined;
+
+  #mapDma(
+    iova: bigint,
+    size: bigint,
+    vaddr: bigint,
+    read: boolean,
+    write: boolean,
+    flags: number,
+  ): number {
+    {
       if (!this.#enabled) return -Errno.EPERM;
       const pending = this.#createPendingDefault();
       if (pending) return pending;
@@ -359,17 +413,18 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
       if (!w) return -Errno.ENXIO;
       const ps = w.pageSize;
       const low = w.offsetMask;
-      if ((size & low) !== 0n || (vaddr & low) !== 0n || size === 0n) return -Errno.EINVAL;
+      if ((size & low) !== 0n || (vaddr & low) !== 0n) return -Errno.EINVAL;
       if (!read && !write) return -Errno.EINVAL;
       // The driver's parameter check returns a boolean: +1, not an errno.
       if ((iova & low) !== 0n) return 1;
-      if (iova + size > w.end) return -Errno.EINVAL;
       const first = Number((iova - w.start) >> w.shift);
-      const count = size === ps ? 1 : Number(size >> w.shift);
+      const inWindow = (w.end - iova) >> w.shift;
+      const pages = size >> w.shift;
+      const count = size === ps ? 1 : Number(pages < inWindow ? pages : inWindow);
       const permBits = BigInt(flags);
       for (let i = 0; i < count; i++) {
         const hva = i === 0 ? vaddr : vaddr + BigInt(i) * ps;
-        let region: PreregRegion | undefined;
+        let region: PreregisteredMemory | undefined;
         if (this.#v2) {
           region = this.#preregFor(hva, ps);
           if (!region || w.pageShift > region.maxPageShift) {
@@ -385,12 +440,15 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
         if (region) region.mapped++;
       }
       return 0;
-    });
+    }
   }
 
-  /** VFIO_IOMMU_UNMAP_DMA: clears entries; unmapped ones are fine. */
+  /**
+   * VFIO_IOMMU_UNMAP_DMA: clears entries; unmapped ones are fine. The whole range must lie in the
+   * window (`iommu_tce_clear_param_check`, a boolean: +1 otherwise).
+   */
   unmapDma(iova: bigint, size: bigint): number {
-    return this.io.call("UNMAP_DMA", { iova, size }, () => {
+    return this.#mutating("UNMAP_DMA", { iova, size }, () => {
       if (!this.#enabled) return -Errno.EPERM;
       const pending = this.#createPendingDefault();
       if (pending) return pending;
@@ -398,9 +456,9 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
       if (!w) return -Errno.ENXIO;
       if ((size & w.offsetMask) !== 0n) return -Errno.EINVAL;
       if ((iova & w.offsetMask) !== 0n) return 1;
+      if (iova + size > w.end) return 1;
       const first = Number((iova - w.start) >> w.shift);
-      const total = Number(w.size >> w.shift);
-      this.#clear(w, first, Math.min(Number(size >> w.shift), total - first));
+      this.#clear(w, first, Number(size >> w.shift));
       return 0;
     });
   }
@@ -444,4 +502,50 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
           perm: permOf(value),
         };
   }
+}
+
+/**
+ * `pnv_pci_ioda2_get_table_size` in host pages: each level of a multi-level TCE table rounded up
+ * to the direct table size (the per-level table, at least a host page), the total doubled for the
+ * userspace copy. 0 when the driver refuses the shape (no levels, more than 5, a window size that
+ * is not a power of two).
+ */
+export function ioda2TablePages(
+  windowSize: bigint,
+  pageShift: number,
+  levels: number,
+  hostPageSize: bigint,
+): bigint {
+  if (levels === 0 || levels > 5 || windowSize === 0n || (windowSize & (windowSize - 1n)) !== 0n)
+    return 0n;
+  const windowShift = windowSize.toString(2).length - 1;
+  const hostPageShift = hostPageSize.toString(2).length - 1;
+  let entriesShift = Math.max(windowShift - pageShift, 0);
+  let tceTableSize = 1n << BigInt(Math.max(entriesShift + 3, 12));
+  entriesShift = Math.ceil(entriesShift / levels);
+  const direct = 1n << BigInt(Math.max(entriesShift + 3, hostPageShift));
+  let bytes = 0n;
+  for (let l = levels; l > 0; l--) {
+    bytes += ((tceTableSize + direct - 1n) / direct) * direct;
+    tceTableSize = (tceTableSize / direct) << 3n;
+    if (tceTableSize < direct) tceTableSize = direct;
+  }
+  return (bytes * 2n) / hostPageSize;
+}
+
+/**
+ * Whether `pnv_pci_ioda2_table_alloc_pages` accepts the shape: the bits the levels index plus the
+ * page shift must stay below 55 (the bits of a bus address the hardware decodes).
+ */
+export function ioda2TableShapeFits(
+  windowSize: bigint,
+  pageShift: number,
+  levels: number,
+  hostPageSize: bigint,
+): boolean {
+  const windowShift = windowSize.toString(2).length - 1;
+  const hostPageShift = hostPageSize.toString(2).length - 1;
+  const entriesShift = Math.ceil(Math.max(windowShift - pageShift, 0) / levels);
+  const levelShift = Math.max(entriesShift + 3, hostPageShift);
+  return (levelShift - 3) * levels + pageShift < 55;
 }

@@ -7,12 +7,59 @@ import { Errno } from "./errno.ts";
 import type { HostEntry, HostIommu, HostWindow } from "./host-iommu.ts";
 import type { IoctlBoundary } from "./ioctl.ts";
 import type { HostPlatform } from "./platform.ts";
+import type { HostProcess } from "./process.ts";
 
 interface Mapping {
   readonly iova: bigint;
   readonly size: bigint;
   readonly hva: bigint;
   readonly perm: "r" | "w" | "rw";
+}
+
+/**
+ * x86's MSI window, which the Intel and AMD IOMMU drivers report as a reserved region of every
+ * group (IOMMU_RESV_MSI): DMA there is an interrupt, never memory.
+ */
+export const X86_MSI_WINDOW: readonly [bigint, bigint] = [0xfee00000n, 0xfeefffffn];
+
+/** A usable IOVA range (both ends included), as VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE lists it. */
+export interface IovaRange {
+  readonly start: bigint;
+  readonly end: bigint;
+}
+
+/**
+ * The usable IOVA ranges: the aperture minus the reserved ranges (vfio_iommu_aper_expand and
+ * vfio_iommu_resv_exclude in vfio_iommu_type1.c), in address order.
+ */
+export function usableIovaRanges(
+  aperture: readonly [bigint, bigint],
+  reserved: readonly (readonly [bigint, bigint])[],
+): IovaRange[] {
+  let ranges: IovaRange[] = [{ start: aperture[0], end: aperture[1] }];
+  for (const [rs, re] of [...reserved].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    const next: IovaRange[] = [];
+    for (const r of ranges) {
+      if (re < r.start || rs > r.end) {
+        next.push(r);
+        continue;
+      }
+      if (rs > r.start) next.push({ start: r.start, end: rs - 1n });
+      if (re < r.end) next.push({ start: re + 1n, end: r.end });
+    }
+    ranges = next;
+  }
+  return ranges;
+}
+
+/** What VFIO_IOMMU_GET_INFO tells about a type1 container. */
+export interface Type1Info {
+  /** VFIO_IOMMU_INFO_PGSIZES. */
+  readonly pgsizes: bigint;
+  /** The VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE capability. */
+  readonly iovaRanges: readonly IovaRange[];
+  /** The VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL capability: mappings still allowed. */
+  readonly dmaAvail: number;
 }
 
 /** A type1 container. */
@@ -25,9 +72,18 @@ export class Type1Container extends HostContainer implements HostIommu {
     platform: HostPlatform,
     userMemory: readonly { start: bigint; size: bigint }[],
     io?: IoctlBoundary,
+    process?: HostProcess,
   ) {
-    super(platform, io);
+    super(platform, io, process);
     this.#userMemory = userMemory;
+  }
+
+  /** Where MAP_DMA may map: the aperture minus the platform's reserved ranges. */
+  get iovaRanges(): IovaRange[] {
+    return usableIovaRanges(
+      this.platform.iovaRange,
+      this.platform.reservedIova ?? [X86_MSI_WINDOW],
+    );
   }
 
   /**
@@ -39,7 +95,7 @@ export class Type1Container extends HostContainer implements HostIommu {
     return pg & -pg;
   }
 
-  expectedLockedPages(): bigint {
+  expectedChargedPages(): bigint {
     return this.#maps.reduce((n, m) => n + m.size / this.platform.pageSize, 0n);
   }
 
@@ -51,10 +107,16 @@ export class Type1Container extends HostContainer implements HostIommu {
     this.#maps.length = 0;
   }
 
-  /** VFIO_IOMMU_GET_INFO. */
-  getInfo(): { ret: number; pgsizes?: bigint } {
+  /** VFIO_IOMMU_GET_INFO, with the IOVA-range and DMA-available capabilities the kernel adds. */
+  getInfo(): { ret: number; pgsizes?: bigint; info?: Type1Info } {
     const ret = this.io.call("GET_INFO", {}, () => (this.groups.length ? 0 : -Errno.ENXIO));
-    return ret === 0 ? { ret, pgsizes: this.platform.pgsizes } : { ret };
+    if (ret !== 0) return { ret };
+    const info = {
+      pgsizes: this.platform.pgsizes,
+      iovaRanges: this.iovaRanges,
+      dmaAvail: this.platform.dmaEntryLimit - this.#maps.length,
+    };
+    return { ret, pgsizes: info.pgsizes, info };
   }
 
   /** VFIO_IOMMU_MAP_DMA. */
@@ -69,8 +131,9 @@ export class Type1Container extends HostContainer implements HostIommu {
       if (this.#maps.some((m) => iova < m.iova + m.size && m.iova < iova + size))
         return -Errno.EEXIST;
       if (this.#maps.length >= this.platform.dmaEntryLimit) return -Errno.ENOSPC;
-      const [lo, hi] = this.platform.iovaRange;
-      if (iova < lo || iova + size - 1n > hi) return -Errno.EINVAL;
+      // vfio_iommu_iova_dma_valid: the whole mapping inside one usable range.
+      const last = iova + size - 1n;
+      if (!this.iovaRanges.some((r) => iova >= r.start && last <= r.end)) return -Errno.EINVAL;
       if (!this.#userMemory.some((u) => vaddr >= u.start && vaddr + size <= u.start + u.size))
         return -Errno.EFAULT;
       if (!this.charge(size / this.platform.pageSize)) return -Errno.ENOMEM;

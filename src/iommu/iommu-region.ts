@@ -8,6 +8,7 @@
  * minus offset within the region) itself, as VFIO does.
  */
 import type { MemTxAttrs } from "../memory/access-types.ts";
+import type { AddressSpace } from "../memory/address-space.ts";
 import { maxBig, minBig, U64_MAX } from "../memory/int.ts";
 import type { IommuPermission, IommuTlbEntry, IommuTranslator } from "../memory/iommu-types.ts";
 import type { MemorySystem } from "../memory/memory-system.ts";
@@ -29,6 +30,11 @@ export interface IommuModel {
   notifyFlagChanged?(oldFlags: number, newFlags: number): IommuNotifierError | undefined;
   /** Replays current mappings to a new notifier; default: a walk at the minimum page size. */
   replay?(region: IommuRegion, notifier: IommuNotifier): void;
+  /**
+   * The walk at a caller's granularity (QEMU before 2017, `memory_region_iommu_replay` with a
+   * granularity argument) done faster: it must notify exactly what the walk would.
+   */
+  replayWalk?(region: IommuRegion, notifier: IommuNotifier, granularity: bigint): void;
   /** The IOMMU index for a transaction's attributes; default 0. */
   attrsToIndex?(attrs: MemTxAttrs): number;
   /** How many IOMMU indexes exist; default 1. */
@@ -137,12 +143,15 @@ export class IommuRegion implements IommuTranslator {
     }
   }
 
-  /** Sends `n` an UNMAP of its whole range (QEMU's `memory_region_unmap_iommu_notifier_range`). */
-  unmapNotifierRange(n: IommuNotifier): void {
+  /**
+   * Sends `n` an UNMAP of its whole range (QEMU's `memory_region_unmap_iommu_notifier_range`),
+   * naming `targetAs` (QEMU names system memory) as the target.
+   */
+  unmapNotifierRange(n: IommuNotifier, targetAs: AddressSpace): void {
     notifyOne(n, {
       type: IommuNotifierFlag.unmap,
       entry: {
-        targetAs: null,
+        targetAs,
         iova: n.start,
         translatedAddr: 0n,
         addrMask: n.end - n.start,
@@ -162,6 +171,30 @@ export class IommuRegion implements IommuTranslator {
       return;
     }
     const granularity = this.minPageSize;
+    const size = this.region.size === 1n << 64n ? U64_MAX : this.region.size;
+    const calls = size / granularity + 1n;
+    if (calls > BigInt(this.#replayLimit)) {
+      throw new IommuNotifierError(
+        `replay of ${this.region.name} would translate ${calls} pages (limit ${this.#replayLimit}): QEMU would stall here`,
+      );
+    }
+    for (let addr = 0n; addr < size; addr += granularity) {
+      const entry = this.translate(addr, 0, n.iommuIdx);
+      if (entry.perm !== 0) n.notify(entry);
+      if (addr + granularity > U64_MAX) break;
+    }
+  }
+
+  /**
+   * QEMU 2016's replay (`memory_region_iommu_replay(mr, n, granularity, false)`): translate every
+   * `granularity` bytes of the whole region, notify each translation with a permission, with no
+   * model hook (a page bigger than the granularity is notified once per step it covers).
+   */
+  replayWalk(n: IommuNotifier, granularity: bigint): void {
+    if (this.model.replayWalk) {
+      this.model.replayWalk(this, n, granularity);
+      return;
+    }
     const size = this.region.size === 1n << 64n ? U64_MAX : this.region.size;
     const calls = size / granularity + 1n;
     if (calls > BigInt(this.#replayLimit)) {

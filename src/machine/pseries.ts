@@ -15,9 +15,11 @@ import { PHB_DEFAULTS, type PhbConfig, type PhbPlacement, SpaprPhb } from "../sp
 import type { RtasHost } from "../spapr/rtas.ts";
 import type { TceTable } from "../spapr/tce-table.ts";
 import { type CheckResult, runCheck } from "../vfio/checks.ts";
-import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
+import type { VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
+import { VFIO_MESSAGES as M } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
+import type { Behaviour } from "./behaviour.ts";
 import { type PseriesCompat, pseriesCompat } from "./machine-type.ts";
 import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
 import { qemuXhci } from "./qemu-xhci.ts";
@@ -58,8 +60,11 @@ export interface PseriesConfig {
     readonly platform: HostPlatform;
     readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
   };
-  /** How the VFIO side behaves (default qemu-7.2). */
-  readonly vfioBehaviour?: VfioBehaviour;
+  /**
+   * Which QEMU the machine behaves like (default qemu-7.2): `qemu-2016-prefix` sets both the TCE
+   * tables' notifications and the VFIO side to the 2016 code (see BEHAVIOUR_HELP).
+   */
+  readonly behaviour?: Behaviour;
   /**
    * Most entries one step may make iova mirror one by one into a host (H_STUFF_TCE notified per
    * entry, a hot-plug replaying every valid TCE); default `DEFAULT_MATERIALISED_ENTRY_LIMIT`.
@@ -106,6 +111,8 @@ export class PseriesMachine implements TceHost, RtasHost {
   readonly assigned = new Map<string, AssignedDevice>();
   /** The VFIO host, when the machine has one. */
   readonly vfio: VfioHost | undefined;
+  /** Which QEMU the machine behaves like. */
+  readonly behaviour: Behaviour;
   /** Why real QEMU would not have started (a cold-plugged device failed to realize). */
   startupError: string | undefined;
   readonly #config: PseriesConfig;
@@ -168,12 +175,16 @@ export class PseriesMachine implements TceHost, RtasHost {
     for (const spec of config.phbs ?? []) {
       if (spec.index !== 0) this.#addPhb(spec.index, this.#peripheralOwner(undefined));
     }
+    this.behaviour = config.behaviour ?? "qemu-7.2";
+    // Before the 2016 fix, live H_PUT_TCE notified absolute bus addresses.
+    if (this.behaviour === "qemu-2016-prefix")
+      for (const t of this.tables) t.iovaConvention = "absolute-live";
     if (config.host) {
       const hva = new Map([[this.ram, GUEST_RAM_HVA]]);
       this.vfio = new VfioHost(
         config.host.platform,
         config.host.backend,
-        config.vfioBehaviour ?? "qemu-7.2",
+        this.behaviour,
         this.memoryAs,
         hva,
       );
@@ -284,7 +295,7 @@ export class PseriesMachine implements TceHost, RtasHost {
       throw new DeviceError("vfio-pci needs a host: describe one in the scenario's host section");
     if (!spec.host) throw new DeviceError("vfio-pci needs a host device address");
     if ([...this.assigned.values()].some((a) => a.host === spec.host)) {
-      throw new DeviceError(`vfio ${spec.host}: device is already attached`);
+      throw new DeviceError(M.devicePrefix.render(spec.host) + M.deviceAlreadyAttached.render());
     }
     const id = spec.id ?? `vfio-pci#${this.#anonymous}`;
     if (spec.id !== undefined && this.devices.has(spec.id))

@@ -211,6 +211,7 @@ function readHost(r: NodeReader, node: Node | null | undefined): HostSpec {
     "window_starts",
     "memlock_limit",
     "dma_entry_limit",
+    "reserved_iova",
     "faults",
     "ram_page_size",
     "ddw",
@@ -250,6 +251,7 @@ function readHost(r: NodeReader, node: Node | null | undefined): HostSpec {
     windowStarts?: bigint[];
     memlockLimit?: bigint;
     dmaEntryLimit?: number;
+    reservedIova?: [bigint, bigint][];
     faults?: { ioctl: string; errno: string; from?: number; once?: boolean }[];
     ramPageSize?: bigint;
     ddw?: boolean;
@@ -273,6 +275,15 @@ function readHost(r: NodeReader, node: Node | null | undefined): HostSpec {
     out.memlockLimit = r.u64(h.values.get("memlock_limit"), "memlock_limit", { sizes: true });
   if (h.values.has("dma_entry_limit"))
     out.dmaEntryLimit = r.int(h.values.get("dma_entry_limit"), "dma_entry_limit", 0, 2 ** 31 - 1);
+  if (h.values.has("reserved_iova"))
+    out.reservedIova = r.seq(h.values.get("reserved_iova"), "reserved_iova").map((n) => {
+      const pair = r.seq(n, "a reserved range [first, last]");
+      if (pair.length !== 2) r.fail(n, "expected a reserved range as [first, last]");
+      const first = r.u64(pair[0], "the range's first address");
+      const last = r.u64(pair[1], "the range's last address");
+      if (last < first) r.fail(n, "a reserved range ends before it starts");
+      return [first, last];
+    });
   if (h.values.has("faults")) {
     out.faults = r.seq(h.values.get("faults"), "faults").map((n) => {
       const f = r.map(n, "a fault", ["ioctl", "errno", "from", "once"]);

@@ -46,6 +46,8 @@ export interface CheckReport {
 export interface ContainerReport {
   readonly backend: string;
   readonly devices: readonly string[];
+  /** Its share of the process's locked pages (host pages): its own charges and the preregistered memory it was first to hold. */
+  readonly locked_pages: number;
   readonly windows: readonly {
     readonly start: string;
     readonly size: string;
@@ -69,7 +71,11 @@ export interface Report {
   readonly error?: string;
   readonly steps: readonly StepReport[];
   readonly guest: { readonly windows: readonly GuestWindowReport[] };
-  readonly host: { readonly containers: readonly ContainerReport[] };
+  readonly host: {
+    readonly containers: readonly ContainerReport[];
+    /** The VMM process's locked pages (host pages), which RLIMIT_MEMLOCK limits: all containers together. */
+    readonly locked_pages: number;
+  };
   readonly checks: readonly CheckReport[];
   readonly mtree: string;
 }

@@ -5,6 +5,7 @@
  */
 
 import { errnoByName, errnoName } from "../host/errno.ts";
+import { RepeatFolder } from "../host/fold.ts";
 import { formatIoctl } from "../host/ioctl.ts";
 import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
 import { dmaRead, dmaWrite } from "../iommu/dma.ts";
@@ -79,12 +80,11 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   const machine = new PseriesMachine({
     ...spec,
     host: needsHost ? hostFrom(scenario.host) : undefined,
-    vfioBehaviour: behaviour,
+    behaviour,
     materialisedEntryLimit: options.materialisedEntryLimit,
   });
   const aborts: string[] = [];
   for (const t of machine.tables) {
-    if (behaviour === "qemu-2016-prefix") t.iovaConvention = "absolute-live";
     t.onQemuAbort = (message) => aborts.push(message);
   }
   const vfio = machine.vfio;
@@ -118,6 +118,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   }
   const started = machine.startupError === undefined;
   const steps: StepReport[] = (started ? scenario.steps : []).map((step, index) => {
+    vfio?.breakReports();
     const before = {
       aborts: aborts.length,
       vfioAborts: vfio?.events.aborts.length ?? 0,
@@ -132,7 +133,13 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     if (step.kind === "rtas" || step.kind === "hcall")
       emit(step.kind, { name: report.name, ...report.result });
     if (vfio) {
-      const ioctls = vfio.io.log.slice(before.ioctls).map(formatIoctl);
+      // The 2016 replay repeats each large TCE once per 4 KiB step: repeats are folded.
+      const folder = new RepeatFolder();
+      for (let i = before.ioctls; i < vfio.io.log.length; i++)
+        folder.push(formatIoctl(vfio.io.log.at(i)!));
+      folder.break();
+      vfio.breakReports();
+      const ioctls = folder.lines;
       const log = vfio.events.reports.slice(before.reports);
       aborts.push(...vfio.events.aborts.slice(before.vfioAborts));
       if (ioctls.length || log.length) {
@@ -478,6 +485,7 @@ export function hostFrom(spec: HostSpec | undefined): {
     ...(spec.windowStarts ? { windowStarts: spec.windowStarts } : {}),
     ...(spec.memlockLimit !== undefined ? { memlockLimit: spec.memlockLimit } : {}),
     ...(spec.dmaEntryLimit !== undefined ? { dmaEntryLimit: spec.dmaEntryLimit } : {}),
+    ...(spec.reservedIova !== undefined ? { reservedIova: spec.reservedIova } : {}),
     ...(spec.ddw !== undefined ? { ddw: spec.ddw } : {}),
     faults: (spec.faults ?? []).map((f) => ({
       ioctl: f.ioctl,
@@ -508,6 +516,7 @@ function containerReports(machine: PseriesMachine, vfio: VfioHost) {
     return {
       backend: c.kernel.backend,
       devices,
+      locked_pages: Number(c.kernel.lockedPages),
       windows: c.kernel
         .windows()
         .map((w) => ({ start: hex(w.start), size: hex(w.size), page_shift: w.pageShift })),
@@ -537,5 +546,11 @@ export function snapshotState(machine: PseriesMachine): Pick<Report, "guest" | "
       })),
   );
   const vfio = machine.vfio;
-  return { guest: { windows }, host: { containers: vfio ? containerReports(machine, vfio) : [] } };
+  return {
+    guest: { windows },
+    host: {
+      containers: vfio ? containerReports(machine, vfio) : [],
+      locked_pages: vfio ? Number(vfio.process.lockedPages) : 0,
+    },
+  };
 }

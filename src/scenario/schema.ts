@@ -2,10 +2,12 @@
  * A scenario: a machine, an optional host, and the steps that play the guest and the operator.
  * These are the checked, typed forms of scenario files (see docs/scenario-reference.md).
  */
+
+import type { Behaviour } from "../machine/behaviour.ts";
 import type { PseriesConfig } from "../machine/pseries.ts";
 
-/** QEMU as it is today, or as the 2016 thread found it. */
-export type Behaviour = "qemu-7.2" | "qemu-2016-prefix";
+/** QEMU as it is today, or as the 2016 thread found it (the machine's switch). */
+export type { Behaviour };
 
 /** The simulated host the VFIO devices come from. */
 export interface HostSpec {
@@ -16,6 +18,8 @@ export interface HostSpec {
   readonly windowStarts?: readonly bigint[];
   readonly memlockLimit?: bigint;
   readonly dmaEntryLimit?: number;
+  /** type1: IOVA ranges the platform reserves (both ends included); default x86's MSI window. */
+  readonly reservedIova?: readonly (readonly [bigint, bigint])[];
   readonly faults?: readonly {
     readonly ioctl: string;
     readonly errno: string;

@@ -1,7 +1,9 @@
 /**
  * The guest's TCE hypercalls (QEMU's userspace implementation): H_PUT_TCE, H_GET_TCE,
  * H_STUFF_TCE and H_PUT_TCE_INDIRECT. Every failure is H_PARAMETER; the multi-entry calls stop at
- * the first failing entry, keeping (and having notified) the ones before it.
+ * the first failing entry, keeping (and having notified) the ones before it, and answer what
+ * their last entry answered: with no entry at all that is H_PARAMETER (QEMU's `h_stuff_tce` and
+ * `h_put_tce_indirect` start from H_PARAMETER and only the loop sets anything else).
  */
 import type { AddressSpace } from "../memory/address-space.ts";
 import { H, TCE_INDIRECT_MAX } from "./constants.ts";
@@ -99,9 +101,11 @@ function putMany(
   const pm = table.pageMask;
   const pageSize = 1n << BigInt(table.pageShift);
   let at = ioba & pm;
+  // The answer of a call that writes nothing.
+  let ret: number = H.parameter;
   for (let i = 0; i < count; i++, at += pageSize) {
-    const ret = table.putTce(at, tceAt(i));
+    ret = table.putTce(at, tceAt(i));
     if (ret !== H.success) return { ret, written: i };
   }
-  return { ret: H.success, written: count };
+  return { ret, written: count };
 }

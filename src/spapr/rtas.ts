@@ -92,22 +92,23 @@ function create(host: RtasHost, args: number[], nret: number): number[] {
   if (!phb?.config.ddw) return [RTAS.paramError];
   const table = phb.freeTable();
   const active = phb.activeWindows;
-  const pageShift = args[3];
-  const windowShift = args[4];
-  if (
-    pageShift >= 64 ||
-    !((phb.config.pgsz >> BigInt(pageShift)) & 1n) ||
-    windowShift < pageShift
-  ) {
+  const pageShift = args[3] >>> 0;
+  const windowShift = args[4] >>> 0;
+  // QEMU 7.2 shifts a 64-bit 1 by these uint32 counts; its x86-64 build shifts by the count
+  // modulo 64 (recorded: page shift 76 acts as 12, 64 as 0, and a window shift 64 above the
+  // page shift gives one entry). iova does the same, so the table's page shift is the count
+  // modulo 64.
+  const effectivePageShift = pageShift & 63;
+  if (!((phb.config.pgsz >> BigInt(effectivePageShift)) & 1n) || windowShift < pageShift) {
     return [RTAS.paramError];
   }
   if (!table || active === 2) return [RTAS.hwError];
   const start = active === 0 ? phb.config.dmaWinAddr : phb.config.dma64WinAddr;
-  const shift = windowShift - pageShift;
-  // 1 << shift as C's uint32 arithmetic: 0 once shift reaches 32.
+  const shift = (windowShift - pageShift) & 63;
+  // 1 << shift stored in QEMU's uint32 entry count: 0 once shift reaches 32.
   const nbTable = shift >= 32 ? 0 : 2 ** shift;
   table.skippingReplay = true;
-  table.enable(pageShift, start, nbTable);
+  table.enable(effectivePageShift, start, nbTable);
   table.skippingReplay = false;
   if (nbTable === 0) return [RTAS.hwError];
   return [RTAS.success, table.liobn, Number(start >> 32n), Number(start & 0xffffffffn)];

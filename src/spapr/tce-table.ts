@@ -14,7 +14,7 @@ import {
   formatBytes,
   MaterialisationLimitError,
 } from "../iommu/limits.ts";
-import { type IommuNotifier, IommuNotifierFlag } from "../iommu/notifier.ts";
+import { type IommuNotifier, IommuNotifierError, IommuNotifierFlag } from "../iommu/notifier.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX, wrap64 } from "../memory/int.ts";
 import type { IommuPermission, IommuTlbEntry } from "../memory/iommu-types.ts";
@@ -265,11 +265,35 @@ export class TceTable {
     return 1n << BigInt(this.pageShift);
   }
 
-  notifyFlagChanged(oldFlags: number, newFlags: number): undefined {
+  /** QEMU's `spapr_tce_notify_flag_changed`: device-IOTLB notifiers are refused. */
+  notifyFlagChanged(oldFlags: number, newFlags: number): IommuNotifierError | undefined {
+    if (newFlags & IommuNotifierFlag.devIotlbUnmap)
+      return new IommuNotifierError("spart_tce does not support dev-iotlb yet");
     // 7.2's set_need_vfio: a userspace table is usable by VFIO as it is.
     if (oldFlags === 0 && newFlags !== 0) this.needVfio = true;
     else if (newFlags === 0) this.needVfio = false;
     return undefined;
+  }
+
+  /**
+   * QEMU 2016's walk at `granularity`, from the valid entries: each is translated once and
+   * notified once per walk step inside its page (a 64 KiB page at 4 KiB steps: 16 times), as
+   * the walk over the whole window would. Nothing while a window is being created (it is empty).
+   */
+  replayWalk(region: IommuRegion, n: IommuNotifier, granularity: bigint): void {
+    if (this.skippingReplay) return;
+    const shift = this.#shift;
+    const pageSize = 1n << shift;
+    this.#entries.forEach((i, tce) => {
+      if ((tce & 3n) === 0n) return;
+      const start = BigInt(i) << shift;
+      const steps =
+        (start + pageSize + granularity - 1n) / granularity -
+        (start + granularity - 1n) / granularity;
+      if (steps === 0n) return;
+      const entry = region.translate(start, 0, n.iommuIdx);
+      for (let k = 0n; k < steps; k++) n.notify(entry);
+    });
   }
 
   /** Replays valid entries in index order, or nothing while a window is being created. */

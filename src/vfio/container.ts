@@ -20,12 +20,12 @@ import { Type1Container } from "../host/type1.ts";
 import { IommuRegion } from "../iommu/iommu-region.ts";
 import { type IommuNotifier, IommuNotifierFlag } from "../iommu/notifier.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
-import { hex } from "../memory/int.ts";
 import type { IommuTlbEntry } from "../memory/iommu-types.ts";
 import type { MemoryListener, MemoryRegionSection } from "../memory/listener.ts";
 import type { MemoryRegion } from "../memory/region.ts";
+import { IOVA_MESSAGES, VFIO_MESSAGES as M } from "./messages.ts";
 
-/** Which QEMU a container behaves like. */
+/** Which QEMU a container behaves like (the machine's behaviour, see machine/behaviour.ts). */
 export type VfioBehaviour = "qemu-7.2" | "qemu-2016-prefix";
 
 /** What every container of a machine shares: the host, system memory, and where logs go. */
@@ -105,9 +105,9 @@ export class VfioContainer {
     this.dmaAs = dmaAs;
     this.kernel = kernel;
     this.pointer = `0x55d5c0de${(0x1000 + nextContainerId++ * 0x100).toString(16).padStart(4, "0")}`;
+    // QEMU's vfio_memory_listener gives no priority: 0.
     this.#listener = {
       name: "vfio",
-      priority: 10,
       regionAdd: (s) => this.#regionAdd(s),
       regionDel: (s) => this.#regionDel(s),
     };
@@ -129,17 +129,19 @@ export class VfioContainer {
    */
   connect(group: number): void {
     let ret = this.kernel.attachGroup(group);
-    if (ret === -Errno.EPERM && this.kernel.backend === "spapr-tce-v2") {
-      // The spapr driver advertises both types; only attaching decides. Fall back to v1.
+    if (ret < 0 && this.kernel.backend === "spapr-tce-v2") {
+      // vfio_init_container: the spapr driver advertises both types and only attaching decides,
+      // so any failure of VFIO_SET_IOMMU in v2 mode is retried once as v1.
       this.kernel = new SpaprTceContainer(
         this.ctx.platform,
         false,
         this.#userMemory(),
         this.kernel.io,
+        this.kernel.process,
       );
-      ret = this.kernel.attachGroup(group);
+      ret = this.kernel.attachGroup(group, { groupSet: true });
     }
-    if (ret < 0) throw new VfioError(`failed to set iommu for container: ${strerror(-ret)}`);
+    if (ret < 0) throw new VfioError(M.setIommuFailed.render(-ret));
     this.groups.push(group);
     try {
       this.#prepare();
@@ -148,7 +150,7 @@ export class VfioContainer {
       if (this.error) {
         const error = this.error;
         this.#teardown();
-        throw new VfioError(`memory listener initialization failed: ${error}`);
+        throw new VfioError(M.listenerFailed.render() + error);
       }
       this.initialized = true;
     } catch (e) {
@@ -169,7 +171,7 @@ export class VfioContainer {
     const k = this.kernel;
     if (k instanceof Type1Container) {
       const info = k.getInfo();
-      if (info.ret < 0) throw new VfioError(`VFIO_IOMMU_GET_INFO failed: ${strerror(-info.ret)}`);
+      if (info.ret < 0) throw new VfioError(M.type1GetInfoFailed.render(-info.ret));
       this.pgsizes = info.pgsizes ?? 0x1000n;
       this.#hostWinAdd(0n, U64, this.pgsizes);
       return;
@@ -177,10 +179,9 @@ export class VfioContainer {
     const spapr = k as SpaprTceContainer;
     if (!this.isV2) {
       const ret = spapr.enable();
-      if (ret < 0) throw new VfioError(`failed to enable container: ${strerror(-ret)}`);
+      if (ret < 0) throw new VfioError(M.enableFailed.render(-ret));
       const info = spapr.getInfo();
-      if (!info.info)
-        throw new VfioError(`VFIO_IOMMU_SPAPR_TCE_GET_INFO failed: ${strerror(-info.ret)}`);
+      if (!info.info) throw new VfioError(M.spaprGetInfoFailed.render(-info.ret));
       this.pgsizes = 0x1000n;
       this.#hostWinAdd(
         info.info.dma32WindowStart,
@@ -193,14 +194,13 @@ export class VfioContainer {
     this.#preregistering = true;
     if (this.error) {
       const error = this.error;
-      throw new VfioError(`RAM memory listener initialization failed: ${error}`);
+      throw new VfioError(M.ramListenerFailed.render() + error);
     }
     const info = spapr.getInfo();
-    if (!info.info)
-      throw new VfioError(`VFIO_IOMMU_SPAPR_TCE_GET_INFO failed: ${strerror(-info.ret)}`);
+    if (!info.info) throw new VfioError(M.spaprGetInfoFailed.render(-info.ret));
     this.pgsizes = info.info.ddw?.pgsizes ?? 0x1000n;
-    const ret = spapr.removeWindow(info.info.dma32WindowStart);
-    if (ret < 0) throw new VfioError(`failed to remove existing window: ${strerror(-ret)}`);
+    const ret = this.#removeWindow(info.info.dma32WindowStart);
+    if (ret < 0) throw new VfioError(M.removeExistingWindowFailed.render(-ret));
   }
 
   /** Joins another group to this container (no replay: the kernel programs existing windows). */
@@ -246,7 +246,7 @@ export class VfioContainer {
 
   #hostWinAdd(min: bigint, max: bigint, pgsizes: bigint): void {
     if (this.hostWindows.some((w) => min <= w.max && w.min <= max)) {
-      this.ctx.abort(`Overlapped IOMMU are not enabled`);
+      this.ctx.abort(M.hostWindowsOverlap.render("vfio_host_win_add"));
       return;
     }
     this.hostWindows.unshift({ min, max, pgsizes });
@@ -274,7 +274,13 @@ export class VfioContainer {
     const hp = this.ctx.platform.pageSize;
     if (s.offsetWithinAddressSpace % hp !== s.offsetWithinRegion % hp) {
       this.ctx.report(
-        `${what} received unaligned region ${s.mr.name} iova=${hex(s.offsetWithinAddressSpace)} offset_within_region=${hex(s.offsetWithinRegion)} qemu_real_host_page_size=${hex(hp)}`,
+        M.unalignedRegion.render(
+          what,
+          s.mr.name,
+          s.offsetWithinAddressSpace,
+          s.offsetWithinRegion,
+          hp,
+        ),
       );
       return undefined;
     }
@@ -306,11 +312,11 @@ export class VfioContainer {
     const failure = this.#regionAddChecked(s, iova, end);
     if (failure === undefined) return;
     if (!this.initialized) {
-      this.error ??= `Region ${s.mr.name}: ${failure}`;
+      this.error ??= M.regionPrefix.render(s.mr.name) + failure;
       return;
     }
     this.ctx.report(failure);
-    this.ctx.abort("vfio: DMA mapping failed, unable to continue");
+    this.ctx.abort(M.dmaMappingFatal.render());
   }
 
   /** The body of region_add; returns QEMU's error text on failure. */
@@ -320,14 +326,14 @@ export class VfioContainer {
     if (this.isV2) {
       const overlap = this.hostWindows.find((w) => first <= w.max && w.min <= last);
       if (overlap) {
-        return `region [${hex(first)},${hex(last)}] overlaps with existinghost DMA window [${hex(overlap.min)},${hex(overlap.max)}]`;
+        return M.sectionOverlapsHostWindow.render(first, last, overlap.min, overlap.max);
       }
       const created = this.#createWindow(s);
       if (typeof created === "string") return created;
       this.#hostWinAdd(first, last, created);
     }
     if (!this.#hostWinFor(iova, end)) {
-      return `Container ${this.pointer} can't map guest IOVA region ${hex(iova)}..${hex(end)}`;
+      return M.cannotMapRegion.render(this.pointer, iova, end);
     }
     const iommu = IommuRegion.of(s.mr);
     if (iommu) {
@@ -351,7 +357,9 @@ export class VfioContainer {
         return (e as Error).message;
       }
       this.giommus.unshift(giommu);
-      iommu.replay(giommu.notifier);
+      // 2016: the walk at the container's granularity (vfio_container_granularity), no hook.
+      if (legacy) iommu.replayWalk(giommu.notifier, 1n << BigInt(ctz64(this.pgsizes)));
+      else iommu.replay(giommu.notifier);
       return undefined;
     }
     // A RAM section: map it directly.
@@ -359,7 +367,7 @@ export class VfioContainer {
       (this.ctx.hvaOf(s.mr) ?? 0n) + s.offsetWithinRegion + (iova - s.offsetWithinAddressSpace);
     const ret = this.#dmaMap(iova, end + 1n - iova, hva, s.readonly || s.mr.readonly);
     return ret < 0
-      ? `vfio_dma_map(${this.pointer}, ${hex(iova)}, ${hex(end + 1n - iova)}, ${hex(hva)}) = ${ret} (${strerror(-ret)})`
+      ? M.dmaMapFailed.render(this.pointer, iova, end + 1n - iova, hva, ret, -ret)
       : undefined;
   }
 
@@ -381,10 +389,8 @@ export class VfioContainer {
     if (p > this.ctx.platform.ramPageSize) p = this.ctx.platform.ramPageSize;
     const pgmask = this.pgsizes & (p | (p - 1n));
     if (pgmask === 0n) {
-      this.ctx.report(
-        `Host doesn't support page size ${hex(guestPage)}, the supported mask is ${hex(this.pgsizes)}`,
-      );
-      return `Failed to create SPAPR window: ${strerror(Errno.EINVAL)}`;
+      this.ctx.report(M.hostPageSizeUnsupported.render(guestPage, this.pgsizes));
+      return M.createSpaprWindowFailed.render(Errno.EINVAL);
     }
     const pageSize = 1n << BigInt(log2(pgmask));
     const pageShift = log2(pageSize);
@@ -404,8 +410,8 @@ export class VfioContainer {
       }
     }
     if (ret < 0) {
-      this.ctx.report(`Failed to create a window, ret = -1 (${strerror(-ret)})`);
-      return `Failed to create SPAPR window: ${strerror(-ret)}`;
+      this.ctx.report(M.createWindowIoctlFailed.render(-1, -ret));
+      return M.createSpaprWindowFailed.render(-ret);
     }
     this.ctx.trace?.("vfio_spapr_create_window", {
       page_shift: pageShift,
@@ -414,11 +420,9 @@ export class VfioContainer {
       start,
     });
     if (start !== s.offsetWithinAddressSpace) {
-      spapr.removeWindow(start);
-      this.ctx.report(
-        `Host doesn't support DMA window at ${s.offsetWithinAddressSpace.toString(16)}, must be ${start.toString(16)}`,
-      );
-      return `Failed to create SPAPR window: ${strerror(Errno.EINVAL)}`;
+      this.#removeWindow(start);
+      this.ctx.report(M.windowStartRefused.render(s.offsetWithinAddressSpace, start));
+      return M.createSpaprWindowFailed.render(Errno.EINVAL);
     }
     return pageSize;
   }
@@ -432,7 +436,15 @@ export class VfioContainer {
     const iommu = IommuRegion.of(s.mr);
     const hp = this.ctx.platform.pageSize;
     if (s.offsetWithinAddressSpace % hp !== s.offsetWithinRegion % hp) {
-      this.ctx.report(`vfio_listener_region_del received unaligned region ${s.mr.name}`);
+      this.ctx.report(
+        M.unalignedRegion.render(
+          "vfio_listener_region_del",
+          s.mr.name,
+          s.offsetWithinAddressSpace,
+          s.offsetWithinRegion,
+          hp,
+        ),
+      );
       return;
     }
     if (iommu) {
@@ -449,18 +461,22 @@ export class VfioContainer {
       const size = range.llend - range.iova;
       const ret = this.#dmaUnmap(range.iova, size);
       if (ret < 0)
-        this.ctx.report(
-          `vfio_dma_unmap(${this.pointer}, ${hex(range.iova)}, ${hex(size)}) = ${ret} (${strerror(-ret)})`,
-        );
+        this.ctx.report(M.dmaUnmapFailed.render(this.pointer, range.iova, size, ret, -ret));
     }
     if (this.isV2) {
       const first = s.offsetWithinAddressSpace;
-      const ret = (this.kernel as SpaprTceContainer).removeWindow(first);
-      if (ret < 0) this.ctx.report(`Failed to remove window at ${hex(first)}`);
+      this.#removeWindow(first);
       if (!this.#hostWinDel(first, first + s.size - 1n)) {
-        this.ctx.abort(`vfio_listener_region_del: Cannot delete missing window at ${hex(first)}`);
+        this.ctx.abort(M.missingWindow.render("vfio_listener_region_del", first));
       }
     }
+  }
+
+  /** QEMU's `vfio_spapr_remove_window`: a failure is reported wherever the removal came from. */
+  #removeWindow(start: bigint): number {
+    const ret = (this.kernel as SpaprTceContainer).removeWindow(start);
+    if (ret < 0) this.ctx.report(M.removeWindowFailed.render(start));
+    return ret;
   }
 
   /** QEMU's `vfio_iommu_map_notify`: guest IOMMU events become host MAP_DMA / UNMAP_DMA. */
@@ -472,35 +488,78 @@ export class VfioContainer {
       iova_start: iova,
       iova_end: iova + entry.addrMask,
     });
-    if (entry.targetAs !== this.ctx.memory && entry.targetAs !== null) {
-      this.ctx.report(`Wrong target AS "${entry.targetAs.name}", only system memory is allowed`);
+    if (entry.targetAs === null) {
+      // QEMU 7.2 compares with system memory, then reads the name of the NULL target to print it.
+      this.ctx.abort(IOVA_MESSAGES.nullTargetAs());
+      return;
+    }
+    if (entry.targetAs !== this.ctx.memory) {
+      this.ctx.report(M.wrongTargetAs.render(entry.targetAs.name || "none"));
       return;
     }
     if (entry.perm === 0) {
       const ret = this.#dmaUnmap(iova, size);
-      if (ret < 0)
-        this.ctx.report(
-          `vfio_dma_unmap(${this.pointer}, ${hex(iova)}, ${hex(size)}) = ${ret} (${strerror(-ret)})`,
-        );
+      if (ret < 0) this.ctx.report(M.dmaUnmapFailed.render(this.pointer, iova, size, ret, -ret));
       return;
     }
-    const t = this.ctx.memory.translate(entry.translatedAddr, size, false);
+    // vfio_get_xlat_addr: a write-permitted entry is translated as a write.
+    const writable = (entry.perm & 2) !== 0;
+    const t = this.#translate(entry.translatedAddr, size, writable);
     if (!t.mr?.isRam) {
-      this.ctx.report(`iommu map to non memory area ${hex(entry.translatedAddr)}`);
+      // QEMU prints `xlat`: where the translation ended, as an offset in what it hit.
+      this.ctx.report(M.nonMemoryArea.render(t.xlat));
       return;
     }
     if (t.plen < size) {
-      this.ctx.report("iommu has granularity incompatible with target AS");
+      this.ctx.report(M.granularityIncompatible.render());
       return;
     }
     const vaddr = (this.ctx.hvaOf(t.mr) ?? 0n) + t.xlat;
-    const readonly = !(entry.perm & 2) || t.mr.readonly;
+    const readonly = !writable || t.mr.readonly;
     const ret = this.#dmaMap(iova, size, vaddr, readonly);
     if (ret < 0) {
-      this.ctx.report(
-        `vfio_dma_map(${this.pointer}, ${hex(iova)}, ${hex(size)}, ${hex(vaddr)}) = ${ret} (${strerror(-ret)})`,
-      );
+      const f = this.#lastMapFailure;
+      if (f?.iova !== iova || f.size !== size || f.vaddr !== vaddr || f.ret !== ret) {
+        const text = M.dmaMapFailed.render(this.pointer, iova, size, vaddr, ret, -ret);
+        this.#lastMapFailure = { iova, size, vaddr, ret, text };
+      }
+      this.ctx.report(this.#lastMapFailure!.text);
     }
+  }
+
+  #lastMapFailure:
+    | { iova: bigint; size: bigint; vaddr: bigint; ret: number; text: string }
+    | undefined;
+  #lastXlat:
+    | {
+        readonly view: unknown;
+        readonly addr: bigint;
+        readonly size: bigint;
+        readonly writable: boolean;
+        readonly t: ReturnType<AddressSpace["translate"]>;
+      }
+    | undefined;
+
+  /**
+   * System memory's translation of a notified entry. The same translation again, with the flat
+   * view unchanged and no IOMMU on the way, is the same answer: the 2016 replay asks it once per
+   * 4 KiB step of a large TCE.
+   */
+  #translate(addr: bigint, size: bigint, writable: boolean): ReturnType<AddressSpace["translate"]> {
+    const memory = this.ctx.memory;
+    const last = this.#lastXlat;
+    if (
+      last &&
+      last.view === memory.view &&
+      last.addr === addr &&
+      last.size === size &&
+      last.writable === writable
+    )
+      return last.t;
+    const t = memory.translate(addr, size, writable);
+    this.#lastXlat =
+      t.addressSpace === memory ? { view: memory.view, addr, size, writable, t } : undefined;
+    return t;
   }
 
   /** QEMU's `vfio_dma_map`: READ always, WRITE unless read-only; one retry after EBUSY. */
@@ -512,7 +571,7 @@ export class VfioContainer {
     if (ret === 0) return 0;
     // A positive return (the spapr driver's +1) leaves errno as it was: report a stale one.
     const errno = ret < 0 ? -ret : this.#staleErrno();
-    this.ctx.report(`VFIO_MAP_DMA failed: ${errno ? strerror(errno) : "Success"}`);
+    this.ctx.report(M.mapDmaIoctlFailed.render(errno ? strerror(errno) : "Success"));
     return -errno;
   }
 
@@ -526,7 +585,7 @@ export class VfioContainer {
     const ret = k.unmapDma(iova, size);
     if (ret === 0) return 0;
     const errno = ret < 0 ? -ret : this.#staleErrno();
-    this.ctx.report(`VFIO_UNMAP_DMA failed: ${errno ? strerror(errno) : "Success"}`);
+    this.ctx.report(M.unmapDmaIoctlFailed.render(errno ? strerror(errno) : "Success"));
     return -errno;
   }
 
@@ -541,19 +600,24 @@ export class VfioContainer {
     if (!s.mr.isRam || s.mr.kind === "ramDevice") return;
     const hp = this.ctx.platform.pageSize;
     if (s.offsetWithinAddressSpace % hp || s.offsetWithinRegion % hp || s.size % hp) {
-      this.ctx.report(`vfio_prereg_listener_region_add received unaligned region ${s.mr.name}`);
+      this.ctx.report(M.preregUnalignedRegion.render("vfio_prereg_listener_region_add"));
       return;
     }
     const vaddr = (this.ctx.hvaOf(s.mr) ?? 0n) + s.offsetWithinRegion;
     const ret = (this.kernel as SpaprTceContainer).registerMemory(vaddr, s.size);
     if (ret === 0) return;
     // QEMU passes the ioctl's -1, not errno: the text is always EPERM's.
-    if (!this.initialized) this.error ??= `Memory registering failed: ${strerror(Errno.EPERM)}`;
-    else this.ctx.abort("vfio: Memory registering failed, unable to continue");
+    if (!this.initialized) this.error ??= M.memoryRegisteringFailed.render(Errno.EPERM);
+    else this.ctx.abort(M.memoryRegisteringFatal.render());
   }
 
   #preregDel(s: MemoryRegionSection): void {
     if (!s.mr.isRam || s.mr.kind === "ramDevice") return;
+    const hp = this.ctx.platform.pageSize;
+    if (s.offsetWithinAddressSpace % hp || s.offsetWithinRegion % hp || s.size % hp) {
+      this.ctx.report(M.preregUnalignedRegion.render("vfio_prereg_listener_region_del"));
+      return;
+    }
     const vaddr = (this.ctx.hvaOf(s.mr) ?? 0n) + s.offsetWithinRegion;
     (this.kernel as SpaprTceContainer).unregisterMemory(vaddr, s.size);
   }

@@ -4,14 +4,17 @@
  * assigned device through the host IOMMU into guest RAM.
  */
 
+import { RepeatFolder } from "../host/fold.ts";
 import type { HostEntry } from "../host/host-iommu.ts";
 import { IoctlBoundary } from "../host/ioctl.ts";
 import type { HostPlatform } from "../host/platform.ts";
+import { HostProcess } from "../host/process.ts";
 import { SpaprTceContainer } from "../host/spapr-tce.ts";
 import { Type1Container } from "../host/type1.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
 import type { MemoryRegion } from "../memory/region.ts";
 import { type VfioBehaviour, VfioContainer, type VfioContext, VfioError } from "./container.ts";
+import { VFIO_MESSAGES as M } from "./messages.ts";
 
 /** What happened at the VFIO/host boundary: QEMU's log lines and the aborts QEMU would make. */
 export interface VfioEvents {
@@ -31,9 +34,16 @@ export class VfioHost {
   readonly platform: HostPlatform;
   readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
   readonly containers: VfioContainer[] = [];
-  readonly events: VfioEvents = { reports: [], aborts: [] };
+  readonly #reports = new RepeatFolder();
+  /**
+   * QEMU's log lines (a block of lines repeated right after itself is kept once, with a line
+   * saying how many more times it came) and the aborts QEMU would make.
+   */
+  readonly events: VfioEvents = { reports: this.#reports.lines, aborts: [] };
   /** Every ioctl of every container, in order. */
   readonly io: IoctlBoundary;
+  /** The VMM process: one RLIMIT_MEMLOCK and one set of preregistered memory for all containers. */
+  readonly process: HostProcess;
   readonly #ctx: VfioContext;
   readonly #groups = new Map<string, number>();
   readonly #ramHva: Map<MemoryRegion, bigint>;
@@ -53,16 +63,22 @@ export class VfioHost {
     this.#memory = memory;
     this.#ramHva = ramHva;
     this.io = new IoctlBoundary(platform.faults);
+    this.process = new HostProcess(platform.pageSize, platform.memlockLimit);
     this.#ctx = {
       platform,
       backend,
       behaviour,
       memory,
       hvaOf: (mr) => ramHva.get(mr),
-      report: (m) => this.events.reports.push(m),
+      report: (m) => this.#reports.push(m),
       abort: (m) => this.events.aborts.push(m),
       trace: (event, fields) => this.onTrace?.(event, fields),
     };
+  }
+
+  /** Starts a new stretch of log: repeats are not folded across it (a new step). */
+  breakReports(): void {
+    this.#reports.break();
   }
 
   /** The IOMMU group of a host device (one group per device here). */
@@ -94,12 +110,13 @@ export class VfioHost {
     }
     const kernel =
       this.backend === "type1"
-        ? new Type1Container(this.platform, this.#userMemory(), this.io)
+        ? new Type1Container(this.platform, this.#userMemory(), this.io, this.process)
         : new SpaprTceContainer(
             this.platform,
             this.backend === "spapr-tce-v2",
             this.#userMemory(),
             this.io,
+            this.process,
           );
     const container = new VfioContainer(this.#ctx, dmaAs, kernel);
     try {
@@ -107,7 +124,7 @@ export class VfioHost {
     } catch (e) {
       if (e instanceof VfioError)
         throw new VfioError(
-          `vfio ${host}: failed to setup container for group ${group}: ${e.message}`,
+          M.devicePrefix.render(host) + M.groupSetupFailed.render(group) + e.message,
         );
       throw e;
     }

@@ -73,3 +73,13 @@ test("a bad flag value is a usage error", () => {
   assert.equal(r.code, 2);
   assert.match(r.err, /--behaviour takes qemu-7\.2 or qemu-2016-prefix/);
 });
+
+test("iova help says which parts of qemu-2016-prefix come from which code", () => {
+  const r = run("help");
+  assert.match(r.out, /qemu-2016-prefix\s+plays the tree just before QEMU commit d78c19b5cf/);
+  assert.match(r.out, /replay walks the window at\s+the container's smallest IOMMU page/);
+  assert.match(
+    r.out,
+    /window creation \(the RTAS DDW calls, host\s+windows created before replay\) is 7\.2's/,
+  );
+});

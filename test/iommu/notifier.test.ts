@@ -99,13 +99,21 @@ describe("notification", () => {
     assert.deepEqual(log, ["n map 0/fff -> 1000 3"]);
   });
 
-  test("unmapNotifierRange sends one unmap of the notifier's whole range", () => {
-    const { iommu } = setup();
+  test("unmapNotifierRange sends one unmap of the notifier's whole range, naming system memory as the target", () => {
+    const { iommu, memory } = setup();
     const log: string[] = [];
+    const targets: unknown[] = [];
     const n = recorder("n", log, { start: 0x1000n, end: 0x4fffn });
-    iommu.registerNotifier(n);
-    iommu.unmapNotifierRange(n);
+    iommu.registerNotifier({
+      ...n,
+      notify: (e) => {
+        targets.push(e.targetAs);
+        n.notify(e);
+      },
+    });
+    iommu.unmapNotifierRange(iommu.notifiers[0], memory);
     assert.deepEqual(log, ["n unmap 1000/3fff -> 0 0"]);
+    assert.deepEqual(targets, [memory]);
   });
 });
 

@@ -137,7 +137,7 @@ steps:${GUEST_DDW}
     const step = report.steps[4];
     assert.equal(step.ok, true, JSON.stringify(step.expectation_failures));
     assert.equal(step.qemu_aborts, true);
-    assert.match(step.error!, /Cannot delete missing window at 0x800000000000000/);
+    assert.match(step.error!, /Cannot delete missing window at 800000000000000/);
     assert.deepEqual(ioctls(4).slice(-9), [
       "TCE_CREATE(page_shift=16, window_size=0x100000000, levels=1) = -ENOMEM",
       "TCE_CREATE(page_shift=16, window_size=0x100000000, levels=2) = -ENOMEM",
@@ -163,10 +163,10 @@ steps:${GUEST_DDW}
   - device_add: { id: hostdev0, driver: vfio-pci, host: "0001:01:00.0" }
     expect: { ok: false, error: "Region tce-iommu-80000001: Container 0x" }
 `);
-    assert.deepEqual(ioctls(4).slice(0, 6), [
+    // vfio_init_container retries only VFIO_SET_IOMMU: the group is in the container already.
+    assert.deepEqual(ioctls(4).slice(0, 5), [
       "GROUP_SET_CONTAINER(group=1) = 0",
       "SET_IOMMU(type=spapr-tce-v2) = -EPERM",
-      "GROUP_SET_CONTAINER(group=1) = 0",
       "SET_IOMMU(type=spapr-tce) = 0",
       "ENABLE() = 0",
       "GET_INFO() = 0",
