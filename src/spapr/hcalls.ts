@@ -59,7 +59,9 @@ export function hStuffTce(
   npages: bigint,
 ): HcallResult {
   const table = lookup(host, liobn);
+  // QEMU's answer starts as H_PARAMETER and only a written entry changes it: npages = 0 keeps it.
   if (!table || npages > BigInt(table.nbTable)) return { ret: H.parameter };
+  if (npages === 0n) return { ret: H.parameter, written: 0 };
   // A range filled with one value costs what it changes (see TceTable.stuffTce).
   return table.stuffTce(ioba & table.pageMask, tceValue, Number(npages));
 }
