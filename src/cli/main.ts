@@ -30,16 +30,26 @@ import {
   snapshotState,
 } from "../index.ts";
 
+import { machineCommandLine } from "../trace/cmdline.ts";
+import { QemuTraceWriter } from "../trace/qemu-format.ts";
 import { UsageError } from "./errors.ts";
 import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
+import { traceCommand } from "./trace-command.ts";
 
 const USAGE = `usage:
   iova run [SCENARIO] [--json] [--quiet] [--behaviour qemu-7.2|qemu-2016-prefix]
-           [--trace] [--trace-file FILE] [--html FILE]
+           [--trace] [--trace-file FILE] [--trace-format json|qemu] [--html FILE]
       Run a scenario (default: the built-in seed) and print the report; exit 1 if anything failed.
       --trace writes JSON lines of events (hypercalls, RTAS, IOMMU notifications, VFIO listener
-      callbacks, ioctls) to stderr; --trace-file to FILE. --html writes a self-contained page with
+      callbacks, ioctls) to stderr; --trace-file to FILE; --trace-format qemu writes them as QEMU's
+      trace log instead (what \`iova trace\` reads). --html writes a self-contained page with
       the DMA address map (guest windows beside the host's, differences marked).
+  iova trace LOG --machine CMDLINE-FILE [--assume none|linear] [--json] [--html FILE]
+           [--scenario OUT.yaml] [--behaviour qemu-7.2|qemu-2016-prefix] [--quiet]
+      Replay a QEMU trace log (-trace 'spapr_iommu_*' -trace 'vfio_*' -D LOG) of the machine that
+      CMDLINE-FILE's QEMU command line describes: rebuild the guest's actions, play them, compare
+      every device-side event QEMU logged with the model's, and print the windows, entries, host
+      mappings, the first divergence and the verdicts; --scenario writes the rebuilt scenario.
   iova check SCENARIO
       Run a scenario and print only the verdicts.
   iova mtree SCENARIO [-f] [-D] [-o]
@@ -76,6 +86,26 @@ export function main(
         return runCommand(rest, out, err, true);
       case "diff":
         return diffCommand(rest, out);
+      case "trace": {
+        const { values, positionals } = parse(rest);
+        if (positionals.length !== 1) throw new UsageError(`iova: trace takes one LOG\n${USAGE}`);
+        return traceCommand(
+          {
+            log: positionals[0],
+            machine: values.machine,
+            json: values.json,
+            html: values.html,
+            scenario: values.scenario,
+            assume: values.assume,
+            behaviour: values.behaviour,
+            quiet: values.quiet,
+            progress: process.stderr.isTTY === true && !values.json,
+            style: process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN,
+          },
+          out,
+          err,
+        );
+      }
       case undefined:
       case "help":
       case "--help":
@@ -116,6 +146,10 @@ function parse(args: readonly string[]) {
         qmp: { type: "string" },
         "flat-a": { type: "string" },
         "flat-b": { type: "string" },
+        machine: { type: "string" },
+        assume: { type: "string" },
+        scenario: { type: "string" },
+        "trace-format": { type: "string" },
       },
     });
   } catch (e) {
@@ -213,11 +247,16 @@ function runCommand(
       `iova: --behaviour takes qemu-7.2 or qemu-2016-prefix, not '${behaviour}'`,
     );
   }
+  const format = values["trace-format"] ?? "json";
+  if (format !== "json" && format !== "qemu")
+    throw new UsageError(`iova: --trace-format takes json or qemu, not '${format}'`);
   const scenario = readScenario(positionals[0]);
   const traceLines: string[] = [];
+  const qemuTrace = format === "qemu" ? new QemuTraceWriter() : undefined;
   const timeline: { label: string; state: DmaState }[] = [];
   const traceFile = values["trace-file"];
-  const wantTrace = values.trace || traceFile !== undefined;
+  const wantTrace = (values.trace || traceFile !== undefined) && !qemuTrace;
+  const qemuOptions = values.trace || traceFile !== undefined ? qemuTrace?.options() : undefined;
   const showProgress = process.stderr.isTTY && !values.trace && scenario.steps.length >= 20;
   const { report, machine } = runScenario(scenario, {
     behaviour: behaviour as Behaviour | undefined,
@@ -227,19 +266,28 @@ function runCommand(
           if (values.trace) err(`${line}\n`);
           if (traceFile !== undefined) traceLines.push(line);
         }
-      : undefined,
+      : qemuOptions?.trace,
+    beforeStep: qemuOptions?.beforeStep,
     onProgress: showProgress
       ? (i, n) => process.stderr.write(`\riova: step ${i + 1}/${n}`)
       : undefined,
-    afterStep:
-      values.html === undefined
-        ? undefined
-        : (i, step, m) =>
-            timeline.push({
-              label: `after step ${i + 1}: ${step.kind} ${step.name}`,
-              state: snapshotState(m),
-            }),
+    afterStep: (i, step, m) => {
+      qemuOptions?.afterStep?.(i, step, m);
+      if (values.html !== undefined)
+        timeline.push({
+          label: `after step ${i + 1}: ${step.kind} ${step.name}`,
+          state: snapshotState(m),
+        });
+    },
   });
+  if (qemuTrace && qemuOptions) {
+    const text = qemuTrace.finish(machine);
+    if (values.trace) err(text);
+    if (traceFile !== undefined && text) traceLines.push(text.replace(/\n$/, ""));
+    // The machine as a QEMU command line beside the log, for \`iova trace LOG --machine LOG.cmdline\`.
+    if (traceFile !== undefined)
+      writeOutput(`${traceFile}.cmdline`, machineCommandLine(scenario.machine));
+  }
   if (showProgress) process.stderr.write("\r\x1b[K");
   if (values.html !== undefined) {
     try {
