@@ -106,21 +106,29 @@ export class QemuTraceWriter {
     const step = this.#current;
     if (!step) return;
     const out: string[] = [];
-    if (step.kind === "device_add" && step.driver === "vfio-pci" && machine.assigned.has(step.id))
+    // QEMU traces a vfio-pci device's realize as it starts, whether it then succeeds or not.
+    if (step.kind === "device_add" && step.driver === "vfio-pci")
       out.push(line("vfio_realize", [step.host ?? "", 1n]));
-    // Tables allocated by this step: windows that opened, or all of a reset's.
-    const rtasReset = step.kind === "rtas" && step.name === "ibm,reset-pe-dma-window";
+    // Tables allocated by this step: windows that opened, a system reset's defaults, and those
+    // of the PHB whose DMA the guest reset.
+    const resetTables = new Set<number>();
+    if (step.kind === "reset") for (const t of machine.tables) resetTables.add(t.liobn);
+    const rets = (report.result.rets as string[] | undefined) ?? [];
+    if (step.kind === "rtas" && step.name === "ibm,reset-pe-dma-window" && rets[0] === "0x0") {
+      const args = ((report.result.args as string[] | undefined) ?? []).map(big);
+      const buid = ((args[1] ?? 0n) << 32n) | (args[2] ?? 0n);
+      for (const p of machine.phbs)
+        if (p.buid === buid) for (const t of p.tables) resetTables.add(t.liobn);
+    }
     for (const t of machine.tables) {
       const was = this.#before.get(t.liobn);
       const now = stateOf(t);
       const changed =
-        now.enabled &&
-        (!was?.enabled ||
-          was.busOffset !== now.busOffset ||
-          was.pageShift !== now.pageShift ||
-          was.nbTable !== now.nbTable);
-      if (changed || (now.enabled && (step.kind === "reset" || (rtasReset && t.defWin))))
-        out.push(this.#newTable(t));
+        !was?.enabled ||
+        was.busOffset !== now.busOffset ||
+        was.pageShift !== now.pageShift ||
+        was.nbTable !== now.nbTable;
+      if (now.enabled && (changed || resetTables.has(t.liobn))) out.push(this.#newTable(t));
     }
     out.push(...this.#pending.splice(0));
     const action = this.#action(step, report, machine);

@@ -72,8 +72,6 @@ export interface RebuiltTrace {
   readonly checked: readonly Observation[];
   /** Notes on what the log cannot say, with the line. */
   readonly notes: readonly { readonly line: number; readonly text: string }[];
-  /** Device-side events logged before the first guest action (machine start-up). */
-  readonly startup: number;
 }
 
 const U64 = (1n << 64n) - 1n;
@@ -86,17 +84,24 @@ export class Rebuild {
   readonly observations: Observation[] = [];
   readonly checked: Observation[] = [];
   readonly notes: { line: number; text: string }[] = [];
-  startup = 0;
   readonly #windows = new Map<bigint, TracedWindow>();
   readonly #defWin = new Set<bigint>();
   #pendingReset: number | undefined;
+  readonly #cold = new Set<string>();
+
+  /** Whether a host device's realize is the command line's cold-plug (each is, once). */
+  coldPlug(host: string): boolean {
+    return this.#cold.delete(host.toLowerCase());
+  }
   #lastEvent = "";
 
   constructor(
     readonly phbs: readonly TracedPhb[],
     initial: readonly TracedWindow[],
     readonly assumption: Assumption,
+    coldPlugged: readonly string[] = [],
   ) {
+    for (const h of coldPlugged) this.#cold.add(h.toLowerCase());
     for (const w of initial) {
       this.#windows.set(w.liobn, w);
       this.#defWin.add(w.liobn);
@@ -135,14 +140,12 @@ export class Rebuild {
 
   /** A device-side event to compare in order. */
   observe(record: TraceRecord, def: TraceEventDef): void {
-    if (!this.started) this.startup++;
-    else
-      this.observations.push({
-        line: record.line,
-        def,
-        values: record.values,
-        before: this.steps.length,
-      });
+    this.observations.push({
+      line: record.line,
+      def,
+      values: record.values,
+      before: this.steps.length,
+    });
     this.#lastEvent = record.name;
   }
 
@@ -194,14 +197,13 @@ export class Rebuild {
       observations: this.observations,
       checked: this.checked,
       notes: this.notes,
-      startup: this.startup,
     };
   }
 
   /** A window was created. */
   openWindow(w: TracedWindow): void {
+    // A table the PHB's DMA reset enabled stays marked as the default window's (as QEMU's def_win).
     this.#windows.set(w.liobn, w);
-    this.#defWin.delete(w.liobn);
   }
 
   /** A window was removed; QEMU 7.1+ restores the default window when the last one goes. */

@@ -75,10 +75,10 @@ export const VFIO_EVENTS: readonly TraceEventDef[] = [
     " (%s) group %d",
     ["host", "group"],
     "guest action",
-    "A vfio-pci device realized: on the command line before the guest runs, a hot-plug (device_add) after.",
+    "A vfio-pci device realized: a hot-plug (device_add) unless the command line has it.",
     (rec, f, into) => {
-      if (!into.started) return;
       const host = String(f.host);
+      if (into.coldPlug(host)) return;
       if (!/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i.test(host)) {
         into.note(rec.line, `vfio-pci ${host}: not a host PCI address; hot-plug not replayed`);
         return;

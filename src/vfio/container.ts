@@ -457,6 +457,7 @@ export class VfioContainer {
       const first = s.offsetWithinAddressSpace;
       const ret = (this.kernel as SpaprTceContainer).removeWindow(first);
       if (ret < 0) this.ctx.report(`Failed to remove window at ${hex(first)}`);
+      else this.ctx.trace?.("vfio_spapr_remove_window", { start: first });
       if (!this.#hostWinDel(first, first + s.size - 1n)) {
         this.ctx.abort(`vfio_listener_region_del: Cannot delete missing window at ${hex(first)}`);
       }
