@@ -141,3 +141,9 @@ test("printing a format and reading it back gives the same values", () => {
     ),
   );
 });
+
+test("docs/trace.md lists every event iova reads, with its format", () => {
+  const doc = readFileSync(join(import.meta.dirname, "../../docs/trace.md"), "utf8");
+  for (const def of TRACE_EVENTS.values())
+    assert.ok(doc.includes(`| \`${def.name}\` | \`${def.format.text}\` |`), def.name);
+});
