@@ -32,6 +32,7 @@ import {
 
 import { machineCommandLine } from "../trace/cmdline.ts";
 import { QemuTraceWriter } from "../trace/qemu-format.ts";
+import { machineFromQtree } from "../trace/qtree.ts";
 import { UsageError } from "./errors.ts";
 import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
 import { traceCommand } from "./trace-command.ts";
@@ -44,12 +45,13 @@ const USAGE = `usage:
       callbacks, ioctls) to stderr; --trace-file to FILE; --trace-format qemu writes them as QEMU's
       trace log instead (what \`iova trace\` reads). --html writes a self-contained page with
       the DMA address map (guest windows beside the host's, differences marked).
-  iova trace LOG --machine CMDLINE-FILE [--assume none|linear] [--json] [--html FILE]
+  iova trace LOG --machine CMDLINE-FILE|--qmp SOCKET [--assume none|linear] [--json] [--html FILE]
            [--scenario OUT.yaml] [--behaviour qemu-7.2|qemu-2016-prefix] [--quiet]
       Replay a QEMU trace log (-trace 'spapr_iommu_*' -trace 'vfio_*' -D LOG) of the machine that
       CMDLINE-FILE's QEMU command line describes: rebuild the guest's actions, play them, compare
       every device-side event QEMU logged with the model's, and print the windows, entries, host
       mappings, the first divergence and the verdicts; --scenario writes the rebuilt scenario.
+      --qmp reads the machine from the live QEMU that writes LOG instead (its devices now).
   iova check SCENARIO
       Run a scenario and print only the verdicts.
   iova mtree SCENARIO [-f] [-D] [-o]
@@ -369,6 +371,65 @@ function printLive(
   out(values.json ? `${JSON.stringify({ source, mtree: text, qemu: dumps }, null, 2)}\n` : text);
 }
 
+/** `iova trace LOG --qmp SOCKET`: the machine read from the live QEMU that wrote the log. */
+async function traceLive(
+  args: readonly string[],
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
+  try {
+    const { values, positionals } = parse(args);
+    if (positionals.length !== 1 || !values.qmp)
+      throw new UsageError(`iova: trace takes one LOG and --qmp SOCKET\n${USAGE}`);
+    if (values.machine !== undefined)
+      throw new UsageError("iova: trace takes --machine or --qmp, not both");
+    const client = await QmpClient.connect(values.qmp, { connectTimeoutMs: 2000 });
+    let live: { machine: ReturnType<typeof machineFromQtree>; source: string };
+    try {
+      const type = (await client.execute("qom-get", {
+        path: "/machine",
+        property: "type",
+      })) as string;
+      const memory = (await client.execute("query-memory-size-summary")) as {
+        "base-memory": number;
+      };
+      const cpus = (await client.execute("query-cpus-fast")) as unknown[];
+      const kvm = (await client.execute("query-kvm")) as { enabled: boolean };
+      const machine = machineFromQtree(
+        await client.hmp("info qtree"),
+        type,
+        BigInt(memory["base-memory"]),
+        cpus.length,
+      );
+      live = { machine: { ...machine, kvm: kvm.enabled }, source: values.qmp };
+    } finally {
+      client.close();
+    }
+    return traceCommand(
+      {
+        log: positionals[0],
+        live,
+        json: values.json,
+        html: values.html,
+        scenario: values.scenario,
+        assume: values.assume,
+        behaviour: values.behaviour,
+        quiet: values.quiet,
+        progress: process.stderr.isTTY === true && !values.json,
+        style: process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN,
+      },
+      out,
+      err,
+    );
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof QmpError) {
+      err(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
 /** The asynchronous commands (live QEMU); everything else goes to `main`. */
 export async function mainAsync(
   argv: readonly string[],
@@ -376,6 +437,8 @@ export async function mainAsync(
   err: (s: string) => void = (s) => process.stderr.write(s),
 ): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === "trace" && rest.some((a) => a === "--qmp" || a.startsWith("--qmp=")))
+    return traceLive(rest, out, err);
   if (command !== "attach" && command !== "qemu") return main(argv, out, err);
   try {
     const dash = rest.indexOf("--");

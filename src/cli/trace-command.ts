@@ -21,8 +21,8 @@ export interface TraceCommandOptions {
   readonly log: string;
   /** The QEMU command line file. */
   readonly machine?: string;
-  /** The command line's text, when it came from elsewhere (a live QEMU). */
-  readonly machineText?: string;
+  /** The machine read from a live QEMU (`--qmp`), instead of a command line file. */
+  readonly live?: { readonly machine: TracedMachine; readonly source: string };
   readonly json?: boolean;
   readonly html?: string;
   readonly scenario?: string;
@@ -82,18 +82,19 @@ export function traceCommand(
     throw new UsageError(
       `iova: --behaviour takes qemu-7.2 or qemu-2016-prefix, not '${behaviour}'`,
     );
-  const machineName = options.machine ?? "<live QEMU>";
-  const machineText =
-    options.machineText ?? (options.machine ? readWhole(options.machine) : undefined);
-  if (machineText === undefined)
-    throw new UsageError("iova: trace needs --machine CMDLINE-FILE (or --qmp SOCKET)");
+  const machineName = options.live?.source ?? options.machine ?? "";
   let traced: TracedMachine;
-  try {
-    traced = parseCommandLine(machineText);
-  } catch (e) {
-    if (e instanceof CommandLineError)
-      throw new UsageError(`${machineName}:${e.line}: ${e.message}`);
-    throw e;
+  if (options.live) traced = options.live.machine;
+  else {
+    if (options.machine === undefined)
+      throw new UsageError("iova: trace needs --machine CMDLINE-FILE (or --qmp SOCKET)");
+    try {
+      traced = parseCommandLine(readWhole(options.machine));
+    } catch (e) {
+      if (e instanceof CommandLineError)
+        throw new UsageError(`${machineName}:${e.line}: ${e.message}`);
+      throw e;
+    }
   }
   let replay: TraceReplay;
   try {

@@ -78,7 +78,8 @@ export const VFIO_EVENTS: readonly TraceEventDef[] = [
     "A vfio-pci device realized: a hot-plug (device_add) unless the command line has it.",
     (rec, f, into) => {
       const host = String(f.host);
-      if (into.coldPlug(host)) return;
+      // On the command line and realized before the guest ran: cold-plugged, not a step.
+      if (!into.started && into.coldPlug(host)) return;
       if (!/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i.test(host)) {
         into.note(rec.line, `vfio-pci ${host}: not a host PCI address; hot-plug not replayed`);
         return;
