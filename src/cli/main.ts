@@ -16,6 +16,9 @@ import {
   loadScenario,
   type MtreeDumps,
   MtreeSyntaxError,
+  machineCommandLine,
+  machineFromQtree,
+  QemuTraceWriter,
   QmpClient,
   QmpError,
   readMtreeDumps,
@@ -30,9 +33,6 @@ import {
   snapshotState,
 } from "../index.ts";
 
-import { machineCommandLine } from "../trace/cmdline.ts";
-import { QemuTraceWriter } from "../trace/qemu-format.ts";
-import { machineFromQtree } from "../trace/qtree.ts";
 import { UsageError } from "./errors.ts";
 import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
 import { traceCommand } from "./trace-command.ts";

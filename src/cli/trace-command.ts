@@ -103,7 +103,12 @@ export function traceCommand(
       machineName,
       assumption: assumption as Assumption,
       behaviour: behaviour as Behaviour | undefined,
-      onProgress: options.progress ? (n) => err(`\riova: ${n} lines read`) : undefined,
+      onProgress: options.progress
+        ? (what, done, total) =>
+            err(
+              `\riova: ${what === "lines" ? `${done} lines read` : `step ${done}/${total}`}\x1b[K`,
+            )
+        : undefined,
     });
   } catch (e) {
     if (options.progress) err("\r\x1b[K");

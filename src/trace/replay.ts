@@ -36,8 +36,8 @@ export interface TraceOptions {
   readonly assumption?: Assumption;
   /** The model's behaviour to compare with (default qemu-7.2). */
   readonly behaviour?: Behaviour;
-  /** Told the number of lines read, now and then. */
-  readonly onProgress?: (lines: number) => void;
+  /** Told how far it got, now and then: lines read, then steps played. */
+  readonly onProgress?: (what: "lines" | "steps", done: number, total?: number) => void;
 }
 
 /** One side of a compared event. */
@@ -310,7 +310,7 @@ export function replayTrace(
     sinceProgress += chunk.length;
     if (options.onProgress && sinceProgress > 1 << 20) {
       sinceProgress = 0;
-      options.onProgress(reader.lines);
+      options.onProgress("lines", reader.lines);
     }
   }
   reader.end();
@@ -400,6 +400,12 @@ export function replayTrace(
   };
   const { report, machine } = runScenario(scenario, {
     behaviour: options.behaviour,
+    onProgress:
+      options.onProgress && scenario.steps.length >= 1000
+        ? (done, total) => {
+            if (done % 1000 === 0) options.onProgress?.("steps", done, total);
+          }
+        : undefined,
     trace: (e) => {
       const m = modelEvent(e as unknown as Record<string, unknown>);
       if (!m || current < 0) return;
