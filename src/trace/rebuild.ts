@@ -7,7 +7,7 @@
  */
 import type { TraceEventDef } from "./event-def.ts";
 import type { TraceValue } from "./format.ts";
-import type { TraceRecord } from "./record.ts";
+import { type TraceRecord, TraceSyntaxError } from "./record.ts";
 
 /** How entries the log does not give are filled in. */
 export type Assumption = "none" | "linear";
@@ -152,6 +152,11 @@ export class Rebuild {
   /** An event to check against the model's state when it happened. */
   check(record: TraceRecord, def: TraceEventDef): void {
     this.checked.push({ line: record.line, def, values: record.values, before: this.steps.length });
+  }
+
+  /** A line that reads as its format but says what QEMU cannot: refused like a malformed one. */
+  refuse(record: TraceRecord, expected: string): never {
+    throw new TraceSyntaxError(record.line, 1, `${expected} in ${record.name}`);
   }
 
   /** Something the log cannot say. */

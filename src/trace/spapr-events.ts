@@ -27,6 +27,17 @@ function rtasPhbArgs(buid: bigint, addr: bigint): bigint[] {
   return [addr, buid >> 32n, buid & 0xffffffffn];
 }
 
+/** A hypercall line with a return code or count QEMU cannot print is refused, as a malformed line. */
+function checked(apply: TraceEventDef["apply"]): TraceEventDef["apply"] {
+  return (rec, f, into, def) => {
+    const ret = n(f.ret);
+    if (ret < -(1n << 31n) || ret >= 1n << 31n) into.refuse(rec, "a hypercall return code");
+    if (f.npages !== undefined && n(f.npages) < 0n)
+      into.refuse(rec, "npages no larger than the window (QEMU refuses more before tracing)");
+    apply(rec, f, into, def);
+  };
+}
+
 function hcallEvents(pci: boolean): TraceEventDef[] {
   const p = pci ? "spapr_iommu_pci_" : "spapr_iommu_";
   const whose = pci ? "a PCI LIOBN" : "a non-PCI (VIO) LIOBN";
@@ -37,7 +48,7 @@ function hcallEvents(pci: boolean): TraceEventDef[] {
       ["liobn", "ioba", "tce", "ret"],
       "guest action",
       `H_PUT_TCE on ${whose}: a step writing that TCE, expecting the logged return code.`,
-      (rec, f, into) => {
+      checked((rec, f, into) => {
         const liobn = n(f.liobn);
         const ok = n(f.ret) === 0n;
         into.step(
@@ -49,7 +60,7 @@ function hcallEvents(pci: boolean): TraceEventDef[] {
           },
           ok ? { known: [{ liobn, first: n(f.ioba), count: 1n }] } : undefined,
         );
-      },
+      }),
     ),
     traceEvent(
       `${p}get`,
@@ -57,14 +68,14 @@ function hcallEvents(pci: boolean): TraceEventDef[] {
       ["liobn", "ioba", "ret", "tce"],
       "guest action",
       `H_GET_TCE on ${whose}: a step expecting the logged return code; the TCE read back is checked against the model's entry.`,
-      (rec, f, into, def) => {
+      checked((rec, f, into, def) => {
         into.step(rec, {
           hcall: "H_GET_TCE",
           args: { liobn: f.liobn, ioba: f.ioba },
           expect: { ret: retName(n(f.ret)) },
         });
         if (n(f.ret) === 0n) into.check(rec, def);
-      },
+      }),
     ),
     traceEvent(
       `${p}stuff`,
@@ -72,7 +83,7 @@ function hcallEvents(pci: boolean): TraceEventDef[] {
       ["liobn", "ioba_after", "tce_value", "npages", "ret"],
       "guest action",
       `H_STUFF_TCE on ${whose}: a step from the first bus address (the logged one, after the last entry, less npages pages).`,
-      (rec, f, into) => stuff(rec, f, into),
+      checked((rec, f, into) => stuff(rec, f, into)),
     ),
     traceEvent(
       `${p}indirect`,
@@ -80,7 +91,7 @@ function hcallEvents(pci: boolean): TraceEventDef[] {
       ["liobn", "ioba", "tce_list", "last_index", "last_tce", "ret"],
       "guest action",
       `H_PUT_TCE_INDIRECT on ${whose}: a step writing the entries; only the last TCE is in the log, the others are unknown unless an assumption fills them in.`,
-      (rec, f, into) => indirect(rec, f, into),
+      checked((rec, f, into) => indirect(rec, f, into)),
     ),
   ];
 }
@@ -134,6 +145,9 @@ function indirect(
   const pageSize = 1n << shift;
   const ioba = n(f.ioba) & ~(pageSize - 1n);
   const last = n(f.last_index);
+  // QEMU refuses more than 512 entries before tracing: a larger index is not QEMU's.
+  if (last >= 512n)
+    into.refuse(rec, "iobaN below 0x200 (H_PUT_TCE_INDIRECT writes at most 512 entries)");
   const lastTce = n(f.last_tce);
   const ok = n(f.ret) === 0n;
   // How many entries were written, and the index of the logged TCE.
@@ -144,7 +158,16 @@ function indirect(
     loggedAt = last;
   } else {
     const room = w && Rebuild.contains(w, ioba) ? (w.start + w.size - ioba) >> shift : 0n;
-    if (room === 0n) {
+    if (room >= 512n) {
+      // It failed, yet the window has room for every entry it may have had: the log and the
+      // windows disagree. Played as failing at once, and said.
+      into.note(
+        rec.line,
+        `H_PUT_TCE_INDIRECT at ${hex(ioba)} failed inside window ${hex(liobn)}: the log and the windows disagree`,
+      );
+      written = 0n;
+      loggedAt = 0n;
+    } else if (room === 0n) {
       written = 0n;
       loggedAt = 0n;
     } else if (last === room - 1n) {
@@ -245,12 +268,14 @@ export const SPAPR_EVENTS: readonly TraceEventDef[] = [
     ["buid", "addr", "available", "max_window_size", "mask"],
     "guest action",
     "ibm,query-pe-dma-window that succeeded: a step expecting the logged number of windows available.",
-    (rec, f, into) =>
+    (rec, f, into) => {
+      if (n(f.available) > 2n) into.refuse(rec, "at most 2 windows available (a PHB has two)");
       into.step(rec, {
         rtas: "ibm,query-pe-dma-window",
         args: rtasPhbArgs(n(f.buid), n(f.addr)),
         expect: { status: 0, available: Number(f.available) },
-      }),
+      });
+    },
   ),
   traceEvent(
     "spapr_iommu_ddw_create",
