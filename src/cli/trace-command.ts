@@ -161,7 +161,12 @@ export function formatTrace(r: TraceResult, style: Style = PLAIN): string {
   out.push("");
   // The run's report, with only the steps that failed (a long log has thousands).
   const failed = r.report.steps.filter((s) => !s.ok);
-  out.push(formatReport({ ...r.report, steps: failed }, style).trimEnd());
+  const played = `  ${r.report.steps.length - failed.length} of ${r.report.steps.length} steps returned what the log says`;
+  out.push(
+    formatReport({ ...r.report, steps: failed }, style)
+      .trimEnd()
+      .replace(/^(.*steps.*)$/m, `$1\n${played}`),
+  );
   out.push("");
   out.push(style.bold("device-side events (log against model, in order)"));
   const c = r.comparison;
