@@ -9,4 +9,5 @@ export * from "./memory/index.ts";
 export * from "./qemu/index.ts";
 export * from "./scenario/index.ts";
 export * from "./spapr/index.ts";
+export * from "./trace/index.ts";
 export * from "./view/index.ts";

@@ -16,6 +16,9 @@ import {
   loadScenario,
   type MtreeDumps,
   MtreeSyntaxError,
+  machineCommandLine,
+  machineFromQtree,
+  QemuTraceWriter,
   QmpClient,
   QmpError,
   readMtreeDumps,
@@ -33,15 +36,24 @@ import {
 import { BEHAVIOUR_HELP } from "../machine/behaviour.ts";
 import { UsageError } from "./errors.ts";
 import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
+import { traceCommand } from "./trace-command.ts";
 
 const USAGE = `usage:
   iova run [SCENARIO] [--json] [--quiet] [--behaviour qemu-7.2|qemu-2016-prefix]
-           [--trace] [--trace-file FILE] [--html FILE]
+           [--trace] [--trace-file FILE] [--trace-format json|qemu] [--html FILE]
       Run a scenario (default: the built-in seed) and print the report; exit 1 if anything failed.
       --trace writes JSON lines of events (hypercalls, RTAS, IOMMU notifications, VFIO listener
-      callbacks, ioctls) to stderr; --trace-file to FILE. --html writes a self-contained page with
+      callbacks, ioctls) to stderr; --trace-file to FILE; --trace-format qemu writes them as QEMU's
+      trace log instead (what \`iova trace\` reads). --html writes a self-contained page with
       the DMA address map (guest windows beside the host's, differences marked).
       ${BEHAVIOUR_HELP}
+  iova trace LOG --machine CMDLINE-FILE|--qmp SOCKET [--assume none|linear] [--json] [--html FILE]
+           [--scenario OUT.yaml] [--behaviour qemu-7.2|qemu-2016-prefix] [--quiet]
+      Replay a QEMU trace log (-trace 'spapr_iommu_*' -trace 'vfio_*' -D LOG) of the machine that
+      CMDLINE-FILE's QEMU command line describes: rebuild the guest's actions, play them, compare
+      every device-side event QEMU logged with the model's, and print the windows, entries, host
+      mappings, the first divergence and the verdicts; --scenario writes the rebuilt scenario.
+      --qmp reads the machine from the live QEMU that writes LOG instead (its devices now).
   iova check SCENARIO
       Run a scenario and print only the verdicts.
   iova mtree SCENARIO [-f] [-D] [-o]
@@ -78,6 +90,26 @@ export function main(
         return runCommand(rest, out, err, true);
       case "diff":
         return diffCommand(rest, out);
+      case "trace": {
+        const { values, positionals } = parse(rest);
+        if (positionals.length !== 1) throw new UsageError(`iova: trace takes one LOG\n${USAGE}`);
+        return traceCommand(
+          {
+            log: positionals[0],
+            machine: values.machine,
+            json: values.json,
+            html: values.html,
+            scenario: values.scenario,
+            assume: values.assume,
+            behaviour: values.behaviour,
+            quiet: values.quiet,
+            progress: process.stderr.isTTY === true && !values.json,
+            style: process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN,
+          },
+          out,
+          err,
+        );
+      }
       case undefined:
       case "help":
       case "--help":
@@ -118,6 +150,10 @@ function parse(args: readonly string[]) {
         qmp: { type: "string" },
         "flat-a": { type: "string" },
         "flat-b": { type: "string" },
+        machine: { type: "string" },
+        assume: { type: "string" },
+        scenario: { type: "string" },
+        "trace-format": { type: "string" },
       },
     });
   } catch (e) {
@@ -215,11 +251,16 @@ function runCommand(
       `iova: --behaviour takes qemu-7.2 or qemu-2016-prefix, not '${behaviour}'`,
     );
   }
+  const format = values["trace-format"] ?? "json";
+  if (format !== "json" && format !== "qemu")
+    throw new UsageError(`iova: --trace-format takes json or qemu, not '${format}'`);
   const scenario = readScenario(positionals[0]);
   const traceLines: string[] = [];
+  const qemuTrace = format === "qemu" ? new QemuTraceWriter() : undefined;
   const timeline: { label: string; state: DmaState }[] = [];
   const traceFile = values["trace-file"];
-  const wantTrace = values.trace || traceFile !== undefined;
+  const wantTrace = (values.trace || traceFile !== undefined) && !qemuTrace;
+  const qemuOptions = values.trace || traceFile !== undefined ? qemuTrace?.options() : undefined;
   const showProgress = process.stderr.isTTY && !values.trace && scenario.steps.length >= 20;
   const { report, machine } = runScenario(scenario, {
     behaviour: behaviour as Behaviour | undefined,
@@ -229,19 +270,28 @@ function runCommand(
           if (values.trace) err(`${line}\n`);
           if (traceFile !== undefined) traceLines.push(line);
         }
-      : undefined,
+      : qemuOptions?.trace,
+    beforeStep: qemuOptions?.beforeStep,
     onProgress: showProgress
       ? (i, n) => process.stderr.write(`\riova: step ${i + 1}/${n}`)
       : undefined,
-    afterStep:
-      values.html === undefined
-        ? undefined
-        : (i, step, m) =>
-            timeline.push({
-              label: `after step ${i + 1}: ${step.kind} ${step.name}`,
-              state: snapshotState(m),
-            }),
+    afterStep: (i, step, m) => {
+      qemuOptions?.afterStep?.(i, step, m);
+      if (values.html !== undefined)
+        timeline.push({
+          label: `after step ${i + 1}: ${step.kind} ${step.name}`,
+          state: snapshotState(m),
+        });
+    },
   });
+  if (qemuTrace && qemuOptions) {
+    const text = qemuTrace.finish(machine);
+    if (values.trace) err(text);
+    if (traceFile !== undefined && text) traceLines.push(text.replace(/\n$/, ""));
+    // The machine as a QEMU command line beside the log, for \`iova trace LOG --machine LOG.cmdline\`.
+    if (traceFile !== undefined)
+      writeOutput(`${traceFile}.cmdline`, machineCommandLine(scenario.machine));
+  }
   if (showProgress) process.stderr.write("\r\x1b[K");
   if (values.html !== undefined) {
     try {
@@ -323,6 +373,65 @@ function printLive(
   out(values.json ? `${JSON.stringify({ source, mtree: text, qemu: dumps }, null, 2)}\n` : text);
 }
 
+/** `iova trace LOG --qmp SOCKET`: the machine read from the live QEMU that wrote the log. */
+async function traceLive(
+  args: readonly string[],
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
+  try {
+    const { values, positionals } = parse(args);
+    if (positionals.length !== 1 || !values.qmp)
+      throw new UsageError(`iova: trace takes one LOG and --qmp SOCKET\n${USAGE}`);
+    if (values.machine !== undefined)
+      throw new UsageError("iova: trace takes --machine or --qmp, not both");
+    const client = await QmpClient.connect(values.qmp, { connectTimeoutMs: 2000 });
+    let live: { machine: ReturnType<typeof machineFromQtree>; source: string };
+    try {
+      const type = (await client.execute("qom-get", {
+        path: "/machine",
+        property: "type",
+      })) as string;
+      const memory = (await client.execute("query-memory-size-summary")) as {
+        "base-memory": number;
+      };
+      const cpus = (await client.execute("query-cpus-fast")) as unknown[];
+      const kvm = (await client.execute("query-kvm")) as { enabled: boolean };
+      const machine = machineFromQtree(
+        await client.hmp("info qtree"),
+        type,
+        BigInt(memory["base-memory"]),
+        cpus.length,
+      );
+      live = { machine: { ...machine, kvm: kvm.enabled }, source: values.qmp };
+    } finally {
+      client.close();
+    }
+    return traceCommand(
+      {
+        log: positionals[0],
+        live,
+        json: values.json,
+        html: values.html,
+        scenario: values.scenario,
+        assume: values.assume,
+        behaviour: values.behaviour,
+        quiet: values.quiet,
+        progress: process.stderr.isTTY === true && !values.json,
+        style: process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN,
+      },
+      out,
+      err,
+    );
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof QmpError) {
+      err(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
 /** The asynchronous commands (live QEMU); everything else goes to `main`. */
 export async function mainAsync(
   argv: readonly string[],
@@ -330,6 +439,8 @@ export async function mainAsync(
   err: (s: string) => void = (s) => process.stderr.write(s),
 ): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === "trace" && rest.some((a) => a === "--qmp" || a.startsWith("--qmp=")))
+    return traceLive(rest, out, err);
   if (command !== "attach" && command !== "qemu") return main(argv, out, err);
   try {
     const dash = rest.indexOf("--");

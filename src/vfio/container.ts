@@ -476,6 +476,7 @@ export class VfioContainer {
   #removeWindow(start: bigint): number {
     const ret = (this.kernel as SpaprTceContainer).removeWindow(start);
     if (ret < 0) this.ctx.report(M.removeWindowFailed.render(start));
+    else this.ctx.trace?.("vfio_spapr_remove_window", { start });
     return ret;
   }
 

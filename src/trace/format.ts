@@ -1,0 +1,172 @@
+/**
+ * QEMU's trace format strings (the `"..."` part of a trace-events line, as the `log` backend
+ * prints it) compiled into matchers that read a line's arguments back, in one left-to-right pass
+ * with no backtracking, and writers that print them again.
+ */
+
+/** One piece of a format: literal text, or a conversion. */
+type Piece =
+  | { readonly literal: string }
+  | { readonly conv: "hex" | "dec" | "udec" | "str" | "ptr"; readonly bits: 32 | 64 };
+
+/** A parsed argument: numbers exact (`bigint`), strings as printed. */
+export type TraceValue = bigint | string;
+
+/** A compiled format. */
+export interface TraceFormat {
+  readonly text: string;
+  readonly pieces: readonly Piece[];
+}
+
+/** Compiles a printf-style format (`%lx %x %ld %d %u %s %p`, and `%%`). */
+export function compileFormat(text: string): TraceFormat {
+  const pieces: Piece[] = [];
+  let literal = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c !== "%") {
+      literal += c;
+      continue;
+    }
+    let j = i + 1;
+    if (text[j] === "%") {
+      literal += "%";
+      i = j;
+      continue;
+    }
+    let bits: 32 | 64 = 32;
+    while (text[j] === "l" || text[j] === "z") {
+      bits = 64;
+      j++;
+    }
+    const k = text[j];
+    const conv =
+      k === "x"
+        ? "hex"
+        : k === "d"
+          ? "dec"
+          : k === "u"
+            ? "udec"
+            : k === "s"
+              ? "str"
+              : k === "p"
+                ? "ptr"
+                : undefined;
+    if (!conv) throw new Error(`unsupported conversion %${text.slice(i + 1, j + 1)} in "${text}"`);
+    if (literal) pieces.push({ literal });
+    literal = "";
+    pieces.push({ conv, bits });
+    i = j;
+  }
+  if (literal) pieces.push({ literal });
+  return { text, pieces };
+}
+
+const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/**
+ * Reads `line` from `start` against the format. Returns the values, or what was expected at the
+ * first place it differs.
+ */
+export function matchFormat(
+  format: TraceFormat,
+  line: string,
+  start: number,
+): { values: TraceValue[] } | { expected: string; at: number } {
+  const values: TraceValue[] = [];
+  let p = start;
+  const { pieces } = format;
+  for (let n = 0; n < pieces.length; n++) {
+    const piece = pieces[n];
+    if ("literal" in piece) {
+      if (!line.startsWith(piece.literal, p)) return { expected: `"${piece.literal}"`, at: p };
+      p += piece.literal.length;
+      continue;
+    }
+    const from = p;
+    switch (piece.conv) {
+      case "hex": {
+        while (p < line.length && isHex(line.charCodeAt(p))) p++;
+        const digits = p - from;
+        if (digits === 0 || digits > piece.bits / 4)
+          return { expected: `a ${piece.bits}-bit hexadecimal number`, at: from };
+        values.push(BigInt(`0x${line.slice(from, p)}`));
+        break;
+      }
+      case "dec":
+      case "udec": {
+        if (piece.conv === "dec" && line[p] === "-") p++;
+        const digitsFrom = p;
+        while (p < line.length && isDigit(line.charCodeAt(p))) p++;
+        if (p === digitsFrom || p - digitsFrom > 20)
+          return {
+            expected: `a ${piece.conv === "dec" ? "signed" : "unsigned"} decimal number`,
+            at: from,
+          };
+        const v = BigInt(line.slice(from, p));
+        const limit = 1n << BigInt(piece.bits);
+        const ok = piece.conv === "dec" ? v >= -(limit >> 1n) && v < limit >> 1n : v < limit;
+        if (!ok) return { expected: `a ${piece.bits}-bit decimal number`, at: from };
+        values.push(v);
+        break;
+      }
+      case "ptr": {
+        if (line.startsWith("(nil)", p)) {
+          p += 5;
+          values.push(0n);
+          break;
+        }
+        if (!line.startsWith("0x", p)) return { expected: "a pointer (0x... or (nil))", at: p };
+        p += 2;
+        const digitsFrom = p;
+        while (p < line.length && isHex(line.charCodeAt(p))) p++;
+        if (p === digitsFrom || p - digitsFrom > 16) return { expected: "a pointer", at: from };
+        values.push(BigInt(`0x${line.slice(digitsFrom, p)}`));
+        break;
+      }
+      case "str": {
+        // A string runs to the next literal (or to the end of the line); one indexOf, no backtracking.
+        const next = pieces[n + 1];
+        const end = next && "literal" in next ? line.indexOf(next.literal, p) : line.length;
+        if (end < 0) return { expected: `"${(next as { literal: string }).literal}"`, at: p };
+        values.push(line.slice(p, end));
+        p = end;
+        break;
+      }
+    }
+  }
+  if (p !== line.length) return { expected: "the end of the line", at: p };
+  return { values };
+}
+
+/** Prints values through the format, as QEMU's `log` backend would. */
+export function printFormat(format: TraceFormat, values: readonly TraceValue[]): string {
+  let out = "";
+  let v = 0;
+  for (const piece of format.pieces) {
+    if ("literal" in piece) {
+      out += piece.literal;
+      continue;
+    }
+    const value = values[v++];
+    switch (piece.conv) {
+      case "hex":
+        out += BigInt.asUintN(piece.bits, BigInt(value)).toString(16);
+        break;
+      case "dec":
+        out += BigInt.asIntN(piece.bits, BigInt(value)).toString();
+        break;
+      case "udec":
+        out += BigInt.asUintN(piece.bits, BigInt(value)).toString();
+        break;
+      case "ptr":
+        out += BigInt(value) === 0n ? "(nil)" : `0x${BigInt(value).toString(16)}`;
+        break;
+      case "str":
+        out += String(value);
+        break;
+    }
+  }
+  return out;
+}
