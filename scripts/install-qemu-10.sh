@@ -11,11 +11,13 @@
 set -euo pipefail
 
 SUITE_LINE="deb http://deb.debian.org/debian bookworm-backports main"
-# The system emulators iova's tests use, what they load at run time (firmware, keymaps, the
-# display modules: without qemu-system-modules-opengl QEMU 10 finds 7.2's module and refuses it;
+# The system emulators iova's tests and conformance corpus use (misc, riscv, mips, s390x: the
+# corpus's other architectures), and what they load at run time (firmware, keymaps, the display
+# modules: without qemu-system-modules-opengl QEMU 10 finds 7.2's module and refuses it;
 # qemu-system-x86 10.0 needs SeaBIOS newer than bookworm's).
 PACKAGES=(qemu-system-x86 qemu-system-ppc qemu-system-arm qemu-system-common qemu-system-data
-  qemu-system-modules-opengl seabios)
+  qemu-system-modules-opengl seabios qemu-system-misc qemu-system-riscv qemu-system-mips
+  qemu-system-s390x)
 # Only backports builds are wanted; the host's installed 7.2 must not satisfy the download.
 VERSION_PATTERN='~bpo12\+'
 
