@@ -884,15 +884,18 @@ def record(case):
     if os.path.isdir(outdir):
         shutil.rmtree(outdir)
     os.makedirs(outdir)
+    # The scratch directory is shown as $WORK (after quoting, as the 7.2 corpus has it), so the
+    # corpus does not depend on where it was made.
     shown = [a for a in argv]
     with open(os.path.join(outdir, "cmdline.txt"), "w") as f:
-        f.write(" ".join(shlex.quote(a) for a in shown) + "\n")
+        f.write(" ".join(shlex.quote(a) for a in shown).replace(WORK, "$WORK") + "\n")
         if QEMU10_DIR:
             f.write("# run as %s from scripts/install-qemu-10.sh's tree: -L DIR/usr/share/qemu "
                     "-L DIR/usr/share/seabios, QEMU_MODULE_DIR=DIR/usr/lib/x86_64-linux-gnu/qemu\n"
                     % qemu_version_line())
         if helper_argv:
-            f.write("# started before QEMU: %s\n" % " ".join(shlex.quote(a) for a in helper_argv))
+            f.write("# started before QEMU: %s\n"
+                    % " ".join(shlex.quote(a) for a in helper_argv).replace(WORK, "$WORK"))
         if notes:
             f.write("# then, in this order, before the dumps:\n")
             for n in notes:
@@ -1137,8 +1140,9 @@ def main():
     with open(fp, "w") as f:
         for c in CASES:
             if c.name in failed:
-                f.write("%s: %s\n" % (c.name, failed[c.name]))
-                f.write("    %s\n" % " ".join(shlex.quote(a) for a in [c.binary] + COMMON + c.args))
+                f.write("%s: %s\n" % (c.name, failed[c.name].replace(WORK, "$WORK")))
+                f.write("    %s\n" % " ".join(shlex.quote(a) for a in [c.binary] + COMMON + c.args)
+                        .replace(WORK, "$WORK"))
     write_readme()
     return 0
 
