@@ -5,11 +5,14 @@
  * (IOVA_QEMU10_DIR, default ~/.cache/iova/qemu-10.0) and are skipped, saying so, without it.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { launchQemu } from "../../src/qemu/launch.ts";
+import { qemu10Command } from "../../src/qemu/qemu-10.ts";
+import { readLiveQemu } from "../../src/qemu/version.ts";
 import { runCliAsync } from "../cli/run-cli.ts";
 import { assertReproducesFlatViews } from "./reproduces.ts";
 
@@ -73,4 +76,40 @@ test("a live QEMU 10.0 pseries is rebuilt exactly: its own info mtree -f", {
   skip: skip10,
 }, async () => {
   await assertReproducesFlatViews(PSERIES_10);
+});
+
+test("qemu10Command starts 10.0 itself (not the host's 7.2) with its own firmware and modules", {
+  timeout: 60_000,
+  skip: skip10,
+}, async () => {
+  // x86 loads its BIOS from the -L directories: this is the tree's SeaBIOS, not the host's.
+  const { argv, env } = qemu10Command(
+    "qemu-system-x86_64",
+    ["-M", "q35", "-m", "256M", "-nodefaults", "-nographic", "-device", "intel-iommu"],
+    QEMU10_DIR,
+  );
+  const qemu = await launchQemu(argv, { env });
+  try {
+    const { qemu: version } = await readLiveQemu(qemu.client);
+    assert.equal(version.line, "10.0");
+  } finally {
+    await qemu.stop();
+  }
+  await assertReproducesFlatViews(argv, env);
+});
+
+test("scripts/qemu-10.sh refuses a missing tree or a path, saying how to install", () => {
+  const missing = spawnSync("bash", [WRAPPER, "qemu-system-ppc64", "--version"], {
+    env: { ...process.env, IOVA_QEMU10_DIR: join(tmpdir(), "iova-no-such-qemu-10") },
+    encoding: "utf8",
+  });
+  assert.equal(missing.status, 69);
+  assert.match(
+    missing.stderr,
+    /no qemu-system-ppc64 in .*iova-no-such-qemu-10\/usr\/bin \(run scripts\/install-qemu-10\.sh\)/,
+  );
+  const path = spawnSync("bash", [WRAPPER, "/usr/bin/qemu-system-ppc64"], { encoding: "utf8" });
+  assert.equal(path.status, 69);
+  const none = spawnSync("bash", [WRAPPER], { encoding: "utf8" });
+  assert.equal(none.status, 64);
 });
