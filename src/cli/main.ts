@@ -12,16 +12,16 @@ import {
   formatMtree,
   formatMtreeDiff,
   importMtree,
+  type LiveQemu,
   launchQemu,
   loadScenario,
-  type MtreeDumps,
   MtreeSyntaxError,
   machineCommandLine,
   machineFromQtree,
   QemuTraceWriter,
   QmpClient,
   QmpError,
-  readMtreeDumps,
+  readLiveQemu,
   renderDiffHtml,
   renderMemoryHtml,
   renderReportHtml,
@@ -67,7 +67,8 @@ const USAGE = `usage:
       and flat ranges that changed in each address space (give each dump's \`info mtree -f\` to
       settle what the tree text leaves unsaid).
   iova attach --qmp SOCKET [-f] [-D] [-o] [--json] [--html FILE]
-      Read a running QEMU's memory map over QMP (queries only), rebuild it, print it.
+      Read a running QEMU's memory map over QMP (queries only), rebuild it, print it; say on
+      stderr (in --json: \`qemuVersion\`) which QEMU it is (query-version).
   iova qemu [-f] [-D] [-o] [--json] [--html FILE] -- QEMU-COMMAND-LINE...
       Start that QEMU paused with a private QMP socket, attach, print, and quit it.
   iova help
@@ -355,11 +356,14 @@ function importFile(
 
 /** Prints a live QEMU's rebuilt memory map as `mtree` would (or JSON, or HTML). */
 function printLive(
-  dumps: MtreeDumps,
+  { qemu, dumps }: LiveQemu,
   values: ReturnType<typeof parse>["values"],
   out: (s: string) => void,
+  err: (s: string) => void,
   source: string,
 ): void {
+  const qemuVersion = { ...qemu.version, text: qemu.text, modelled: qemu.modelled };
+  if (!values.json) err(`iova: ${qemu.summary}\n`);
   const result = importMtree(dumps.tree, dumps.flat);
   if (values.html !== undefined) {
     writeOutput(values.html as string, renderMemoryHtml(result.system, `memory map of ${source}`));
@@ -370,7 +374,11 @@ function printLive(
     owners: values.owners as boolean | undefined,
     disabled: values.disabled as boolean | undefined,
   });
-  out(values.json ? `${JSON.stringify({ source, mtree: text, qemu: dumps }, null, 2)}\n` : text);
+  out(
+    values.json
+      ? `${JSON.stringify({ source, qemuVersion, mtree: text, qemu: dumps }, null, 2)}\n`
+      : text,
+  );
 }
 
 /** `iova trace LOG --qmp SOCKET`: the machine read from the live QEMU that wrote the log. */
@@ -451,7 +459,7 @@ export async function mainAsync(
         throw new UsageError(`iova: attach needs --qmp SOCKET\n${USAGE}`);
       const client = await QmpClient.connect(values.qmp, { connectTimeoutMs: 2000 });
       try {
-        printLive(await readMtreeDumps(client), values, out, values.qmp);
+        printLive(await readLiveQemu(client), values, out, err, values.qmp);
       } finally {
         client.close();
       }
@@ -460,7 +468,7 @@ export async function mainAsync(
     if (dash < 0) throw new UsageError(`iova: qemu needs -- QEMU-COMMAND-LINE\n${USAGE}`);
     const qemu = await launchQemu(rest.slice(dash + 1));
     try {
-      printLive(await readMtreeDumps(qemu.client), values, out, rest.slice(dash + 1).join(" "));
+      printLive(await readLiveQemu(qemu.client), values, out, err, rest.slice(dash + 1).join(" "));
     } finally {
       await qemu.stop();
     }

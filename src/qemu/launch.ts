@@ -33,6 +33,8 @@ export interface LaunchOptions {
   readonly tmpRoot?: string;
   /** Told the child's process id as soon as it is started. */
   readonly onSpawn?: (pid: number) => void;
+  /** The child's environment; default iova's own (see `qemu10Command`). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -58,6 +60,7 @@ export async function launchQemu(
   try {
     child = spawn(argv[0], [...argv.slice(1), "-S", "-qmp", `unix:${socket},server=on,wait=off`], {
       stdio: ["ignore", "ignore", "pipe"],
+      env: o.env ?? process.env,
     });
   } catch (e) {
     removeDir();

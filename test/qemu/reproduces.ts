@@ -7,8 +7,11 @@ import { readMtreeDumps } from "../../src/qemu/qmp.ts";
 import { blockDifference } from "../conformance/blocks.ts";
 
 /** Starts `argv` paused, rebuilds it from its dumps, and compares `info mtree -f` as block sets. */
-export async function assertReproducesFlatViews(argv: readonly string[]): Promise<void> {
-  const qemu = await launchQemu([...argv]);
+export async function assertReproducesFlatViews(
+  argv: readonly string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<void> {
+  const qemu = await launchQemu([...argv], { env });
   try {
     const dumps = await readMtreeDumps(qemu.client);
     const own = await qemu.client.hmp("info mtree -f");
