@@ -14,21 +14,32 @@ import type { IommuTlbEntry } from "../memory/iommu-types.ts";
 import type { VfioContainer } from "./container.ts";
 import type { VfioHost } from "./vfio-host.ts";
 
+/** One way an invariant does not hold, as data a script can select on. */
+export interface Violation {
+  readonly check: CheckResult["name"];
+  /** What is wrong: missing, differs, extra, outside-ram, outside-window, locked-pages, memlock-limit. */
+  readonly kind: string;
+  /** The bus address (IOVA) concerned, as hex. */
+  readonly bus?: string;
+  /** What should be there. */
+  readonly expected?: string;
+  /** What is there. */
+  readonly actual?: string;
+  /** The same as a sentence. */
+  readonly message: string;
+}
+
 /** One invariant's verdict. */
 export interface CheckResult {
   readonly name: "shadow" | "isolation" | "accounting";
   readonly ok: boolean;
-  readonly violations: string[];
-  /** How many violations there were (the list stops at 50). */
+  /** Every violation (views may summarise; the data is never cut short). */
+  readonly violations: Violation[];
   readonly total: number;
 }
 
-const MAX_LISTED = 50;
-
-function verdict(name: CheckResult["name"], violations: string[]): CheckResult {
-  const shown = violations.slice(0, MAX_LISTED);
-  if (violations.length > MAX_LISTED) shown.push(`… and ${violations.length - MAX_LISTED} more`);
-  return { name, ok: violations.length === 0, violations: shown, total: violations.length };
+function verdict(name: CheckResult["name"], violations: Violation[]): CheckResult {
+  return { name, ok: violations.length === 0, violations, total: violations.length };
 }
 
 /**
@@ -72,28 +83,44 @@ export function expectedHostEntries(c: VfioContainer): Map<bigint, HostEntry> {
 
 /** The shadow invariant for every container. */
 export function checkShadow(host: VfioHost): CheckResult {
-  const violations: string[] = [];
+  const violations: Violation[] = [];
   for (const c of host.containers) {
     const expected = expectedHostEntries(c);
     const actual = new Map(c.kernel.entries().map((e) => [e.iova, e]));
     for (const [iova, want] of expected) {
       const got = actual.get(iova);
       const gpa = host.gpaOf(want.hva);
+      const expectedText = `gpa ${hex(gpa ?? 0n)} (${want.perm})`;
       if (!got)
-        violations.push(
-          `guest maps bus ${hex(iova)} -> gpa ${hex(gpa ?? 0n)} (${want.perm}); host has nothing there`,
-        );
+        violations.push({
+          check: "shadow",
+          kind: "missing",
+          bus: hex(iova),
+          expected: expectedText,
+          message: `guest maps bus ${hex(iova)} -> ${expectedText}; host has nothing there`,
+        });
       else if (got.hva !== want.hva || got.perm !== want.perm) {
-        violations.push(
-          `bus ${hex(iova)}: guest -> gpa ${hex(gpa ?? 0n)} (${want.perm}), host -> gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm})`,
-        );
+        const actualText = `gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm})`;
+        violations.push({
+          check: "shadow",
+          kind: "differs",
+          bus: hex(iova),
+          expected: expectedText,
+          actual: actualText,
+          message: `bus ${hex(iova)}: guest -> ${expectedText}, host -> ${actualText}`,
+        });
       }
     }
     for (const [iova, got] of actual) {
       if (!expected.has(iova)) {
-        violations.push(
-          `host maps bus ${hex(iova)} -> gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm}); the guest does not`,
-        );
+        const actualText = `gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm})`;
+        violations.push({
+          check: "shadow",
+          kind: "extra",
+          bus: hex(iova),
+          actual: actualText,
+          message: `host maps bus ${hex(iova)} -> ${actualText}; the guest does not`,
+        });
       }
     }
   }
@@ -102,15 +129,27 @@ export function checkShadow(host: VfioHost): CheckResult {
 
 /** The isolation invariant. */
 export function checkIsolation(host: VfioHost): CheckResult {
-  const violations: string[] = [];
+  const violations: Violation[] = [];
   for (const c of host.containers) {
     const windows = c.kernel.windows();
     for (const e of c.kernel.entries()) {
       if (host.gpaOf(e.hva) === undefined || host.gpaOf(e.hva + e.pageSize - 1n) === undefined) {
-        violations.push(`host maps bus ${hex(e.iova)} to ${hex(e.hva)}, outside guest RAM`);
+        violations.push({
+          check: "isolation",
+          kind: "outside-ram",
+          bus: hex(e.iova),
+          expected: "a host address inside guest RAM",
+          actual: `hva ${hex(e.hva)}`,
+          message: `host maps bus ${hex(e.iova)} to ${hex(e.hva)}, outside guest RAM`,
+        });
       }
       if (!windows.some((w) => e.iova >= w.start && e.iova + e.pageSize <= w.start + w.size)) {
-        violations.push(`host maps bus ${hex(e.iova)} outside every host window`);
+        violations.push({
+          check: "isolation",
+          kind: "outside-window",
+          bus: hex(e.iova),
+          message: `host maps bus ${hex(e.iova)} outside every host window`,
+        });
       }
     }
   }
@@ -119,17 +158,27 @@ export function checkIsolation(host: VfioHost): CheckResult {
 
 /** The accounting invariant. */
 export function checkAccounting(host: VfioHost): CheckResult {
-  const violations: string[] = [];
+  const violations: Violation[] = [];
   for (const c of host.containers) {
     const want = c.kernel.expectedLockedPages();
     if (c.kernel.lockedPages !== want) {
-      violations.push(
-        `container ${c.pointer}: locked ${c.kernel.lockedPages} pages, its state implies ${want}`,
-      );
+      violations.push({
+        check: "accounting",
+        kind: "locked-pages",
+        expected: `${want} pages`,
+        actual: `${c.kernel.lockedPages} pages`,
+        message: `container ${c.pointer}: locked ${c.kernel.lockedPages} pages, its state implies ${want}`,
+      });
     }
     const limit = host.platform.memlockLimit;
     if (limit !== undefined && c.kernel.lockedPages * host.platform.pageSize > limit) {
-      violations.push(`container ${c.pointer}: locked memory above RLIMIT_MEMLOCK`);
+      violations.push({
+        check: "accounting",
+        kind: "memlock-limit",
+        expected: `at most ${limit} bytes`,
+        actual: `${c.kernel.lockedPages * host.platform.pageSize} bytes`,
+        message: `container ${c.pointer}: locked memory above RLIMIT_MEMLOCK`,
+      });
     }
   }
   return verdict("accounting", violations);

@@ -71,5 +71,8 @@ test("--trace-file writes one JSON event per line, in order", () => {
 test("a bad flag value is a usage error", () => {
   const r = run("run", "--behaviour", "qemu-1.0");
   assert.equal(r.code, 2);
-  assert.match(r.err, /--behaviour takes qemu-7\.2 or qemu-2016-prefix/);
+  assert.match(
+    r.err,
+    /^iova: option .--behaviour <name>. argument .qemu-1\.0. is invalid\. Allowed choices are qemu-7\.2, qemu-2016-prefix/,
+  );
 });

@@ -1,0 +1,14 @@
+/** Every command of `iova`, in the order `iova help` lists them. A new command is one line here. */
+import type { CliCommand } from "../command.ts";
+import { attachCommand, qemuCommand } from "./live.ts";
+import { diffCommand, mtreeCommand } from "./mtree.ts";
+import { checkCommand, runCommand } from "./run.ts";
+
+export const COMMANDS: readonly CliCommand[] = [
+  runCommand,
+  checkCommand,
+  mtreeCommand,
+  diffCommand,
+  attachCommand,
+  qemuCommand,
+];

@@ -1,0 +1,218 @@
+/** `iova run` and `iova check`: play a scenario and report on it. */
+import { Option } from "commander";
+import type { RunOptions } from "../../scenario/run.ts";
+import { snapshotState } from "../../scenario/run.ts";
+import type { Scenario } from "../../scenario/schema.ts";
+import { SEED_SCENARIO, SEED_SOURCE } from "../../scenario/seed.ts";
+import { flatViewPictures } from "../../view/flat-views.ts";
+import type { DmaState } from "../../view/html.ts";
+import { renderReportHtml } from "../../view/html.ts";
+import type { CliCommand, CliContext } from "../command.ts";
+import {
+  ChunkedWriter,
+  dumpDirectory,
+  lineFile,
+  readInput,
+  writeJson,
+  writeOutput,
+} from "../io.ts";
+import { formatHead, formatStep, formatTail } from "../text-report.ts";
+
+/** Steps after which the HTML page's timeline stops taking pictures (each holds the whole state). */
+const TIMELINE_FRAMES = 100;
+/** How often the progress line on a terminal may change. */
+const PROGRESS_INTERVAL_MS = 100;
+/** How long a run goes before the progress line appears. */
+const PROGRESS_AFTER_MS = 1000;
+
+/** The scenario at `path`, or the built-in seed. */
+export function readScenario(context: CliContext, path: string | undefined): Scenario {
+  if (path === undefined) return context.deps.loadScenario(SEED_SCENARIO, SEED_SOURCE);
+  return context.deps.loadScenario(readInput(path), path);
+}
+
+/**
+ * Progress on a terminal: once a run has gone a second, one line on stderr names the step
+ * running now (rewritten in place, at most every 100 ms), and a step that took longer than a
+ * second leaves a line saying so. Nothing at all when stderr is not a terminal.
+ */
+function progress(context: CliContext, scenario: Scenario) {
+  if (!context.stderrIsTTY) return undefined;
+  const now = context.deps.now;
+  const started = now();
+  let shown = -Infinity;
+  let stepStarted = started;
+  let dirty = false;
+  const total = scenario.steps.length;
+  return {
+    before(index: number) {
+      const t = now();
+      stepStarted = t;
+      if (t - started < PROGRESS_AFTER_MS && index > 0) return;
+      if (t - shown < PROGRESS_INTERVAL_MS) return;
+      shown = t;
+      const s = scenario.steps[index];
+      context.err(`\r\x1b[Kiova: step ${index + 1}/${total}: ${s.kind} (line ${s.line})`);
+      dirty = true;
+    },
+    after(index: number) {
+      const took = now() - stepStarted;
+      if (took <= PROGRESS_AFTER_MS) return;
+      const s = scenario.steps[index];
+      context.err(
+        `\r\x1b[Kiova: step ${index + 1}/${total} (${s.kind}, line ${s.line}) took ${(took / 1000).toFixed(1)} s\n`,
+      );
+      dirty = false;
+    },
+    end() {
+      if (dirty) context.err("\r\x1b[K");
+    },
+  };
+}
+
+interface RunFlags {
+  json?: boolean;
+  quiet?: boolean;
+  strict?: boolean;
+  behaviour?: "qemu-7.2" | "qemu-2016-prefix";
+  trace?: boolean;
+  traceFile?: string;
+  html?: string;
+  dumpDir?: string;
+}
+
+function play(
+  context: CliContext,
+  path: string | undefined,
+  flags: RunFlags,
+  mode: "report" | "json" | "quiet" | "verdicts",
+): number {
+  const scenario = readScenario(context, path);
+  const { out, err, style } = context;
+  const traceFile = flags.traceFile === undefined ? undefined : lineFile(flags.traceFile);
+  const timeline: { label: string; state: DmaState }[] = [];
+  const wantHtml = flags.html !== undefined;
+  const stream = mode === "report" && !wantHtml;
+  const text = new ChunkedWriter(out);
+  const shows = progress(context, scenario);
+  // `check` names what failed: each failed expectation (and, with --strict, each refused step).
+  const verdictLines: string[] = [];
+  if (stream) text.write(formatHead(scenario.name, flags.behaviour ?? scenario.behaviour, style));
+  const options: RunOptions = {
+    behaviour: flags.behaviour,
+    strict: flags.strict,
+    keepSteps: !stream && mode !== "verdicts" && mode !== "quiet",
+    digest: context.deps.sha256,
+    dumpBytes: flags.dumpDir === undefined ? undefined : dumpDirectory(flags.dumpDir),
+    trace:
+      flags.trace || traceFile
+        ? (e) => {
+            const line = `${JSON.stringify(e)}\n`;
+            if (flags.trace) err(line);
+            traceFile?.writer.write(line);
+          }
+        : undefined,
+    onProgress: shows ? (i) => shows.before(i) : undefined,
+    afterStep: (i, report, machine) => {
+      shows?.after(i);
+      if (stream) text.write(formatStep(report, style));
+      if (mode === "verdicts") {
+        const at = `step ${report.step} (line ${report.line}) ${report.kind} ${report.name}`;
+        for (const f of report.expectation_failures ?? [])
+          verdictLines.push(`FAIL ${at}: ${f.message}\n`);
+        if (flags.strict && report.outcome === "refused")
+          verdictLines.push(`FAIL ${at}: refused or faulted: ${report.error ?? "see iova run"}\n`);
+      }
+      if (wantHtml && scenario.steps.length <= TIMELINE_FRAMES)
+        timeline.push({
+          label: `after step ${i + 1}: ${report.kind} ${report.name}`,
+          state: snapshotState(machine),
+        });
+    },
+  };
+  let result: ReturnType<CliContext["deps"]["runScenario"]>;
+  try {
+    result = context.deps.runScenario(scenario, options);
+  } finally {
+    shows?.end();
+    traceFile?.close();
+  }
+  const { report, machine } = result;
+  if (flags.html !== undefined) {
+    writeOutput(
+      flags.html,
+      renderReportHtml(report, { timeline, flatViews: flatViewPictures(machine.memory) }),
+    );
+  }
+  if (mode === "json") {
+    writeJson(report, text);
+    text.write("\n");
+  } else if (mode === "verdicts") {
+    if (report.error) text.write(`FAIL the machine did not start: ${report.error}\n`);
+    for (const l of verdictLines) text.write(l);
+    for (const c of report.checks) {
+      text.write(`${c.ok ? "ok  " : "FAIL"} ${c.name}\n`);
+      for (const v of c.violations.slice(0, 3)) text.write(`       ${v.message}\n`);
+      if (c.total > 3) text.write(`       … ${c.total - 3} more\n`);
+    }
+    text.write(`${report.ok ? "ok" : "FAILED"}\n`);
+  } else if (mode === "quiet") {
+    text.write(`${report.ok ? "ok" : "FAILED"}\n`);
+  } else {
+    if (!stream) {
+      text.write(formatHead(report.scenario, report.behaviour, style));
+      for (const s of report.steps) text.write(formatStep(s, style));
+    }
+    text.write(formatTail(report, style));
+  }
+  text.flush();
+  return report.ok ? 0 : 1;
+}
+
+const behaviourOption = () =>
+  new Option("--behaviour <name>", "play QEMU as it is, or as the 2016 thread found it").choices([
+    "qemu-7.2",
+    "qemu-2016-prefix",
+  ]);
+const strictOption = () =>
+  new Option("--strict", "a step refused or faulted without an expectation fails the run");
+
+/** `iova run`. */
+export const runCommand: CliCommand = {
+  name: "run",
+  summary: "run a scenario (default: the built-in seed) and print the report",
+  define(c) {
+    c.argument("[scenario]", "scenario file (YAML or JSON)")
+      .option("--json", "print the report as JSON (schema/report.schema.json)")
+      .option("-q, --quiet", "print only the verdict")
+      .addOption(strictOption())
+      .addOption(behaviourOption())
+      .option("--trace", "write JSON lines of events to stderr")
+      .option("--trace-file <file>", "write JSON lines of events to FILE")
+      .option("--html <file>", "write a self-contained page with the DMA address map")
+      .option("--dump-dir <dir>", "write byte results too large for the report to files in DIR")
+      .addHelpText(
+        "after",
+        "\nExit status: 0 when every expectation and invariant holds, 1 when one does not, 2 for bad\ninput, 70 for an internal error. Steps marked ERR were refused or faulted without an\nexpectation; --strict makes them fail the run.",
+      );
+  },
+  run(context, args, options) {
+    const flags = options as RunFlags;
+    const mode = flags.json ? "json" : flags.quiet ? "quiet" : "report";
+    return play(context, args[0] as string | undefined, flags, mode);
+  },
+};
+
+/** `iova check`. */
+export const checkCommand: CliCommand = {
+  name: "check",
+  summary: "run a scenario and print only the invariants' verdicts",
+  define(c) {
+    c.argument("<scenario>", "scenario file")
+      .addOption(strictOption())
+      .addOption(behaviourOption());
+  },
+  run(context, args, options) {
+    return play(context, args[0] as string, options as RunFlags, "verdicts");
+  },
+};
