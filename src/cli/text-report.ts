@@ -87,6 +87,8 @@ export function formatStep(s: StepReport, style: Style = PLAIN): string {
   out.push(s.outcome === "failed" ? style.red(line.trimEnd()) : line.trimEnd());
   if (s.error)
     out.push(`            ${s.qemu_aborts ? style.red("QEMU would abort: ") : ""}${s.error}`);
+  else if (s.outcome === "refused" && s.refusal && (s.kind === "rtas" || s.kind === "cpu"))
+    out.push(style.yellow(`            ${s.refusal}`));
   for (const f of s.expectation_failures ?? []) out.push(style.red(`            ${f.message}`));
   const qemuLog = (s.result.qemu_log as string[] | undefined) ?? [];
   for (const l of qemuLog.slice(0, 3)) out.push(style.dim(`            qemu: ${l}`));

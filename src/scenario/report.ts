@@ -68,6 +68,12 @@ export const StepReportSchema = z
         "what happened; fields depend on the kind (rets, ret, tce, status, data or data_summary, ioctls, qemu_log, …)",
       ),
     error: z.string().nullable().describe("an error the step met (a refused plug), else null"),
+    refusal: z
+      .string()
+      .optional()
+      .describe(
+        "why the operation counts as refused or faulted (e.g. `H_PARAMETER (-4)`, `decode-error`), whatever the expectation",
+      ),
     expectation_failures: z.array(ExpectationFailureSchema).optional(),
     qemu_aborts: z.boolean().optional().describe("set where real QEMU 7.2 would abort the VM here"),
   })

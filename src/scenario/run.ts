@@ -230,6 +230,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       ok: stepOutcome !== "failed",
       result,
       error,
+      ...(refused !== undefined ? { refusal: refused } : {}),
       ...(failures.length ? { expectation_failures: failures } : {}),
       ...(aborted ? { qemu_aborts: true } : {}),
     };
@@ -293,14 +294,17 @@ function refusal(step: Step, outcome: Outcome): string | undefined {
   const o = outcome.observed;
   switch (step.kind) {
     case "hcall":
-      return o.ret !== 0 ? hcallReturnName(o.ret as number) : undefined;
     case "ioctl":
-      return (o.ret as number) < 0 ? errnoName(-(o.ret as number)) : undefined;
-    case "rtas":
-      return o.status !== 0 && o.status !== undefined ? `status ${o.status}` : undefined;
+    case "rtas": {
+      const field = step.kind === "rtas" ? "status" : "ret";
+      const v = o[field];
+      const bad = step.kind === "ioctl" ? (v as number) < 0 : v !== 0 && v !== undefined;
+      return bad ? `${field} ${showNamed(step.kind, field, v, true)}` : undefined;
+    }
     case "dma":
+      return o.fault === true ? String(o.status) : undefined;
     case "cpu":
-      return o.fault === true ? String(outcome.result.status ?? "fault") : undefined;
+      return o.fault === true ? `MemTxResult ${o.result}` : undefined;
     default:
       return undefined;
   }
@@ -650,6 +654,8 @@ function nameOf(kind: Step["kind"], field: string, v: unknown): string | undefin
 function showNamed(kind: Step["kind"], field: string, v: unknown, withNumber: boolean): string {
   const name = nameOf(kind, field, v);
   if (name === undefined || name === String(v)) return show(v);
+  // RTAS status words have descriptions, not names: the number leads.
+  if (kind === "rtas") return `${v} (${name})`;
   return withNumber ? `${name} (${v})` : name;
 }
 

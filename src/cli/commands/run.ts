@@ -121,7 +121,7 @@ function play(
         for (const f of report.expectation_failures ?? [])
           verdictLines.push(`FAIL ${at}: ${f.message}\n`);
         if (flags.strict && report.outcome === "refused")
-          verdictLines.push(`FAIL ${at}: refused or faulted: ${report.error ?? "see iova run"}\n`);
+          verdictLines.push(`FAIL ${at}: refused or faulted: ${report.error ?? report.refusal}\n`);
       }
       if (wantHtml && scenario.steps.length <= TIMELINE_FRAMES)
         timeline.push({
