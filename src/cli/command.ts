@@ -4,14 +4,7 @@
  * src/cli/commands/index.ts.
  */
 import type { Command } from "commander";
-import type {
-  diffMtree,
-  importMtree,
-  launchQemu,
-  loadScenario,
-  readMtreeDumps,
-  runScenario,
-} from "../index.ts";
+import type { diffMtree, importMtree, loadScenario, runScenario } from "../index.ts";
 import type { MtreeDumps } from "../qemu/qmp.ts";
 import type { Style } from "./text-report.ts";
 
