@@ -373,6 +373,8 @@ export function mtreeHtml(text: string): string {
 export interface HtmlOptions {
   /** The guest and host state after each step, for the timeline. */
   readonly timeline?: readonly { readonly label: string; readonly state: DmaState }[];
+  /** Why the timeline is missing or stops early, when it does. */
+  readonly timelineNote?: string;
   /** The machine's flat views at the end. */
   readonly flatViews?: readonly FlatViewPicture[];
 }
@@ -428,7 +430,7 @@ tr.fail { background: #fdedec; } tr.refused { background: #fef5e7; } li.fail { c
 <p>Behaviour ${escapeHtml(report.behaviour)}.${report.error ? ` <b>${escapeHtml(report.error)}</b>` : ""} Hover or focus a range for details; red marks where the host differs from the guest.</p>
 <h2>DMA address map</h2>
 <p id="detail" aria-live="polite">Hover or focus a range to see what it is.</p>
-${dmaFrames(report, options.timeline ?? [])}
+${options.timelineNote ? `<p>${escapeHtml(options.timelineNote)}.</p>\n` : ""}${dmaFrames(report, options.timeline ?? [])}
 ${options.flatViews ? `<h2>Flat views</h2>\n${flatViewsHtml(options.flatViews)}` : ""}
 <h2>Invariants</h2>
 <ul>${checks}</ul>

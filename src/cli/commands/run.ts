@@ -20,6 +20,8 @@ import { formatHead, formatStep, formatTail } from "../text-report.ts";
 
 /** Steps after which the HTML page's timeline stops taking pictures (each holds the whole state). */
 const TIMELINE_FRAMES = 100;
+/** Mapping runs past which the timeline stops taking pictures (the final state is always drawn). */
+const TIMELINE_RUNS = 10_000;
 /** How often the progress line on a terminal may change. */
 const PROGRESS_INTERVAL_MS = 100;
 /** How long a run goes before the progress line appears. */
@@ -92,6 +94,10 @@ function play(
   const traceFile = flags.traceFile === undefined ? undefined : lineFile(flags.traceFile);
   const timeline: { label: string; state: DmaState }[] = [];
   const wantHtml = flags.html !== undefined;
+  let timelineNote: string | undefined =
+    wantHtml && scenario.steps.length > TIMELINE_FRAMES
+      ? `no timeline: more than ${TIMELINE_FRAMES} steps`
+      : undefined;
   const stream = mode === "report" && !wantHtml;
   const text = new ChunkedWriter(out);
   const shows = progress(context, scenario);
@@ -123,11 +129,13 @@ function play(
         if (flags.strict && report.outcome === "refused")
           verdictLines.push(`FAIL ${at}: refused or faulted: ${report.error ?? report.refusal}\n`);
       }
-      if (wantHtml && scenario.steps.length <= TIMELINE_FRAMES)
-        timeline.push({
-          label: `after step ${i + 1}: ${report.kind} ${report.name}`,
-          state: snapshotState(machine),
-        });
+      if (wantHtml && timelineNote === undefined) {
+        const state = snapshotState(machine);
+        const runs = state.host.containers.reduce((n, c) => n + c.mappings.length, 0);
+        if (runs > TIMELINE_RUNS)
+          timelineNote = `the timeline stops at step ${i}: step ${i + 1} leaves more than ${TIMELINE_RUNS} mapping runs`;
+        else timeline.push({ label: `after step ${i + 1}: ${report.kind} ${report.name}`, state });
+      }
     },
   };
   let result: ReturnType<CliContext["deps"]["runScenario"]>;
@@ -141,7 +149,11 @@ function play(
   if (flags.html !== undefined) {
     writeOutput(
       flags.html,
-      renderReportHtml(report, { timeline, flatViews: flatViewPictures(machine.memory) }),
+      renderReportHtml(report, {
+        timeline,
+        timelineNote,
+        flatViews: flatViewPictures(machine.memory),
+      }),
     );
   }
   if (mode === "json") {
