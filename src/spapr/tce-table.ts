@@ -71,6 +71,11 @@ export class TceTable {
     return this.#entries.size;
   }
 
+  /** What the table's entries take in memory (leaves of 512 entries, 64 KiB slabs). */
+  get storage(): { readonly leaves: number; readonly slabs: number } {
+    return this.#entries.storage;
+  }
+
   /** Entries whose TCE grants some access. */
   validEntries(): { index: number; tce: bigint }[] {
     const out: { index: number; tce: bigint }[] = [];
