@@ -85,7 +85,9 @@ export const ViolationSchema = z
   .object({
     check: z.enum(["shadow", "isolation", "accounting"]),
     kind: z.string().describe("what is wrong, e.g. `missing`, `differs`, `extra`, `outside-ram`"),
-    bus: hex.optional().describe("the bus address (IOVA) concerned"),
+    bus: hex.optional().describe("the bus address (IOVA) concerned: the first of a run"),
+    size: hex.optional().describe("the size of the run of host pages wrong the same way"),
+    pages: z.number().int().min(1).optional().describe("how many host pages the run holds"),
     expected: z.string().optional().describe("what should be there"),
     actual: z.string().optional().describe("what is there"),
     message: z.string(),

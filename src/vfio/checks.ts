@@ -19,8 +19,12 @@ export interface Violation {
   readonly check: CheckResult["name"];
   /** What is wrong: missing, differs, extra, outside-ram, outside-window, locked-pages, memlock-limit. */
   readonly kind: string;
-  /** The bus address (IOVA) concerned, as hex. */
+  /** The bus address (IOVA) concerned, as hex: the first of a run. */
   readonly bus?: string;
+  /** The run's size in bytes, as hex, when the violation covers a run of host pages. */
+  readonly size?: string;
+  /** How many host pages the run holds. */
+  readonly pages?: number;
   /** What should be there. */
   readonly expected?: string;
   /** What is there. */
@@ -81,47 +85,91 @@ export function expectedHostEntries(c: VfioContainer): Map<bigint, HostEntry> {
   return out;
 }
 
-/** The shadow invariant for every container. */
+/** A run of host pages the shadow check found wrong the same way, contiguous in every address. */
+interface ShadowRun {
+  kind: "missing" | "differs" | "extra";
+  iova: bigint;
+  size: bigint;
+  pages: number;
+  want?: { hva: bigint; perm: string };
+  got?: { hva: bigint; perm: string };
+}
+
+/** Whether `page` continues `run`: the next bus address, and the next host address on each side. */
+function continues(run: ShadowRun | undefined, page: ShadowRun): boolean {
+  if (!run || run.kind !== page.kind || run.iova + run.size !== page.iova) return false;
+  const next = (a?: { hva: bigint; perm: string }, b?: { hva: bigint; perm: string }) =>
+    a === undefined
+      ? b === undefined
+      : b !== undefined && a.perm === b.perm && a.hva + run.size === b.hva;
+  return next(run.want, page.want) && next(run.got, page.got);
+}
+
+/**
+ * The shadow invariant for every container. Wrong pages are reported in runs (contiguous in bus
+ * and host address, wrong the same way): a 16 MiB guest page missing from a host of 4 KiB pages
+ * is one violation of 4096 pages, not 4096 violations.
+ */
 export function checkShadow(host: VfioHost): CheckResult {
   const violations: Violation[] = [];
+  const gpa = (hva: bigint) => hex(host.gpaOf(hva) ?? hva);
   for (const c of host.containers) {
     const expected = expectedHostEntries(c);
     const actual = new Map(c.kernel.entries().map((e) => [e.iova, e]));
+    const pages: ShadowRun[] = [];
     for (const [iova, want] of expected) {
       const got = actual.get(iova);
-      const gpa = host.gpaOf(want.hva);
-      const expectedText = `gpa ${hex(gpa ?? 0n)} (${want.perm})`;
-      if (!got)
-        violations.push({
-          check: "shadow",
-          kind: "missing",
-          bus: hex(iova),
-          expected: expectedText,
-          message: `guest maps bus ${hex(iova)} -> ${expectedText}; host has nothing there`,
-        });
-      else if (got.hva !== want.hva || got.perm !== want.perm) {
-        const actualText = `gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm})`;
-        violations.push({
-          check: "shadow",
+      const w = { hva: want.hva, perm: want.perm };
+      if (!got) pages.push({ kind: "missing", iova, size: want.pageSize, pages: 1, want: w });
+      else if (got.hva !== want.hva || got.perm !== want.perm)
+        pages.push({
           kind: "differs",
-          bus: hex(iova),
-          expected: expectedText,
-          actual: actualText,
-          message: `bus ${hex(iova)}: guest -> ${expectedText}, host -> ${actualText}`,
+          iova,
+          size: want.pageSize,
+          pages: 1,
+          want: w,
+          got: { hva: got.hva, perm: got.perm },
         });
-      }
     }
     for (const [iova, got] of actual) {
-      if (!expected.has(iova)) {
-        const actualText = `gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm})`;
-        violations.push({
-          check: "shadow",
+      if (!expected.has(iova))
+        pages.push({
           kind: "extra",
-          bus: hex(iova),
-          actual: actualText,
-          message: `host maps bus ${hex(iova)} -> ${actualText}; the guest does not`,
+          iova,
+          size: got.pageSize,
+          pages: 1,
+          got: { hva: got.hva, perm: got.perm },
         });
-      }
+    }
+    const runs: ShadowRun[] = [];
+    for (const p of pages) {
+      const last = runs[runs.length - 1];
+      if (continues(last, p)) {
+        last.size += p.size;
+        last.pages++;
+      } else runs.push({ ...p });
+    }
+    for (const r of runs) {
+      const span =
+        r.pages === 1 ? hex(r.iova) : `${hex(r.iova)} +${hex(r.size)} (${r.pages} pages)`;
+      const expectedText = r.want && `gpa ${gpa(r.want.hva)} (${r.want.perm})`;
+      const actualText = r.got && `gpa ${gpa(r.got.hva)} (${r.got.perm})`;
+      const message =
+        r.kind === "missing"
+          ? `guest maps bus ${span} -> ${expectedText}; host has nothing there`
+          : r.kind === "differs"
+            ? `bus ${span}: guest -> ${expectedText}, host -> ${actualText}`
+            : `host maps bus ${span} -> ${actualText}; the guest does not`;
+      violations.push({
+        check: "shadow",
+        kind: r.kind,
+        bus: hex(r.iova),
+        size: hex(r.size),
+        pages: r.pages,
+        ...(expectedText ? { expected: expectedText } : {}),
+        ...(actualText ? { actual: actualText } : {}),
+        message,
+      });
     }
   }
   return verdict("shadow", violations);

@@ -131,16 +131,33 @@ function lane(axis: CompressedAxis, y: number, title: string, bars: readonly Bar
 /** What the DMA map draws: the report's guest and host parts, at some moment. */
 export type DmaState = Pick<Report, "guest" | "host">;
 
-/** Whether a sorted list of addresses has one in [start, start + size). */
-function anyIn(sorted: readonly bigint[], start: bigint, size: bigint): boolean {
+/** Bus ranges the shadow check flagged, sorted by start, with the largest end so far at each. */
+interface WrongRanges {
+  readonly starts: readonly bigint[];
+  readonly maxEnds: readonly bigint[];
+}
+
+function wrongRanges(ranges: { start: bigint; end: bigint }[]): WrongRanges {
+  const sorted = ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const maxEnds: bigint[] = [];
+  for (const r of sorted) {
+    const prev = maxEnds[maxEnds.length - 1];
+    maxEnds.push(prev !== undefined && prev > r.end ? prev : r.end);
+  }
+  return { starts: sorted.map((r) => r.start), maxEnds };
+}
+
+/** Whether a flagged range overlaps [start, start + size) (a binary search). */
+function anyIn(wrong: WrongRanges, start: bigint, size: bigint): boolean {
+  const end = start + size;
   let lo = 0;
-  let hi = sorted.length;
+  let hi = wrong.starts.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sorted[mid] < start) lo = mid + 1;
+    if (wrong.starts[mid] < end) lo = mid + 1;
     else hi = mid;
   }
-  return lo < sorted.length && sorted[lo] < start + size;
+  return lo > 0 && wrong.maxEnds[lo - 1] > start;
 }
 
 /** A range of the host's mappings drawn as one bar: contiguous runs merged, and how many. */
@@ -192,8 +209,8 @@ export function mappingRanges(container: DmaState["host"]["containers"][number])
   return out.map((r) => ({ ...r, perms: [...r.perms].join("/") }));
 }
 
-/** Bars of a state, lane by lane; `wrong` are bus addresses the shadow check flagged, sorted. */
-function dmaLanes(state: DmaState, wrong: readonly bigint[]): { title: string; bars: Bar[] }[] {
+/** Bars of a state, lane by lane; `wrong` are the bus ranges the shadow check flagged. */
+function dmaLanes(state: DmaState, wrong: WrongRanges): { title: string; bars: Bar[] }[] {
   const hasWrong = (start: bigint, size: bigint) => anyIn(wrong, start, size);
   const guest: Bar[] = state.guest.windows.map((w) => {
     const start = BigInt(w.start);
@@ -276,15 +293,20 @@ function dmaFrames(
   report: Report,
   timeline: readonly { label: string; state: DmaState }[],
 ): string {
-  const wrong = (report.checks.find((c) => c.name === "shadow")?.violations ?? [])
-    .filter((v) => v.bus !== undefined)
-    .map((v) => BigInt(v.bus as string))
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const wrong = wrongRanges(
+    (report.checks.find((c) => c.name === "shadow")?.violations ?? [])
+      .filter((v) => v.bus !== undefined)
+      .map((v) => {
+        const start = BigInt(v.bus as string);
+        return { start, end: start + (v.size === undefined ? 1n : BigInt(v.size)) };
+      }),
+  );
+  const none = wrongRanges([]);
   const frames = [
     ...timeline,
     { label: "final state", state: { guest: report.guest, host: report.host } },
   ];
-  const laneSets = frames.map((f, i) => dmaLanes(f.state, i === frames.length - 1 ? wrong : []));
+  const laneSets = frames.map((f, i) => dmaLanes(f.state, i === frames.length - 1 ? wrong : none));
   const spans = laneSets.flatMap((ls) =>
     ls.flatMap((l) => l.bars.map((b) => ({ start: b.start, end: b.start + b.size }))),
   );
