@@ -107,7 +107,8 @@ function play(
   const options: RunOptions = {
     behaviour: flags.behaviour,
     strict: flags.strict,
-    keepSteps: !stream && mode !== "verdicts" && mode !== "quiet",
+    // Only the JSON report and the HTML page need every step at the end.
+    keepSteps: wantHtml || mode === "json",
     digest: context.deps.sha256,
     dumpBytes: flags.dumpDir === undefined ? undefined : dumpDirectory(flags.dumpDir),
     trace:
