@@ -627,9 +627,15 @@ function hcall(machine: PseriesMachine, step: Extract<Step, { kind: "hcall" }>):
   };
 }
 
+/** Bytes shown in full in an expectation message; longer ones by length and first bytes. */
+const SHOWN_BYTES = 64;
+
 function show(v: unknown): string {
   if (typeof v === "bigint") return hex(v);
-  if (v instanceof Uint8Array) return `"${toHex(v)}"`;
+  if (v instanceof Uint8Array)
+    return v.length <= SHOWN_BYTES
+      ? `"${toHex(v)}"`
+      : `${v.length} bytes "${toHex(v.subarray(0, BYTES_HEAD))}…"`;
   if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
   return JSON.stringify(v);
 }
@@ -669,6 +675,17 @@ function same(a: unknown, b: unknown): boolean {
     return BigInt(a as bigint) === BigInt(b as bigint);
   }
   return a === b;
+}
+
+/** For two long byte strings: where they first differ. */
+function firstDifference(want: unknown, got: unknown): string {
+  if (!(want instanceof Uint8Array && got instanceof Uint8Array)) return "";
+  if (want.length <= SHOWN_BYTES && got.length <= SHOWN_BYTES) return "";
+  const n = Math.min(want.length, got.length);
+  let i = 0;
+  while (i < n && want[i] === got[i]) i++;
+  if (i === n) return `; the shorter is a prefix of the longer`;
+  return `; they first differ at byte ${hex(BigInt(i))} (expected ${hex(BigInt(want[i]))}, got ${hex(BigInt(got[i]))})`;
 }
 
 /** The report's name of an expectation field (`qemuAborts` -> `qemu_aborts`). */
@@ -723,7 +740,7 @@ function compare(expect: Expectation, outcome: Outcome, kind: Step["kind"]): Exp
       const message =
         outcome.mismatch && key === "ok"
           ? outcome.mismatch
-          : `${field}: expected ${expected}, got ${actual}`;
+          : `${field}: expected ${expected}, got ${actual}${firstDifference(want, got)}`;
       failures.push(failure(field, expected, actual, message));
     }
   }

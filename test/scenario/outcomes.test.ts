@@ -195,3 +195,16 @@ machine:
   assert.match(r.out, /the machine did not start: qemu-system-ppc64: /);
   assert.match(r.out, /verdict: FAILED \(the machine did not start\)\n$/);
 });
+
+test("a long data expectation that fails says where the bytes first differ, not all of them", () => {
+  const zeros = "00".repeat(128);
+  const report = run(`  - cpu: { write: 0x1010, data: "c0" }
+  - cpu: { read: 0x1000, length: 128 }
+    expect: { data: "${zeros}" }
+`);
+  const [f] = report.steps[1].expectation_failures ?? [];
+  assert.equal(
+    f.message,
+    `data: expected 128 bytes "${"00".repeat(32)}…", got 128 bytes "${"00".repeat(16)}c0${"00".repeat(15)}…"; they first differ at byte 0x10 (expected 0x0, got 0xc0)`,
+  );
+});

@@ -35,8 +35,10 @@ export function readScenario(context: CliContext, path: string | undefined): Sce
 
 /**
  * Progress on a terminal: once a run has gone a second, one line on stderr names the step
- * running now (rewritten in place, at most every 100 ms), and a step that took longer than a
- * second leaves a line saying so. Nothing at all when stderr is not a terminal.
+ * running now (rewritten in place, at most every 100 ms, cleared before the report writes), and
+ * a step that took longer than a second leaves a line saying so. The runner is synchronous, so
+ * the line changes between steps: a long first step is told when it ends. Nothing at all when
+ * stderr is not a terminal.
  */
 function progress(context: CliContext, scenario: Scenario) {
   if (!context.stderrIsTTY) return undefined;
@@ -50,7 +52,7 @@ function progress(context: CliContext, scenario: Scenario) {
     before(index: number) {
       const t = now();
       stepStarted = t;
-      if (t - started < PROGRESS_AFTER_MS && index > 0) return;
+      if (t - started < PROGRESS_AFTER_MS) return;
       if (t - shown < PROGRESS_INTERVAL_MS) return;
       shown = t;
       const s = scenario.steps[index];
@@ -66,8 +68,10 @@ function progress(context: CliContext, scenario: Scenario) {
       );
       dirty = false;
     },
-    end() {
+    /** Clears the progress line (before stdout writes on the same terminal, and at the end). */
+    clear() {
       if (dirty) context.err("\r\x1b[K");
+      dirty = false;
     },
   };
 }
@@ -99,8 +103,11 @@ function play(
       ? `no timeline: more than ${TIMELINE_FRAMES} steps`
       : undefined;
   const stream = mode === "report" && !wantHtml;
-  const text = new ChunkedWriter(out);
   const shows = progress(context, scenario);
+  const text = new ChunkedWriter((s) => {
+    shows?.clear();
+    out(s);
+  });
   // `check` names what failed: each failed expectation (and, with --strict, each refused step).
   const verdictLines: string[] = [];
   if (stream) text.write(formatHead(scenario.name, flags.behaviour ?? scenario.behaviour, style));
@@ -143,7 +150,7 @@ function play(
   try {
     result = context.deps.runScenario(scenario, options);
   } finally {
-    shows?.end();
+    shows?.clear();
     traceFile?.close();
   }
   const { report, machine } = result;
