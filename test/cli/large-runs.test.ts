@@ -186,3 +186,25 @@ test("a step longer than a second shows progress on stderr when it is a terminal
   assert.match(tty.err, /iova: step 3\/3 \(cpu, line 7\) took 2\.0 s\n/);
   assert.equal(withClock(false).err, "");
 });
+
+test("--json streams the steps too: the runner keeps none, and the JSON is the whole report", () => {
+  for (const steps of [
+    "  []\n",
+    '  - cpu: { read: 0x0, length: 8 }\n  - cpu: { write: 0x0, data: "01" }\n',
+  ]) {
+    const path = scenarioFile(steps);
+    let kept: boolean | undefined;
+    const r = cli(["run", path, "--json"], {
+      deps: {
+        runScenario: (scenario, options?: RunOptions) => {
+          kept = options?.keepSteps;
+          return runScenario(scenario, options);
+        },
+      },
+    });
+    assert.equal(r.code, 0, r.err);
+    assert.equal(kept, false);
+    const whole = runScenario(loadScenario(readFileSync(path, "utf8"), path)).report;
+    assert.deepEqual(JSON.parse(r.out), JSON.parse(JSON.stringify(whole)));
+  }
+});

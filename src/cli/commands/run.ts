@@ -110,12 +110,22 @@ function play(
   });
   // `check` names what failed: each failed expectation (and, with --strict, each refused step).
   const verdictLines: string[] = [];
+  // JSON streams too when no page needs the steps: they go out inside `"steps": [...]` as they
+  // end, and the fields known only at the end (verdict, summary, state) follow them.
+  const streamJson = mode === "json" && !wantHtml;
+  let jsonSteps = 0;
   if (stream) text.write(formatHead(scenario.name, flags.behaviour ?? scenario.behaviour, style));
+  if (streamJson) {
+    const behaviour = flags.behaviour ?? scenario.behaviour;
+    text.write(
+      `{\n  "scenario": ${JSON.stringify(scenario.name)},\n  "behaviour": ${JSON.stringify(behaviour)},\n  "steps": [`,
+    );
+  }
   const options: RunOptions = {
     behaviour: flags.behaviour,
     strict: flags.strict,
     // Only the JSON report and the HTML page need every step at the end.
-    keepSteps: wantHtml || mode === "json",
+    keepSteps: wantHtml || (mode === "json" && !streamJson),
     digest: context.deps.sha256,
     dumpBytes: flags.dumpDir === undefined ? undefined : dumpDirectory(flags.dumpDir),
     trace:
@@ -130,6 +140,10 @@ function play(
     afterStep: (i, report, machine) => {
       shows?.after(i);
       if (stream) text.write(formatStep(report, style));
+      if (streamJson) {
+        text.write(jsonSteps++ === 0 ? "\n    " : ",\n    ");
+        writeJson(report, text, "    ");
+      }
       if (mode === "verdicts") {
         const at = `step ${report.step} (line ${report.line}) ${report.kind} ${report.name}`;
         for (const f of report.expectation_failures ?? [])
@@ -164,7 +178,16 @@ function play(
       }),
     );
   }
-  if (mode === "json") {
+  if (streamJson) {
+    text.write(jsonSteps === 0 ? "]" : "\n  ]");
+    for (const [key, value] of Object.entries(report)) {
+      if (key === "scenario" || key === "behaviour" || key === "steps" || value === undefined)
+        continue;
+      text.write(`,\n  ${JSON.stringify(key)}: `);
+      writeJson(value, text, "  ");
+    }
+    text.write("\n}\n");
+  } else if (mode === "json") {
     writeJson(report, text);
     text.write("\n");
   } else if (mode === "verdicts") {
