@@ -290,6 +290,8 @@ function bytesResult(
 
 /** Why a step without an expectation counts as refused or faulted; undefined if it did not. */
 function refusal(step: Step, outcome: Outcome): string | undefined {
+  // An invariant or `info mtree` look that does not hold is a failed assertion, not a refusal.
+  if (step.kind === "check" || step.kind === "expect_mtree") return undefined;
   if (outcome.error) return outcome.error;
   const o = outcome.observed;
   switch (step.kind) {

@@ -208,3 +208,31 @@ test("--json streams the steps too: the runner keeps none, and the JSON is the w
     assert.deepEqual(JSON.parse(r.out), JSON.parse(JSON.stringify(whole)));
   }
 });
+
+test("iova run --html of 16384 host entries draws them as one range and says where the timeline stops", () => {
+  const path = join(mkdtempSync(join(tmpdir(), "iova-html-")), "s.yaml");
+  writeFileSync(
+    path,
+    `name: many-entries
+machine:
+  memory: 8G
+  devices:
+    - { id: usb0, driver: qemu-xhci }
+    - { id: hostdev0, driver: vfio-pci, host: "0001:01:00.0" }
+steps:
+  - rtas: ibm,create-pe-dma-window
+    device: usb0
+    page_shift: 12
+    window_shift: 33
+  - hcall: H_STUFF_TCE
+    args: { liobn: 0x80000001, ioba: 0x800000000000000, tce_value: 0x3, npages: 0x4000 }
+`,
+  );
+  const html = join(mkdtempSync(join(tmpdir(), "iova-html-")), "page.html");
+  const r = cli(["run", path, "--quiet", "--html", html]);
+  assert.equal(r.code, 0, r.err);
+  const page = readFileSync(html, "utf8");
+  assert.ok(page.length < 100_000, `page of ${page.length} characters`);
+  assert.match(page, /host maps 0x800000000000000 \+64 MiB in 16384 runs, 16384 entries \(rw\)/);
+  assert.match(page, /the timeline stops at step 1: step 2 leaves more than 10000 mapping runs\./);
+});
