@@ -673,8 +673,14 @@ function same(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) && Array.isArray(b))
     return a.length === b.length && a.every((x, i) => same(x, b[i]));
   if (typeof a === "bigint" || typeof b === "bigint") {
-    if (typeof a === "string" || typeof b === "string") return false;
-    return BigInt(a as bigint) === BigInt(b as bigint);
+    // A result field holds 64-bit values as 0x hex strings.
+    const big = (v: unknown) =>
+      typeof v === "string"
+        ? /^0x[0-9a-f]+$/.test(v)
+          ? BigInt(v)
+          : undefined
+        : BigInt(v as bigint);
+    return big(a) !== undefined && big(a) === big(b);
   }
   return a === b;
 }
@@ -704,7 +710,8 @@ function failure(
 
 /**
  * Each expected field against what the step observed, generically: every field of the
- * expectation is compared with the observed value of the same name.
+ * expectation is compared with the observed value of the same name, or else with the step's
+ * result field of that name (`lockedPages` with `locked_pages`), so a new field needs no code here.
  */
 function compare(expect: Expectation, outcome: Outcome, kind: Step["kind"]): ExpectationFailure[] {
   const failures: ExpectationFailure[] = [];
@@ -726,7 +733,8 @@ function compare(expect: Expectation, outcome: Outcome, kind: Step["kind"]): Exp
       }
       continue;
     }
-    const got = outcome.observed[key];
+    // What the step observed under that name, else the report's result field of that name.
+    const got = outcome.observed[key] ?? outcome.result[field];
     const expected = showNamed(kind, field, want, false);
     if (got === undefined) {
       failures.push(

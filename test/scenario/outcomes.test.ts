@@ -208,3 +208,17 @@ test("a long data expectation that fails says where the bytes first differ, not 
     `data: expected 128 bytes "${"00".repeat(32)}…", got 128 bytes "${"00".repeat(16)}c0${"00".repeat(15)}…"; they first differ at byte 0x10 (expected 0x0, got 0xc0)`,
   );
 });
+
+test("an expectation field with no observed value is compared with the result field of that name", () => {
+  const scenario = loadScenario(
+    `${HEAD}  - hcall: H_STUFF_TCE\n    args: { liobn: 0x80000000, ioba: 0x0, tce_value: 0x3, npages: 4 }\n`,
+    "s.yaml",
+  );
+  const withExpect = (expect: Record<string, unknown>): Scenario => ({
+    ...scenario,
+    steps: scenario.steps.map((s) => ({ ...s, expect }) as unknown as typeof s),
+  });
+  assert.equal(runScenario(withExpect({ written: 4 })).report.steps[0].outcome, "held");
+  const failed = runScenario(withExpect({ written: 5 })).report.steps[0];
+  assert.equal(failed.expectation_failures?.[0].message, "written: expected 5, got 4");
+});
