@@ -18,7 +18,6 @@ import {
   checkShadow,
   unexplainedViolations,
 } from "../src/vfio/checks.ts";
-import { QEMU_BUG_MARK } from "../src/vfio/qemu-bugs.ts";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
@@ -383,7 +382,7 @@ export function checkScenario(yaml: string): void {
       const vfio = machine.vfio;
       if (!vfio) return;
       for (const c of [checkIsolation(vfio), checkAccounting(vfio)]) {
-        if (!c.ok) throw new Error(`after step ${i + 1}: ${c.name}: ${c.violations[0]}`);
+        if (!c.ok) throw new Error(`after step ${i + 1}: ${c.name}: ${c.violations[0]?.message}`);
       }
       // Shadow holds as long as QEMU met no host error: after one, QEMU itself leaves mappings
       // missing. Even then, on a sPAPR host with no injected faults, nothing may be mapped that
@@ -398,12 +397,14 @@ export function checkScenario(yaml: string): void {
       }
       // Violations a known QEMU 7.2 bug explains are QEMU's, reproduced on purpose: not findings.
       const shadow = checkShadow(vfio);
-      const own = shadow.violations.filter((v) => !v.includes(QEMU_BUG_MARK) && !v.startsWith("…"));
-      const wrong = own.filter((v) => !v.endsWith("host has nothing there"));
+      const own = shadow.violations.filter((v) => v.qemuBug === undefined);
+      const wrong = own.filter((v) => v.kind !== "missing");
       if (!hostTrouble && unexplainedViolations(shadow) > 0)
-        throw new Error(`after step ${i + 1}: shadow: ${own[0] ?? shadow.violations[0]}`);
+        throw new Error(
+          `after step ${i + 1}: shadow: ${(own[0] ?? shadow.violations[0])?.message}`,
+        );
       if (vfio.backend !== "type1" && wrong.length)
-        throw new Error(`after step ${i + 1}: shadow: ${wrong[0]}`);
+        throw new Error(`after step ${i + 1}: shadow: ${wrong[0].message}`);
     },
   });
 }

@@ -1,483 +1,203 @@
 /**
- * The `iova` command. Exit codes: 0 success, 1 something checked failed, 2 bad input
- * (`path:line: message` on stderr, never a stack trace).
+ * The `iova` command. Exit codes: 0 success, 1 something checked failed (or, for `diff`, the two
+ * sides differ), 2 bad input (`iova: path:line: message` on stderr), 70 an internal error (one
+ * line; the stack only when IOVA_DEBUG is set). Every error line starts with `iova:`.
+ *
+ * Arguments are parsed with commander: per-command options and help, `--version`, unknown options
+ * refused, all from one declaration per command (node:util parseArgs has no subcommands, help
+ * text or choices, so each of those would be written here by hand).
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
-import {
-  type Behaviour,
-  type DmaState,
-  diffMtree,
-  flatViewPictures,
-  formatMtree,
-  formatMtreeDiff,
-  importMtree,
-  type LiveQemu,
-  launchQemu,
-  loadScenario,
-  MtreeSyntaxError,
-  machineCommandLine,
-  machineFromQtree,
-  QemuTraceWriter,
-  QmpClient,
-  QmpError,
-  readLiveQemu,
-  renderDiffHtml,
-  renderMemoryHtml,
-  renderReportHtml,
-  runScenario,
-  type Scenario,
-  ScenarioError,
-  SEED_SCENARIO,
-  SEED_SOURCE,
-  snapshotState,
-} from "../index.ts";
-
-import { BEHAVIOUR_HELP } from "../machine/behaviour.ts";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { diffMtree } from "../memory/mtree/diff.ts";
+import { importMtree } from "../memory/mtree/import.ts";
+import { MtreeSyntaxError } from "../memory/mtree/parse.ts";
+import { launchQemu } from "../qemu/launch.ts";
+import { QmpClient, QmpError, readMtreeDumps } from "../qemu/qmp.ts";
+import { queryQemuVersion } from "../qemu/version.ts";
+import { loadScenario } from "../scenario/load.ts";
+import { ScenarioError } from "../scenario/reader.ts";
+import { runScenario } from "../scenario/run.ts";
+import type { CliCommand, CliContext, CliDeps } from "./command.ts";
+import { COMMANDS } from "./commands/index.ts";
 import { UsageError } from "./errors.ts";
-import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
-import { traceCommand } from "./trace-command.ts";
+import { COLOUR, PLAIN } from "./text-report.ts";
 
-const USAGE = `usage:
-  iova run [SCENARIO] [--json] [--quiet] [--behaviour qemu-7.2|qemu-2016-prefix]
-           [--trace] [--trace-file FILE] [--trace-format json|qemu] [--html FILE]
-      Run a scenario (default: the built-in seed) and print the report; exit 1 if anything failed.
-      --trace writes JSON lines of events (hypercalls, RTAS, IOMMU notifications, VFIO listener
-      callbacks, ioctls) to stderr; --trace-file to FILE; --trace-format qemu writes them as QEMU's
-      trace log instead (what \`iova trace\` reads). --html writes a self-contained page with
-      the DMA address map (guest windows beside the host's, differences marked).
-      ${BEHAVIOUR_HELP}
-  iova trace LOG --machine CMDLINE-FILE|--qmp SOCKET [--assume none|linear] [--json] [--html FILE]
-           [--scenario OUT.yaml] [--behaviour qemu-7.2|qemu-2016-prefix] [--quiet]
-      Replay a QEMU trace log (-trace 'spapr_iommu_*' -trace 'vfio_*' -D LOG) of the machine that
-      CMDLINE-FILE's QEMU command line describes: rebuild the guest's actions, play them, compare
-      every device-side event QEMU logged with the model's, and print the windows, entries, host
-      mappings, the first divergence and the verdicts; --scenario writes the rebuilt scenario.
-      --qmp reads the machine from the live QEMU that writes LOG instead (its devices now).
-  iova check SCENARIO
-      Run a scenario and print only the verdicts.
-  iova mtree SCENARIO [-f] [-D] [-o]
-      Print \`info mtree\` of the machine after the scenario's steps.
-  iova mtree --import FILE [--flat FLATFILE] [-f] [-D] [-o] [--html OUT]
-      Rebuild a model from QEMU's \`info mtree -D\` text (optionally with \`-o\`) and print it
-      again as \`info mtree\` would. --flat gives QEMU's \`info mtree -f\` text of the same
-      machine, to settle what the tree text does not say.
-  iova diff A B [--flat-a FLAT] [--flat-b FLAT] [--json] [--html FILE]
-      What changed between two \`info mtree -D\` dumps: regions that appeared, vanished or moved,
-      and flat ranges that changed in each address space (give each dump's \`info mtree -f\` to
-      settle what the tree text leaves unsaid).
-  iova attach --qmp SOCKET [-f] [-D] [-o] [--json] [--html FILE]
-      Read a running QEMU's memory map over QMP (queries only), rebuild it, print it; say on
-      stderr (in --json: \`qemuVersion\`) which QEMU it is (query-version).
-  iova qemu [-f] [-D] [-o] [--json] [--html FILE] -- QEMU-COMMAND-LINE...
-      Start that QEMU paused with a private QMP socket, attach, print, and quit it.
-  iova help
-`;
+/** Exit code of bad input. */
+export const EXIT_USAGE = 2;
+/** Exit code of an internal error (sysexits' EX_SOFTWARE). */
+export const EXIT_INTERNAL = 70;
 
-/** Runs the CLI; returns the exit code. Output goes through the given writers. */
+/** How `main` runs: the environment and the dependencies (tests replace them). */
+export interface MainOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly stdoutIsTTY?: boolean;
+  readonly stderrIsTTY?: boolean;
+  readonly deps?: Partial<CliDeps>;
+}
+
+const DEFAULT_DEPS: CliDeps = {
+  runScenario,
+  loadScenario,
+  importMtree,
+  diffMtree,
+  connectQmp: (path) => QmpClient.connect(path, { connectTimeoutMs: 2000 }),
+  readMtreeDumps: (client) => readMtreeDumps(client as QmpClient),
+  queryQemuVersion: (client) => queryQemuVersion(client as QmpClient),
+  launchQemu: (argv) => launchQemu(argv),
+  now: () => performance.now(),
+  sha256: (bytes) => createHash("sha256").update(bytes).digest("hex"),
+};
+
+/** The package's version, from package.json (two levels up from src/cli and dist/cli alike). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+  return String(pkg.version);
+}
+
+/** Colour on stdout: FORCE_COLOR (not 0/false) forces it, NO_COLOR turns it off, else a terminal. */
+export function wantsColour(env: MainOptions["env"] = {}, isTTY = false): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== "0" && force !== "false";
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  return isTTY;
+}
+
+function contextFor(
+  out: (s: string) => void,
+  err: (s: string) => void,
+  options: MainOptions,
+): CliContext {
+  const env = options.env ?? process.env;
+  const stdoutIsTTY = options.stdoutIsTTY ?? process.stdout.isTTY === true;
+  return {
+    out,
+    err,
+    env,
+    stdoutIsTTY,
+    stderrIsTTY: options.stderrIsTTY ?? process.stderr.isTTY === true,
+    style: wantsColour(env, stdoutIsTTY) ? COLOUR : PLAIN,
+    deps: { ...DEFAULT_DEPS, ...options.deps },
+  };
+}
+
+/** The commander program: every registered command, the result of the one that ran in `ran`. */
+function program(context: CliContext, ran: { result?: number | Promise<number> }): Command {
+  const root = new Command("iova")
+    .description(
+      "an executable model of a virtual machine's DMA path as QEMU builds it: memory regions, flat views, IOMMUs, sPAPR TCE windows and VFIO",
+    )
+    .version(version(), "-V, --version", "print the version")
+    .helpOption("-h, --help", "print help")
+    .helpCommand("help [command]", "print a command's help")
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({
+      writeOut: context.out,
+      writeErr: context.err,
+      outputError: (message, write) => write(`iova: ${message.replace(/^error: /, "")}`),
+    })
+    .addHelpText(
+      "after",
+      "\nExit status: 0 ok, 1 a check or expectation failed (diff: the sides differ), 2 bad input,\n70 internal error (set IOVA_DEBUG=1 for the stack). NO_COLOR and FORCE_COLOR are honoured.",
+    );
+  for (const spec of COMMANDS) {
+    const c = root.command(spec.name).description(spec.summary);
+    spec.define(c);
+    c.helpOption("-h, --help", "print this command's help")
+      .exitOverride()
+      .configureOutput({
+        writeOut: context.out,
+        writeErr: context.err,
+        outputError: (message, write) =>
+          write(
+            `iova: ${message.replace(/^error: /, "").trimEnd()} (see 'iova help ${spec.name}')\n`,
+          ),
+      })
+      .action((...a: unknown[]) => {
+        const command = a[a.length - 1] as Command;
+        ran.result = spec.run(context, command.processedArgs, command.opts());
+      });
+  }
+  return root;
+}
+
+/** One error as the line (or lines) the user sees, and the exit code. */
+function report(e: unknown, context: CliContext): number {
+  if (e instanceof CommanderError) {
+    // Help and --version end parsing this way; everything else is a usage error, already printed.
+    if (
+      e.code === "commander.helpDisplayed" ||
+      e.code === "commander.version" ||
+      e.code === "commander.help"
+    )
+      return 0;
+    return EXIT_USAGE;
+  }
+  if (
+    e instanceof UsageError ||
+    e instanceof ScenarioError ||
+    e instanceof QmpError ||
+    e instanceof MtreeSyntaxError
+  ) {
+    context.err(`iova: ${e.message.replace(/^iova: /, "").trimEnd()}\n`);
+    return EXIT_USAGE;
+  }
+  const message =
+    e instanceof Error ? `${e.name === "Error" ? "" : `${e.name}: `}${e.message}` : String(e);
+  context.err(`iova: internal error: ${message.split("\n")[0]}\n`);
+  if (context.env.IOVA_DEBUG) context.err(`${e instanceof Error ? e.stack : String(e)}\n`);
+  return EXIT_INTERNAL;
+}
+
+function commandOf(argv: readonly string[]): CliCommand | undefined {
+  return COMMANDS.find((c) => c.name === argv[0]);
+}
+
+/** Whether the command `argv` names runs asynchronously with these arguments. */
+function runsAsync(argv: readonly string[]): boolean {
+  const a = commandOf(argv)?.async;
+  return typeof a === "function" ? a(argv.slice(1)) : a === true;
+}
+
+/** Runs the CLI (every command but the live ones); returns the exit code. */
 export function main(
   argv: readonly string[],
   out: (s: string) => void = (s) => process.stdout.write(s),
   err: (s: string) => void = (s) => process.stderr.write(s),
+  options: MainOptions = {},
 ): number {
+  const context = contextFor(out, err, options);
   try {
-    const [command, ...rest] = argv;
-    switch (command) {
-      case "mtree":
-        return mtreeCommand(rest, out);
-      case "run":
-        return runCommand(rest, out, err, false);
-      case "check":
-        return runCommand(rest, out, err, true);
-      case "diff":
-        return diffCommand(rest, out);
-      case "trace": {
-        const { values, positionals } = parse(rest);
-        if (positionals.length !== 1) throw new UsageError(`iova: trace takes one LOG\n${USAGE}`);
-        return traceCommand(
-          {
-            log: positionals[0],
-            machine: values.machine,
-            json: values.json,
-            html: values.html,
-            scenario: values.scenario,
-            assume: values.assume,
-            behaviour: values.behaviour,
-            quiet: values.quiet,
-            progress: process.stderr.isTTY === true && !values.json,
-            style: process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN,
-          },
-          out,
-          err,
-        );
-      }
-      case undefined:
-      case "help":
-      case "--help":
-      case "-h":
-        out(USAGE);
-        return 0;
-      default:
-        throw new UsageError(`iova: unknown command '${command}'\n${USAGE}`);
+    if (runsAsync(argv)) throw new Error(`'${argv[0]}' runs asynchronously: call mainAsync`);
+    const ran: { result?: number | Promise<number> } = {};
+    const root = program(context, ran);
+    if (argv.length === 0) {
+      out(root.helpInformation());
+      return 0;
     }
+    root.parse([...argv], { from: "user" });
+    return (ran.result as number | undefined) ?? 0;
   } catch (e) {
-    if (e instanceof UsageError) {
-      err(e.message.endsWith("\n") ? e.message : `${e.message}\n`);
-      return 2;
-    }
-    throw e;
+    return report(e, context);
   }
 }
 
-function parse(args: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        import: { type: "string" },
-        flat: { type: "string" },
-        "flat-view": { type: "boolean", short: "f" },
-        disabled: { type: "boolean", short: "D" },
-        owners: { type: "boolean", short: "o" },
-        dispatch: { type: "boolean", short: "d" },
-        json: { type: "boolean" },
-        trace: { type: "boolean" },
-        html: { type: "string" },
-        "trace-file": { type: "string" },
-        quiet: { type: "boolean", short: "q" },
-        behaviour: { type: "string" },
-        qmp: { type: "string" },
-        "flat-a": { type: "string" },
-        "flat-b": { type: "string" },
-        machine: { type: "string" },
-        assume: { type: "string" },
-        scenario: { type: "string" },
-        "trace-format": { type: "string" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`iova: ${(e as Error).message}\n${USAGE}`);
-  }
-}
-
-function readInput(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (e) {
-    throw new UsageError(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
-
-function mtreeCommand(args: readonly string[], out: (s: string) => void): number {
-  const { values, positionals } = parse(args);
-  if (values.dispatch) {
-    throw new UsageError("iova: -d (QEMU's dispatch tables) is not modelled");
-  }
-  if (!values.import) {
-    if (positionals.length !== 1)
-      throw new UsageError(`iova: mtree needs a SCENARIO or --import FILE\n${USAGE}`);
-    const { machine } = runScenario(readScenario(positionals[0]));
-    out(
-      formatMtree(machine.memory, {
-        flat: values["flat-view"],
-        owners: values.owners,
-        disabled: values.disabled,
-      }),
-    );
-    return 0;
-  }
-  const treePath = values.import;
-  const flatPath = values.flat;
-  const treeText = readInput(treePath);
-  const flatText = flatPath === undefined ? undefined : readInput(flatPath);
-  let result: ReturnType<typeof importMtree>;
-  try {
-    result = importMtree(treeText, flatText);
-  } catch (e) {
-    if (e instanceof MtreeSyntaxError) {
-      // Which file: a flat-view error can only come from the hint once the tree parsed.
-      const path = e.fromFlat ? flatPath : treePath;
-      throw new UsageError(`${path}:${e.line}: expected ${e.expected}`);
-    }
-    throw new UsageError(`${treePath}: ${(e as Error).message}`);
-  }
-  if (values.html !== undefined) {
-    writeOutput(values.html, renderMemoryHtml(result.system, `info mtree of ${treePath}`));
-    return 0;
-  }
-  out(
-    formatMtree(result.system, {
-      flat: values["flat-view"],
-      owners: values.owners,
-      disabled: values.disabled,
-    }),
-  );
-  return 0;
-}
-
-function writeOutput(path: string, text: string): void {
-  try {
-    writeFileSync(path, text);
-  } catch (e) {
-    throw new UsageError(`${path}: cannot write: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
-
-function readScenario(path: string | undefined): Scenario {
-  if (path === undefined) return loadScenario(SEED_SCENARIO, SEED_SOURCE);
-  const text = readInput(path);
-  try {
-    return loadScenario(text, path);
-  } catch (e) {
-    if (e instanceof ScenarioError) throw new UsageError(e.message);
-    throw e;
-  }
-}
-
-function runCommand(
-  args: readonly string[],
-  out: (s: string) => void,
-  err: (s: string) => void,
-  verdictsOnly: boolean,
-): number {
-  const { values, positionals } = parse(args);
-  if (positionals.length > 1) throw new UsageError(`iova: run takes one SCENARIO\n${USAGE}`);
-  if (verdictsOnly && positionals.length === 0)
-    throw new UsageError(`iova: check needs a SCENARIO\n${USAGE}`);
-  const behaviour = values.behaviour;
-  if (behaviour !== undefined && behaviour !== "qemu-7.2" && behaviour !== "qemu-2016-prefix") {
-    throw new UsageError(
-      `iova: --behaviour takes qemu-7.2 or qemu-2016-prefix, not '${behaviour}'`,
-    );
-  }
-  const format = values["trace-format"] ?? "json";
-  if (format !== "json" && format !== "qemu")
-    throw new UsageError(`iova: --trace-format takes json or qemu, not '${format}'`);
-  const scenario = readScenario(positionals[0]);
-  const traceLines: string[] = [];
-  const qemuTrace = format === "qemu" ? new QemuTraceWriter() : undefined;
-  const timeline: { label: string; state: DmaState }[] = [];
-  const traceFile = values["trace-file"];
-  const wantTrace = (values.trace || traceFile !== undefined) && !qemuTrace;
-  const qemuOptions = values.trace || traceFile !== undefined ? qemuTrace?.options() : undefined;
-  const showProgress = process.stderr.isTTY && !values.trace && scenario.steps.length >= 20;
-  const { report, machine } = runScenario(scenario, {
-    behaviour: behaviour as Behaviour | undefined,
-    trace: wantTrace
-      ? (e) => {
-          const line = JSON.stringify(e);
-          if (values.trace) err(`${line}\n`);
-          if (traceFile !== undefined) traceLines.push(line);
-        }
-      : qemuOptions?.trace,
-    beforeStep: qemuOptions?.beforeStep,
-    onProgress: showProgress
-      ? (i, n) => process.stderr.write(`\riova: step ${i + 1}/${n}`)
-      : undefined,
-    afterStep: (i, step, m) => {
-      qemuOptions?.afterStep?.(i, step, m);
-      if (values.html !== undefined)
-        timeline.push({
-          label: `after step ${i + 1}: ${step.kind} ${step.name}`,
-          state: snapshotState(m),
-        });
-    },
-  });
-  if (qemuTrace && qemuOptions) {
-    const text = qemuTrace.finish(machine);
-    if (values.trace) err(text);
-    if (traceFile !== undefined && text) traceLines.push(text.replace(/\n$/, ""));
-    // The machine as a QEMU command line beside the log, for \`iova trace LOG --machine LOG.cmdline\`.
-    if (traceFile !== undefined)
-      writeOutput(`${traceFile}.cmdline`, machineCommandLine(scenario.machine));
-  }
-  if (showProgress) process.stderr.write("\r\x1b[K");
-  if (values.html !== undefined) {
-    try {
-      writeFileSync(
-        values.html,
-        renderReportHtml(report, { timeline, flatViews: flatViewPictures(machine.memory) }),
-      );
-    } catch (e) {
-      throw new UsageError(
-        `${values.html}: cannot write: ${(e as NodeJS.ErrnoException).code ?? e}`,
-      );
-    }
-  }
-  if (traceFile !== undefined) {
-    try {
-      writeFileSync(traceFile, traceLines.length ? `${traceLines.join("\n")}\n` : "");
-    } catch (e) {
-      throw new UsageError(`${traceFile}: cannot write: ${(e as NodeJS.ErrnoException).code ?? e}`);
-    }
-  }
-  if (values.json) {
-    out(`${JSON.stringify(report, null, 2)}\n`);
-  } else if (verdictsOnly) {
-    for (const c of report.checks) out(`${c.ok ? "ok  " : "FAIL"} ${c.name}\n`);
-    out(`${report.ok ? "ok" : "FAILED"}\n`);
-  } else if (!values.quiet) {
-    out(formatReport(report, process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN));
-  } else {
-    out(`${report.ok ? "ok" : "FAILED"}\n`);
-  }
-  return report.ok ? 0 : 1;
-}
-
-function diffCommand(args: readonly string[], out: (s: string) => void): number {
-  const { values, positionals } = parse(args);
-  if (positionals.length !== 2) throw new UsageError(`iova: diff takes two dumps A B\n${USAGE}`);
-  const a = importFile(positionals[0], values["flat-a"]);
-  const b = importFile(positionals[1], values["flat-b"]);
-  const d = diffMtree(a, b);
-  if (values.html !== undefined)
-    writeOutput(values.html, renderDiffHtml(d, positionals[0], positionals[1]));
-  else out(values.json ? `${JSON.stringify(d, null, 2)}\n` : formatMtreeDiff(d));
-  return 0;
-}
-
-function importFile(
-  treePath: string,
-  flatPath: string | undefined,
-): ReturnType<typeof importMtree> {
-  const treeText = readInput(treePath);
-  const flatText = flatPath === undefined ? undefined : readInput(flatPath);
-  try {
-    return importMtree(treeText, flatText);
-  } catch (e) {
-    if (e instanceof MtreeSyntaxError) {
-      throw new UsageError(`${e.fromFlat ? flatPath : treePath}:${e.line}: expected ${e.expected}`);
-    }
-    throw new UsageError(`${treePath}: ${(e as Error).message}`);
-  }
-}
-
-/** Prints a live QEMU's rebuilt memory map as `mtree` would (or JSON, or HTML). */
-function printLive(
-  { qemu, dumps }: LiveQemu,
-  values: ReturnType<typeof parse>["values"],
-  out: (s: string) => void,
-  err: (s: string) => void,
-  source: string,
-): void {
-  const qemuVersion = { ...qemu.version, text: qemu.text, modelled: qemu.modelled };
-  if (!values.json) err(`iova: ${qemu.summary}\n`);
-  const result = importMtree(dumps.tree, dumps.flat);
-  if (values.html !== undefined) {
-    writeOutput(values.html as string, renderMemoryHtml(result.system, `memory map of ${source}`));
-    return;
-  }
-  const text = formatMtree(result.system, {
-    flat: values["flat-view"] as boolean | undefined,
-    owners: values.owners as boolean | undefined,
-    disabled: values.disabled as boolean | undefined,
-  });
-  out(
-    values.json
-      ? `${JSON.stringify({ source, qemuVersion, mtree: text, qemu: dumps }, null, 2)}\n`
-      : text,
-  );
-}
-
-/** `iova trace LOG --qmp SOCKET`: the machine read from the live QEMU that wrote the log. */
-async function traceLive(
-  args: readonly string[],
-  out: (s: string) => void,
-  err: (s: string) => void,
-): Promise<number> {
-  try {
-    const { values, positionals } = parse(args);
-    if (positionals.length !== 1 || !values.qmp)
-      throw new UsageError(`iova: trace takes one LOG and --qmp SOCKET\n${USAGE}`);
-    if (values.machine !== undefined)
-      throw new UsageError("iova: trace takes --machine or --qmp, not both");
-    const client = await QmpClient.connect(values.qmp, { connectTimeoutMs: 2000 });
-    let live: { machine: ReturnType<typeof machineFromQtree>; source: string };
-    try {
-      const type = (await client.execute("qom-get", {
-        path: "/machine",
-        property: "type",
-      })) as string;
-      const memory = (await client.execute("query-memory-size-summary")) as {
-        "base-memory": number;
-      };
-      const cpus = (await client.execute("query-cpus-fast")) as unknown[];
-      const kvm = (await client.execute("query-kvm")) as { enabled: boolean };
-      const machine = machineFromQtree(
-        await client.hmp("info qtree"),
-        type,
-        BigInt(memory["base-memory"]),
-        cpus.length,
-      );
-      live = { machine: { ...machine, kvm: kvm.enabled }, source: values.qmp };
-    } finally {
-      client.close();
-    }
-    return traceCommand(
-      {
-        log: positionals[0],
-        live,
-        json: values.json,
-        html: values.html,
-        scenario: values.scenario,
-        assume: values.assume,
-        behaviour: values.behaviour,
-        quiet: values.quiet,
-        progress: process.stderr.isTTY === true && !values.json,
-        style: process.stdout.isTTY && !process.env.NO_COLOR ? COLOUR : PLAIN,
-      },
-      out,
-      err,
-    );
-  } catch (e) {
-    if (e instanceof UsageError || e instanceof QmpError) {
-      err(`${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
-}
-
-/** The asynchronous commands (live QEMU); everything else goes to `main`. */
+/** Runs the CLI, the live commands (`attach`, `qemu`) included; resolves to the exit code. */
 export async function mainAsync(
   argv: readonly string[],
   out: (s: string) => void = (s) => process.stdout.write(s),
   err: (s: string) => void = (s) => process.stderr.write(s),
+  options: MainOptions = {},
 ): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === "trace" && rest.some((a) => a === "--qmp" || a.startsWith("--qmp=")))
-    return traceLive(rest, out, err);
-  if (command !== "attach" && command !== "qemu") return main(argv, out, err);
+  if (!runsAsync(argv)) return main(argv, out, err, options);
+  const context = contextFor(out, err, options);
   try {
-    const dash = rest.indexOf("--");
-    const own = command === "qemu" && dash >= 0 ? rest.slice(0, dash) : rest;
-    const { values, positionals } = parse(own);
-    if (command === "attach") {
-      if (!values.qmp || positionals.length)
-        throw new UsageError(`iova: attach needs --qmp SOCKET\n${USAGE}`);
-      const client = await QmpClient.connect(values.qmp, { connectTimeoutMs: 2000 });
-      try {
-        printLive(await readLiveQemu(client), values, out, err, values.qmp);
-      } finally {
-        client.close();
-      }
-      return 0;
-    }
-    if (dash < 0) throw new UsageError(`iova: qemu needs -- QEMU-COMMAND-LINE\n${USAGE}`);
-    const qemu = await launchQemu(rest.slice(dash + 1));
-    try {
-      printLive(await readLiveQemu(qemu.client), values, out, err, rest.slice(dash + 1).join(" "));
-    } finally {
-      await qemu.stop();
-    }
-    return 0;
+    const ran: { result?: number | Promise<number> } = {};
+    await program(context, ran).parseAsync([...argv], { from: "user" });
+    return (await ran.result) ?? 0;
   } catch (e) {
-    if (e instanceof UsageError || e instanceof QmpError) {
-      err(`${e.message}\n`);
-      return 2;
-    }
-    throw e;
+    return report(e, context);
   }
 }

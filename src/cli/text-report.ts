@@ -1,7 +1,8 @@
 /**
  * The report for people: the run as a short story (steps and what they returned, failed
- * expectations standing out), the guest's DMA windows, the host's windows and mapping runs, the
- * invariant verdicts, and the PHB's `info mtree` block.
+ * expectations standing out, refused or faulted steps marked), the guest's DMA windows, the host's
+ * windows and mapping runs, the invariant verdicts, and the PHB's `info mtree` block. It is made
+ * in three parts (head, one line or a few per step, tail) so a long run can print steps as they end.
  */
 import type { Report, StepReport } from "../scenario/report.ts";
 
@@ -10,6 +11,7 @@ export interface Style {
   readonly bold: (s: string) => string;
   readonly red: (s: string) => string;
   readonly green: (s: string) => string;
+  readonly yellow: (s: string) => string;
   readonly dim: (s: string) => string;
 }
 
@@ -18,11 +20,28 @@ export const COLOUR: Style = {
   bold: (s) => `\x1b[1m${s}\x1b[0m`,
   red: (s) => `\x1b[31m${s}\x1b[0m`,
   green: (s) => `\x1b[32m${s}\x1b[0m`,
+  yellow: (s) => `\x1b[33m${s}\x1b[0m`,
   dim: (s) => `\x1b[2m${s}\x1b[0m`,
 };
 
 /** No styling. */
-export const PLAIN: Style = { bold: (s) => s, red: (s) => s, green: (s) => s, dim: (s) => s };
+export const PLAIN: Style = {
+  bold: (s) => s,
+  red: (s) => s,
+  green: (s) => s,
+  yellow: (s) => s,
+  dim: (s) => s,
+};
+
+/** The marker of each step outcome in the text report. */
+export const OUTCOME_MARKS = { held: "ok  ", succeeded: "ok  ", failed: "FAIL", refused: "ERR " };
+
+function bytesText(r: Record<string, unknown>): string {
+  if (r.data !== undefined) return ` ${shorten(String(r.data))}`;
+  const s = r.data_summary as { length: number; head: string; file?: string } | undefined;
+  if (!s) return "";
+  return ` ${s.head}… (${s.length} bytes${s.file ? `, in ${s.file}` : ""})`;
+}
 
 function summarise(step: StepReport): string {
   const r = step.result;
@@ -35,7 +54,7 @@ function summarise(step: StepReport): string {
       return `-> ${r.ret}${r.tce ? ` tce=${r.tce}` : ""}${r.written !== undefined && r.written !== 1 ? ` (${r.written} written)` : ""}`;
     case "dma":
     case "cpu":
-      return `${r.write ? `write ${r.write}` : `read ${r.read}`}${r.status ? ` -> ${r.status}` : ""}${r.data !== undefined ? ` ${shorten(String(r.data))}` : ""}${r.fault_address ? ` at ${r.fault_address}` : ""}`;
+      return `${r.write ? `write ${r.write}` : `read ${r.read}`}${r.status ? ` -> ${r.status}` : ""}${bytesText(r)}${r.fault_address ? ` at ${r.fault_address}` : ""}`;
     case "expect_mtree":
       return r.holds ? "holds" : "does not hold";
     case "ioctl":
@@ -49,32 +68,45 @@ function shorten(hex: string): string {
   return hex.length > 32 ? `${hex.slice(0, 32)}… (${hex.length / 2} bytes)` : hex;
 }
 
-/** Formats a report as text. */
-export function formatReport(
+/** The opening lines, known before any step runs. */
+export function formatHead(
+  scenario: string,
+  behaviour: string,
+  style: Style = PLAIN,
+  withSteps = true,
+): string {
+  const head = style.bold(`scenario ${scenario}`) + style.dim(` (behaviour ${behaviour})`);
+  return `${head}\n\n${withSteps ? `${style.bold("steps")}\n` : ""}`;
+}
+
+/** The lines of one step: its verdict line, then what went wrong. */
+export function formatStep(s: StepReport, style: Style = PLAIN): string {
+  const out: string[] = [];
+  const colour =
+    s.outcome === "failed" ? style.red : s.outcome === "refused" ? style.yellow : style.green;
+  const mark = colour(OUTCOME_MARKS[s.outcome]);
+  const line = `  ${mark} ${String(s.step).padStart(3)}. ${s.kind} ${s.name} ${summarise(s)}`;
+  out.push(s.outcome === "failed" ? style.red(line.trimEnd()) : line.trimEnd());
+  if (s.error)
+    out.push(`            ${s.qemu_aborts ? style.red("QEMU would abort: ") : ""}${s.error}`);
+  else if (s.outcome === "refused" && s.refusal && (s.kind === "rtas" || s.kind === "cpu"))
+    out.push(style.yellow(`            ${s.refusal}`));
+  for (const f of s.expectation_failures ?? []) out.push(style.red(`            ${f.message}`));
+  const qemuLog = (s.result.qemu_log as string[] | undefined) ?? [];
+  for (const l of qemuLog.slice(0, 3)) out.push(style.dim(`            qemu: ${l}`));
+  const more = qemuLog.length - 3 + ((s.result.qemu_log_omitted as number | undefined) ?? 0);
+  if (more > 0) out.push(style.dim(`            qemu: … ${more} more lines`));
+  return `${out.join("\n")}\n`;
+}
+
+/** Everything after the steps: windows, host, invariants, `info mtree`, summary and verdict. */
+export function formatTail(
   report: Report,
   style: Style = PLAIN,
   options: { mtree?: boolean } = {},
 ): string {
   const out: string[] = [];
-  out.push(
-    style.bold(`scenario ${report.scenario}`) + style.dim(` (behaviour ${report.behaviour})`),
-  );
-  out.push("");
-  if (report.error) out.push(style.red(report.error), "");
-  out.push(style.bold("steps"));
-  for (const s of report.steps) {
-    const mark = s.ok ? style.green("ok ") : style.red("FAIL");
-    const line =
-      `  ${mark} ${String(s.index + 1).padStart(3)}. ${s.kind} ${s.name} ${summarise(s)}`.trimEnd();
-    out.push(s.ok ? line : style.red(line));
-    if (s.error)
-      out.push(`            ${s.qemu_aborts ? style.red("QEMU would abort: ") : ""}${s.error}`);
-    for (const f of s.expectation_failures ?? []) out.push(style.red(`            expected ${f}`));
-    const qemuLog = (s.result.qemu_log as string[] | undefined) ?? [];
-    for (const l of qemuLog.slice(0, 3)) out.push(style.dim(`            qemu: ${l}`));
-    if (qemuLog.length > 3)
-      out.push(style.dim(`            qemu: … ${qemuLog.length - 3} more lines`));
-  }
+  if (report.error) out.push("", style.red(`the machine did not start: ${report.error}`));
   out.push("");
   out.push(style.bold("guest DMA windows"));
   if (report.guest.windows.length === 0) out.push("  none");
@@ -102,9 +134,9 @@ export function formatReport(
     out.push("");
     out.push(style.bold("invariants"));
     for (const c of report.checks) {
-      out.push(`  ${c.ok ? style.green("ok ") : style.red("FAIL")} ${c.name}`);
-      for (const v of c.violations.slice(0, 10)) out.push(style.red(`        ${v}`));
-      if (c.total > 10) out.push(style.red(`        … ${c.total - 10} more`));
+      out.push(`  ${c.ok ? style.green("ok  ") : style.red("FAIL")} ${c.name}`);
+      for (const v of c.violations.slice(0, 10)) out.push(style.red(`        ${v.message}`));
+      if (c.total > 10) out.push(style.red(`        … ${c.total - 10} more (all in --json)`));
     }
   }
   if (options.mtree !== false) {
@@ -116,12 +148,47 @@ export function formatReport(
     }
   }
   out.push("");
-  const failed =
-    report.steps.filter((s) => !s.ok).length + report.checks.filter((c) => !c.ok).length;
-  out.push(
-    report.ok
-      ? style.green(style.bold("verdict: ok"))
-      : style.red(style.bold(`verdict: FAILED (${failed} failed)`)),
-  );
+  out.push(summaryLine(report));
+  out.push(verdictLine(report, style));
   return `${out.join("\n")}\n`;
+}
+
+/** How many steps ended each way, e.g. `steps: 9 ok, 1 failed, 2 refused or faulted`. */
+export function summaryLine(report: Report): string {
+  const s = report.summary;
+  const parts = [`${s.held + s.succeeded} ok`];
+  if (s.failed) parts.push(`${s.failed} failed`);
+  if (s.refused)
+    parts.push(
+      `${s.refused} refused or faulted without an expectation${report.strict ? " (--strict: these fail the run)" : ""}`,
+    );
+  return `steps: ${parts.join(", ")}`;
+}
+
+/** The last line: `verdict: ok`, or FAILED with what failed. */
+export function verdictLine(report: Report, style: Style = PLAIN): string {
+  if (report.ok) return style.green(style.bold("verdict: ok"));
+  const s = report.summary;
+  const why: string[] = [];
+  if (report.error) why.push("the machine did not start");
+  if (s.failed) why.push(`${s.failed} expectation${s.failed === 1 ? "" : "s"} failed`);
+  if (s.checks_failed)
+    why.push(`${s.checks_failed} invariant${s.checks_failed === 1 ? "" : "s"} failed`);
+  if (report.strict && s.refused)
+    why.push(`${s.refused} step${s.refused === 1 ? "" : "s"} refused or faulted (--strict)`);
+  return style.red(style.bold(`verdict: FAILED (${why.join(", ")})`));
+}
+
+/** Formats a whole report as text. */
+export function formatReport(
+  report: Report,
+  style: Style = PLAIN,
+  options: { mtree?: boolean } = {},
+): string {
+  const steps = report.steps.map((s) => formatStep(s, style)).join("");
+  return (
+    formatHead(report.scenario, report.behaviour, style) +
+    steps +
+    formatTail(report, style, options)
+  );
 }

@@ -66,6 +66,7 @@ export class EntryTable {
   #runEntries = 0;
   readonly #freeBlocks: Block[] = [];
   #size = 0;
+  #slabs = 0;
   // Accesses come in runs (replay, H_PUT_TCE_INDIRECT, a multi-page MAP_DMA): remember the leaf.
   #lastKey = -1;
   #lastLeaf: Leaf | undefined;
@@ -161,6 +162,11 @@ export class EntryTable {
     }
     runs.splice(from, to - from, { start, end: stop, value });
     this.#runEntries += count;
+  }
+
+  /** What the table holds in memory: leaves, and 64 KiB slabs allocated for dense ones. */
+  get storage(): { readonly leaves: number; readonly slabs: number } {
+    return { leaves: this.#leaves.size, slabs: this.#slabs };
   }
 
   /** The leaf for `key`, if it exists (an absent one is remembered too: a write follows). */
@@ -273,6 +279,7 @@ export class EntryTable {
     if (!block) {
       const values = new BigUint64Array(SLAB_LEAVES * LEAF_SIZE);
       const slab = { values, halves: new Uint32Array(values.buffer) };
+      this.#slabs++;
       for (let i = SLAB_LEAVES - 1; i > 0; i--) this.#freeBlocks.push({ slab, at: i * LEAF_SIZE });
       block = { slab, at: 0 };
     }

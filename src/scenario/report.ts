@@ -1,81 +1,213 @@
 /**
  * The report of a run: a plain data object, the JSON contract of `iova run --json` (every 64-bit
- * value a `0x` lower-case hex string). The text and HTML views are made from it.
+ * value a `0x` lower-case hex string). It is defined once, here, with zod: the TypeScript types
+ * are inferred from it and schema/report.schema.json is generated from it
+ * (`npm run schema:report`). The text and HTML views are made from it.
  */
+import { z } from "zod";
+
+const hex = z
+  .string()
+  .regex(/^0x[0-9a-f]+$/)
+  .describe("a 64-bit value as 0x lower-case hex");
+
+/** How a step ended: the four outcomes a step can have. */
+export const STEP_OUTCOMES = ["held", "failed", "succeeded", "refused"] as const;
+
+/** One field of a step's expectation that did not hold. */
+export const ExpectationFailureSchema = z
+  .object({
+    check: z.literal("expect").describe("always `expect`: an expectation, not an invariant"),
+    kind: z.string().describe("the expected field, e.g. `ret`, `status`, `data`, `holds`"),
+    expected: z.string().describe("what the scenario expected, as written in the report"),
+    actual: z.string().nullable().describe("what the step gave; null when it gives no such field"),
+    message: z.string().describe("the same, as a sentence for people"),
+  })
+  .strict();
+export type ExpectationFailure = z.infer<typeof ExpectationFailureSchema>;
+
+/** A byte result too large to print: its length, digest and first bytes (and a file with all). */
+export const BytesSummarySchema = z
+  .object({
+    length: z.number().int().min(0),
+    sha256: z.string().optional().describe("hex SHA-256 of all the bytes, when the runner had one"),
+    head: z.string().describe("hex of the first bytes"),
+    file: z.string().optional().describe("where the full bytes were written (--dump-dir)"),
+  })
+  .strict();
+export type BytesSummary = z.infer<typeof BytesSummarySchema>;
 
 /** One step's outcome. */
-export interface StepReport {
-  readonly index: number;
-  /** Line of the step in its scenario file. */
-  readonly line: number;
-  readonly kind: string;
-  /** The call or action, e.g. `ibm,create-pe-dma-window`, `H_PUT_TCE`, `write`. */
-  readonly name: string;
-  /** False when the step's expectation did not hold. */
-  readonly ok: boolean;
-  /** What happened (fields depend on the kind). */
-  readonly result: Record<string, unknown>;
-  /** An error the step met (a refused plug, a failed ioctl), else null. */
-  readonly error: string | null;
-  /** What the expectation wanted and did not get. */
-  readonly expectation_failures?: readonly string[];
-  /** Set where real QEMU 7.2 would have aborted the whole VM at this step. */
-  readonly qemu_aborts?: boolean;
-}
+export const StepReportSchema = z
+  .object({
+    step: z.number().int().min(1).describe("1-based position of the step in its scenario"),
+    line: z.number().int().min(0).describe("line of the step in its scenario file"),
+    kind: z.enum([
+      "rtas",
+      "hcall",
+      "dma",
+      "cpu",
+      "device_add",
+      "device_del",
+      "check",
+      "expect_mtree",
+      "ioctl",
+      "reset",
+    ]),
+    name: z.string().describe("the call or action, e.g. `ibm,create-pe-dma-window`, `H_PUT_TCE`"),
+    outcome: z
+      .enum(STEP_OUTCOMES)
+      .describe(
+        "held: its expectation held; failed: its expectation did not; succeeded: no expectation, " +
+          "the operation succeeded; refused: no expectation, the operation was refused or faulted",
+      ),
+    ok: z.boolean().describe("false exactly when the outcome is `failed`"),
+    result: z
+      .record(z.string(), z.unknown())
+      .describe(
+        "what happened; fields depend on the kind (rets, ret, tce, status, data or data_summary, ioctls, qemu_log, …)",
+      ),
+    error: z.string().nullable().describe("an error the step met (a refused plug), else null"),
+    refusal: z
+      .string()
+      .optional()
+      .describe(
+        "why the operation counts as refused or faulted (e.g. `H_PARAMETER (-4)`, `decode-error`), whatever the expectation",
+      ),
+    expectation_failures: z.array(ExpectationFailureSchema).optional(),
+    qemu_aborts: z.boolean().optional().describe("set where real QEMU 7.2 would abort the VM here"),
+  })
+  .strict();
+export type StepReport = z.infer<typeof StepReportSchema>;
 
-/** A guest DMA window. */
-export interface GuestWindowReport {
-  readonly phb: number;
-  readonly liobn: string;
-  readonly start: string;
-  readonly size: string;
-  readonly page_shift: number;
-  readonly valid_entries: number;
-}
+/** One way an invariant does not hold. */
+export const ViolationSchema = z
+  .object({
+    check: z.enum(["shadow", "isolation", "accounting"]),
+    kind: z.string().describe("what is wrong, e.g. `missing`, `differs`, `extra`, `outside-ram`"),
+    bus: hex.optional().describe("the bus address (IOVA) concerned: the first of a run"),
+    size: hex.optional().describe("the size of the run of host pages wrong the same way"),
+    pages: z.number().int().min(1).optional().describe("how many host pages the run holds"),
+    expected: z.string().optional().describe("what should be there"),
+    actual: z.string().optional().describe("what is there"),
+    qemuBug: z
+      .string()
+      .optional()
+      .describe("the known QEMU 7.2 bug that explains it (docs/known-bugs.md), if one does"),
+    message: z.string(),
+  })
+  .strict();
+export type Violation = z.infer<typeof ViolationSchema>;
 
 /** One invariant's verdict. */
-export interface CheckReport {
-  readonly name: string;
-  readonly ok: boolean;
-  readonly violations: readonly string[];
-  /** How many violations there were (the list is cut at 50). */
-  readonly total: number;
-}
+export const CheckReportSchema = z
+  .object({
+    name: z.enum(["shadow", "isolation", "accounting"]),
+    ok: z.boolean(),
+    violations: z.array(ViolationSchema).describe("every violation, never cut short"),
+    total: z.number().int().min(0).describe("how many violations there are"),
+    qemuBugs: z
+      .record(z.string(), z.number().int().min(1))
+      .optional()
+      .describe(
+        "violations a known QEMU 7.2 bug explains (docs/known-bugs.md), by bug: still failures, but QEMU's",
+      ),
+  })
+  .strict();
+export type CheckReport = z.infer<typeof CheckReportSchema>;
 
-/** A host container: its windows and mapping runs. */
-export interface ContainerReport {
-  readonly backend: string;
-  readonly devices: readonly string[];
-  /** Its share of the process's locked pages (host pages): its own charges and the preregistered memory it was first to hold. */
-  readonly locked_pages: number;
-  readonly windows: readonly {
-    readonly start: string;
-    readonly size: string;
-    readonly page_shift: number;
-  }[];
-  readonly mappings: readonly {
-    readonly iova: string;
-    readonly size: string;
-    readonly gpa: string;
-    readonly hva: string;
-    readonly perm: string;
-  }[];
-}
+/** A guest DMA window. */
+export const GuestWindowReportSchema = z
+  .object({
+    phb: z.number().int().min(0),
+    liobn: hex,
+    start: hex,
+    size: hex,
+    page_shift: z.number().int(),
+    valid_entries: z.number().int().min(0),
+  })
+  .strict();
+export type GuestWindowReport = z.infer<typeof GuestWindowReportSchema>;
+
+/** A host container: its windows and maximal mapping runs. */
+export const ContainerReportSchema = z
+  .object({
+    backend: z.string(),
+    devices: z.array(z.string()),
+    locked_pages: z
+      .number()
+      .int()
+      .min(0)
+      .describe(
+        "its share of the process's locked host pages: its own charges and the preregistered memory it was first to hold",
+      ),
+    windows: z.array(z.object({ start: hex, size: hex, page_shift: z.number().int() }).strict()),
+    mappings: z.array(
+      z
+        .object({ iova: hex, size: hex, gpa: hex, hva: hex, perm: z.enum(["r", "w", "rw"]) })
+        .strict(),
+    ),
+  })
+  .strict();
+export type ContainerReport = z.infer<typeof ContainerReportSchema>;
+
+/** How many steps ended each way, and how many invariants failed. */
+export const SummarySchema = z
+  .object({
+    steps: z.number().int().min(0),
+    held: z.number().int().min(0),
+    failed: z.number().int().min(0),
+    succeeded: z.number().int().min(0),
+    refused: z.number().int().min(0),
+    checks_failed: z.number().int().min(0),
+  })
+  .strict();
+export type Summary = z.infer<typeof SummarySchema>;
 
 /** The whole report. */
-export interface Report {
-  readonly scenario: string;
-  readonly behaviour: string;
-  readonly ok: boolean;
-  /** Set when the machine would not even start (QEMU's message); no step ran. */
-  readonly error?: string;
-  readonly steps: readonly StepReport[];
-  readonly guest: { readonly windows: readonly GuestWindowReport[] };
-  readonly host: {
-    readonly containers: readonly ContainerReport[];
-    /** The VMM process's locked pages (host pages), which RLIMIT_MEMLOCK limits: all containers together. */
-    readonly locked_pages: number;
+export const ReportSchema = z
+  .object({
+    scenario: z.string(),
+    behaviour: z.enum(["qemu-7.2", "qemu-2016-prefix"]),
+    ok: z
+      .boolean()
+      .describe(
+        "the verdict: the machine started, no expectation failed, every invariant holds (and, under --strict, no step was refused)",
+      ),
+    strict: z.boolean().describe("whether a refused or faulted step fails the run"),
+    error: z
+      .string()
+      .optional()
+      .describe("set when the machine would not even start (QEMU's message); no step ran"),
+    summary: SummarySchema,
+    steps: z.array(StepReportSchema),
+    guest: z.object({ windows: z.array(GuestWindowReportSchema) }).strict(),
+    host: z
+      .object({
+        containers: z.array(ContainerReportSchema),
+        locked_pages: z
+          .number()
+          .int()
+          .min(0)
+          .describe(
+            "the VMM process's locked host pages, which RLIMIT_MEMLOCK limits: all containers together",
+          ),
+      })
+      .strict(),
+    checks: z.array(CheckReportSchema),
+    mtree: z.string().describe("`info mtree` of the machine at the end"),
+  })
+  .strict()
+  .describe("The report of one scenario run. Every 64-bit value is a 0x lower-case hex string.");
+export type Report = z.infer<typeof ReportSchema>;
+
+/** The JSON Schema of the report, as committed in schema/report.schema.json. */
+export function reportJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(ReportSchema, { target: "draft-7" });
+  return {
+    $schema: schema.$schema,
+    $id: "https://iova.invalid/schema/report.schema.json",
+    title: "iova run --json report",
+    ...schema,
   };
-  readonly checks: readonly CheckReport[];
-  readonly mtree: string;
 }

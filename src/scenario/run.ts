@@ -18,7 +18,13 @@ import { type HcallResult, hGetTce, hPutTce, hPutTceIndirect, hStuffTce } from "
 import { rtasCall } from "../spapr/rtas.ts";
 import { decodeRtasReturns, encodeRtasArgs, rtasReturnWords } from "../spapr/rtas-args.ts";
 import type { VfioHost } from "../vfio/vfio-host.ts";
-import type { CheckReport, Report, StepReport } from "./report.ts";
+import type {
+  BytesSummary,
+  CheckReport,
+  ExpectationFailure,
+  Report,
+  StepReport,
+} from "./report.ts";
 import {
   type Behaviour,
   CHECKS,
@@ -34,7 +40,7 @@ import {
 /** A trace event: what happened, with 64-bit values as hex strings. */
 export interface TraceEvent {
   readonly seq: number;
-  /** Index of the step it happened in (-1 while building the machine). */
+  /** 1-based number of the step it happened in (0 while building the machine). */
   readonly step: number;
   readonly event: string;
   readonly [field: string]: unknown;
@@ -44,16 +50,29 @@ export interface TraceEvent {
 export interface RunOptions {
   /** Overrides the scenario's behaviour. */
   readonly behaviour?: Behaviour;
+  /** A refused or faulted step without an expectation fails the run. */
+  readonly strict?: boolean;
   /** Receives trace events: steps, hypercalls, RTAS calls, IOMMU notifications, VFIO listener callbacks, ioctls. */
   readonly trace?: (event: TraceEvent) => void;
-  /** Told before each step (for progress on a terminal). */
+  /** Told before each step (for progress on a terminal): steps done so far, and the total. */
   readonly onProgress?: (done: number, total: number) => void;
-  /** Called before each step with the live machine (for fuzzing and inspection). */
+  /** Called before each step (0-based index) with the live machine (for fuzzing and inspection). */
   readonly beforeStep?: (index: number, step: Step, machine: PseriesMachine) => void;
-  /** Most entries one step may mirror one by one into a host (default 2^20). */
+  /** Most entries one step may mirror one by one into a host (default in src/iommu/limits.ts). */
   readonly materialisedEntryLimit?: number;
-  /** Called after each step with its report and the live machine. */
+  /** Called after each step (0-based index) with its report and the live machine. */
   readonly afterStep?: (index: number, report: StepReport, machine: PseriesMachine) => void;
+  /**
+   * False: the report's `steps` stays empty (each step goes to `afterStep` only), so a run of
+   * any length holds one step's report at a time. The summary still counts every step.
+   */
+  readonly keepSteps?: boolean;
+  /** Byte results longer than this (default 4096) are summarised: length, digest, first bytes. */
+  readonly bytesLimit?: number;
+  /** Digest of summarised bytes (the CLI gives SHA-256; the core has no hash of its own). */
+  readonly digest?: (bytes: Uint8Array) => string;
+  /** Keeps a summarised byte result somewhere (e.g. a file); returns where, for the report. */
+  readonly dumpBytes?: (step: number, field: string, bytes: Uint8Array) => string | undefined;
 }
 
 function traceValue(v: unknown): unknown {
@@ -69,6 +88,13 @@ export interface RunResult {
 }
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+/** Bytes shown in full up to this size; past it, summarised. */
+const BYTES_LIMIT = 4096;
+/** Bytes a summary shows from the start. */
+const BYTES_HEAD = 32;
+/** Lines of a step's ioctl and QEMU log kept in its result; the rest are counted. */
+const LOG_LIMIT = 1000;
+
 /** Runs a scenario to its end. */
 export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
   const behaviour = options.behaviour ?? scenario.behaviour;
@@ -90,7 +116,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   const vfio = machine.vfio;
   if (vfio) aborts.push(...vfio.events.aborts);
   let seq = 0;
-  let current = -1;
+  let current = 0;
   const sink = options.trace;
   const emit = (event: string, fields: Record<string, unknown>) => {
     if (!sink) return;
@@ -117,7 +143,17 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     }
   }
   const started = machine.startupError === undefined;
-  const steps: StepReport[] = (started ? scenario.steps : []).map((step, index) => {
+  const keep = options.keepSteps !== false;
+  const steps: StepReport[] = [];
+  const summary = { steps: 0, held: 0, failed: 0, succeeded: 0, refused: 0, checks_failed: 0 };
+  const bytes: BytesPolicy = {
+    limit: options.bytesLimit ?? BYTES_LIMIT,
+    digest: options.digest,
+    dump: options.dumpBytes,
+  };
+  const total = started ? scenario.steps.length : 0;
+  for (let index = 0; index < total; index++) {
+    const step = scenario.steps[index];
     vfio?.breakReports();
     const before = {
       aborts: aborts.length,
@@ -125,55 +161,101 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       reports: vfio?.events.reports.length ?? 0,
       ioctls: vfio?.io.log.length ?? 0,
     };
-    current = index;
-    options.onProgress?.(index, scenario.steps.length);
-    emit("step", { index, kind: step.kind, line: step.line });
+    current = index + 1;
+    options.onProgress?.(index, total);
+    emit("step", { kind: step.kind, line: step.line });
     options.beforeStep?.(index, step, machine);
-    let report = runStep(machine, step, index);
+    const outcome = perform(machine, step, bytes, index + 1);
     if (step.kind === "rtas" || step.kind === "hcall")
-      emit(step.kind, { name: report.name, ...report.result });
+      emit(step.kind, { name: outcome.name, ...outcome.result });
+    let result = outcome.result;
     if (vfio) {
-      // The 2016 replay repeats each large TCE once per 4 KiB step: repeats are folded.
-      const folder = new RepeatFolder();
-      for (let i = before.ioctls; i < vfio.io.log.length; i++)
-        folder.push(formatIoctl(vfio.io.log.at(i)!));
-      folder.break();
-      vfio.breakReports();
-      const ioctls = folder.lines;
-      const log = vfio.events.reports.slice(before.reports);
-      aborts.push(...vfio.events.aborts.slice(before.vfioAborts));
-      if (ioctls.length || log.length) {
-        const extra = {
-          ...(ioctls.length ? { ioctls } : {}),
-          ...(log.length ? { qemu_log: log } : {}),
-        };
-        report = { ...report, result: { ...report.result, ...extra } };
+      const extra: Record<string, unknown> = {};
+      const ioctlCount = vfio.io.log.length - before.ioctls;
+      if (ioctlCount > 0) {
+        // The 2016 replay repeats each large TCE once per 4 KiB step: repeats are folded first.
+        const folder = new RepeatFolder();
+        for (let i = before.ioctls; i < vfio.io.log.length; i++)
+          folder.push(formatIoctl(vfio.io.log.at(i)!));
+        folder.break();
+        const lines = folder.lines;
+        extra.ioctls = lines.length > LOG_LIMIT ? lines.slice(0, LOG_LIMIT) : lines;
+        if (lines.length > LOG_LIMIT) extra.ioctls_omitted = lines.length - LOG_LIMIT;
       }
+      vfio.breakReports();
+      const logCount = vfio.events.reports.length - before.reports;
+      if (logCount > 0) {
+        const shown = Math.min(logCount, LOG_LIMIT);
+        extra.qemu_log = vfio.events.reports.slice(before.reports, before.reports + shown);
+        if (logCount > shown) extra.qemu_log_omitted = logCount - shown;
+      }
+      aborts.push(...vfio.events.aborts.slice(before.vfioAborts));
+      if (ioctlCount > 0 || logCount > 0) result = { ...result, ...extra };
     }
     const aborted = aborts.length > before.aborts;
-    if (aborted) {
-      const error = [report.error, ...aborts.slice(before.aborts)].filter(Boolean).join("; ");
-      report = { ...report, qemu_aborts: true, error };
+    const error = aborted
+      ? [outcome.error, ...aborts.slice(before.aborts)].filter(Boolean).join("; ")
+      : outcome.error;
+    // A check or an `info mtree` look is an assertion in itself; other steps assert only what
+    // their expectation names.
+    const expect =
+      step.expect ??
+      (step.kind === "check" || step.kind === "expect_mtree" ? { ok: true } : undefined);
+    const failures = expect ? compare(expect, outcome, step.kind) : [];
+    if (expect?.qemuAborts !== undefined && expect.qemuAborts !== aborted) {
+      failures.push(
+        failure(
+          "qemu_aborts",
+          String(expect.qemuAborts),
+          String(aborted),
+          aborted
+            ? "expected QEMU to keep running, but it would abort here"
+            : "expected QEMU to abort here, but it keeps running",
+        ),
+      );
     }
-    const want = step.expect?.qemuAborts;
-    if (want !== undefined && want !== aborted) {
-      const failures = [
-        ...(report.expectation_failures ?? []),
-        `qemu_aborts: expected ${want}, got ${aborted}`,
-      ];
-      report = { ...report, ok: false, expectation_failures: failures };
-    }
+    const refused = aborted ? "QEMU would abort" : refusal(step, outcome);
+    const stepOutcome: StepReport["outcome"] = expect
+      ? failures.length
+        ? "failed"
+        : "held"
+      : refused === undefined
+        ? "succeeded"
+        : "refused";
+    const report: StepReport = {
+      step: index + 1,
+      line: step.line,
+      kind: step.kind,
+      name: outcome.name,
+      outcome: stepOutcome,
+      ok: stepOutcome !== "failed",
+      result,
+      error,
+      ...(refused !== undefined ? { refusal: refused } : {}),
+      ...(failures.length ? { expectation_failures: failures } : {}),
+      ...(aborted ? { qemu_aborts: true } : {}),
+    };
+    summary.steps++;
+    summary[stepOutcome]++;
+    if (keep) steps.push(report);
     options.afterStep?.(index, report, machine);
-    return report;
-  });
+  }
   const checks: CheckReport[] = CHECKS.map((name) => machine.check(name));
+  summary.checks_failed = checks.filter((c) => !c.ok).length;
   const { guest, host } = snapshotState(machine);
-  const ok = started && steps.every((s) => s.ok) && checks.every((c) => c.ok);
+  const strict = options.strict === true;
+  const ok =
+    started &&
+    summary.failed === 0 &&
+    summary.checks_failed === 0 &&
+    !(strict && summary.refused > 0);
   const report: Report = {
     scenario: scenario.name,
     behaviour,
     ok,
+    strict,
     ...(started ? {} : { error: `qemu-system-ppc64: ${machine.startupError}` }),
+    summary,
     steps,
     guest,
     host,
@@ -183,29 +265,62 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   return { report, machine };
 }
 
+/** How byte results are put in the report. */
+interface BytesPolicy {
+  readonly limit: number;
+  readonly digest?: (bytes: Uint8Array) => string;
+  readonly dump?: (step: number, field: string, bytes: Uint8Array) => string | undefined;
+}
+
+/** `{ data: hex }`, or past the limit `{ data_summary: { length, sha256, head, file } }`. */
+function bytesResult(
+  bytes: Uint8Array,
+  policy: BytesPolicy,
+  step: number,
+): Record<string, unknown> {
+  if (bytes.length <= policy.limit) return { data: toHex(bytes) };
+  const file = policy.dump?.(step, "data", bytes);
+  const summary: BytesSummary = {
+    length: bytes.length,
+    ...(policy.digest ? { sha256: policy.digest(bytes) } : {}),
+    head: toHex(bytes.subarray(0, BYTES_HEAD)),
+    ...(file !== undefined ? { file } : {}),
+  };
+  return { data_summary: summary };
+}
+
+/** Why a step without an expectation counts as refused or faulted; undefined if it did not. */
+function refusal(step: Step, outcome: Outcome): string | undefined {
+  // An invariant or `info mtree` look that does not hold is a failed assertion, not a refusal.
+  if (step.kind === "check" || step.kind === "expect_mtree") return undefined;
+  if (outcome.error) return outcome.error;
+  const o = outcome.observed;
+  switch (step.kind) {
+    case "hcall":
+    case "ioctl":
+    case "rtas": {
+      const field = step.kind === "rtas" ? "status" : "ret";
+      const v = o[field];
+      const bad = step.kind === "ioctl" ? (v as number) < 0 : v !== 0 && v !== undefined;
+      return bad ? `${field} ${showNamed(step.kind, field, v, true)}` : undefined;
+    }
+    case "dma":
+      return o.fault === true ? String(o.status) : undefined;
+    case "cpu":
+      return o.fault === true ? `MemTxResult ${o.result}` : undefined;
+    default:
+      return undefined;
+  }
+}
+
 interface Outcome {
   readonly name: string;
   readonly result: Record<string, unknown>;
   readonly error: string | null;
-  /** The values expectations compare against. */
-  readonly observed: Partial<Record<keyof Expectation, unknown>>;
-}
-
-function runStep(machine: PseriesMachine, step: Step, index: number): StepReport {
-  const outcome = perform(machine, step);
-  // A check step is an assertion in itself; other steps fail only on their expectation.
-  const expect = step.expect ?? (step.kind === "check" ? { ok: true } : undefined);
-  const failures = expect ? compare(expect, outcome.observed) : [];
-  return {
-    index,
-    line: step.line,
-    kind: step.kind,
-    name: outcome.name,
-    ok: failures.length === 0,
-    result: outcome.result,
-    error: outcome.error,
-    ...(failures.length ? { expectation_failures: failures } : {}),
-  };
+  /** The values expectations compare against, by expectation field. */
+  readonly observed: Record<string, unknown>;
+  /** For an `info mtree` look that does not hold: where it differs. */
+  readonly mismatch?: string;
 }
 
 function ioctl(machine: PseriesMachine, step: IoctlStep): Outcome {
@@ -224,7 +339,7 @@ function ioctl(machine: PseriesMachine, step: IoctlStep): Outcome {
   };
 }
 
-function perform(machine: PseriesMachine, step: Step): Outcome {
+function perform(machine: PseriesMachine, step: Step, bytes: BytesPolicy, n: number): Outcome {
   switch (step.kind) {
     case "ioctl":
       return ioctl(machine, step);
@@ -238,50 +353,36 @@ function perform(machine: PseriesMachine, step: Step): Outcome {
     case "dma": {
       const device = machine.devices.get(step.device);
       if (!device) return failed(step.device, `no device '${step.device}' is plugged`);
-      if (machine.assigned.has(step.device)) {
-        const r = machine.assignedDma(
-          step.device,
-          step.address,
-          step.length ?? step.write?.length ?? 0,
-          step.write,
-        )!;
-        const result: Record<string, unknown> = {
-          [step.write ? "write" : "read"]: hex(step.address),
-          via: "host IOMMU",
-          status: r.status,
-          ...(r.data ? { data: toHex(r.data) } : {}),
-          ...faultField(r.faultAddress),
-        };
-        return {
-          name: step.device,
-          result,
-          error: null,
-          observed: { fault: r.status !== "ok", ...(r.data ? { data: r.data } : {}) },
-        };
-      }
-      const as = device.busMasterAs;
-      if (step.write) {
-        const r = dmaWrite(as, step.address, step.write);
-        const result = {
-          write: hex(step.address),
-          length: step.write.length,
-          status: r.status,
-          ...faultField(r.faultAddress),
-        };
-        return { name: step.device, result, error: null, observed: { fault: r.status !== "ok" } };
-      }
-      const r = dmaRead(as, step.address, step.length ?? 0);
-      const result = {
-        read: hex(step.address),
+      const access = step.write ? "write" : "read";
+      const assigned = machine.assigned.has(step.device);
+      const r = assigned
+        ? machine.assignedDma(
+            step.device,
+            step.address,
+            step.length ?? step.write?.length ?? 0,
+            step.write,
+          )!
+        : step.write
+          ? { ...dmaWrite(device.busMasterAs, step.address, step.write), data: undefined }
+          : dmaRead(device.busMasterAs, step.address, step.length ?? 0);
+      const result: Record<string, unknown> = {
+        [access]: hex(step.address),
+        ...(assigned ? { via: "host IOMMU" } : {}),
+        ...(step.write && !assigned ? { length: step.write.length } : {}),
         status: r.status,
-        data: toHex(r.data),
+        ...(r.data ? bytesResult(r.data, bytes, n) : {}),
         ...faultField(r.faultAddress),
       };
       return {
         name: step.device,
         result,
         error: null,
-        observed: { fault: r.status !== "ok", data: r.data },
+        observed: {
+          fault: r.status !== "ok",
+          status: r.status,
+          ...(r.data ? { data: r.data } : {}),
+          ...(r.faultAddress !== undefined ? { faultAddress: r.faultAddress } : {}),
+        },
       };
     }
     case "cpu": {
@@ -292,15 +393,15 @@ function perform(machine: PseriesMachine, step: Step): Outcome {
           name: "memory",
           result: { write: hex(step.address), result: res },
           error: null,
-          observed: { fault: res !== 0 },
+          observed: { fault: res !== 0, result: res },
         };
       }
       const r = as.read(step.address, step.length ?? 0);
       return {
         name: "memory",
-        result: { read: hex(step.address), result: r.result, data: toHex(r.data) },
+        result: { read: hex(step.address), result: r.result, ...bytesResult(r.data, bytes, n) },
         error: null,
-        observed: { fault: r.result !== 0, data: r.data },
+        observed: { fault: r.result !== 0, result: r.result, data: r.data },
       };
     }
     case "device_add": {
@@ -330,9 +431,10 @@ function perform(machine: PseriesMachine, step: Step): Outcome {
       const c = machine.check(step.check);
       return {
         name: step.check,
-        result: { ok: c.ok, violations: c.violations },
+        result: { ok: c.ok, violations: c.violations, total: c.total },
         error: c.ok ? null : `${step.check} does not hold`,
         observed: { ok: c.ok },
+        ...(c.ok ? {} : { mismatch: `${step.check} does not hold: ${c.total} violations` }),
       };
     }
     case "expect_mtree": {
@@ -341,17 +443,30 @@ function perform(machine: PseriesMachine, step: Step): Outcome {
         disabled: step.disabled,
         owners: step.owners,
       });
-      const holds =
-        step.contains !== undefined ? text.includes(step.contains) : text === step.equals;
-      const mode = step.flat ? "-f" : step.disabled ? "-D" : "";
+      const want = step.contains ?? step.equals ?? "";
+      const holds = step.contains !== undefined ? text.includes(want) : text === want;
+      const mode = step.flat ? "-f" : step.disabled ? "-D" : step.owners ? "-o" : "";
+      const name = `info mtree ${mode}`.trim();
       return {
-        name: `info mtree ${mode}`.trim(),
+        name,
         result: { holds },
         error: null,
-        observed: { ok: holds },
+        observed: { ok: holds, holds },
+        ...(holds
+          ? {}
+          : { mismatch: mtreeMismatch(name, text, want, step.contains !== undefined) }),
       };
     }
   }
+}
+
+/** Why `info mtree` text does not hold what was expected: the first expected line it lacks. */
+function mtreeMismatch(name: string, text: string, want: string, contains: boolean): string {
+  const lines = new Set(text.split("\n"));
+  const missing = want.split("\n").find((l) => l !== "" && !lines.has(l));
+  const what = contains ? "does not contain the expected text" : "differs from the expected text";
+  if (missing !== undefined) return `${name} ${what}; it has no line ${JSON.stringify(missing)}`;
+  return `${name} ${what}; every expected line is there, but not together in this order`;
 }
 
 function failed(name: string, error: string, observed: Outcome["observed"] = {}): Outcome {
@@ -428,11 +543,42 @@ function hcall(machine: PseriesMachine, step: Extract<Step, { kind: "hcall" }>):
   };
 }
 
+/** Bytes shown in full in an expectation message; longer ones by length and first bytes. */
+const SHOWN_BYTES = 64;
+
 function show(v: unknown): string {
   if (typeof v === "bigint") return hex(v);
-  if (v instanceof Uint8Array) return `"${toHex(v)}"`;
+  if (v instanceof Uint8Array)
+    return v.length <= SHOWN_BYTES
+      ? `"${toHex(v)}"`
+      : `${v.length} bytes "${toHex(v.subarray(0, BYTES_HEAD))}…"`;
   if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
   return JSON.stringify(v);
+}
+
+const RTAS_STATUS_NAMES: Record<number, string> = {
+  0: "success",
+  [-1]: "hardware error",
+  [-2]: "busy",
+  [-3]: "parameter error",
+};
+
+/** The name the scenario format uses for a value of this field, where it has one. */
+function nameOf(kind: Step["kind"], field: string, v: unknown): string | undefined {
+  if (typeof v !== "number") return undefined;
+  if (kind === "hcall" && field === "ret") return hcallReturnName(v);
+  if (kind === "ioctl" && field === "ret") return v < 0 ? `-${errnoName(-v)}` : undefined;
+  if (kind === "rtas" && field === "status") return RTAS_STATUS_NAMES[v];
+  return undefined;
+}
+
+/** A value as a message shows it: by name, and for what was got, the number beside the name. */
+function showNamed(kind: Step["kind"], field: string, v: unknown, withNumber: boolean): string {
+  const name = nameOf(kind, field, v);
+  if (name === undefined || name === String(v)) return show(v);
+  // RTAS status words have descriptions, not names: the number leads.
+  if (kind === "rtas") return `${v} (${name})`;
+  return withNumber ? `${name} (${v})` : name;
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -440,30 +586,86 @@ function same(a: unknown, b: unknown): boolean {
     return Buffer.from(a).equals(Buffer.from(b));
   if (Array.isArray(a) && Array.isArray(b))
     return a.length === b.length && a.every((x, i) => same(x, b[i]));
-  if (typeof a === "bigint" || typeof b === "bigint")
-    return BigInt(a as bigint) === BigInt(b as bigint);
+  if (typeof a === "bigint" || typeof b === "bigint") {
+    // A result field holds 64-bit values as 0x hex strings.
+    const big = (v: unknown) =>
+      typeof v === "string"
+        ? /^0x[0-9a-f]+$/.test(v)
+          ? BigInt(v)
+          : undefined
+        : BigInt(v as bigint);
+    return big(a) !== undefined && big(a) === big(b);
+  }
   return a === b;
 }
 
-/** Each expected field against what was observed; a message per mismatch. */
-function compare(expect: Expectation, observed: Outcome["observed"]): string[] {
-  const failures: string[] = [];
-  for (const [key, want] of Object.entries(expect)) {
-    if (key === "qemuAborts") continue;
+/** For two long byte strings: where they first differ. */
+function firstDifference(want: unknown, got: unknown): string {
+  if (!(want instanceof Uint8Array && got instanceof Uint8Array)) return "";
+  if (want.length <= SHOWN_BYTES && got.length <= SHOWN_BYTES) return "";
+  const n = Math.min(want.length, got.length);
+  let i = 0;
+  while (i < n && want[i] === got[i]) i++;
+  if (i === n) return `; the shorter is a prefix of the longer`;
+  return `; they first differ at byte ${hex(BigInt(i))} (expected ${hex(BigInt(want[i]))}, got ${hex(BigInt(got[i]))})`;
+}
+
+/** The report's name of an expectation field (`qemuAborts` -> `qemu_aborts`). */
+const fieldName = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function failure(
+  kind: string,
+  expected: string,
+  actual: string | null,
+  message: string,
+): ExpectationFailure {
+  return { check: "expect", kind, expected, actual, message };
+}
+
+/**
+ * Each expected field against what the step observed, generically: every field of the
+ * expectation is compared with the observed value of the same name, or else with the step's
+ * result field of that name (`lockedPages` with `locked_pages`), so a new field needs no code here.
+ */
+function compare(expect: Expectation, outcome: Outcome, kind: Step["kind"]): ExpectationFailure[] {
+  const failures: ExpectationFailure[] = [];
+  for (const [key, want] of Object.entries(expect) as [string, unknown][]) {
+    if (key === "qemuAborts" || want === undefined) continue;
+    const field = fieldName(key);
     if (key === "error") {
-      const got = observed.error;
+      const got = outcome.error;
       if (typeof got !== "string" || !got.includes(want as string)) {
+        const actual = got === null ? null : JSON.stringify(got);
         failures.push(
-          `error: expected one containing ${JSON.stringify(want)}, got ${got === undefined ? "no error" : JSON.stringify(got)}`,
+          failure(
+            field,
+            `an error containing ${JSON.stringify(want)}`,
+            actual,
+            `expected an error containing ${JSON.stringify(want)}, got ${actual ?? "no error"}`,
+          ),
         );
       }
       continue;
     }
-    const got = observed[key as keyof Expectation];
+    // What the step observed under that name, else the report's result field of that name.
+    const got = outcome.observed[key] ?? outcome.result[field];
+    const expected = showNamed(kind, field, want, false);
     if (got === undefined) {
-      failures.push(`${key}: expected ${show(want)}, but this step gives no ${key}`);
+      failures.push(
+        failure(
+          field,
+          expected,
+          null,
+          `${field}: expected ${expected}, but this step gives no ${field}`,
+        ),
+      );
     } else if (!same(got, want)) {
-      failures.push(`${key}: expected ${show(want)}, got ${show(got)}`);
+      const actual = showNamed(kind, field, got, true);
+      const message =
+        outcome.mismatch && key === "ok"
+          ? outcome.mismatch
+          : `${field}: expected ${expected}, got ${actual}${firstDifference(want, got)}`;
+      failures.push(failure(field, expected, actual, message));
     }
   }
   return failures;
@@ -501,7 +703,7 @@ export function hostFrom(spec: HostSpec | undefined): {
 function containerReports(machine: PseriesMachine, vfio: VfioHost) {
   return vfio.containers.map((c) => {
     const devices = [...machine.assigned].filter(([, a]) => a.container === c).map(([id]) => id);
-    const runs: { iova: bigint; size: bigint; hva: bigint; perm: string }[] = [];
+    const runs: { iova: bigint; size: bigint; hva: bigint; perm: "r" | "w" | "rw" }[] = [];
     for (const e of c.kernel.entries()) {
       const last = runs[runs.length - 1];
       if (

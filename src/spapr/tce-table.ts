@@ -78,6 +78,11 @@ export class TceTable {
     return this.#entries.size;
   }
 
+  /** What the table's entries take in memory (leaves of 512 entries, 64 KiB slabs). */
+  get storage(): { readonly leaves: number; readonly slabs: number } {
+    return this.#entries.storage;
+  }
+
   /** Records the table keeps: what it costs, however many entries they hold. */
   get storedRecords(): number {
     return this.#entries.records;

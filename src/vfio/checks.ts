@@ -19,34 +19,43 @@ import type { VfioContainer } from "./container.ts";
 import { attributed, QEMU_BUGS, type QemuBug } from "./qemu-bugs.ts";
 import type { VfioHost } from "./vfio-host.ts";
 
+/** One way an invariant does not hold, as data a script can select on. */
+export interface Violation {
+  readonly check: CheckResult["name"];
+  /** What is wrong: missing, differs, extra, outside-ram, outside-window, locked-pages, memlock-limit. */
+  readonly kind: string;
+  /** The bus address (IOVA) concerned, as hex: the first of a run. */
+  readonly bus?: string;
+  /** The run's size in bytes, as hex, when the violation covers a run of host pages. */
+  readonly size?: string;
+  /** How many host pages the run holds. */
+  readonly pages?: number;
+  /** What should be there. */
+  readonly expected?: string;
+  /** What is there. */
+  readonly actual?: string;
+  /** The id of the known QEMU 7.2 bug that explains it (docs/known-bugs.md), if one does. */
+  readonly qemuBug?: string;
+  /** The same as a sentence. */
+  readonly message: string;
+}
+
 /** One invariant's verdict. */
 export interface CheckResult {
   readonly name: "shadow" | "isolation" | "accounting";
   readonly ok: boolean;
-  readonly violations: string[];
-  /** How many violations there were (the list stops at 50). */
+  /** Every violation (views may summarise; the data is never cut short). */
+  readonly violations: Violation[];
   readonly total: number;
   /** Of them, how many each known QEMU 7.2 bug explains (by id; absent when none). */
   readonly qemuBugs?: Readonly<Record<string, number>>;
 }
 
-const MAX_LISTED = 50;
-
-function verdict(
-  name: CheckResult["name"],
-  violations: string[],
-  qemuBugs?: Record<string, number>,
-): CheckResult {
-  const shown = violations.slice(0, MAX_LISTED);
-  if (violations.length > MAX_LISTED) shown.push(`… and ${violations.length - MAX_LISTED} more`);
-  const known = qemuBugs && Object.keys(qemuBugs).length ? { qemuBugs } : {};
-  return {
-    name,
-    ok: violations.length === 0,
-    violations: shown,
-    total: violations.length,
-    ...known,
-  };
+function verdict(name: CheckResult["name"], violations: Violation[]): CheckResult {
+  const qemuBugs: Record<string, number> = {};
+  for (const v of violations) if (v.qemuBug) qemuBugs[v.qemuBug] = (qemuBugs[v.qemuBug] ?? 0) + 1;
+  const known = Object.keys(qemuBugs).length ? { qemuBugs } : {};
+  return { name, ok: violations.length === 0, violations, total: violations.length, ...known };
 }
 
 const PERM_NAMES = ["", "r", "w", "rw"] as const;
@@ -105,42 +114,103 @@ function guestMappings(c: VfioContainer): {
   return { expected: out, notRam };
 }
 
-/** The shadow invariant for every container. */
+/** A run of host pages the shadow check found wrong the same way, contiguous in every address. */
+interface ShadowRun {
+  kind: "missing" | "differs" | "extra";
+  iova: bigint;
+  size: bigint;
+  pages: number;
+  want?: { hva: bigint; perm: string };
+  got?: { hva: bigint; perm: string };
+  /** The known QEMU bug that explains this page's violation; runs never mix bugs. */
+  bug?: QemuBug;
+}
+
+/** Whether `page` continues `run`: the next bus address, and the next host address on each side. */
+function continues(run: ShadowRun | undefined, page: ShadowRun): boolean {
+  if (!run || run.kind !== page.kind || run.bug !== page.bug || run.iova + run.size !== page.iova)
+    return false;
+  const next = (a?: { hva: bigint; perm: string }, b?: { hva: bigint; perm: string }) =>
+    a === undefined
+      ? b === undefined
+      : b !== undefined && a.perm === b.perm && a.hva + run.size === b.hva;
+  return next(run.want, page.want) && next(run.got, page.got);
+}
+
+/**
+ * The shadow invariant for every container. Wrong pages are reported in runs (contiguous in bus
+ * and host address, wrong the same way): a 16 MiB guest page missing from a host of 4 KiB pages
+ * is one violation of 4096 pages, not 4096 violations.
+ */
 export function checkShadow(host: VfioHost): CheckResult {
-  const violations: string[] = [];
-  const qemuBugs: Record<string, number> = {};
-  const push = (violation: string, bug?: QemuBug) => {
-    if (bug) qemuBugs[bug.id] = (qemuBugs[bug.id] ?? 0) + 1;
-    violations.push(bug ? attributed(violation, bug) : violation);
-  };
+  const violations: Violation[] = [];
+  const gpa = (hva: bigint) => hex(host.gpaOf(hva) ?? hva);
   for (const c of host.containers) {
     const { expected, notRam } = guestMappings(c);
     const actual = new Map(c.kernel.entries().map((e) => [e.iova, e]));
+    const pages: ShadowRun[] = [];
     for (const [iova, want] of expected) {
       const got = actual.get(iova);
-      const gpa = host.gpaOf(want.hva);
-      if (!got)
-        push(
-          `guest maps bus ${hex(iova)} -> gpa ${hex(gpa ?? 0n)} (${want.perm}); host has nothing there`,
-        );
+      const w = { hva: want.hva, perm: want.perm };
+      if (!got) pages.push({ kind: "missing", iova, size: want.pageSize, pages: 1, want: w });
       else if (got.hva !== want.hva || got.perm !== want.perm) {
         const widened = got.hva === want.hva && want.perm === "w" && got.perm === "rw";
-        push(
-          `bus ${hex(iova)}: guest -> gpa ${hex(gpa ?? 0n)} (${want.perm}), host -> gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm})`,
-          widened ? QEMU_BUGS.writeOnlyTceMappedReadWrite : undefined,
-        );
+        pages.push({
+          kind: "differs",
+          iova,
+          size: want.pageSize,
+          pages: 1,
+          want: w,
+          got: { hva: got.hva, perm: got.perm },
+          ...(widened ? { bug: QEMU_BUGS.writeOnlyTceMappedReadWrite } : {}),
+        });
       }
     }
     for (const [iova, got] of actual) {
-      if (!expected.has(iova)) {
-        push(
-          `host maps bus ${hex(iova)} -> gpa ${hex(host.gpaOf(got.hva) ?? got.hva)} (${got.perm}); the guest does not`,
-          notRam.has(iova) ? QEMU_BUGS.staleMappingAfterNonRamTce : undefined,
-        );
-      }
+      if (!expected.has(iova))
+        pages.push({
+          kind: "extra",
+          iova,
+          size: got.pageSize,
+          pages: 1,
+          got: { hva: got.hva, perm: got.perm },
+          ...(notRam.has(iova) ? { bug: QEMU_BUGS.staleMappingAfterNonRamTce } : {}),
+        });
+    }
+    const runs: ShadowRun[] = [];
+    for (const p of pages) {
+      const last = runs[runs.length - 1];
+      if (continues(last, p)) {
+        last.size += p.size;
+        last.pages++;
+      } else runs.push({ ...p });
+    }
+    for (const r of runs) {
+      const span =
+        r.pages === 1 ? hex(r.iova) : `${hex(r.iova)} +${hex(r.size)} (${r.pages} pages)`;
+      const expectedText = r.want && `gpa ${gpa(r.want.hva)} (${r.want.perm})`;
+      const actualText = r.got && `gpa ${gpa(r.got.hva)} (${r.got.perm})`;
+      const text =
+        r.kind === "missing"
+          ? `guest maps bus ${span} -> ${expectedText}; host has nothing there`
+          : r.kind === "differs"
+            ? `bus ${span}: guest -> ${expectedText}, host -> ${actualText}`
+            : `host maps bus ${span} -> ${actualText}; the guest does not`;
+      const message = r.bug ? attributed(text, r.bug) : text;
+      violations.push({
+        check: "shadow",
+        kind: r.kind,
+        bus: hex(r.iova),
+        size: hex(r.size),
+        pages: r.pages,
+        ...(expectedText ? { expected: expectedText } : {}),
+        ...(actualText ? { actual: actualText } : {}),
+        ...(r.bug ? { qemuBug: r.bug.id } : {}),
+        message,
+      });
     }
   }
-  return verdict("shadow", violations, qemuBugs);
+  return verdict("shadow", violations);
 }
 
 /** Where a container's entries leave guest RAM (`inRam`) or every host window. */
@@ -148,15 +218,27 @@ function isolationViolations(
   kernel: HostIommu,
   inRam: (hva: bigint) => boolean,
   where: string,
-  violations: string[],
+  violations: Violation[],
 ): void {
   const windows = kernel.windows();
   for (const e of kernel.entries()) {
     if (!inRam(e.hva) || !inRam(e.hva + e.pageSize - 1n)) {
-      violations.push(`${where}host maps bus ${hex(e.iova)} to ${hex(e.hva)}, outside guest RAM`);
+      violations.push({
+        check: "isolation",
+        kind: "outside-ram",
+        bus: hex(e.iova),
+        expected: "a host address inside guest RAM",
+        actual: `hva ${hex(e.hva)}`,
+        message: `${where}host maps bus ${hex(e.iova)} to ${hex(e.hva)}, outside guest RAM`,
+      });
     }
     if (!windows.some((w) => e.iova >= w.start && e.iova + e.pageSize <= w.start + w.size)) {
-      violations.push(`${where}host maps bus ${hex(e.iova)} outside every host window`);
+      violations.push({
+        check: "isolation",
+        kind: "outside-window",
+        bus: hex(e.iova),
+        message: `${where}host maps bus ${hex(e.iova)} outside every host window`,
+      });
     }
   }
 }
@@ -168,7 +250,7 @@ export function unexplainedViolations(c: CheckResult): number {
 
 /** The isolation invariant, over VFIO's containers and the raw ones. */
 export function checkIsolation(host: VfioHost | undefined, raw?: RawIoctlHost): CheckResult {
-  const violations: string[] = [];
+  const violations: Violation[] = [];
   for (const c of host?.containers ?? []) {
     isolationViolations(c.kernel, (hva) => host!.gpaOf(hva) !== undefined, "", violations);
   }
@@ -184,27 +266,43 @@ export function checkIsolation(host: VfioHost | undefined, raw?: RawIoctlHost): 
 
 /** The accounting invariant. */
 export function checkAccounting(host: VfioHost): CheckResult {
-  const violations: string[] = [];
+  const violations: Violation[] = [];
   // Each container charged what its state implies; the process's locked_vm is their sum plus the
   // preregistered memory (shared by all containers) and what the driver never returns.
   let sum = 0n;
   for (const c of host.containers) {
     const want = c.kernel.expectedChargedPages();
     if (c.kernel.chargedPages !== want) {
-      violations.push(
-        `container ${c.pointer}: charged ${c.kernel.chargedPages} pages, its state implies ${want}`,
-      );
+      violations.push({
+        check: "accounting",
+        kind: "locked-pages",
+        expected: `${want} pages`,
+        actual: `${c.kernel.chargedPages} pages`,
+        message: `container ${c.pointer}: charged ${c.kernel.chargedPages} pages, its state implies ${want}`,
+      });
     }
     sum += want;
   }
   const process = host.process;
   const total = sum + process.preregisteredPages + process.leakedPages;
   if (process.lockedPages !== total) {
-    violations.push(`process: locked ${process.lockedPages} pages, its containers imply ${total}`);
+    violations.push({
+      check: "accounting",
+      kind: "locked-pages",
+      expected: `${total} pages`,
+      actual: `${process.lockedPages} pages`,
+      message: `process: locked ${process.lockedPages} pages, its containers imply ${total}`,
+    });
   }
   const limit = process.memlockLimit;
   if (limit !== undefined && process.lockedPages * process.pageSize > limit) {
-    violations.push("process: locked memory above RLIMIT_MEMLOCK");
+    violations.push({
+      check: "accounting",
+      kind: "memlock-limit",
+      expected: `at most ${limit} bytes`,
+      actual: `${process.lockedPages * process.pageSize} bytes`,
+      message: "process: locked memory above RLIMIT_MEMLOCK",
+    });
   }
   return verdict("accounting", violations);
 }

@@ -82,11 +82,17 @@ export class CompressedAxis {
     this.width = x;
   }
 
-  /** The x of an address. */
+  /** The x of an address (a binary search: pictures may have a million bars). */
   x(addr: bigint): number {
-    const s =
-      this.#segments.find((g) => addr >= g.start && addr < g.end) ??
-      this.#segments[this.#segments.length - 1];
+    const segs = this.#segments;
+    let lo = 0;
+    let hi = segs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (segs[mid].start <= addr) lo = mid;
+      else hi = mid - 1;
+    }
+    const s = segs[lo];
     if (!s) return 0;
     const f = Number(addr - s.start) / Number(s.end - s.start || 1n);
     return s.x + f * s.width;
@@ -125,10 +131,87 @@ function lane(axis: CompressedAxis, y: number, title: string, bars: readonly Bar
 /** What the DMA map draws: the report's guest and host parts, at some moment. */
 export type DmaState = Pick<Report, "guest" | "host">;
 
-/** Bars of a state, lane by lane; `wrong` are bus addresses the shadow check flagged. */
-function dmaLanes(state: DmaState, wrong: readonly bigint[]): { title: string; bars: Bar[] }[] {
-  const hasWrong = (start: bigint, size: bigint) =>
-    wrong.some((a) => a >= start && a < start + size);
+/** Bus ranges the shadow check flagged, sorted by start, with the largest end so far at each. */
+interface WrongRanges {
+  readonly starts: readonly bigint[];
+  readonly maxEnds: readonly bigint[];
+}
+
+function wrongRanges(ranges: { start: bigint; end: bigint }[]): WrongRanges {
+  const sorted = ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const maxEnds: bigint[] = [];
+  for (const r of sorted) {
+    const prev = maxEnds[maxEnds.length - 1];
+    maxEnds.push(prev !== undefined && prev > r.end ? prev : r.end);
+  }
+  return { starts: sorted.map((r) => r.start), maxEnds };
+}
+
+/** Whether a flagged range overlaps [start, start + size) (a binary search). */
+function anyIn(wrong: WrongRanges, start: bigint, size: bigint): boolean {
+  const end = start + size;
+  let lo = 0;
+  let hi = wrong.starts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (wrong.starts[mid] < end) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 && wrong.maxEnds[lo - 1] > start;
+}
+
+/** A range of the host's mappings drawn as one bar: contiguous runs merged, and how many. */
+export interface MappingRange {
+  readonly start: bigint;
+  readonly size: bigint;
+  /** Mapping runs (contiguous in bus and host address, one permission) it holds. */
+  readonly runs: number;
+  /** Host IOMMU entries (pages) it holds. */
+  readonly entries: bigint;
+  readonly perms: string;
+  /** The first run, to show where it points. */
+  readonly first: DmaState["host"]["containers"][number]["mappings"][number];
+}
+
+/**
+ * The host's mapping runs merged wherever they touch in bus address, so a container with a
+ * million scattered entries draws as a few bars, each saying how many entries it holds.
+ */
+export function mappingRanges(container: DmaState["host"]["containers"][number]): MappingRange[] {
+  const windows = container.windows.map((w) => ({
+    start: BigInt(w.start),
+    end: BigInt(w.start) + BigInt(w.size),
+    page: 1n << BigInt(w.page_shift),
+  }));
+  const pageAt = (iova: bigint) =>
+    windows.find((w) => iova >= w.start && iova < w.end)?.page ?? 1n << 12n;
+  const out: {
+    start: bigint;
+    size: bigint;
+    runs: number;
+    entries: bigint;
+    perms: Set<string>;
+    first: MappingRange["first"];
+  }[] = [];
+  for (const m of container.mappings) {
+    const start = BigInt(m.iova);
+    const size = BigInt(m.size);
+    const page = pageAt(start);
+    const entries = (size + page - 1n) / page;
+    const last = out[out.length - 1];
+    if (last && last.start + last.size === start) {
+      last.size += size;
+      last.runs++;
+      last.entries += entries;
+      last.perms.add(m.perm);
+    } else out.push({ start, size, runs: 1, entries, perms: new Set([m.perm]), first: m });
+  }
+  return out.map((r) => ({ ...r, perms: [...r.perms].join("/") }));
+}
+
+/** Bars of a state, lane by lane; `wrong` are the bus ranges the shadow check flagged. */
+function dmaLanes(state: DmaState, wrong: WrongRanges): { title: string; bars: Bar[] }[] {
+  const hasWrong = (start: bigint, size: bigint) => anyIn(wrong, start, size);
   const guest: Bar[] = state.guest.windows.map((w) => {
     const start = BigInt(w.start);
     const size = BigInt(w.size);
@@ -167,12 +250,15 @@ function dmaLanes(state: DmaState, wrong: readonly bigint[]): { title: string; b
         cls: "missing",
       });
     }
-    const maps: Bar[] = c.mappings.map((m) => ({
-      start: BigInt(m.iova),
-      size: BigInt(m.size),
-      label: m.perm,
-      detail: `host maps ${m.iova} +${formatSize(BigInt(m.size))} -> gpa ${m.gpa} (${m.perm})`,
-      cls: hasWrong(BigInt(m.iova), BigInt(m.size)) ? "map differs" : "map",
+    const maps: Bar[] = mappingRanges(c).map((r) => ({
+      start: r.start,
+      size: r.size,
+      label: r.runs === 1 ? r.perms : `${r.entries} entries`,
+      detail:
+        r.runs === 1
+          ? `host maps ${r.first.iova} +${formatSize(r.size)} -> gpa ${r.first.gpa} (${r.perms}), ${r.entries} entries`
+          : `host maps 0x${r.start.toString(16)} +${formatSize(r.size)} in ${r.runs} runs, ${r.entries} entries (${r.perms}); the first -> gpa ${r.first.gpa}`,
+      cls: hasWrong(r.start, r.size) ? "map differs" : "map",
     }));
     lanes.push({
       title: `host container ${i} (${c.backend}) windows — ${c.devices.join(", ")}`,
@@ -207,15 +293,20 @@ function dmaFrames(
   report: Report,
   timeline: readonly { label: string; state: DmaState }[],
 ): string {
-  const wrong = (report.checks.find((c) => c.name === "shadow")?.violations ?? [])
-    .map((v) => /bus (0x[0-9a-f]+)/.exec(v)?.[1])
-    .filter((a): a is string => a !== undefined)
-    .map((a) => BigInt(a));
+  const wrong = wrongRanges(
+    (report.checks.find((c) => c.name === "shadow")?.violations ?? [])
+      .filter((v) => v.bus !== undefined)
+      .map((v) => {
+        const start = BigInt(v.bus as string);
+        return { start, end: start + (v.size === undefined ? 1n : BigInt(v.size)) };
+      }),
+  );
+  const none = wrongRanges([]);
   const frames = [
     ...timeline,
     { label: "final state", state: { guest: report.guest, host: report.host } },
   ];
-  const laneSets = frames.map((f, i) => dmaLanes(f.state, i === frames.length - 1 ? wrong : []));
+  const laneSets = frames.map((f, i) => dmaLanes(f.state, i === frames.length - 1 ? wrong : none));
   const spans = laneSets.flatMap((ls) =>
     ls.flatMap((l) => l.bars.map((b) => ({ start: b.start, end: b.start + b.size }))),
   );
@@ -304,20 +395,30 @@ export function mtreeHtml(text: string): string {
 export interface HtmlOptions {
   /** The guest and host state after each step, for the timeline. */
   readonly timeline?: readonly { readonly label: string; readonly state: DmaState }[];
+  /** Why the timeline is missing or stops early, when it does. */
+  readonly timelineNote?: string;
   /** The machine's flat views at the end. */
   readonly flatViews?: readonly FlatViewPicture[];
 }
 
+/** Rows of the steps table at most; the rest are counted (the JSON report has them all). */
+const STEP_ROWS = 2000;
+
 /** The report as HTML. */
 export function renderReportHtml(report: Report, options: HtmlOptions = {}): string {
   const verdict = report.ok ? "ok" : "FAILED";
-  const steps = report.steps
+  const rows = report.steps
+    .slice(0, STEP_ROWS)
     .map(
       (s) =>
-        `<tr class="${s.ok ? "ok" : "fail"}"><td>${s.index + 1}</td><td>${escapeHtml(s.kind)}</td><td>${escapeHtml(s.name)}</td>` +
-        `<td>${escapeHtml(JSON.stringify(s.result).slice(0, 300))}</td><td>${escapeHtml([s.error, ...(s.expectation_failures ?? [])].filter(Boolean).join("; "))}${s.qemu_aborts ? " <b>(QEMU would abort)</b>" : ""}</td></tr>`,
-    )
-    .join("\n");
+        `<tr class="${s.outcome === "failed" ? "fail" : s.outcome === "refused" ? "refused" : "ok"}"><td>${s.step}</td><td>${escapeHtml(s.outcome)}</td><td>${escapeHtml(s.kind)}</td><td>${escapeHtml(s.name)}</td>` +
+        `<td>${escapeHtml(JSON.stringify(s.result).slice(0, 300))}</td><td>${escapeHtml([s.error, ...(s.expectation_failures ?? []).map((f) => f.message)].filter(Boolean).join("; "))}${s.qemu_aborts ? " <b>(QEMU would abort)</b>" : ""}</td></tr>`,
+    );
+  if (report.steps.length > STEP_ROWS)
+    rows.push(
+      `<tr><td colspan="6">… ${report.steps.length - STEP_ROWS} more steps (all in iova run --json)</td></tr>`,
+    );
+  const steps = rows.join("\n");
   const checks = report.checks
     .map(
       (c) =>
@@ -326,8 +427,8 @@ export function renderReportHtml(report: Report, options: HtmlOptions = {}): str
             ? "holds"
             : `${c.total} violations<ul>${c.violations
                 .slice(0, 20)
-                .map((v) => `<li>${escapeHtml(v)}</li>`)
-                .join("")}</ul>`
+                .map((v) => `<li>${escapeHtml(v.message)}</li>`)
+                .join("")}${c.total > 20 ? `<li>… ${c.total - 20} more</li>` : ""}</ul>`
         }</li>`,
     )
     .join("\n");
@@ -344,19 +445,19 @@ g[tabindex]:focus rect, g[tabindex]:hover rect { stroke-width: 3; } #detail { fo
 .range rect { fill: #fdebd0; stroke: #ca6f1e; } .range.ram rect, .range.rom rect { fill: #d6eaf8; stroke: #2e86c1; }
 details.block { margin: 0.3em 0; } details details { margin-left: 1.2em; } .leaf { margin-left: 1.2em; font: 12px monospace; } summary { font: 12px monospace; cursor: pointer; }
 table { border-collapse: collapse; width: 100%; } td { border-top: 1px solid #ddd; padding: 2px 6px; vertical-align: top; font-size: 12px; }
-tr.fail { background: #fdedec; } li.fail { color: #b03a2e; } pre { font-size: 11px; overflow-x: auto; }
+tr.fail { background: #fdedec; } tr.refused { background: #fef5e7; } li.fail { color: #b03a2e; } pre { font-size: 11px; overflow-x: auto; }
 </style></head>
 <body>
 <h1>${escapeHtml(report.scenario)} <span class="verdict ${verdict}">${verdict}</span></h1>
 <p>Behaviour ${escapeHtml(report.behaviour)}.${report.error ? ` <b>${escapeHtml(report.error)}</b>` : ""} Hover or focus a range for details; red marks where the host differs from the guest.</p>
 <h2>DMA address map</h2>
 <p id="detail" aria-live="polite">Hover or focus a range to see what it is.</p>
-${dmaFrames(report, options.timeline ?? [])}
+${options.timelineNote ? `<p>${escapeHtml(options.timelineNote)}.</p>\n` : ""}${dmaFrames(report, options.timeline ?? [])}
 ${options.flatViews ? `<h2>Flat views</h2>\n${flatViewsHtml(options.flatViews)}` : ""}
 <h2>Invariants</h2>
 <ul>${checks}</ul>
 <h2>Steps</h2>
-<table><thead><tr><th>#</th><th>kind</th><th>name</th><th>result</th><th>error</th></tr></thead><tbody>
+<table><thead><tr><th>#</th><th>outcome</th><th>kind</th><th>name</th><th>result</th><th>error</th></tr></thead><tbody>
 ${steps}
 </tbody></table>
 <h2>info mtree</h2>

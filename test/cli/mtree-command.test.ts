@@ -70,7 +70,7 @@ describe("iova mtree --import", () => {
       assert.equal(r.code, 2);
       assert.equal(r.out, "");
       assert.match(r.err, message);
-      assert.ok(r.err.startsWith(`${path}:`), r.err);
+      assert.ok(r.err.startsWith(`iova: ${path}:`), r.err);
       assert.doesNotMatch(r.err, /\n\s+at /);
     });
   }
@@ -86,7 +86,7 @@ describe("iova mtree --import", () => {
       "-f",
     );
     assert.equal(r.code, 2);
-    assert.match(r.err, new RegExp(`^${flat}:2: expected an AS line`));
+    assert.match(r.err, new RegExp(`^iova: ${flat}:2: expected an AS line`));
   });
 
   test("an unreadable file and an unknown flag are usage errors", () => {

@@ -71,7 +71,37 @@ test("--trace-file writes one JSON event per line, in order", () => {
 test("a bad flag value is a usage error", () => {
   const r = run("run", "--behaviour", "qemu-1.0");
   assert.equal(r.code, 2);
-  assert.match(r.err, /--behaviour takes qemu-7\.2 or qemu-2016-prefix/);
+  assert.match(
+    r.err,
+    /^iova: option .--behaviour <name>. argument .qemu-1\.0. is invalid\. Allowed choices are qemu-7\.2, qemu-2016-prefix/,
+  );
+});
+
+test("step numbers count from 1 in the text, the JSON, the trace and the HTML page", () => {
+  const dir = mkdtempSync(join(tmpdir(), "iova-steps-"));
+  const trace = join(dir, "trace.jsonl");
+  const html = join(dir, "page.html");
+  const text = run("run");
+  assert.match(text.out, /^ {2}ok {5}1\. rtas ibm,write-pci-config /m);
+  const report = JSON.parse(run("run", "--json").out);
+  assert.deepEqual(
+    report.steps.map((s: { step: number }) => s.step),
+    report.steps.map((_: unknown, i: number) => i + 1),
+  );
+  assert.equal(run("run", "--quiet", "--trace-file", trace, "--html", html).code, 0);
+  const events = readFileSync(trace, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  const stepEvents = events.filter((e) => e.event === "step");
+  assert.deepEqual(
+    stepEvents.map((e) => e.step),
+    report.steps.map((s: { step: number }) => s.step),
+  );
+  assert.ok(events.every((e) => e.step >= 0 && e.step <= report.steps.length));
+  const page = readFileSync(html, "utf8");
+  assert.match(page, /<tr class="ok"><td>1<\/td><td>succeeded<\/td><td>rtas<\/td>/);
+  assert.match(page, /after step 1: rtas ibm,write-pci-config/);
 });
 
 test("iova help says which parts of qemu-2016-prefix come from which code", () => {

@@ -85,7 +85,7 @@ test("the isolation check covers containers of ioctl steps and names them", () =
   const verdict = checkIsolation(undefined, shifted);
   assert.equal(verdict.ok, false);
   assert.match(
-    verdict.violations[0],
+    verdict.violations[0].message,
     /container 'c0' \(ioctl steps\): host maps bus 0x0 .* outside guest RAM/,
   );
 });

@@ -1,4 +1,8 @@
-/** The live-QEMU check shared by the machine tests: the rebuilt model's flat views are QEMU's own. */
+/**
+ * The live-QEMU check shared by the machine tests: with QEMU's own `info mtree -f` as the hint, the
+ * import finds a model consistent with the tree and that text, and prints the same text back. The
+ * hint is the expected output, so this shows consistency, not that the flat views are inferred.
+ */
 import assert from "node:assert/strict";
 import { importMtree } from "../../src/memory/mtree/import.ts";
 import { formatMtree } from "../../src/memory/mtree/print.ts";

@@ -78,7 +78,7 @@ test("Q1 (QEMU 7.2): a TCE overwritten to point outside RAM keeps its old host m
   const shadow = r.checks.find((c) => c.name === "shadow")!;
   assert.equal(shadow.ok, false);
   assert.deepEqual((shadow as { qemuBugs?: unknown }).qemuBugs, { Q1: 1 });
-  assert.match(shadow.violations[0], /host maps bus 0x3000 .*\[known QEMU 7\.2 bug Q1: /);
+  assert.match(shadow.violations[0].message, /host maps bus 0x3000 .*\[known QEMU 7\.2 bug Q1: /);
   assert.equal(r.checks.find((c) => c.name === "isolation")!.ok, true);
 });
 
@@ -91,7 +91,7 @@ test("Q2 (QEMU 7.2): a write-only TCE is mapped read-and-write on the host; shad
   assert.equal(shadow.ok, false);
   assert.deepEqual((shadow as { qemuBugs?: unknown }).qemuBugs, { Q2: 1 });
   assert.match(
-    shadow.violations[0],
+    shadow.violations[0].message,
     /guest -> gpa 0x20000000 \(w\), host .* \(rw\) \[known QEMU 7\.2 bug Q2: /,
   );
 });
@@ -101,5 +101,9 @@ test("a shadow violation no known QEMU bug explains is not attributed", () => {
   const shadow = r.checks.find((c) => c.name === "shadow")!;
   assert.equal(shadow.ok, false);
   assert.equal((shadow as { qemuBugs?: unknown }).qemuBugs, undefined);
-  assert.ok(shadow.violations.every((v) => !v.includes("known QEMU 7.2 bug")));
+  assert.ok(
+    shadow.violations.every(
+      (v) => v.qemuBug === undefined && !v.message.includes("known QEMU 7.2 bug"),
+    ),
+  );
 });

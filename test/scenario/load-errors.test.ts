@@ -308,7 +308,7 @@ for (const [what, text, line, column, message] of CASES) {
     assert.equal(code, 2, `exit code for ${what}: ${err}`);
     assert.equal(out, "");
     assert.match(err, message);
-    assert.ok(err.startsWith(`${path}:${line}:${column}: `), `position: ${err}`);
+    assert.ok(err.startsWith(`iova: ${path}:${line}:${column}: `), `position: ${err}`);
     assert.doesNotMatch(err, /\n\s+at /);
   });
 }

@@ -1,6 +1,7 @@
 /**
- * The JSON Schemas in schema/: every example scenario validates against the scenario schema, and
- * `iova run --json` output validates against the report schema (the JSON contract).
+ * The JSON Schemas in schema/: every example scenario validates against the scenario schema;
+ * schema/report.schema.json is what the report's one definition (src/scenario/report.ts) generates,
+ * and real `iova run --json` output validates against it (the JSON contract).
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -9,6 +10,7 @@ import { test } from "node:test";
 import { Ajv } from "ajv";
 import { parse } from "yaml";
 import { main } from "../../src/cli/main.ts";
+import { reportJsonSchema } from "../../src/scenario/report.ts";
 
 const root = join(import.meta.dirname, "../..");
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -27,10 +29,20 @@ for (const file of examples) {
   });
 }
 
+test("schema/report.schema.json is the one generated from the report's definition (npm run schema:report)", () => {
+  // Compared as data: the committed file may be formatted differently.
+  assert.deepEqual(
+    JSON.parse(readFileSync(join(root, "schema/report.schema.json"), "utf8")),
+    JSON.parse(JSON.stringify(reportJsonSchema())),
+  );
+});
+
 for (const args of [
   [],
   ["--behaviour", "qemu-2016-prefix"],
   ["examples/e08-hotplug-with-only-ddw.yaml"],
+  ...examples.map((f) => [`examples/${f}`]),
+  ["test/scenario/data/report-shapes.yaml"],
 ]) {
   test(`iova run ${args.join(" ")} --json validates against the report schema`, () => {
     let out = "";

@@ -112,7 +112,7 @@ describe("differences between a log and the model are found", () => {
     const { result } = replay(changed);
     assert.equal(result.ok, false);
     assert.match(
-      result.report.steps.find((s) => !s.ok)?.expectation_failures?.[0] ?? "",
+      result.report.steps.find((s) => !s.ok)?.expectation_failures?.[0]?.message ?? "",
       /ret: expected -4, got 0/,
     );
   });

@@ -1,0 +1,16 @@
+/** Every command of `iova`, in the order `iova help` lists them. A new command is one line here. */
+import type { CliCommand } from "../command.ts";
+import { attachCommand, qemuCommand } from "./live.ts";
+import { diffCommand, mtreeCommand } from "./mtree.ts";
+import { checkCommand, runCommand } from "./run.ts";
+import { traceCommand } from "./trace.ts";
+
+export const COMMANDS: readonly CliCommand[] = [
+  runCommand,
+  checkCommand,
+  mtreeCommand,
+  diffCommand,
+  attachCommand,
+  qemuCommand,
+  traceCommand,
+];

@@ -1,0 +1,131 @@
+/** `iova mtree` and `iova diff`: QEMU's `info mtree`, from a scenario or rebuilt from dumps. */
+
+import { formatMtreeDiff, type MtreeDiff } from "../../memory/mtree/diff.ts";
+import type { ImportResult } from "../../memory/mtree/import.ts";
+import { MtreeSyntaxError } from "../../memory/mtree/parse.ts";
+import { formatMtree } from "../../memory/mtree/print.ts";
+import { renderMemoryHtml } from "../../view/flat-views.ts";
+import { renderDiffHtml } from "../../view/html.ts";
+import type { CliCommand, CliContext } from "../command.ts";
+import { UsageError } from "../errors.ts";
+import { ChunkedWriter, readInput, writeJson, writeOutput } from "../io.ts";
+import { readScenario } from "./run.ts";
+
+/** The tree (and flat hint) files rebuilt into a model; a syntax error names its file and line. */
+export function importFiles(
+  context: CliContext,
+  treePath: string,
+  flatPath: string | undefined,
+): ImportResult {
+  const treeText = readInput(treePath);
+  const flatText = flatPath === undefined ? undefined : readInput(flatPath);
+  try {
+    return context.deps.importMtree(treeText, flatText);
+  } catch (e) {
+    if (e instanceof MtreeSyntaxError) {
+      const path = e.fromFlat ? flatPath : treePath;
+      throw new UsageError(`${path}:${e.line}: expected ${e.expected}`);
+    }
+    throw e;
+  }
+}
+
+interface MtreeFlags {
+  import?: string;
+  flat?: string;
+  flatView?: boolean;
+  disabled?: boolean;
+  owners?: boolean;
+  dispatch?: boolean;
+  html?: string;
+}
+
+/** The `-f -D -o` options of `info mtree`. */
+export function printOptions(c: import("commander").Command) {
+  return c
+    .option("-f, --flat-view", "print the flat views (info mtree -f)")
+    .option("-D, --disabled", "include disabled regions (info mtree -D)")
+    .option("-o, --owners", "print each region's owner (info mtree -o)");
+}
+
+/** `iova mtree`. */
+export const mtreeCommand: CliCommand = {
+  name: "mtree",
+  summary: "print `info mtree` after a scenario, or rebuilt from QEMU's dumps",
+  define(c) {
+    c.argument("[scenario]", "scenario file whose machine to print");
+    printOptions(c)
+      .option("-d, --dispatch", "QEMU's dispatch tables (info mtree -d): not modelled, refused")
+      .option("--import <file>", "rebuild from QEMU's `info mtree -D` (optionally -o) text")
+      .option("--flat <file>", "QEMU's `info mtree -f` text of the same machine, as a hint")
+      .option("--html <file>", "write a self-contained page of the flat views and tree");
+  },
+  run(context, args, options) {
+    const flags = options as MtreeFlags;
+    const scenarioPath = args[0] as string | undefined;
+    if (flags.dispatch)
+      throw new UsageError(
+        "-d (QEMU's dispatch tables) is not modelled: iova resolves addresses through flat views, not QEMU's radix tree",
+      );
+    if ((flags.import === undefined) === (scenarioPath === undefined))
+      throw new UsageError("mtree needs a SCENARIO or --import FILE (one of the two)");
+    if (flags.flat !== undefined && flags.import === undefined)
+      throw new UsageError("--flat is a hint for --import");
+    const system =
+      flags.import !== undefined
+        ? importFiles(context, flags.import, flags.flat).system
+        : context.deps.runScenario(readScenario(context, scenarioPath)).machine.memory;
+    const source = flags.import ?? scenarioPath;
+    if (flags.html !== undefined) {
+      writeOutput(flags.html, renderMemoryHtml(system, `info mtree of ${source}`));
+      return 0;
+    }
+    context.out(
+      formatMtree(system, { flat: flags.flatView, owners: flags.owners, disabled: flags.disabled }),
+    );
+    return 0;
+  },
+};
+
+/** Whether a diff found anything. */
+function differs(d: MtreeDiff): boolean {
+  const r = d.regions;
+  return (
+    r.appeared.length + r.vanished.length + r.moved.length > 0 ||
+    d.flat.some((f) => f.added.length + f.removed.length > 0)
+  );
+}
+
+/** `iova diff`. */
+export const diffCommand: CliCommand = {
+  name: "diff",
+  summary: "what changed between two `info mtree -D` dumps (exit 1 when they differ)",
+  define(c) {
+    c.argument("<a>", "the dump before")
+      .argument("<b>", "the dump after")
+      .option("--flat-a <file>", "`info mtree -f` of A, as a hint")
+      .option("--flat-b <file>", "`info mtree -f` of B, as a hint")
+      .option("--json", "print the differences as JSON")
+      .option("--html <file>", "write the differences as a self-contained page")
+      .addHelpText(
+        "after",
+        "\nExit status, as diff(1): 0 when the two are the same, 1 when they differ, 2 for bad input.",
+      );
+  },
+  run(context, args, options) {
+    const [a, b] = args as string[];
+    const flags = options as { flatA?: string; flatB?: string; json?: boolean; html?: string };
+    const d = context.deps.diffMtree(
+      importFiles(context, a, flags.flatA),
+      importFiles(context, b, flags.flatB),
+    );
+    if (flags.html !== undefined) writeOutput(flags.html, renderDiffHtml(d, a, b));
+    else if (flags.json) {
+      const w = new ChunkedWriter(context.out);
+      writeJson(d, w);
+      w.write("\n");
+      w.flush();
+    } else context.out(formatMtreeDiff(d));
+    return differs(d) ? 1 : 0;
+  },
+};
