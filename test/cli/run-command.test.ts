@@ -104,8 +104,8 @@ test("step numbers count from 1 in the text, the JSON, the trace and the HTML pa
   assert.match(page, /after step 1: rtas ibm,write-pci-config/);
 });
 
-test("iova help says which parts of qemu-2016-prefix come from which code", () => {
-  const r = run("help");
+test("iova help run says which parts of qemu-2016-prefix come from which code", () => {
+  const r = run("help", "run");
   assert.match(r.out, /qemu-2016-prefix\s+plays the tree just before QEMU commit d78c19b5cf/);
   assert.match(r.out, /replay walks the window at\s+the container's smallest IOMMU page/);
   assert.match(

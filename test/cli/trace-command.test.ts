@@ -36,7 +36,7 @@ test("a malformed line is LOG:line:column with exit 2", () => {
   assert.equal(r.out, "");
   assert.equal(
     r.err,
-    `${bad}:10:69: expected a signed decimal number in spapr_iommu_pci_put (format "liobn=0x%lx ioba=0x%lx tce=0x%lx ret=%ld")\n`,
+    `iova: ${bad}:10:69: expected a signed decimal number in spapr_iommu_pci_put (format "liobn=0x%lx ioba=0x%lx tce=0x%lx ret=%ld")\n`,
   );
 });
 
@@ -46,7 +46,7 @@ test("a log cut in the middle of a line is refused at that line, not a crash", (
   writeFileSync(cut, recorded.slice(0, end));
   const r = runCli("trace", cut, "--machine", cmdline);
   assert.equal(r.code, 2);
-  assert.match(r.err, new RegExp(`^${cut}:\\d+:\\d+: expected `));
+  assert.match(r.err, new RegExp(`^iova: ${cut}:\\d+:\\d+: expected `));
 });
 
 test("a command line iova cannot read is CMDLINE:line with exit 2", () => {
@@ -54,7 +54,7 @@ test("a command line iova cannot read is CMDLINE:line with exit 2", () => {
   writeFileSync(bad, "qemu-system-ppc64 \\\n  -M pseries \\\n  -m 'four gigs'\n");
   const r = runCli("trace", log, "--machine", bad);
   assert.equal(r.code, 2);
-  assert.equal(r.err, `${bad}:3: -m: expected a size like 4G or 4096; got 'four gigs'\n`);
+  assert.equal(r.err, `iova: ${bad}:3: -m: expected a size like 4G or 4096; got 'four gigs'\n`);
   const x86 = join(tmp, "cmdline-x86.txt");
   writeFileSync(x86, "qemu-system-x86_64 -M q35\n");
   assert.match(
@@ -101,6 +101,6 @@ test("trace needs one LOG and --machine", () => {
   assert.match(runCli("trace", log).err, /--machine CMDLINE-FILE/);
   assert.match(
     runCli("trace", log, "--machine", cmdline, "--assume", "guess").err,
-    /--assume takes none or linear/,
+    /--assume <assumption>' argument 'guess' is invalid\. Allowed choices are none, linear/,
   );
 });
