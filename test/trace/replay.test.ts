@@ -113,7 +113,7 @@ describe("differences between a log and the model are found", () => {
     assert.equal(result.ok, false);
     assert.match(
       result.report.steps.find((s) => !s.ok)?.expectation_failures?.[0]?.message ?? "",
-      /ret: expected -4, got 0/,
+      /ret: expected H_PARAMETER, got H_SUCCESS \(0\)/,
     );
   });
 
