@@ -274,10 +274,14 @@ function findSteps(text: string): StepsBlock | undefined {
   return { key, start, end, items };
 }
 
+const MAY_ALIAS = /(?:^|[\s[{,])[&*][^\s[\]{},]/;
+
 /** Parses scenario text; `path` is used in error messages. */
 export function loadScenario(text: string, path: string): Scenario {
   const loader = new Loader(text, path);
-  const block = text.includes("\n%") || text.startsWith("%") ? undefined : findSteps(text);
+  // Directives, and anchors or aliases (which may tie a step to another chunk), need the whole.
+  const whole = text.includes("\n%") || text.startsWith("%") || MAY_ALIAS.test(text);
+  const block = whole ? undefined : findSteps(text);
   if (block) {
     const scenario = loadSplit(loader, block);
     if (scenario) return scenario;
@@ -335,11 +339,7 @@ function loadSplit(loader: Loader, block: StepsBlock): Scenario | undefined {
     const to = last < block.items.length ? block.items[last] : block.end;
     const doc = parseDocument(text.slice(from, to), PARSE_OPTIONS);
     const piece: Piece = { doc, base: from };
-    if (doc.errors.length) {
-      // An anchor in one item and its alias in another only resolve in the whole document.
-      if (/[&*]/.test(text)) return undefined;
-      loader.syntax(piece);
-    }
+    loader.syntax(piece);
     const seq = doc.contents as Node | null;
     if (!isSeq(seq) || seq.items.length !== last - first) return undefined;
     for (const item of seq.items as Node[]) readStep(loader, piece, item, steps, offsets, lines);
@@ -396,10 +396,12 @@ function readStep(
       );
     schema = (kind === "hcall" ? HCALL_STEPS : IOCTL_STEPS)[name as never];
   }
-  const step = loader.check(piece, node, value, schema) as Omit<Step, "line">;
+  const step = loader.check(piece, node, value, schema) as { line: number };
   const offset = loader.fileOffset(piece, node.range?.[0] ?? 0);
   offsets.push(offset);
-  steps.push({ ...step, line: lines.line(offset) } as Step);
+  // Set on the checked value itself: a copy per step would double what 10^6 steps keep.
+  step.line = lines.line(offset);
+  steps.push(step as unknown as Step);
 }
 
 /** Device ids are unique across the machine and the steps' plugs, and steps name known devices. */

@@ -2,7 +2,7 @@
  * From YAML nodes to plain values with positions: the values the format's definitions
  * (schema.ts) check, and the way back from a checked value's path to its `path:line:column`.
  */
-import { type Document, isAlias, isMap, isScalar, isSeq, type Node } from "yaml";
+import { type Alias, type Document, isAlias, isMap, isScalar, isSeq, type Node, visit } from "yaml";
 import { SIZE_2_64 } from "../memory/int.ts";
 
 /** A bad scenario file: where, and what was expected. */
@@ -52,8 +52,12 @@ export class NodeProblem {
   ) {}
 }
 
-/** Aliases expanded per document at most: a few anchors must not expand to a huge tree. */
-const MAX_ALIASES = 1000;
+/**
+ * Nodes that aliases may expand to, per document: a few anchors must not make a huge tree
+ * (each alias of an alias doubles it), so memory stays proportional to the text.
+ */
+const MAX_ALIASED_NODES = 100_000;
+const aliasedNodes = new WeakMap<Document, number>();
 
 /**
  * A node as a plain value: maps as null-prototype objects, sequences as arrays, integers as
@@ -64,19 +68,35 @@ export function toPlain(
   doc: Document,
   path: (string | number)[] = [],
 ): unknown {
-  let aliases = 0;
-  const visit = (n: Node | null | undefined, at: (string | number)[]): unknown => {
+  let inAlias = 0;
+  let aliasNode: Node | undefined;
+  const convert = (n: Node | null | undefined, at: (string | number)[]): unknown => {
     if (n === null || n === undefined) return null;
+    if (inAlias > 0) {
+      const used = (aliasedNodes.get(doc) ?? 0) + 1;
+      aliasedNodes.set(doc, used);
+      if (used > MAX_ALIASED_NODES)
+        throw new NodeProblem(
+          aliasNode,
+          at,
+          `aliases expand to more than ${MAX_ALIASED_NODES} nodes`,
+        );
+    }
     if (isAlias(n)) {
-      if (++aliases > MAX_ALIASES) throw new NodeProblem(n, at, "too many aliases");
-      return visit(n.resolve(doc) as Node | undefined, at);
+      inAlias++;
+      aliasNode ??= n;
+      try {
+        return convert(resolveAlias(doc, n), at);
+      } finally {
+        if (--inAlias === 0) aliasNode = undefined;
+      }
     }
     if (isScalar(n)) {
       const v = n.value;
       if (typeof v === "number") return new FloatScalar(n.source ?? String(v), v);
       return v;
     }
-    if (isSeq(n)) return n.items.map((item, i) => visit(item as Node, [...at, i]));
+    if (isSeq(n)) return n.items.map((item, i) => convert(item as Node, [...at, i]));
     if (isMap(n)) {
       const out: Record<string, unknown> = Object.create(null);
       for (const pair of n.items) {
@@ -87,13 +107,33 @@ export function toPlain(
         const name = String(key);
         if (Object.hasOwn(out, name))
           throw new NodeProblem(k, [...at, name], `duplicate key '${name}'`);
-        out[name] = visit(pair.value as Node | null, [...at, name]);
+        out[name] = convert(pair.value as Node | null, [...at, name]);
       }
       return out;
     }
     return null;
   };
-  return visit(node, path);
+  return convert(node, path);
+}
+
+/** Each alias's node, found in one walk per document (yaml's own lookup walks it per alias). */
+const ALIASES = new WeakMap<Document, Map<Alias, Node | undefined>>();
+
+function resolveAlias(doc: Document, alias: Alias): Node | undefined {
+  let targets = ALIASES.get(doc);
+  if (!targets) {
+    const found = new Map<Alias, Node | undefined>();
+    const anchors = new Map<string, Node>();
+    visit(doc, {
+      Node: (_key, node) => {
+        if (isAlias(node)) found.set(node, anchors.get(node.source));
+        else if (node.anchor) anchors.set(node.anchor, node as Node);
+      },
+    });
+    targets = found;
+    ALIASES.set(doc, targets);
+  }
+  return targets.get(alias);
 }
 
 /** The node at `path` under `node`, and the key node naming its last step (for maps). */
@@ -105,7 +145,7 @@ export function nodeAt(
   let at: Node | null | undefined = node;
   let key: Node | undefined;
   for (const step of path) {
-    if (isAlias(at)) at = at.resolve(doc) as Node | undefined;
+    if (isAlias(at)) at = resolveAlias(doc, at);
     if (isSeq(at) && typeof step === "number") {
       const next = at.items[step] as Node | undefined;
       if (next === undefined) return { node: at, found: false };

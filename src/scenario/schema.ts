@@ -885,7 +885,9 @@ const hcallArgs = {
     tces: z
       .array(u64("a TCE"))
       .optional()
-      .describe("the TCEs themselves (the runner writes them to a list in guest RAM)"),
+      .describe(
+        "the TCEs themselves, at most 512, instead of a list in guest RAM (so the list's alignment check is skipped)",
+      ),
   },
 } as const;
 
