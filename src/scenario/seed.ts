@@ -13,6 +13,8 @@ export const SEED_SCENARIO = `# The seed: a pseries guest with 4 GiB and a qemu-
 # the host IOMMU. Both devices then DMA to the same buffer. Under qemu-7.2 every guest mapping is
 # mirrored at its absolute bus address; under qemu-2016-prefix the replayed ones land at the
 # wrong addresses (region-relative, without the window's offset) and the shadow check fails.
+
+# yaml-language-server: $schema=../schema/scenario.schema.json
 name: seed-hotplug-after-ddw
 machine:
   type: pseries
