@@ -7,7 +7,7 @@
  * the text, so the `steps:` list is read a chunk of items at a time: 2x10^6 steps fit in well
  * under 2 GB, and the memory kept is that of the loaded steps.
  */
-import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { type Document, isMap, isSeq, Lexer, LineCounter, type Node, parseDocument } from "yaml";
 import type { z } from "zod";
 import { FloatScalar, NodeProblem, nodeAt, Positions, ScenarioError, toPlain } from "./reader.ts";
 import {
@@ -47,7 +47,7 @@ interface Piece {
 class Loader {
   readonly positions: Positions;
   constructor(
-    readonly text: string,
+    public text: string,
     readonly path: string,
   ) {
     this.positions = new Positions(text);
@@ -276,9 +276,49 @@ function findSteps(text: string): StepsBlock | undefined {
 
 const MAY_ALIAS = /(?:^|[\s[{,])[&*][^\s[\]{},]/;
 
+/** Double-quoted strings longer than this are handed to YAML single-quoted (see below). */
+const LONG_QUOTED = 1 << 16;
+
+/**
+ * The yaml library decodes a double-quoted string a character at a time into a rope of V8
+ * strings, about 32 bytes per character (a 50 MB description took 1.7 GB). A long one without
+ * escapes, line breaks or `'` means the same single-quoted, which it decodes in one piece; it is
+ * rewritten so, in place (offsets, and so error positions, do not move). A long one with escapes
+ * or line breaks is refused. Found with the YAML lexer, once, and only in large files with quotes.
+ */
+function requoteLongStrings(text: string, loader: Loader): string {
+  if (text.length <= LONG_QUOTED || !text.includes('"')) return text;
+  const long: number[] = [];
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    // The lexer's one-character control tokens mark structure and take no text.
+    if (token.length === 1 && token < " " && token !== "\n" && token !== "\t") continue;
+    if (token.length > LONG_QUOTED && token[0] === '"') {
+      if (/[\\'\n\r]/.test(token))
+        loader.failAt(
+          offset,
+          `a double-quoted string of more than ${LONG_QUOTED} characters may not hold escapes, quotes or line breaks; write it as a block scalar (|)`,
+        );
+      long.push(offset, offset + token.length - 1);
+    }
+    offset += token.length;
+  }
+  if (long.length === 0) return text;
+  const parts: string[] = [];
+  let from = 0;
+  for (const at of long) {
+    parts.push(text.slice(from, at), "'");
+    from = at + 1;
+  }
+  parts.push(text.slice(from));
+  return parts.join("");
+}
+
 /** Parses scenario text; `path` is used in error messages. */
-export function loadScenario(text: string, path: string): Scenario {
-  const loader = new Loader(text, path);
+export function loadScenario(source: string, path: string): Scenario {
+  const loader = new Loader(source, path);
+  const text = requoteLongStrings(source, loader);
+  loader.text = text;
   // Directives, and anchors or aliases (which may tie a step to another chunk), need the whole.
   const whole = text.includes("\n%") || text.startsWith("%") || MAY_ALIAS.test(text);
   const block = whole ? undefined : findSteps(text);

@@ -96,3 +96,21 @@ test("aliases of aliases that would expand to a huge tree are refused at the ali
     (e: unknown) => e instanceof ScenarioError && /aliases expand to more than/.test(e.detail),
   );
 });
+
+test("a long double-quoted description loads as written", () => {
+  const long = "ab c#'d".replaceAll("'", "").repeat(40_000);
+  const s = loadScenario(`name: t\ndescription: "${long}"\nmachine:\n  memory: 1G\n`, "f.yaml");
+  assert.equal(s.description, long);
+});
+
+test("a long double-quoted string with an escape is refused where it starts, with the way out", () => {
+  const long = `${"x".repeat(100_000)}\\t`;
+  assert.throws(
+    () => loadScenario(`name: t\ndescription: "${long}"\nmachine:\n  memory: 1G\n`, "f.yaml"),
+    (e: unknown) =>
+      e instanceof ScenarioError &&
+      e.line === 2 &&
+      e.column === 14 &&
+      /block scalar/.test(e.detail),
+  );
+});
