@@ -1055,7 +1055,11 @@ export const STEP_SCHEMAS = {
   }).transform((s) => ({ kind: "reset" as const, expect: s.expect })),
   rtas: rtasStep,
   hcall: undefined as unknown as z.ZodType, // set below (per hypercall)
-  dma: stepMap("a dma step", { dma: dmaBody.describe("a device's DMA") }).transform((s) => ({
+  dma: stepMap("a dma step", {
+    dma: dmaBody.describe(
+      "a device's DMA: an emulated device through its bus-master address space (bus mastering must be on), an assigned one through the host IOMMU",
+    ),
+  }).transform((s) => ({
     kind: "dma" as const,
     expect: s.expect,
     device: s.dma.device,
