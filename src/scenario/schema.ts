@@ -35,6 +35,7 @@ export const LOADER_ONLY_RULES = {
   "device-ids":
     "device ids are unique, and steps name devices plugged at that point (cross-references)",
   "data-size": "data holds at most 16 MiB",
+  "range-order": "a reserved IOVA range ends at or after its start",
 } as const;
 
 /** A rule of `LOADER_ONLY_RULES`. */
@@ -354,7 +355,10 @@ export const DRIVERS = ["qemu-xhci", "vfio-pci"] as const;
 
 const deviceFields = {
   id: deviceId().optional().describe("names the device in steps (QEMU's `id=`)"),
-  driver: words("driver", DRIVERS).describe("`qemu-xhci` (emulated) or `vfio-pci` (assigned)"),
+  // Typed as a string, as the machine's device table is open to more drivers.
+  driver: words<string>("driver", DRIVERS).describe(
+    "`qemu-xhci` (emulated) or `vfio-pci` (assigned)",
+  ),
   bus: int("bus (a PHB index)", 0, 30).optional().describe("the PHB index (default 0)"),
   slot: int("slot", 0, 31).optional().describe("PCI slot (default: the first free)"),
   host: hostAddress.optional().describe('a vfio-pci device\'s host address, like "0001:01:00.0"'),
@@ -509,6 +513,21 @@ const host = map("host", {
     .optional()
     .describe("type1: most mappings")
     .meta({ docDefault: 65535 }),
+  reserved_iova: z
+    .array(
+      z
+        .tuple([u64("the range's first address"), u64("the range's last address")], {
+          error: "expected a reserved range as [first, last]",
+        })
+        .superRefine(([first, last], ctx) => {
+          if (last < first) issue(ctx, [], "a reserved range ends before it starts", "range-order");
+        }),
+    )
+    .optional()
+    .describe(
+      "type1: IOVA ranges the platform reserves (`[first, last]` each), refused by MAP_DMA and left out of GET_INFO's IOVA ranges",
+    )
+    .meta({ docDefault: "[[0xfee00000, 0xfeefffff]]" }),
   faults: z
     .array(fault)
     .optional()
@@ -532,6 +551,8 @@ const host = map("host", {
     windowStarts?: readonly bigint[];
     memlockLimit?: bigint;
     dmaEntryLimit?: number;
+    /** type1: IOVA ranges the platform reserves (both ends included); default x86's MSI window. */
+    reservedIova?: readonly (readonly [bigint, bigint])[];
     faults?: readonly {
       ioctl: string;
       errno: string;
@@ -551,6 +572,7 @@ const host = map("host", {
   if (h.window_starts !== undefined) out.windowStarts = h.window_starts;
   if (h.memlock_limit !== undefined) out.memlockLimit = h.memlock_limit;
   if (h.dma_entry_limit !== undefined) out.dmaEntryLimit = h.dma_entry_limit;
+  if (h.reserved_iova !== undefined) out.reservedIova = h.reserved_iova;
   if (h.faults !== undefined) out.faults = h.faults;
   if (h.ram_page_size !== undefined) out.ramPageSize = h.ram_page_size;
   if (h.ddw !== undefined) out.ddw = h.ddw;
@@ -848,7 +870,7 @@ const rtasStep = stepMap("an rtas step", {
 /** An RTAS call, raw (`args`) or friendly (named fields turned into args by the runner). */
 export type RtasStep = StepBase & {
   readonly kind: "rtas";
-  readonly name: (typeof RTAS_CALLS)[number];
+  readonly name: string;
   /** Raw argument cells, or undefined when the runner makes them from the machine. */
   readonly args?: readonly bigint[];
   readonly friendly?: {

@@ -71,6 +71,11 @@ test("every malformed file of the error tests gets the same verdict from both", 
 
 /** Inputs the four old definitions disagreed on, with the verdict both must now give. */
 const SPOTS: [string, string, boolean][] = [
+  [
+    "type1 reserved IOVA ranges",
+    `${M}host:\n  iommu: type1\n  reserved_iova: [[0xfee00000, 0xfeefffff]]\n`,
+    true,
+  ],
   ["PHB key misspelt", `${M}  phbs:\n    - { index: 1, dma_win_sise: 1G }\n`, false],
   ["vfio-pci without host", `${M}  devices:\n    - { id: h, driver: vfio-pci }\n`, false],
   ["device_add without id", `${X}  - device_add: { driver: qemu-xhci }\n`, false],

@@ -334,4 +334,18 @@ export const CASES: [string, string, number, number, RegExp][] = [
     11,
     /MAP_DMA args needs 'flags'/,
   ],
+  [
+    "reserved IOVA range not a pair",
+    `${M}host:\n  iommu: type1\n  reserved_iova: [[1, 2, 3]]\n`,
+    6,
+    19,
+    /expected a reserved range as \[first, last\]/,
+  ],
+  [
+    "reserved IOVA range reversed",
+    `${M}host:\n  iommu: type1\n  reserved_iova: [[0x2000, 0x1000]]\n`,
+    6,
+    19,
+    /a reserved range ends before it starts/,
+  ],
 ];
