@@ -25,7 +25,7 @@ import {
 } from "./schema.ts";
 
 /** Steps parsed per YAML document: large enough to amortise the parser, small enough to free. */
-const CHUNK = 512;
+const CHUNK = 64;
 
 const PARSE_OPTIONS = {
   intAsBigInt: true,
