@@ -114,3 +114,9 @@ test("a long double-quoted string with an escape is refused where it starts, wit
       /block scalar/.test(e.detail),
   );
 });
+
+test("a file with CRLF line ends loads as with LF", () => {
+  const text = `${HEAD}${cpuSteps(100)}  - reset: system\nhost:\n  iommu: type1\n`;
+  const crlf = loadScenario(text.replaceAll("\n", "\r\n"), "f.yaml");
+  assert.deepEqual(crlf, loadScenario(text, "f.yaml"));
+});
