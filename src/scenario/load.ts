@@ -130,7 +130,9 @@ class Loader {
         piece,
         at([...path, key], true),
         name?.unknownKey?.(key, allowed) ??
-          `unknown key '${key}' in ${what}; expected one of: ${allowed.join(", ")}`,
+          (allowed.length
+            ? `unknown key '${key}' in ${what}; expected one of: ${allowed.join(", ")}`
+            : `unknown key '${key}': ${what} has no keys`),
       );
     }
     const params = (issue as { params?: { leaf?: boolean; at?: string } }).params ?? {};

@@ -947,7 +947,9 @@ function hcallStepOf<N extends (typeof HCALLS)[number]>(name: N) {
               undefined,
               "key",
             );
-        } else needs(`${name} args`, ["tce_list", "npages"])(a, ctx);
+        } else if (a.tce_list === undefined && a.npages === undefined)
+          issue(ctx, [], `${name} args needs 'tces', or 'tce_list' with 'npages'`);
+        else needs(`${name} args`, ["tce_list", "npages"])(a, ctx);
       })
       .meta({
         oneOf: [
