@@ -306,8 +306,8 @@ const needs = (what: string, keys: readonly string[]) => (o: object, ctx: z.Refi
 // ---------------------------------------------------------------------------------------------
 // Machine
 
-/** The words of `behaviour`. */
-export const BEHAVIOURS = ["qemu-7.2", "qemu-2016-prefix"] as const;
+/** The words of `behaviour` (not exported: the machine layer may own the list). */
+const BEHAVIOURS = ["qemu-7.2", "qemu-2016-prefix"] as const;
 /** QEMU as it is today, or as the 2016 thread found it. */
 export type Behaviour = (typeof BEHAVIOURS)[number];
 
