@@ -1,10 +1,30 @@
-/** The whole built-in seed scenario, in process: loading, building the machine, every step, checks. */
+/**
+ * The whole built-in seed scenario, in process: loading, building the machine, every step, checks;
+ * and loading alone as the steps double (the time should double with them).
+ */
 import { loadScenario } from "../src/scenario/load.ts";
 import { runScenario } from "../src/scenario/run.ts";
 import { SEED_SCENARIO } from "../src/scenario/seed.ts";
 import { type BenchResult, medianMs } from "./harness.ts";
 
+const HEAD = "name: big\nmachine:\n  memory: 1G\nsteps:\n";
+const steps = (n: number) => HEAD + "  - cpu: { read: 0x1000, length: 8 }\n".repeat(n);
+
 export function scenarioBenchmarks(): BenchResult[] {
   const ms = medianMs(() => runScenario(loadScenario(SEED_SCENARIO, "seed")), 9);
-  return [{ name: "scenario.seed_run_ms", value: ms, unit: "ms", baseline: null, ratio: null }];
+  const small = steps(20_000);
+  const large = steps(40_000);
+  const smallMs = medianMs(() => loadScenario(small, "small"), 3);
+  const largeMs = medianMs(() => loadScenario(large, "large"), 3);
+  return [
+    { name: "scenario.seed_run_ms", value: ms, unit: "ms", baseline: null, ratio: null },
+    {
+      name: "scenario.load_40k_steps_ms",
+      value: largeMs,
+      unit: "ms",
+      baseline: smallMs,
+      ratio: largeMs / smallMs,
+      note: "loading 40 000 one-line cpu steps against 20 000 (linear: about 2)",
+    },
+  ];
 }

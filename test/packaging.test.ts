@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -41,4 +41,21 @@ test("the packed package installs and runs the seed from a clean directory", {
     }),
   );
   assert.equal(json.scenario, "seed-hotplug-after-ddw");
+});
+
+test("the package carries the examples, the scenario schema and the MIT LICENSE", () => {
+  const [pack] = JSON.parse(
+    execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts", "--silent"], {
+      cwd: root,
+      encoding: "utf8",
+    }),
+  ) as { files: { path: string }[] }[];
+  const files = new Set(pack.files.map((f) => f.path));
+  const examples = readdirSync(join(root, "examples")).filter((f) => f.endsWith(".yaml"));
+  assert.ok(examples.length > 0);
+  for (const f of examples) assert.ok(files.has(`examples/${f}`), `examples/${f} is packed`);
+  assert.ok(files.has("schema/scenario.schema.json"));
+  assert.ok(files.has("LICENSE"));
+  assert.match(readFileSync(join(root, "LICENSE"), "utf8"), /^MIT License/);
+  assert.equal(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).license, "MIT");
 });

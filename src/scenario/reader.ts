@@ -1,8 +1,8 @@
 /**
- * Reading YAML nodes with positions: every value taken from a scenario file is checked here, and
- * a wrong one is a `ScenarioError` naming `path:line:column` and the expected form.
+ * From YAML nodes to plain values with positions: the values the format's definitions
+ * (schema.ts) check, and the way back from a checked value's path to its `path:line:column`.
  */
-import { isMap, isScalar, isSeq, type LineCounter, type Node, type Pair, type Scalar } from "yaml";
+import { type Alias, type Document, isAlias, isMap, isScalar, isSeq, type Node, visit } from "yaml";
 import { SIZE_2_64 } from "../memory/int.ts";
 
 /** A bad scenario file: where, and what was expected. */
@@ -13,6 +13,8 @@ export class ScenarioError extends Error {
     readonly line: number,
     readonly column: number,
     readonly detail: string,
+    /** The loader-only rule (schema.ts `LOADER_ONLY_RULES`) this breaks, if it is one. */
+    readonly rule?: string,
   ) {
     super(`${path}:${line}:${column}: ${detail}`);
   }
@@ -30,134 +32,161 @@ export function parseNumber(text: string, sizes: boolean): bigint | undefined {
   return undefined;
 }
 
-/** A YAML map's entries with their nodes. */
-export interface MapEntries {
-  readonly node: Node;
-  readonly values: Map<string, Node | null>;
-  readonly keys: Map<string, Node>;
+/** The largest number of bytes (2^64) a size may name. */
+export const MAX_SIZE = SIZE_2_64;
+
+/** A YAML number that is not an integer as written (`8.0`, `1e9`, `.inf`): kept with its text. */
+export class FloatScalar {
+  constructor(
+    readonly text: string,
+    readonly value: number,
+  ) {}
 }
 
-/** Reads nodes of one file. */
-export class NodeReader {
+/** A mistake found while turning nodes into values: where, and what. */
+export class NodeProblem {
   constructor(
-    readonly path: string,
-    readonly lines: LineCounter,
+    readonly node: Node | null | undefined,
+    readonly path: readonly (string | number)[],
+    readonly message: string,
   ) {}
+}
 
-  /** Throws a `ScenarioError` at `node` (or at the start of the file). */
-  fail(node: Node | null | undefined, detail: string): never {
-    const offset = node?.range?.[0] ?? 0;
-    const { line, col } = this.lines.linePos(offset);
-    throw new ScenarioError(this.path, line, col, detail);
-  }
+/**
+ * Nodes that aliases may expand to, per document: a few anchors must not make a huge tree
+ * (each alias of an alias doubles it), so memory stays proportional to the text.
+ */
+const MAX_ALIASED_NODES = 100_000;
+const aliasedNodes = new WeakMap<Document, number>();
 
-  /** A map whose keys must all be in `allowed`. */
-  map(node: Node | null | undefined, what: string, allowed: readonly string[]): MapEntries {
-    if (!isMap(node)) this.fail(node, `expected ${what} as a map of key: value`);
-    const values = new Map<string, Node | null>();
-    const keys = new Map<string, Node>();
-    for (const pair of node.items as Pair<Node, Node | null>[]) {
-      const keyNode = pair.key;
-      const key = isScalar(keyNode) ? String(keyNode.value) : undefined;
-      if (key === undefined) this.fail(keyNode, `expected a plain key in ${what}`);
-      if (!allowed.includes(key)) {
-        this.fail(
-          keyNode,
-          `unknown key '${key}' in ${what}; expected one of: ${allowed.join(", ")}`,
+/**
+ * A node as a plain value: maps as null-prototype objects, sequences as arrays, integers as
+ * bigints, other numbers as `FloatScalar`. Returns a `NodeProblem` for a duplicate or non-plain key.
+ */
+export function toPlain(
+  node: Node | null | undefined,
+  doc: Document,
+  path: (string | number)[] = [],
+): unknown {
+  let inAlias = 0;
+  let aliasNode: Node | undefined;
+  const convert = (n: Node | null | undefined, at: (string | number)[]): unknown => {
+    if (n === null || n === undefined) return null;
+    if (inAlias > 0) {
+      const used = (aliasedNodes.get(doc) ?? 0) + 1;
+      aliasedNodes.set(doc, used);
+      if (used > MAX_ALIASED_NODES)
+        throw new NodeProblem(
+          aliasNode,
+          at,
+          `aliases expand to more than ${MAX_ALIASED_NODES} nodes`,
         );
+    }
+    if (isAlias(n)) {
+      inAlias++;
+      aliasNode ??= n;
+      try {
+        return convert(resolveAlias(doc, n), at);
+      } finally {
+        if (--inAlias === 0) aliasNode = undefined;
       }
-      if (values.has(key)) this.fail(keyNode, `duplicate key '${key}' in ${what}`);
-      values.set(key, pair.value ?? null);
-      keys.set(key, keyNode);
     }
-    return { node, values, keys };
-  }
-
-  /** A required entry of a map. */
-  required(entries: MapEntries, key: string, what: string): Node {
-    const v = entries.values.get(key);
-    if (v === undefined || v === null)
-      this.fail(entries.keys.get(key) ?? entries.node, `${what} needs '${key}'`);
-    return v;
-  }
-
-  /** A sequence's items. */
-  seq(node: Node | null | undefined, what: string): Node[] {
-    if (!isSeq(node)) this.fail(node, `expected ${what} as a list`);
-    return node.items as Node[];
-  }
-
-  #scalar(node: Node | null | undefined, what: string): Scalar {
-    if (!isScalar(node)) this.fail(node, `expected ${what}`);
-    return node;
-  }
-
-  /** A string. */
-  string(node: Node | null | undefined, what: string): string {
-    const s = this.#scalar(node, what);
-    if (typeof s.value !== "string") this.fail(node, `expected ${what} as a string`);
-    return s.value;
-  }
-
-  /** One of several words. */
-  oneOf<T extends string>(node: Node | null | undefined, what: string, words: readonly T[]): T {
-    const s = this.string(node, `${what} (one of: ${words.join(", ")})`);
-    if (!words.includes(s as T))
-      this.fail(node, `expected ${what} to be one of: ${words.join(", ")}; got '${s}'`);
-    return s as T;
-  }
-
-  /** A boolean. */
-  bool(node: Node | null | undefined, what: string): boolean {
-    const s = this.#scalar(node, `${what} (true or false)`);
-    if (typeof s.value !== "boolean") this.fail(node, `expected ${what} to be true or false`);
-    return s.value;
-  }
-
-  /** An unsigned integer in [min, max] (decimal or 0x hex; sizes also take K/M/G/T). */
-  u64(
-    node: Node | null | undefined,
-    what: string,
-    options: { sizes?: boolean; min?: bigint; max?: bigint } = {},
-  ): bigint {
-    const s = this.#scalar(node, `${what} (a number)`);
-    let v: bigint | undefined;
-    if (typeof s.value === "bigint") v = s.value;
-    else if (typeof s.value === "number" && Number.isSafeInteger(s.value)) v = BigInt(s.value);
-    else if (typeof s.value === "string") v = parseNumber(s.value, options.sizes ?? false);
-    const form = options.sizes
-      ? "a number like 4096, 0x1000 or 2G"
-      : "a whole number, decimal or 0x hex";
-    if (v === undefined) this.fail(node, `expected ${what} as ${form}`);
-    const min = options.min ?? 0n;
-    const max = options.max ?? (options.sizes ? SIZE_2_64 : SIZE_2_64 - 1n);
-    if (v < min || v > max) {
-      this.fail(
-        node,
-        `${what} ${v < 0n ? v : `0x${v.toString(16)}`} is out of range 0x${min.toString(16)}..0x${max.toString(16)}`,
-      );
+    if (isScalar(n)) {
+      const v = n.value;
+      if (typeof v === "number") return new FloatScalar(n.source ?? String(v), v);
+      return v;
     }
-    return v;
-  }
-
-  /** A small integer. */
-  int(node: Node | null | undefined, what: string, min: number, max: number): number {
-    return Number(this.u64(node, what, { min: BigInt(min), max: BigInt(max) }));
-  }
-
-  /** Hex bytes such as "deadbeef". */
-  hexData(node: Node | null | undefined, what: string): Uint8Array {
-    const s = this.#scalar(node, `${what} (hex bytes in quotes, like "deadbeef")`);
-    const text = typeof s.value === "string" ? s.value : undefined;
-    const clean = text?.replace(/^0x/, "").replace(/[\s_]/g, "");
-    if (clean === undefined || !/^([0-9a-fA-F]{2})*$/.test(clean)) {
-      this.fail(node, `expected ${what} as hex bytes in quotes, like "deadbeef"`);
+    if (isSeq(n)) return n.items.map((item, i) => convert(item as Node, [...at, i]));
+    if (isMap(n)) {
+      const out: Record<string, unknown> = Object.create(null);
+      for (const pair of n.items) {
+        const k = pair.key as Node | null;
+        const key = isScalar(k) ? k.value : undefined;
+        if (typeof key !== "string" && typeof key !== "bigint" && typeof key !== "boolean")
+          throw new NodeProblem(k, at, "expected a plain key");
+        const name = String(key);
+        if (Object.hasOwn(out, name))
+          throw new NodeProblem(k, [...at, name], `duplicate key '${name}'`);
+        out[name] = convert(pair.value as Node | null, [...at, name]);
+      }
+      return out;
     }
-    return Uint8Array.from(clean.match(/../g) ?? [], (b) => Number.parseInt(b, 16));
-  }
+    return null;
+  };
+  return convert(node, path);
+}
 
-  /** Where a node starts (1-based line). */
-  lineOf(node: Node | null | undefined): number {
-    return this.lines.linePos(node?.range?.[0] ?? 0).line;
+/** Each alias's node, found in one walk per document (yaml's own lookup walks it per alias). */
+const ALIASES = new WeakMap<Document, Map<Alias, Node | undefined>>();
+
+function resolveAlias(doc: Document, alias: Alias): Node | undefined {
+  let targets = ALIASES.get(doc);
+  if (!targets) {
+    const found = new Map<Alias, Node | undefined>();
+    const anchors = new Map<string, Node>();
+    visit(doc, {
+      Node: (_key, node) => {
+        if (isAlias(node)) found.set(node, anchors.get(node.source));
+        else if (node.anchor) anchors.set(node.anchor, node as Node);
+      },
+    });
+    targets = found;
+    ALIASES.set(doc, targets);
+  }
+  return targets.get(alias);
+}
+
+/** The node at `path` under `node`, and the key node naming its last step (for maps). */
+export function nodeAt(
+  node: Node | null | undefined,
+  doc: Document,
+  path: readonly PropertyKey[],
+): { node: Node | null | undefined; key?: Node; found: boolean } {
+  let at: Node | null | undefined = node;
+  let key: Node | undefined;
+  for (const step of path) {
+    if (isAlias(at)) at = resolveAlias(doc, at);
+    if (isSeq(at) && typeof step === "number") {
+      const next = at.items[step] as Node | undefined;
+      if (next === undefined) return { node: at, found: false };
+      at = next;
+      key = undefined;
+    } else if (isMap(at)) {
+      const pair = at.items.find((p) => isScalar(p.key) && String(p.key.value) === String(step));
+      if (!pair) return { node: at, found: false };
+      key = pair.key as Node;
+      at = (pair.value as Node | null) ?? undefined;
+      if (at === undefined) return { node: key, key, found: true };
+    } else return { node: at, found: false };
+  }
+  return { node: at, key, found: true };
+}
+
+/** Line starts of a text, found on demand: `path:line:column` for any offset, in one pass. */
+export class Positions {
+  #starts: number[] = [0];
+  #scanned = 0;
+  constructor(readonly text: string) {}
+
+  /** 1-based line and column of a UTF-16 offset. */
+  at(offset: number): { line: number; col: number } {
+    while (this.#scanned < offset) {
+      const nl = this.text.indexOf("\n", this.#scanned);
+      if (nl === -1 || nl >= offset) {
+        this.#scanned = offset;
+        break;
+      }
+      this.#starts.push(nl + 1);
+      this.#scanned = nl + 1;
+    }
+    // Offsets asked in order cost nothing more; an earlier one is a binary search.
+    let lo = 0;
+    let hi = this.#starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#starts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: offset - this.#starts[lo] + 1 };
   }
 }

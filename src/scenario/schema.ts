@@ -1,136 +1,469 @@
 /**
- * A scenario: a machine, an optional host, and the steps that play the guest and the operator.
- * These are the checked, typed forms of scenario files (see docs/scenario-reference.md).
+ * The scenario format, defined once. From these zod definitions come the loader's validation
+ * (load.ts), the TypeScript types below (z.output), schema/scenario.schema.json
+ * (scripts/gen-scenario-schema.ts, z.toJSONSchema) and the reference tables in
+ * docs/scenario-reference.md (generated from the descriptions).
+ *
+ * Leaves are written for YAML: numbers arrive as bigints (exact to 2^64), as floats (refused), or
+ * as strings ("0x1000", "2G"); each leaf says in its own words what it expected. Rules JSON Schema
+ * cannot state are tagged with a name in `LOADER_ONLY_RULES`.
  */
 
-import type { Behaviour } from "../machine/behaviour.ts";
+import { z } from "zod";
+import { Errno, errnoByName } from "../host/errno.ts";
+import type { DmaStatus } from "../iommu/dma.ts";
+import { type Behaviour, BEHAVIOURS as MACHINE_BEHAVIOURS } from "../machine/behaviour.ts";
+import { pseriesCompat } from "../machine/machine-type.ts";
 import type { PseriesConfig } from "../machine/pseries.ts";
+import { SIZE_2_64 } from "../memory/int.ts";
+import { RTAS_CALLS } from "../spapr/rtas.ts";
+import { FloatScalar, parseNumber } from "./reader.ts";
 
-/** QEMU as it is today, or as the 2016 thread found it (the machine's switch). */
+/**
+ * Rules the loader checks that JSON Schema cannot express; they are the only places where an
+ * editor using schema/scenario.schema.json may accept what the loader refuses.
+ */
+export const LOADER_ONLY_RULES = {
+  "whole-number":
+    "an integer written as 8.0 or 1e9 is refused (JSON has one number type, so the schema takes it)",
+  "number-text":
+    "bounds, powers of two and multiples of a number written as a string (quoted, or with K/M/G/T)",
+  "exact-range": "bounds beyond 2^53, where JSON numbers are no longer exact",
+  "power-of-two": "page sizes are powers of two",
+  "machine-version": "pseries-X.Y exists only for 2.1 to 7.2",
+  "maxmem-at-least-memory": "maxmem is at least memory",
+  "unique-phb-index": "PHB indexes are unique",
+  "device-bus": "a device's bus names a PHB in machine.phbs",
+  "device-ids":
+    "device ids are unique, and steps name devices plugged at that point (cross-references)",
+  "data-size": "data holds at most 16 MiB",
+  "range-order": "a reserved IOVA range ends at or after its start",
+} as const;
+
+/** A rule of `LOADER_ONLY_RULES`. */
+export type LoaderOnlyRule = keyof typeof LOADER_ONLY_RULES;
+
+/** What a leaf found wrong. */
+class Problem {
+  constructor(
+    readonly message: string,
+    readonly rule?: LoaderOnlyRule,
+  ) {}
+}
+
+type Json = Record<string, unknown>;
+
+/** JSON Schema's if/then/else (the key is built: a literal `then` key reads as a thenable). */
+const THEN = ["th", "en"].join("");
+const ifThen = (condition: Json, yes: Json, no?: Json): Json => ({
+  if: condition,
+  [THEN]: yes,
+  ...(no ? { else: no } : {}),
+});
+
+/** A leaf: parses one YAML value, or says what it expected; `json` is its JSON Schema. */
+function leaf<T>(json: Json, parse: (value: unknown) => T | Problem) {
+  return z
+    .unknown()
+    .transform((value, ctx): T => {
+      const r = parse(value);
+      if (r instanceof Problem) {
+        ctx.addIssue({
+          code: "custom",
+          message: r.message,
+          input: value,
+          params: r.rule ? { leaf: true, rule: r.rule } : { leaf: true },
+        });
+        return z.NEVER;
+      }
+      return r;
+    })
+    .meta(json);
+}
+
+const isScalar = (v: unknown) =>
+  v === null || v instanceof FloatScalar || (typeof v !== "object" && typeof v !== "function");
+
+const NUMBER_TEXT = "^\\s*(0x[0-9a-fA-F]+|[0-9]+)\\s*$";
+const SIZE_TEXT = "^\\s*(0x[0-9a-fA-F]+|[0-9]+[KMGTkmgt]?)\\s*$";
+
+interface NumberOptions {
+  readonly sizes?: boolean;
+  readonly min?: bigint;
+  readonly max?: bigint;
+  readonly powerOfTwo?: boolean;
+  readonly multipleOf?: bigint;
+}
+
+/** Reads a YAML number: a bigint, "123", "0x7b", and with `sizes` "2G"; floats are refused. */
+function readNumber(value: unknown, what: string, o: NumberOptions): bigint | Problem {
+  const form = o.sizes ? "a number like 4096, 0x1000 or 2G" : "a whole number, decimal or 0x hex";
+  if (!isScalar(value)) return new Problem(`expected ${what} (a number)`);
+  let v: bigint | undefined;
+  if (typeof value === "bigint") v = value;
+  else if (typeof value === "string") v = parseNumber(value, o.sizes ?? false);
+  else if (value instanceof FloatScalar) {
+    const whole = Number.isInteger(value.value);
+    return new Problem(
+      `expected ${what} as ${form}; got ${value.text}${whole ? ", which is written as a floating-point number" : ""}`,
+      whole ? "whole-number" : undefined,
+    );
+  }
+  if (v === undefined) return new Problem(`expected ${what} as ${form}`);
+  const text = typeof value === "string";
+  const min = o.min ?? 0n;
+  const max = o.max ?? (o.sizes ? SIZE_2_64 : SIZE_2_64 - 1n);
+  if (v < min || v > max) {
+    // JSON Schema sees this integer as a double: past 2^53 it may not tell it is out of range.
+    const asDouble = Number(v) >= Number(min) && Number(v) <= Number(max);
+    return new Problem(
+      `${what} ${v < 0n ? v : `0x${v.toString(16)}`} is out of range 0x${min.toString(16)}..0x${max.toString(16)}`,
+      text ? "number-text" : asDouble ? "exact-range" : undefined,
+    );
+  }
+  if (o.powerOfTwo && (v & (v - 1n)) !== 0n)
+    return new Problem(`${what} must be a power of two`, text ? "number-text" : "power-of-two");
+  if (o.multipleOf !== undefined && v % o.multipleOf !== 0n)
+    return new Problem(
+      `${what} must be a multiple of ${sizeText(o.multipleOf)}`,
+      text ? "number-text" : undefined,
+    );
+  return v;
+}
+
+function sizeText(v: bigint): string {
+  for (const [s, n] of [
+    ["T", 40n],
+    ["G", 30n],
+    ["M", 20n],
+    ["K", 10n],
+  ] as const)
+    if (v >= 1n << n && v % (1n << n) === 0n) return `${v >> n}${s}`;
+  return String(v);
+}
+
+function numberJson(o: NumberOptions): Json {
+  const min = o.min ?? 0n;
+  const max = o.max ?? (o.sizes ? SIZE_2_64 : SIZE_2_64 - 1n);
+  return {
+    anyOf: [
+      {
+        type: "integer",
+        minimum: Number(min),
+        maximum: Number(max),
+        ...(o.multipleOf !== undefined ? { multipleOf: Number(o.multipleOf) } : {}),
+      },
+      { type: "string", pattern: o.sizes ? SIZE_TEXT : NUMBER_TEXT },
+    ],
+  };
+}
+
+/** An unsigned integer exact to 2^64 (decimal or 0x hex; sizes also take K/M/G/T). */
+const u64 = (what: string, o: NumberOptions = {}) =>
+  leaf(numberJson(o), (v) => readNumber(v, what, o));
+
+/** A small integer in [min, max]. */
+const int = (what: string, min: number, max: number) =>
+  leaf(numberJson({ min: BigInt(min), max: BigInt(max) }), (v) => {
+    const n = readNumber(v, what, { min: BigInt(min), max: BigInt(max) });
+    return n instanceof Problem ? n : Number(n);
+  });
+
+/** A signed 32-bit word: negative, or unsigned up to 2^32 - 1 (read as the signed word). */
+function readSigned(v: unknown, what: string): number | Problem {
+  if (typeof v === "bigint" && v < 0n) {
+    if (v < -(2n ** 31n)) return new Problem(`${what} is out of range`);
+    return Number(v);
+  }
+  const n = readNumber(v, what, { max: 0xffffffffn });
+  return n instanceof Problem ? n : Number(n);
+}
+const SIGNED_JSON: Json = {
+  anyOf: [
+    { type: "integer", minimum: -(2 ** 31), maximum: 2 ** 32 - 1 },
+    { type: "string", pattern: NUMBER_TEXT },
+  ],
+};
+
+const str = (what: string) =>
+  leaf({ type: "string" }, (v) => {
+    if (!isScalar(v)) return new Problem(`expected ${what}`);
+    return typeof v === "string" ? v : new Problem(`expected ${what} as a string`);
+  });
+
+const words = <T extends string>(what: string, list: readonly T[]) =>
+  leaf({ enum: [...list] }, (v): T | Problem => {
+    if (!isScalar(v)) return new Problem(`expected ${what} (one of: ${list.join(", ")})`);
+    if (typeof v !== "string" || !list.includes(v as T))
+      return new Problem(`expected ${what} to be one of: ${list.join(", ")}; got '${show(v)}'`);
+    return v as T;
+  });
+
+const bool = (what: string) =>
+  leaf({ type: "boolean" }, (v) => {
+    if (!isScalar(v)) return new Problem(`expected ${what} (true or false)`);
+    return typeof v === "boolean" ? v : new Problem(`expected ${what} to be true or false`);
+  });
+
+function show(v: unknown): string {
+  return v instanceof FloatScalar ? v.text : String(v);
+}
+
+/** A string matching a pattern checked by hand (so the loader does not depend on regex engines). */
+const patterned = (what: string, pattern: RegExp, example: string, lower = false) =>
+  leaf({ type: "string", pattern: pattern.source }, (v) => {
+    if (!isScalar(v)) return new Problem(`expected ${what}`);
+    if (typeof v !== "string") return new Problem(`expected ${what} as a string`);
+    if (!pattern.test(v)) return new Problem(`expected ${example}; got '${v}'`);
+    return lower ? v.toLowerCase() : v;
+  });
+
+const deviceId = (what = "a device id") =>
+  patterned(
+    what,
+    /^[A-Za-z][A-Za-z0-9_.-]*$/,
+    "a device id made of letters, digits, '-', '.', '_' starting with a letter",
+  );
+const hostAddress = patterned(
+  "a host PCI address",
+  /^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/,
+  'a host PCI address like "0001:01:00.0"',
+  true,
+);
+
+/** The value of a hex digit's character code, or -1. */
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+const isSpace = (c: string) => c === "_" || /\s/.test(c);
+
+/** Hex bytes: an optional 0x, then pairs of hex digits; spaces and '_' between digits are ignored. */
+function readHex(v: unknown, what: string, atLeastOne: boolean): Uint8Array | Problem {
+  const expected = `expected ${what} as hex bytes in quotes, like "deadbeef"`;
+  if (!isScalar(v)) return new Problem(`${what} (hex bytes in quotes, like "deadbeef")`);
+  if (typeof v !== "string") return new Problem(expected);
+  const start = v.startsWith("0x") ? 2 : 0;
+  // Two passes, so that 16 MiB of data costs 16 MiB and not an array of digits.
+  let digits = 0;
+  for (let i = start; i < v.length; i++) {
+    if (hexValue(v.charCodeAt(i)) >= 0) digits++;
+    else if (!isSpace(v[i])) return new Problem(expected);
+  }
+  if (digits % 2 !== 0 || (atLeastOne && digits === 0)) return new Problem(expected);
+  if (digits / 2 > 1 << 24) return new Problem(`${what} must hold 1 byte to 16 MiB`, "data-size");
+  const out = new Uint8Array(digits / 2);
+  let n = 0;
+  for (let i = start; i < v.length; i++) {
+    const d = hexValue(v.charCodeAt(i));
+    if (d < 0) continue;
+    if (n % 2 === 0) out[n >> 1] = d << 4;
+    else out[n >> 1] |= d;
+    n++;
+  }
+  return out;
+}
+const HEX_SEP = "[\\s_]*";
+const hexJson = (atLeastOne: boolean): Json => ({
+  type: "string",
+  pattern: `^(0x)?${HEX_SEP}([0-9a-fA-F]${HEX_SEP}[0-9a-fA-F]${HEX_SEP})${atLeastOne ? "+" : "*"}$`,
+});
+const hexData = (what: string, atLeastOne: boolean) =>
+  leaf(hexJson(atLeastOne), (v) => readHex(v, what, atLeastOne));
+
+/** What the loader calls each map (in `X needs 'key'`, `unknown key 'k' in X`). */
+export interface MapName {
+  readonly what: string;
+  /** A message for an unknown key, when the generic one would say less. */
+  readonly unknownKey?: (key: string, allowed: readonly string[]) => string;
+}
+/** Map names by schema (clones made by refinements find their original's), for the loader. */
+export const MAP_NAMES = z.registry<MapName>();
+
+/** A map with exactly these keys (each optional unless its schema requires it). */
+function map<S extends z.ZodRawShape>(name: string | MapName, shape: S) {
+  const schema = z.strictObject(shape);
+  MAP_NAMES.add(schema, typeof name === "string" ? { what: name } : name);
+  return schema;
+}
+
+/** The issue a cross-field rule raises. */
+function issue(
+  ctx: z.RefinementCtx,
+  path: readonly PropertyKey[],
+  message: string,
+  rule?: LoaderOnlyRule,
+  at?: "key",
+) {
+  ctx.addIssue({ code: "custom", path: [...path], message, params: { rule, at } });
+}
+
+const has = (o: object, k: string) => (o as Record<string, unknown>)[k] !== undefined;
+const needs = (what: string, keys: readonly string[]) => (o: object, ctx: z.RefinementCtx) => {
+  for (const k of keys) if (!has(o, k)) issue(ctx, [], `${what} needs '${k}'`);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Machine
+
+/** The words of `behaviour`: the machine layer owns the list (`machine/behaviour.ts`). */
+const BEHAVIOURS = MACHINE_BEHAVIOURS as readonly Behaviour[] as readonly [
+  Behaviour,
+  ...Behaviour[],
+];
+
 export type { Behaviour };
 
-/** The simulated host the VFIO devices come from. */
-export interface HostSpec {
-  readonly iommu: "spapr-tce-v2" | "spapr-tce" | "type1";
-  readonly pageSize: bigint;
-  readonly pgsizes: readonly bigint[];
-  readonly maxLevels?: number;
-  readonly windowStarts?: readonly bigint[];
-  readonly memlockLimit?: bigint;
-  readonly dmaEntryLimit?: number;
-  /** type1: IOVA ranges the platform reserves (both ends included); default x86's MSI window. */
-  readonly reservedIova?: readonly (readonly [bigint, bigint])[];
-  readonly faults?: readonly {
-    readonly ioctl: string;
-    readonly errno: string;
-    readonly from?: number;
-    readonly once?: boolean;
-  }[];
-  /** The page size backing guest RAM (a hugepage size when RAM is on hugepages). */
-  readonly ramPageSize?: bigint;
-  /** Whether the host has dynamic DMA windows (powernv IODA2); without, only sPAPR TCE v1 works. */
-  readonly ddw?: boolean;
+const machineType = leaf({ type: "string", pattern: "^pseries(-[0-9]+\\.[0-9]+)?$" }, (v) => {
+  if (!isScalar(v)) return new Problem("expected machine type");
+  if (typeof v !== "string") return new Problem("expected machine type as a string");
+  if (pseriesCompat(v)) return v;
+  return new Problem(
+    `expected machine type pseries or pseries-X.Y (2.1 to 7.2); got '${v}'`,
+    /^pseries-[0-9]+\.[0-9]+$/.test(v) ? "machine-version" : undefined,
+  );
+});
+
+const phbFields = {
+  ddw: bool("ddw").optional().describe("dynamic DMA windows (QEMU's `ddw` property)"),
+  dma_win_addr: u64("dma_win_addr").optional().describe("bus address of the default window"),
+  dma_win_size: u64("dma_win_size", { sizes: true, min: 0x1000n, max: 1n << 44n })
+    .optional()
+    .describe("size of the default 32-bit window"),
+  dma64_win_addr: u64("dma64_win_addr").optional().describe("bus address of a DDW"),
+  pgsz: u64("pgsz").optional().describe("allowed DDW page sizes: bit n allows 2^n"),
+};
+type PhbOut = {
+  index: number;
+  ddw?: boolean;
+  dmaWinAddr?: bigint;
+  dmaWinSize?: bigint;
+  dma64WinAddr?: bigint;
+  pgsz?: bigint;
+};
+function phbOut(p: {
+  ddw?: boolean;
+  dma_win_addr?: bigint;
+  dma_win_size?: bigint;
+  dma64_win_addr?: bigint;
+  pgsz?: bigint;
+}): Omit<PhbOut, "index"> {
+  const out: Omit<PhbOut, "index"> = {};
+  if (p.ddw !== undefined) out.ddw = p.ddw;
+  if (p.dma_win_addr !== undefined) out.dmaWinAddr = p.dma_win_addr;
+  if (p.dma_win_size !== undefined) out.dmaWinSize = p.dma_win_size;
+  if (p.dma64_win_addr !== undefined) out.dma64WinAddr = p.dma64_win_addr;
+  if (p.pgsz !== undefined) out.pgsz = p.pgsz;
+  return out;
 }
 
-/** Which PHB an RTAS call addresses: through a device, or directly. */
-export type PhbRef = { readonly device: string } | { readonly phb: number };
+const phb = map("a PHB", {
+  index: int("PHB index", 0, 30).describe(
+    "0 configures the default PHB; others add `spapr-pci-host-bridge,index=N`",
+  ),
+  ...phbFields,
+}).transform((p): PhbOut => ({ index: p.index, ...phbOut(p) }));
 
-/** The expectation a step may carry; only the named fields are checked. */
-export interface Expectation {
-  readonly rets?: readonly bigint[];
-  readonly status?: number;
-  readonly liobn?: bigint;
-  readonly start?: bigint;
-  readonly value?: bigint;
-  readonly available?: number;
-  readonly ret?: number;
-  readonly tce?: bigint;
-  readonly data?: Uint8Array;
-  readonly fault?: boolean;
-  readonly ok?: boolean;
-  readonly error?: string;
-  /** Whether real QEMU 7.2 would abort the VM at this step. */
-  readonly qemuAborts?: boolean;
+const phbGlobals = map("phb_globals", phbFields).transform(phbOut);
+
+/** The drivers a device may have. */
+export const DRIVERS = ["qemu-xhci", "vfio-pci"] as const;
+
+const deviceFields = {
+  id: deviceId().optional().describe("names the device in steps (QEMU's `id=`)"),
+  // Typed as a string, as the machine's device table is open to more drivers.
+  driver: words<string>("driver", DRIVERS).describe(
+    "`qemu-xhci` (emulated) or `vfio-pci` (assigned)",
+  ),
+  bus: int("bus (a PHB index)", 0, 30).optional().describe("the PHB index (default 0)"),
+  slot: int("slot", 0, 31).optional().describe("PCI slot (default: the first free)"),
+  host: hostAddress.optional().describe('a vfio-pci device\'s host address, like "0001:01:00.0"'),
+};
+const HOST_ONLY_FOR_VFIO: Json = ifThen(
+  { properties: { driver: { const: "vfio-pci" } } },
+  { required: ["host"] },
+  { not: { required: ["host"] } },
+);
+function checkDevice(d: { driver: string; host?: string }, ctx: z.RefinementCtx) {
+  if (d.driver === "vfio-pci" && d.host === undefined)
+    issue(ctx, [], `a vfio-pci device needs 'host' (like "0001:01:00.0")`);
+  if (d.driver !== "vfio-pci" && d.host !== undefined)
+    issue(ctx, ["host"], `'host' is only for vfio-pci`, undefined, "key");
 }
+const device = map("a device", deviceFields).superRefine(checkDevice).meta(HOST_ONLY_FOR_VFIO);
 
-interface StepBase {
-  /** 1-based line of the step in its file. */
-  readonly line: number;
-  readonly expect?: Expectation;
-}
+/** A cold-plugged device, emulated or assigned. */
+export type MachineDevice = z.output<typeof device>;
 
-/** An RTAS call, raw (`args`) or friendly (named fields turned into args here). */
-export interface RtasStep extends StepBase {
-  readonly kind: "rtas";
-  readonly name: string;
-  /** Raw argument cells, or undefined when `build` makes them from the machine. */
-  readonly args?: readonly bigint[];
-  readonly friendly?: {
-    readonly target?: PhbRef;
-    readonly reg?: number;
-    readonly size?: number;
-    readonly value?: bigint;
-    readonly pageShift?: number;
-    readonly windowShift?: number;
-    readonly liobn?: bigint;
-  };
-  readonly nret?: number;
-}
+const machine = map("machine", {
+  type: machineType
+    .optional()
+    .describe("`pseries` (7.2) or `pseries-X.Y` (2.1 to 7.2), with that type's defaults")
+    .meta({ docDefault: "pseries" }),
+  smp: int("smp", 1, 64)
+    .optional()
+    .describe("CPUs: one `cpu-memory-N` address space each")
+    .meta({ docDefault: 1 }),
+  memory: u64("memory", {
+    sizes: true,
+    min: 1n << 20n,
+    max: 1n << 50n,
+    multipleOf: 1n << 16n,
+  }).describe("guest RAM, a multiple of 64K"),
+  maxmem: u64("maxmem", { sizes: true, min: 1n << 20n, max: 1n << 50n })
+    .optional()
+    .describe("with memory hot-plug: the device-memory area is `maxmem - memory`"),
+  phbs: z.array(phb).optional().describe("PHB settings; PHB 0 always exists, others are added"),
+  phb_globals: phbGlobals
+    .optional()
+    .describe("the same settings for every PHB (QEMU's `-global spapr-pci-host-bridge.X=Y`)"),
+  devices: z.array(device).optional().describe("cold-plugged devices"),
+})
+  .superRefine((m, ctx) => {
+    if (m.maxmem !== undefined && m.maxmem < m.memory)
+      issue(
+        ctx,
+        ["maxmem"],
+        `maxmem 0x${m.maxmem.toString(16)} is out of range 0x${m.memory.toString(16)}..0x${(1n << 50n).toString(16)}`,
+        "maxmem-at-least-memory",
+      );
+    const seen = new Set<number>();
+    (m.phbs ?? []).forEach((p, i) => {
+      if (seen.has(p.index))
+        issue(ctx, ["phbs", i], `duplicate PHB index ${p.index}`, "unique-phb-index");
+      seen.add(p.index);
+    });
+    (m.devices ?? []).forEach((d, i) => {
+      const bus = d.bus ?? 0;
+      if (bus !== 0 && !seen.has(bus))
+        issue(
+          ctx,
+          ["devices", i],
+          `device bus ${bus}: no PHB with index ${bus} in machine.phbs`,
+          "device-bus",
+        );
+    });
+  })
+  .transform((m) => ({
+    machineType: m.type ?? "pseries",
+    memory: m.memory,
+    maxMemory: m.maxmem,
+    smp: m.smp ?? 1,
+    phbs: m.phbs ?? [],
+    phbGlobals: m.phb_globals,
+    devices: m.devices ?? [],
+  }));
 
-/** A TCE hypercall. */
-export interface HcallStep extends StepBase {
-  readonly kind: "hcall";
-  readonly name: "H_PUT_TCE" | "H_GET_TCE" | "H_STUFF_TCE" | "H_PUT_TCE_INDIRECT";
-  readonly liobn: bigint;
-  readonly ioba: bigint;
-  readonly tce?: bigint;
-  readonly npages?: bigint;
-  readonly tceList?: bigint;
-  readonly tces?: readonly bigint[];
-}
+/** The machine part of a scenario. */
+export type MachineSpec = z.output<typeof machine> & Omit<PseriesConfig, "devices">;
 
-/** A device's DMA. */
-export interface DmaStep extends StepBase {
-  readonly kind: "dma";
-  readonly device: string;
-  readonly address: bigint;
-  readonly write?: Uint8Array;
-  readonly length?: number;
-}
+// ---------------------------------------------------------------------------------------------
+// Host
 
-/** A guest CPU access to its physical memory. */
-export interface CpuStep extends StepBase {
-  readonly kind: "cpu";
-  readonly address: bigint;
-  readonly write?: Uint8Array;
-  readonly length?: number;
-}
-
-/** Hot-plug. */
-export interface DeviceAddStep extends StepBase {
-  readonly kind: "device_add";
-  readonly id: string;
-  readonly driver: string;
-  readonly bus?: number;
-  readonly slot?: number;
-  readonly host?: string;
-}
-
-/** Hot-unplug. */
-export interface DeviceDelStep extends StepBase {
-  readonly kind: "device_del";
-  readonly id: string;
-}
-
-/** A raw ioctl on a host container, with no QEMU in between (to script the host driver). */
-export interface IoctlStep extends StepBase {
-  readonly kind: "ioctl";
-  readonly ioctl: (typeof IOCTLS)[number];
-  /** Names a container of this run; SET_IOMMU creates it. */
-  readonly container: string;
-  readonly args: Readonly<Record<string, bigint | string>>;
-}
-
+/** The host IOMMU backends. */
+export const HOST_IOMMUS = ["spapr-tce-v2", "spapr-tce", "type1"] as const;
 /** The ioctls an `ioctl` step can make. */
 export const IOCTLS = [
   "SET_IOMMU",
@@ -144,27 +477,782 @@ export const IOCTLS = [
   "MAP_DMA",
   "UNMAP_DMA",
 ] as const;
+/** The ioctls a fault can name: those of `ioctl` steps, and the group attach and detach. */
+export const FAULT_IOCTLS = [...IOCTLS, "GROUP_SET_CONTAINER", "GROUP_UNSET_CONTAINER"] as const;
+/** The errno names the host kernel model knows. */
+export const ERRNO_NAMES = Object.keys(Errno) as (keyof typeof Errno)[];
 
+const fault = map("a fault", {
+  ioctl: words("an ioctl name", FAULT_IOCTLS).describe("the ioctl that fails"),
+  errno: leaf({ enum: ERRNO_NAMES }, (v) =>
+    typeof v === "string" && (ERRNO_NAMES as string[]).includes(v)
+      ? v
+      : new Problem(
+          `expected an errno name like EINVAL, ENOMEM, ENOSPC (one of: ${ERRNO_NAMES.join(", ")}); got '${show(v)}'`,
+        ),
+  ).describe("its errno, like `EINVAL` or `ENOMEM`"),
+  from: int("from (the Nth call)", 1, 2 ** 31 - 1)
+    .optional()
+    .describe("the first call that fails (1-based; default 1)"),
+  once: bool("once").optional().describe("only that call fails, not every one from it on"),
+});
+
+const hostSize = (what: string, max: bigint) =>
+  u64(what, { sizes: true, min: 0x1000n, max, powerOfTwo: true });
+
+const host = map("host", {
+  iommu: words("host iommu", HOST_IOMMUS)
+    .optional()
+    .describe("`spapr-tce-v2`, `spapr-tce` (v1) or `type1`")
+    .meta({ docDefault: "spapr-tce-v2" }),
+  page_size: hostSize("page_size", 1n << 30n)
+    .optional()
+    .describe("host PAGE_SIZE")
+    .meta({ docDefault: "64K" }),
+  pgsizes: z
+    .array(hostSize("an IOMMU page size", 1n << 40n))
+    .optional()
+    .describe("IOMMU page sizes")
+    .meta({ docDefault: "[4K, 64K, 2M, 1G]" }),
+  max_levels: int("max_levels", 1, 5)
+    .optional()
+    .describe("most TCE table levels")
+    .meta({ docDefault: 5 }),
+  window_starts: z
+    .array(u64("a window start"))
+    .optional()
+    .describe("bus address of each window slot")
+    .meta({ docDefault: "[0, 1<<59]" }),
+  memlock_limit: u64("memlock_limit", { sizes: true })
+    .optional()
+    .describe("RLIMIT_MEMLOCK in bytes")
+    .meta({ docDefault: "unlimited" }),
+  dma_entry_limit: int("dma_entry_limit", 0, 2 ** 31 - 1)
+    .optional()
+    .describe("type1: most mappings")
+    .meta({ docDefault: 65535 }),
+  reserved_iova: z
+    .array(
+      z
+        .tuple([u64("the range's first address"), u64("the range's last address")], {
+          error: "expected a reserved range as [first, last]",
+        })
+        .superRefine(([first, last], ctx) => {
+          if (last < first) issue(ctx, [], "a reserved range ends before it starts", "range-order");
+        }),
+    )
+    .optional()
+    .describe(
+      "type1: IOVA ranges the platform reserves (`[first, last]` each), refused by MAP_DMA and left out of GET_INFO's IOVA ranges",
+    )
+    .meta({ docDefault: "[[0xfee00000, 0xfeefffff]]" }),
+  faults: z
+    .array(fault)
+    .optional()
+    .describe(
+      "planned failures: the named ioctl fails with `errno` from its `from`-th call (or only then, with `once`)",
+    ),
+  ram_page_size: hostSize("ram_page_size", 1n << 34n)
+    .optional()
+    .describe("page size backing guest RAM (a hugepage size)")
+    .meta({ docDefault: "page_size" }),
+  ddw: bool("ddw")
+    .optional()
+    .describe("dynamic windows; without them sPAPR TCE v2 is refused and VFIO falls back to v1")
+    .meta({ docDefault: true }),
+}).transform((h) => {
+  const out: {
+    iommu: (typeof HOST_IOMMUS)[number];
+    pageSize: bigint;
+    pgsizes: readonly bigint[];
+    maxLevels?: number;
+    windowStarts?: readonly bigint[];
+    memlockLimit?: bigint;
+    dmaEntryLimit?: number;
+    /** type1: IOVA ranges the platform reserves (both ends included); default x86's MSI window. */
+    reservedIova?: readonly (readonly [bigint, bigint])[];
+    faults?: readonly {
+      ioctl: string;
+      errno: string;
+      from?: number;
+      once?: boolean;
+    }[];
+    /** The page size backing guest RAM (a hugepage size when RAM is on hugepages). */
+    ramPageSize?: bigint;
+    /** Whether the host has dynamic DMA windows (powernv IODA2); without, only sPAPR TCE v1 works. */
+    ddw?: boolean;
+  } = {
+    iommu: h.iommu ?? "spapr-tce-v2",
+    pageSize: h.page_size ?? 0x10000n,
+    pgsizes: h.pgsizes ?? [0x1000n, 0x10000n, 0x200000n, 0x40000000n],
+  };
+  if (h.max_levels !== undefined) out.maxLevels = h.max_levels;
+  if (h.window_starts !== undefined) out.windowStarts = h.window_starts;
+  if (h.memlock_limit !== undefined) out.memlockLimit = h.memlock_limit;
+  if (h.dma_entry_limit !== undefined) out.dmaEntryLimit = h.dma_entry_limit;
+  if (h.reserved_iova !== undefined) out.reservedIova = h.reserved_iova;
+  if (h.faults !== undefined) out.faults = h.faults;
+  if (h.ram_page_size !== undefined) out.ramPageSize = h.ram_page_size;
+  if (h.ddw !== undefined) out.ddw = h.ddw;
+  return out;
+});
+
+/** The simulated host the VFIO devices come from. */
+export type HostSpec = z.output<typeof host>;
+
+// ---------------------------------------------------------------------------------------------
+// Expectations
+
+/** Hypercall return codes by name (those QEMU's TCE hypercalls return). */
+export const H_RETURNS = { H_SUCCESS: 0, H_HARDWARE: -1, H_FUNCTION: -2, H_PARAMETER: -4 } as const;
+/** How a DMA ends. */
+export const DMA_STATUSES = [
+  "ok",
+  "permission-fault",
+  "decode-error",
+  "device-error",
+] as const satisfies readonly DmaStatus[];
+/** QEMU's MemTxResult bits, by name (a CPU access's `result`). */
+export const MEMTX_RESULTS = {
+  MEMTX_OK: 0,
+  MEMTX_ERROR: 1,
+  MEMTX_DECODE_ERROR: 2,
+  MEMTX_ACCESS_ERROR: 4,
+} as const;
+
+const ERRNO_RETS = ERRNO_NAMES.map((n) => `-${n}`);
+const ret = leaf(
+  { anyOf: [SIGNED_JSON, { enum: [...Object.keys(H_RETURNS), ...ERRNO_RETS] }] },
+  (v): number | Problem => {
+    if (typeof v === "string" && v.startsWith("-E")) {
+      const errno = (ERRNO_NAMES as string[]).includes(v.slice(1))
+        ? errnoByName(v.slice(1))
+        : undefined;
+      if (errno === undefined)
+        return new Problem(`expected ret as -ERRNO with a known errno; got '${v}'`);
+      return -errno;
+    }
+    if (typeof v === "string" && !/^\s*-?[0-9]/.test(v)) {
+      const code = Object.hasOwn(H_RETURNS, v) ? H_RETURNS[v as keyof typeof H_RETURNS] : undefined;
+      if (code === undefined)
+        return new Problem(
+          `expected ret as one of ${Object.keys(H_RETURNS).join(", ")}, -ERRNO or a number; got '${v}'`,
+        );
+      return code;
+    }
+    return readSigned(v, "ret");
+  },
+);
+
+const status = leaf(
+  { anyOf: [SIGNED_JSON, { enum: [...DMA_STATUSES] }] },
+  (v): number | DmaStatus | Problem => {
+    if (typeof v === "string" && (DMA_STATUSES as readonly string[]).includes(v))
+      return v as DmaStatus;
+    if (typeof v === "string" && !/^\s*-?[0-9]/.test(v))
+      return new Problem(
+        `expected status as an RTAS status word or a DMA status (${DMA_STATUSES.join(", ")}); got '${v}'`,
+      );
+    return readSigned(v, "status");
+  },
+);
+
+const memtx = leaf(
+  {
+    anyOf: [{ type: "integer", minimum: 0, maximum: 7 }, { enum: Object.keys(MEMTX_RESULTS) }],
+  },
+  (v): number | Problem => {
+    if (typeof v === "string" && Object.hasOwn(MEMTX_RESULTS, v))
+      return MEMTX_RESULTS[v as keyof typeof MEMTX_RESULTS];
+    if (typeof v === "string")
+      return new Problem(
+        `expected result as one of ${Object.keys(MEMTX_RESULTS).join(", ")} or a number; got '${v}'`,
+      );
+    const n = readNumber(v, "result", { max: 7n });
+    return n instanceof Problem ? n : Number(n);
+  },
+);
+
+const expectation = map("expect", {
+  rets: z
+    .array(u64("a return cell", { max: 0xffffffffn }))
+    .optional()
+    .describe("rtas: every return cell"),
+  status: status
+    .optional()
+    .describe(
+      "rtas: the status word (signed); dma: `ok`, `permission-fault`, `decode-error` or `device-error`",
+    ),
+  liobn: u64("liobn", { max: 0xffffffffn })
+    .optional()
+    .describe("rtas create: the new window's LIOBN"),
+  start: u64("start")
+    .optional()
+    .describe("rtas create: the new window's bus address; ioctl TCE_CREATE: the window start"),
+  value: u64("value", { max: 0xffffffffn }).optional().describe("rtas read-pci-config: the value"),
+  available: int("available", 0, 2).optional().describe("rtas query: windows still available"),
+  ret: ret
+    .optional()
+    .describe(
+      "hcall: `H_SUCCESS`, `H_PARAMETER`, ... or a number; ioctl: 0, a number or `-EINVAL`-style",
+    ),
+  tce: u64("tce").optional().describe("hcall H_GET_TCE: the TCE read"),
+  written: u64("written")
+    .optional()
+    .describe("hcall H_PUT_TCE_INDIRECT, H_STUFF_TCE: entries written before it stopped"),
+  data: hexData("data", false).optional().describe("dma, cpu reads: the bytes read"),
+  fault: bool("fault").optional().describe("dma, cpu: whether the access failed"),
+  fault_address: u64("fault_address")
+    .optional()
+    .describe("dma: the first bus address an IOMMU refused"),
+  result: memtx
+    .optional()
+    .describe("cpu: QEMU's MemTxResult, `MEMTX_OK`, `MEMTX_DECODE_ERROR`, ... or a number"),
+  ok: bool("ok").optional().describe("device_add, device_del, check: whether it succeeded"),
+  holds: bool("holds").optional().describe("expect_mtree: whether the text matched"),
+  violations: int("violations", 0, 2 ** 31 - 1)
+    .optional()
+    .describe("check: how many violations it found"),
+  locked_pages: u64("locked_pages").optional().describe("ioctl: locked pages after the call"),
+  error: str("error (a substring of the error)")
+    .optional()
+    .describe("any step: a substring of its error"),
+  qemu_aborts: bool("qemu_aborts")
+    .optional()
+    .describe("any step: whether real QEMU 7.2 would abort the VM here"),
+}).transform((e) => {
+  const out: {
+    rets?: readonly bigint[];
+    status?: number | DmaStatus;
+    liobn?: bigint;
+    start?: bigint;
+    value?: bigint;
+    available?: number;
+    ret?: number;
+    tce?: bigint;
+    written?: bigint;
+    data?: Uint8Array;
+    fault?: boolean;
+    faultAddress?: bigint;
+    result?: number;
+    ok?: boolean;
+    holds?: boolean;
+    violations?: number;
+    lockedPages?: bigint;
+    error?: string;
+    /** Whether real QEMU 7.2 would abort the VM at this step. */
+    qemuAborts?: boolean;
+  } = {};
+  const { fault_address, locked_pages, qemu_aborts, ...same } = e;
+  for (const [k, v] of Object.entries(same)) if (v !== undefined) (out as Json)[k] = v;
+  if (fault_address !== undefined) out.faultAddress = fault_address;
+  if (locked_pages !== undefined) out.lockedPages = locked_pages;
+  if (qemu_aborts !== undefined) out.qemuAborts = qemu_aborts;
+  return out;
+});
+
+/** The expectation a step may carry; only the named fields are checked. */
+export type Expectation = z.output<typeof expectation>;
+
+// ---------------------------------------------------------------------------------------------
+// Steps
+
+const expectField = expectation
+  .meta({ id: "expectation" })
+  .optional()
+  .describe("fields of the step's result to check; the run fails when one differs");
+
+interface StepBase {
+  /** 1-based line of the step in its file. */
+  readonly line: number;
+  readonly expect?: Expectation;
+}
+
+/** A step schema: the kind key, what may stand beside it, and the output without `line`. */
+function stepMap<S extends z.ZodRawShape>(name: string | MapName, shape: S) {
+  return map(name, { ...shape, expect: expectField });
+}
+
+/** Which PHB an RTAS call addresses: through a device, or directly. */
+export type PhbRef = { readonly device: string } | { readonly phb: number };
+
+/** The friendly fields of an `rtas` step, which name what raw `args` would encode. */
+export const RTAS_FRIENDLY_FIELDS = [
+  "device",
+  "phb",
+  "reg",
+  "size",
+  "value",
+  "page_shift",
+  "window_shift",
+  "liobn",
+] as const;
+
+const rtasStep = stepMap("an rtas step", {
+  rtas: words("RTAS call", RTAS_CALLS).describe("the call"),
+  args: z
+    .array(u64("an argument cell", { max: 0xffffffffn }))
+    .optional()
+    .describe("raw argument cells (then no friendly fields)"),
+  nret: int("nret", 0, 16).optional().describe("how many return cells (default: the call's)"),
+  device: deviceId().optional().describe("the device whose PHB (and config space) is addressed"),
+  phb: int("phb index", 0, 30).optional().describe("the PHB addressed, by index"),
+  reg: int("reg", 0, 0xfff).optional().describe("config space register (read/write-pci-config)"),
+  size: int("size", 0, 0xffffffff).optional().describe("access size in bytes (1, 2 or 4)"),
+  value: u64("value", { max: 0xffffffffn }).optional().describe("the value written"),
+  page_shift: int("page_shift", 0, 0xffffffff)
+    .optional()
+    .describe("create: the window's page shift"),
+  window_shift: int("window_shift", 0, 0xffffffff)
+    .optional()
+    .describe("create: log2 of the window size"),
+  liobn: u64("liobn", { max: 0xffffffffn }).optional().describe("remove: the window's LIOBN"),
+})
+  .superRefine((s, ctx) => {
+    if (s.args !== undefined) {
+      const friendly = RTAS_FRIENDLY_FIELDS.find((k) => has(s, k));
+      if (friendly)
+        issue(
+          ctx,
+          [friendly],
+          `'${friendly}' cannot be combined with raw 'args'`,
+          undefined,
+          "key",
+        );
+      return;
+    }
+    if (s.device !== undefined && s.phb !== undefined)
+      issue(ctx, ["phb"], "give either 'device' or 'phb', not both", undefined, "key");
+    const what = `${s.rtas} (friendly form)`;
+    const need: Record<string, readonly string[]> = {
+      "ibm,read-pci-config": ["device", "reg", "size"],
+      "ibm,write-pci-config": ["device", "reg", "size", "value"],
+      "ibm,create-pe-dma-window": ["page_shift", "window_shift"],
+      "ibm,remove-pe-dma-window": ["liobn"],
+    };
+    needs(what, need[s.rtas] ?? [])(s, ctx);
+    if (s.rtas !== "ibm,remove-pe-dma-window" && s.device === undefined && s.phb === undefined)
+      issue(ctx, ["rtas"], `${s.rtas} needs 'device' or 'phb' (or raw 'args')`);
+  })
+  .meta(
+    ifThen(
+      { required: ["args"] },
+      { not: { anyOf: RTAS_FRIENDLY_FIELDS.map((k) => ({ required: [k] })) } },
+      {
+        allOf: [
+          { not: { required: ["device", "phb"] } },
+          ifThen(
+            { properties: { rtas: { enum: ["ibm,read-pci-config", "ibm,write-pci-config"] } } },
+            { required: ["device", "reg", "size"] },
+          ),
+          ifThen(
+            { properties: { rtas: { const: "ibm,write-pci-config" } } },
+            { required: ["value"] },
+          ),
+          ifThen(
+            { properties: { rtas: { const: "ibm,create-pe-dma-window" } } },
+            { required: ["page_shift", "window_shift"] },
+          ),
+          ifThen(
+            { properties: { rtas: { const: "ibm,remove-pe-dma-window" } } },
+            { required: ["liobn"] },
+            { anyOf: [{ required: ["device"] }, { required: ["phb"] }] },
+          ),
+        ],
+      },
+    ),
+  )
+  .transform((s) => {
+    const base = { kind: "rtas" as const, name: s.rtas, expect: s.expect, nret: s.nret };
+    if (s.args !== undefined) return { ...base, args: s.args as readonly bigint[] };
+    const friendly: {
+      target?: PhbRef;
+      reg?: number;
+      size?: number;
+      value?: bigint;
+      pageShift?: number;
+      windowShift?: number;
+      liobn?: bigint;
+    } = {};
+    if (s.device !== undefined) friendly.target = { device: s.device };
+    if (s.phb !== undefined) friendly.target = { phb: s.phb };
+    if (s.reg !== undefined) friendly.reg = s.reg;
+    if (s.size !== undefined) friendly.size = s.size;
+    if (s.value !== undefined) friendly.value = s.value;
+    if (s.page_shift !== undefined) friendly.pageShift = s.page_shift;
+    if (s.window_shift !== undefined) friendly.windowShift = s.window_shift;
+    if (s.liobn !== undefined) friendly.liobn = s.liobn;
+    return { ...base, args: undefined as readonly bigint[] | undefined, friendly };
+  });
+
+/** An RTAS call, raw (`args`) or friendly (named fields turned into args by the runner). */
+export type RtasStep = StepBase & {
+  readonly kind: "rtas";
+  readonly name: string;
+  /** Raw argument cells, or undefined when the runner makes them from the machine. */
+  readonly args?: readonly bigint[];
+  readonly friendly?: {
+    readonly target?: PhbRef;
+    readonly reg?: number;
+    readonly size?: number;
+    readonly value?: bigint;
+    readonly pageShift?: number;
+    readonly windowShift?: number;
+    readonly liobn?: bigint;
+  };
+  readonly nret?: number;
+};
+
+/** The hypercalls a scenario can make. */
+export const HCALLS = ["H_PUT_TCE", "H_GET_TCE", "H_STUFF_TCE", "H_PUT_TCE_INDIRECT"] as const;
+
+const liobnArg = u64("liobn").describe("the window's LIOBN");
+const iobaArg = u64("ioba").describe("the bus address in the window");
+const hcallArgs = {
+  H_PUT_TCE: { liobn: liobnArg, ioba: iobaArg, tce: u64("tce").describe("the TCE") },
+  H_GET_TCE: { liobn: liobnArg, ioba: iobaArg },
+  H_STUFF_TCE: {
+    liobn: liobnArg,
+    ioba: iobaArg,
+    tce_value: u64("tce_value").describe("the TCE written to every entry"),
+    npages: u64("npages").describe("how many entries"),
+  },
+  H_PUT_TCE_INDIRECT: {
+    liobn: liobnArg,
+    ioba: iobaArg,
+    tce_list: u64("tce_list").optional().describe("guest physical address of the TCE list"),
+    npages: u64("npages").optional().describe("how many TCEs the list holds"),
+    tces: z
+      .array(u64("a TCE"))
+      .optional()
+      .describe(
+        "the TCEs themselves, at most 512, instead of a list in guest RAM (so the list's alignment check is skipped)",
+      ),
+  },
+} as const;
+
+const notAnArgument = (name: string) => (key: string, allowed: readonly string[]) =>
+  `'${key}' is not an argument of ${name}; expected: ${allowed.join(", ")}`;
+
+function hcallStepOf<N extends (typeof HCALLS)[number]>(name: N) {
+  let args: z.ZodType = map(
+    { what: `${name} args`, unknownKey: notAnArgument(name) },
+    hcallArgs[name],
+  );
+  if (name === "H_PUT_TCE_INDIRECT")
+    args = (args as z.ZodObject)
+      .superRefine((a: Json, ctx) => {
+        if (a.tces !== undefined) {
+          const other = ["tce_list", "npages"].find((k) => has(a, k));
+          if (other)
+            issue(
+              ctx,
+              ["tces"],
+              "give either 'tces' or 'tce_list' with 'npages'",
+              undefined,
+              "key",
+            );
+        } else if (a.tce_list === undefined && a.npages === undefined)
+          issue(ctx, [], `${name} args needs 'tces', or 'tce_list' with 'npages'`);
+        else needs(`${name} args`, ["tce_list", "npages"])(a, ctx);
+      })
+      .meta({
+        oneOf: [
+          {
+            required: ["tces"],
+            not: { anyOf: [{ required: ["tce_list"] }, { required: ["npages"] }] },
+          },
+          { required: ["tce_list", "npages"], not: { required: ["tces"] } },
+        ],
+      });
+  return stepMap(name, {
+    hcall: z.literal(name).describe("the hypercall"),
+    args: args.describe("its arguments"),
+  }).transform((s) => {
+    const a = s.args as {
+      liobn: bigint;
+      ioba: bigint;
+      tce?: bigint;
+      tce_value?: bigint;
+      npages?: bigint;
+      tce_list?: bigint;
+      tces?: readonly bigint[];
+    };
+    const out: {
+      kind: "hcall";
+      name: (typeof HCALLS)[number];
+      expect?: Expectation;
+      liobn: bigint;
+      ioba: bigint;
+      tce?: bigint;
+      npages?: bigint;
+      tceList?: bigint;
+      tces?: readonly bigint[];
+    } = { kind: "hcall", name, expect: s.expect, liobn: a.liobn, ioba: a.ioba };
+    const tce = a.tce ?? a.tce_value;
+    if (tce !== undefined) out.tce = tce;
+    if (a.npages !== undefined) out.npages = a.npages;
+    if (a.tce_list !== undefined) out.tceList = a.tce_list;
+    if (a.tces !== undefined) out.tces = a.tces;
+    return out;
+  });
+}
+/** The schema of an `hcall` step, by hypercall. */
+export const HCALL_STEPS = {
+  H_PUT_TCE: hcallStepOf("H_PUT_TCE"),
+  H_GET_TCE: hcallStepOf("H_GET_TCE"),
+  H_STUFF_TCE: hcallStepOf("H_STUFF_TCE"),
+  H_PUT_TCE_INDIRECT: hcallStepOf("H_PUT_TCE_INDIRECT"),
+};
+/** A TCE hypercall. */
+export type HcallStep = StepBase & z.output<(typeof HCALL_STEPS)[keyof typeof HCALL_STEPS]>;
+
+const ACCESS_FORMS: Json = {
+  oneOf: [
+    {
+      required: ["read", "length"],
+      not: { anyOf: [{ required: ["write"] }, { required: ["data"] }] },
+    },
+    {
+      required: ["write", "data"],
+      not: { anyOf: [{ required: ["read"] }, { required: ["length"] }] },
+    },
+  ],
+};
+function accessFields(noun: string) {
+  return {
+    read: u64("the address to read").optional().describe(`the ${noun} address to read`),
+    write: u64("the address to write").optional().describe(`the ${noun} address to write`),
+    data: hexData("data", true).optional().describe("the bytes written (with `write`)"),
+    length: int("length", 1, 1 << 24)
+      .optional()
+      .describe("how many bytes to read (with `read`)"),
+  };
+}
+function checkAccess(what: string) {
+  return (
+    d: { read?: bigint; write?: bigint; data?: Uint8Array; length?: number },
+    ctx: z.RefinementCtx,
+  ) => {
+    if ((d.read === undefined) === (d.write === undefined))
+      return issue(ctx, [], `${what} needs exactly one of 'read' or 'write'`);
+    if (d.write !== undefined) {
+      if (d.length !== undefined)
+        issue(ctx, ["length"], `'length' goes with 'read', not 'write'`, undefined, "key");
+      needs(what, ["data"])(d, ctx);
+    } else {
+      if (d.data !== undefined)
+        issue(
+          ctx,
+          ["data"],
+          `'data' goes with 'write'; to check what is read use expect: { data: ... }`,
+          undefined,
+          "key",
+        );
+      needs(what, ["length"])(d, ctx);
+    }
+  };
+}
+function accessOut(d: { read?: bigint; write?: bigint; data?: Uint8Array; length?: number }) {
+  return d.write !== undefined
+    ? { address: d.write, write: d.data as Uint8Array, length: undefined as number | undefined }
+    : { address: d.read as bigint, write: undefined as Uint8Array | undefined, length: d.length };
+}
+
+const dmaBody = map("a dma step", {
+  device: deviceId().describe("the device doing the DMA"),
+  ...accessFields("bus"),
+})
+  .superRefine(checkAccess("a dma step"))
+  .meta(ACCESS_FORMS);
+const cpuBody = map("a cpu step", accessFields("guest physical"))
+  .superRefine(checkAccess("a cpu step"))
+  .meta(ACCESS_FORMS);
+
+const mtreeBody = map("an expect_mtree step", {
+  contains: str("contains").optional().describe("text the output must contain"),
+  equals: str("equals").optional().describe("the whole output"),
+  flat: bool("flat").optional().describe("`info mtree -f`: flat views"),
+  disabled: bool("disabled").optional().describe("`info mtree -D`: disabled regions too"),
+  owners: bool("owners").optional().describe("`info mtree -o`: owners"),
+})
+  .superRefine((d, ctx) => {
+    if ((d.contains === undefined) === (d.equals === undefined))
+      issue(ctx, [], "an expect_mtree step needs exactly one of 'contains' or 'equals'");
+  })
+  .meta({ oneOf: [{ required: ["contains"] }, { required: ["equals"] }] });
+
+const deviceAddBody = map("a device_add step", {
+  ...deviceFields,
+  id: deviceId().describe("names the device in later steps"),
+})
+  .superRefine(checkDevice)
+  .meta(HOST_ONLY_FOR_VFIO);
+
+/** The schema of each step kind, by its key. */
+export const STEP_SCHEMAS = {
+  ioctl: undefined as unknown as z.ZodType, // set below (per ioctl)
+  reset: stepMap("a reset step", {
+    reset: words("reset", ["system"] as const).describe("`system`: QEMU's `system_reset`"),
+  }).transform((s) => ({ kind: "reset" as const, expect: s.expect })),
+  rtas: rtasStep,
+  hcall: undefined as unknown as z.ZodType, // set below (per hypercall)
+  dma: stepMap("a dma step", {
+    dma: dmaBody.describe(
+      "a device's DMA: an emulated device through its bus-master address space (bus mastering must be on), an assigned one through the host IOMMU",
+    ),
+  }).transform((s) => ({
+    kind: "dma" as const,
+    expect: s.expect,
+    device: s.dma.device,
+    ...accessOut(s.dma),
+  })),
+  cpu: stepMap("a cpu step", { cpu: cpuBody.describe("a guest CPU access") }).transform((s) => ({
+    kind: "cpu" as const,
+    expect: s.expect,
+    ...accessOut(s.cpu),
+  })),
+  device_add: stepMap("a device_add step", {
+    device_add: deviceAddBody.describe("hot-plug"),
+  }).transform((s) => ({
+    kind: "device_add" as const,
+    expect: s.expect,
+    id: s.device_add.id,
+    driver: s.device_add.driver,
+    bus: s.device_add.bus,
+    slot: s.device_add.slot,
+    host: s.device_add.host,
+  })),
+  device_del: stepMap("a device_del step", {
+    device_del: map("a device_del step", { id: deviceId().describe("the device to unplug") }),
+  }).transform((s) => ({ kind: "device_del" as const, expect: s.expect, id: s.device_del.id })),
+  check: stepMap("a check step", {
+    check: words("check", ["shadow", "isolation", "accounting"] as const).describe(
+      "the invariant: `shadow`, `isolation` or `accounting`",
+    ),
+  }).transform((s) => ({ kind: "check" as const, expect: s.expect, check: s.check })),
+  expect_mtree: stepMap("an expect_mtree step", {
+    expect_mtree: mtreeBody.describe("a look at `info mtree`"),
+  }).transform((s) => ({
+    kind: "expect_mtree" as const,
+    expect: s.expect,
+    contains: s.expect_mtree.contains,
+    equals: s.expect_mtree.equals,
+    flat: s.expect_mtree.flat ?? false,
+    disabled: s.expect_mtree.disabled ?? false,
+    owners: s.expect_mtree.owners ?? false,
+  })),
+};
+
+/** The arguments of each ioctl. */
+const IOCTL_ARGS = {
+  SET_IOMMU: {
+    type: words("type", HOST_IOMMUS).describe("the backend"),
+    group: u64("group").describe("the IOMMU group"),
+  },
+  GET_INFO: {},
+  ENABLE: {},
+  DISABLE: {},
+  REGISTER_MEMORY: { vaddr: u64("vaddr"), size: u64("size", { sizes: true }) },
+  UNREGISTER_MEMORY: { vaddr: u64("vaddr"), size: u64("size", { sizes: true }) },
+  TCE_CREATE: {
+    page_shift: u64("page_shift"),
+    window_size: u64("window_size", { sizes: true }),
+    levels: u64("levels"),
+  },
+  TCE_REMOVE: { start_addr: u64("start_addr") },
+  MAP_DMA: {
+    iova: u64("iova"),
+    size: u64("size", { sizes: true }),
+    vaddr: u64("vaddr"),
+    flags: u64("flags").describe("1 read, 2 write"),
+  },
+  UNMAP_DMA: { iova: u64("iova"), size: u64("size", { sizes: true }) },
+} as const;
+
+function ioctlStepOf<N extends (typeof IOCTLS)[number]>(name: N) {
+  const shape = IOCTL_ARGS[name];
+  const args = map(`${name} args`, shape);
+  const none = Object.keys(shape).length === 0;
+  return stepMap(`a ${name} ioctl step`, {
+    ioctl: z.literal(name).describe("the ioctl"),
+    container: deviceId("a container name")
+      .optional()
+      .describe("names a container of this run (default `c0`); SET_IOMMU creates it"),
+    args: (none ? args.optional() : args).describe("its arguments"),
+  }).transform((s) => ({
+    kind: "ioctl" as const,
+    expect: s.expect,
+    ioctl: name as (typeof IOCTLS)[number],
+    container: s.container ?? "c0",
+    args: (s.args ?? {}) as Readonly<Record<string, bigint | string>>,
+  }));
+}
+/** The schema of an `ioctl` step, by ioctl. */
+export const IOCTL_STEPS = Object.fromEntries(IOCTLS.map((n) => [n, ioctlStepOf(n)])) as {
+  [N in (typeof IOCTLS)[number]]: ReturnType<typeof ioctlStepOf<N>>;
+};
+
+/** The step kinds, each named by its key. */
+export const STEP_KINDS = [
+  "ioctl",
+  "reset",
+  "rtas",
+  "hcall",
+  "dma",
+  "cpu",
+  "device_add",
+  "device_del",
+  "check",
+  "expect_mtree",
+] as const;
+/** A step kind. */
+export type StepKind = (typeof STEP_KINDS)[number];
+
+/** Keys any step may have: its kind key, `expect`, and what some kinds take beside their key. */
+export const STEP_KEYS = [
+  ...STEP_KINDS,
+  "expect",
+  "args",
+  "nret",
+  "container",
+  ...RTAS_FRIENDLY_FIELDS,
+] as const;
+
+/** A step of every kind, for JSON Schema (the loader picks the kind's schema by its key). */
+export const stepSchema = z.union([
+  z.union(Object.values(IOCTL_STEPS)),
+  STEP_SCHEMAS.reset,
+  rtasStep,
+  z.union(Object.values(HCALL_STEPS)),
+  STEP_SCHEMAS.dma,
+  STEP_SCHEMAS.cpu,
+  STEP_SCHEMAS.device_add,
+  STEP_SCHEMAS.device_del,
+  STEP_SCHEMAS.check,
+  STEP_SCHEMAS.expect_mtree,
+]);
+STEP_SCHEMAS.ioctl = z.union(Object.values(IOCTL_STEPS));
+STEP_SCHEMAS.hcall = z.union(Object.values(HCALL_STEPS));
+
+type Out<K extends keyof typeof STEP_SCHEMAS> = StepBase & z.output<(typeof STEP_SCHEMAS)[K]>;
+
+/** A raw ioctl on a host container, with no QEMU in between (to script the host driver). */
+export type IoctlStep = StepBase & z.output<(typeof IOCTL_STEPS)[keyof typeof IOCTL_STEPS]>;
 /** A system reset (QEMU's `system_reset`). */
-export interface ResetStep extends StepBase {
-  readonly kind: "reset";
-}
-
+export type ResetStep = Out<"reset">;
+/** A device's DMA. */
+export type DmaStep = Out<"dma">;
+/** A guest CPU access to its physical memory. */
+export type CpuStep = Out<"cpu">;
+/** Hot-plug. */
+export type DeviceAddStep = Out<"device_add">;
+/** Hot-unplug. */
+export type DeviceDelStep = Out<"device_del">;
 /** An invariant check. */
-export interface CheckStep extends StepBase {
-  readonly kind: "check";
-  readonly check: "shadow" | "isolation" | "accounting";
-}
-
+export type CheckStep = Out<"check">;
 /** A look at `info mtree`. */
-export interface ExpectMtreeStep extends StepBase {
-  readonly kind: "expect_mtree";
-  readonly contains?: string;
-  readonly equals?: string;
-  readonly flat: boolean;
-  readonly disabled: boolean;
-  readonly owners: boolean;
-}
+export type ExpectMtreeStep = Out<"expect_mtree">;
 
 /** A step of a scenario. */
 export type Step =
@@ -179,19 +1267,35 @@ export type Step =
   | CheckStep
   | ExpectMtreeStep;
 
-/** A cold-plugged device, emulated or assigned. */
-export interface MachineDevice {
-  readonly id?: string;
-  readonly driver: string;
-  readonly bus?: number;
-  readonly slot?: number;
-  readonly host?: string;
-}
+/** The invariants `check:` can name. */
+export const CHECKS = ["shadow", "isolation", "accounting"] as const;
 
-/** The machine part of a scenario. */
-export interface MachineSpec extends Omit<PseriesConfig, "devices"> {
-  readonly devices: readonly MachineDevice[];
-}
+// ---------------------------------------------------------------------------------------------
+// The file
+
+/** A scenario file, without its steps (the loader reads those one by one). */
+export const scenarioHead = map("the scenario", {
+  name: str("the scenario name").describe("the scenario's name, shown in reports"),
+  description: str("description").optional().describe("free text"),
+  behaviour: words("behaviour", BEHAVIOURS)
+    .optional()
+    .describe("`qemu-7.2` or `qemu-2016-prefix` (the 2016 iova bug; see docs/semantics.md)")
+    .meta({ docDefault: "qemu-7.2" }),
+  machine: machine.describe("the guest machine"),
+  host: host
+    .optional()
+    .describe("the host that assigned devices come from (a POWER9 powernv host when absent)"),
+  steps: z.unknown().optional().describe("what happens, in order"),
+});
+
+/** A whole scenario file, for JSON Schema and the docs. */
+export const scenarioFile = scenarioHead
+  .extend({ steps: z.array(stepSchema).nullable().optional().describe("what happens, in order") })
+  .meta({
+    title: "iova scenario",
+    description:
+      "A machine, an optional host, and steps that play the guest and the operator. Numbers are decimal or 0x hex (exact to 2^64); sizes also take K, M, G, T.",
+  });
 
 /** A loaded scenario. */
 export interface Scenario {
@@ -204,8 +1308,3 @@ export interface Scenario {
   /** Where it came from (a file path, or `<built-in>`). */
   readonly source: string;
 }
-
-/** The invariants `check:` can name. */
-export const CHECKS = ["shadow", "isolation", "accounting"] as const;
-/** The hypercalls a scenario can make. */
-export const HCALLS = ["H_PUT_TCE", "H_GET_TCE", "H_STUFF_TCE", "H_PUT_TCE_INDIRECT"] as const;

@@ -7,7 +7,8 @@
 export const SEED_SOURCE = "<built-in seed>";
 
 /** The built-in scenario's text. */
-export const SEED_SCENARIO = `# The seed: a pseries guest with 4 GiB and a qemu-xhci has two DMA windows, the default one at
+export const SEED_SCENARIO = `# yaml-language-server: $schema=../schema/scenario.schema.json
+# The seed: a pseries guest with 4 GiB and a qemu-xhci has two DMA windows, the default one at
 # bus address 0 and a 64-bit one at 0x800000000000000 (16 MiB pages, all RAM mapped one to one,
 # as Linux does); then a vfio-pci device is hot-plugged and the existing mappings are replayed into
 # the host IOMMU. Both devices then DMA to the same buffer. Under qemu-7.2 every guest mapping is

@@ -71,3 +71,12 @@ test("the report schema rejects what breaks the contract", () => {
   report.guest.windows[0].start = 42;
   assert.equal(reportSchema(report), false);
 });
+
+for (const file of examples) {
+  test(`examples/${file} points an editor at the scenario schema`, () => {
+    const text = readFileSync(join(root, "examples", file), "utf8");
+    const line = /^# yaml-language-server: \$schema=(\S+)$/m.exec(text);
+    assert.ok(line, "a `# yaml-language-server: $schema=...` line");
+    assert.equal(join(root, "examples", line[1]), join(root, "schema/scenario.schema.json"));
+  });
+}
