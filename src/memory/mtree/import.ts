@@ -6,6 +6,7 @@
  * Every line printed afterwards comes from rendering the rebuilt model.
  */
 import type { AddressSpace } from "../address-space.ts";
+import type { FlatView } from "../flat-view.ts";
 import { wrap64 } from "../int.ts";
 import { kvmAccelerator, MemorySystem } from "../memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../region.ts";
@@ -636,6 +637,8 @@ function instantiate(
 interface HintIndex {
   /** Hint blocks that list an address space with this name and root name. */
   blocksFor(as: AddressSpace): MtreeFlatView[];
+  /** A block's position in the hint. */
+  idOf(block: MtreeFlatView): number;
 }
 
 function indexHint(hint: MtreeFlatView[]): HintIndex {
@@ -643,28 +646,52 @@ function indexHint(hint: MtreeFlatView[]): HintIndex {
   for (const view of hint) {
     for (const a of view.addressSpaces) {
       const key = `${a.name}\0${a.root}`;
-      const list = byKey.get(key) ?? [];
-      if (!list.includes(view)) list.push(view);
-      byKey.set(key, list);
+      const list = byKey.get(key);
+      if (!list) byKey.set(key, [view]);
+      else if (list[list.length - 1] !== view) list.push(view);
     }
   }
-  return { blocksFor: (as) => byKey.get(`${as.name}\0${as.root.name}`) ?? [] };
+  const ids = new Map(hint.map((view, i) => [view, i]));
+  return {
+    blocksFor: (as) => byKey.get(`${as.name}\0${as.root.name}`) ?? [],
+    idOf: (block) => ids.get(block) ?? -1,
+  };
 }
 
 /** How many lines differ between what the model renders and what the hint says. */
 function mismatch(system: MemorySystem, hint: HintIndex): number {
   let total = 0;
+  // Address spaces share views and blocks: each (view, block) pair is compared once.
+  const theirsOf = new Map<MtreeFlatView, Set<string>>();
+  const mineOf = new Map<FlatView, Set<string>>();
+  const diffOf = new Map<FlatView, Map<MtreeFlatView, number>>();
   for (const as of system.addressSpaces) {
     const blocks = hint.blocksFor(as);
     if (blocks.length === 0) continue;
-    const ours = flatRangeLines(as.view);
+    let mine = mineOf.get(as.view);
+    if (!mine) {
+      mine = new Set(flatRangeLines(as.view));
+      mineOf.set(as.view, mine);
+    }
+    let diffs = diffOf.get(as.view);
+    if (!diffs) {
+      diffs = new Map();
+      diffOf.set(as.view, diffs);
+    }
     let best = Number.POSITIVE_INFINITY;
     for (const block of blocks) {
-      const theirs = new Set(block.ranges.map((r) => r.text));
-      const mine = new Set(ours);
-      let diff = 0;
-      for (const l of mine) if (!theirs.has(l)) diff++;
-      for (const l of theirs) if (!mine.has(l)) diff++;
+      let diff = diffs.get(block);
+      if (diff === undefined) {
+        let theirs = theirsOf.get(block);
+        if (!theirs) {
+          theirs = new Set(block.ranges.map((r) => r.text));
+          theirsOf.set(block, theirs);
+        }
+        diff = 0;
+        for (const l of mine) if (!theirs.has(l)) diff++;
+        for (const l of theirs) if (!mine.has(l)) diff++;
+        diffs.set(block, diff);
+      }
       best = Math.min(best, diff);
     }
     total += best;
@@ -746,22 +773,46 @@ function inferRendering(
     const idOf = new Map(regions.map((mr, id) => [mr, id]));
     const next = new Set<number>();
     const judged = new Set<number>();
+    // Many address spaces share a root and a block: each is looked at once per round.
+    const keysOf = new Map<MtreeFlatView, Set<string>>();
+    const rootsSeen = new Set<MemoryRegion>();
+    const pairsSeen = new Set<string>();
+    const viewIds = new Map<MemoryRegion, number>();
+    const positionsOf = new Map<MemoryRegion, Map<number, Set<bigint>>>();
     for (const as of system.addressSpaces) {
       const blocks = hint.blocksFor(as);
       if (blocks.length === 0) continue;
-      const keys = new Set<string>();
-      for (const b of blocks) {
-        for (const r of b.ranges)
-          keys.add(`${r.name}\0${r.priority}\0${wrap64(r.start - r.offset)}`);
+      if (!rootsSeen.has(as.root)) {
+        rootsSeen.add(as.root);
+        // Judged: everything the address space reaches, whatever its root collapses to.
+        for (const id of positionsIn(as.root, idOf).keys()) judged.add(id);
       }
-      // Judged: everything the address space reaches, whatever its root collapses to.
-      for (const id of positionsIn(as.root, idOf).keys()) judged.add(id);
       const root = flatViewRoot(as.root);
       if (!root) continue;
-      for (const [id, bases] of positionsIn(root, idOf)) {
-        const r = machine.regions[id];
-        if (r.alias || r.type !== "i/o") continue;
-        for (const base of bases) if (keys.has(`${r.name}\0${r.priority}\0${base}`)) next.add(id);
+      if (!viewIds.has(root)) viewIds.set(root, viewIds.size);
+      for (const b of blocks) {
+        const pair = `${viewIds.get(root)}\0${hint.idOf(b)}`;
+        if (pairsSeen.has(pair)) continue;
+        pairsSeen.add(pair);
+        let keys = keysOf.get(b);
+        if (!keys) {
+          keys = new Set<string>();
+          for (const r of b.ranges)
+            keys.add(`${r.name}\0${r.priority}\0${wrap64(r.start - r.offset)}`);
+          keysOf.set(b, keys);
+        }
+        let positions = positionsOf.get(root);
+        if (!positions) {
+          positions = positionsIn(root, idOf);
+          positionsOf.set(root, positions);
+        }
+        for (const [id, bases] of positions) {
+          const r = machine.regions[id];
+          if (r.alias || r.type !== "i/o") continue;
+          for (const base of bases) {
+            if (keys.has(`${r.name}\0${r.priority}\0${base}`)) next.add(id);
+          }
+        }
       }
     }
     // Regions no hinted view reaches keep the default.
@@ -814,15 +865,25 @@ function inferReadonly(
     const { system, regions } = instantiate(machine, assumptions);
     const idOf = new Map(regions.map((mr, id) => [mr, id]));
     let changed = false;
+    const done = new Set<string>();
+    const viewIds = new Map<MemoryRegion, number>();
     for (const as of system.addressSpaces) {
       const blocks = hint.blocksFor(as);
       const root = flatViewRoot(as.root);
       if (blocks.length !== 1 || !root) continue;
+      if (!viewIds.has(root)) viewIds.set(root, viewIds.size);
+      const pair = `${viewIds.get(root)}\0${hint.idOf(blocks[0])}`;
+      if (done.has(pair)) continue;
+      done.add(pair);
+      // Both are sorted by start: walk them side by side.
       const lines = blocks[0].ranges;
+      let k = 0;
       for (const piece of renderRanges(root, { merge: false })) {
+        while (k < lines.length && lines[k].end < piece.start) k++;
         if (piece.readonly || !piece.via) continue;
-        const line = lines.find((l) => l.start <= piece.start && piece.start <= l.end);
-        if (line?.type !== "rom" || line.name !== piece.mr.name) continue;
+        const line = lines[k];
+        if (!line || line.start > piece.start) continue;
+        if (line.type !== "rom" || line.name !== piece.mr.name) continue;
         const id = idOf.get(piece.via);
         if (id !== undefined && !assumptions.readonly.has(id)) {
           assumptions.readonly.add(id);
@@ -834,6 +895,10 @@ function inferReadonly(
   }
 }
 
+/** At most this many sibling pairs are looked at, and this many orders tried, per import. */
+const OVERLAP_CHECKS = 1_000_000;
+const OVERLAP_TRIALS = 256;
+
 /** Rule 3: which of two overlapping equal-priority siblings at different starts was added last. */
 function inferOverlapOrder(
   machine: ImportedMachine,
@@ -844,20 +909,30 @@ function inferOverlapOrder(
   const overlaps = (a: ImportedRegion, b: ImportedRegion) =>
     a.addr < b.addr + b.size && b.addr < a.addr + a.size;
   let score: number | undefined;
+  // Each trial re-renders the machine: a hostile text could ask for one per pair.
+  let trials = OVERLAP_TRIALS;
+  let checks = OVERLAP_CHECKS;
   for (const parent of regions) {
+    // Printed order is by start: a sibling starting past a region's end cannot overlap it.
     const enabled = parent.children.map((c) => regions[c]).filter((c) => c.enabled);
     for (let i = 0; i < enabled.length; i++) {
       for (let j = i + 1; j < enabled.length; j++) {
         const a = enabled[i];
         const b = enabled[j];
+        if (b.addr >= a.addr + a.size || --checks < 0) break;
         if (a.priority !== b.priority || a.addr === b.addr || !overlaps(a, b)) continue;
+        if (--trials < 0) return;
         score ??= mismatch(instantiate(machine, assumptions).system, hint);
         if (score === 0) return;
         const order = listOrder(machine, assumptions, parent.id);
+        // The other insertion order: the later of the two moves just ahead of the earlier,
+        // the others keep their order (a swap would also reorder what lies between them).
+        const ia = order.indexOf(a.id);
+        const ib = order.indexOf(b.id);
+        const [first, second] = ia < ib ? [ia, ib] : [ib, ia];
         const swapped = order.slice();
-        const ia = swapped.indexOf(a.id);
-        const ib = swapped.indexOf(b.id);
-        [swapped[ia], swapped[ib]] = [swapped[ib], swapped[ia]];
+        const moved = swapped.splice(second, 1)[0];
+        swapped.splice(first, 0, moved);
         const trial = new Map(assumptions.order).set(parent.id, swapped);
         const trialScore = mismatch(
           instantiate(machine, { ...assumptions, order: trial }).system,
@@ -879,21 +954,32 @@ function inferAddressSpaceOrder(
   hint: MtreeFlatView[],
 ): void {
   const order = assumptions.asOrder;
-  const used = new Set<number>();
+  // Address spaces by name and root name, in their current order, each taken once.
+  const byKey = new Map<string, number[]>();
+  const heads = new Map<string, number>();
+  const positionOf = new Map<number, number>();
+  order.forEach((k, position) => {
+    positionOf.set(k, position);
+    const as = machine.addressSpaces[k];
+    const key = `${as.name}\0${machine.regions[as.root].name}`;
+    const list = byKey.get(key);
+    if (list) list.push(k);
+    else byKey.set(key, [k]);
+  });
   for (const block of hint) {
     const members: number[] = [];
     for (const line of block.addressSpaces) {
-      const i = order.find((k) => {
-        const as = machine.addressSpaces[k];
-        return !used.has(k) && as.name === line.name && machine.regions[as.root].name === line.root;
-      });
-      if (i === undefined) continue;
-      used.add(i);
-      members.push(i);
+      const key = `${line.name}\0${line.root}`;
+      const head = heads.get(key) ?? 0;
+      const k = byKey.get(key)?.[head];
+      if (k === undefined) continue;
+      heads.set(key, head + 1);
+      members.push(k);
     }
-    const positions = members.map((m) => order.indexOf(m)).sort((x, y) => x - y);
-    positions.forEach((p, k) => {
-      order[p] = members[k];
+    const positions = members.map((m) => positionOf.get(m)!).sort((x, y) => x - y);
+    positions.forEach((p, i) => {
+      order[p] = members[i];
+      positionOf.set(members[i], p);
     });
   }
 }
@@ -906,14 +992,24 @@ function inferAccelerator(
 ): void {
   const names = new Set<string>();
   let seen = false;
+  const positionsByName = new Map<string, number[]>();
+  assumptions.asOrder.forEach((k, position) => {
+    const name = machine.addressSpaces[k].name;
+    const list = positionsByName.get(name);
+    if (list) list.push(position);
+    else positionsByName.set(name, [position]);
+  });
   for (const block of hint) {
-    const count = Math.max(0, ...block.ranges.map((r) => r.accelerators.length));
+    let count = 0;
+    for (const r of block.ranges) count = Math.max(count, r.accelerators.length);
     if (count === 0) continue;
     seen = true;
-    const inOrder = assumptions.asOrder
-      .map((k) => machine.addressSpaces[k])
-      .filter((as) => block.addressSpaces.some((a) => a.name === as.name));
-    for (const as of inOrder.slice(0, count)) names.add(as.name);
+    const blockNames = new Set(block.addressSpaces.map((a) => a.name));
+    const positions = [...blockNames].flatMap((n) => positionsByName.get(n) ?? []);
+    positions.sort((x, y) => x - y);
+    for (const p of positions.slice(0, count)) {
+      names.add(machine.addressSpaces[assumptions.asOrder[p]].name);
+    }
   }
   if (seen) assumptions.kvm = names;
 }
