@@ -89,6 +89,9 @@ interface Frame {
  */
 const ALIAS_REENTRY_LIMIT = 1;
 
+/** Rendering work so far, in stack frames and gap-filling steps (tests compare sizes with it). */
+export const renderWork = { steps: 0 };
+
 /** Rendering steps allowed per view: aliases can fan out exponentially in a hostile text. */
 export const RENDER_STEP_LIMIT = 20_000_000;
 
@@ -120,6 +123,7 @@ function renderRegion(
   while (stack.length > 0) {
     const f = stack.pop()!;
     const mr = f.mr;
+    renderWork.steps++;
     if (++steps > RENDER_STEP_LIMIT) {
       throw new MemoryApiError(
         `rendering ${root.name} takes more than ${RENDER_STEP_LIMIT} steps (aliases that fan out exponentially)`,
@@ -207,6 +211,7 @@ function fillGaps(
   const cursor = view.firstEndingAfter(start);
   let at = start;
   while (at < end) {
+    renderWork.steps++;
     // The next rendered range that overlaps what is left, if any: the gap runs up to it.
     const existing = view.at(cursor);
     const next = existing && existing.start < end ? existing : undefined;

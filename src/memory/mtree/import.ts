@@ -22,6 +22,13 @@ import {
 } from "./parse.ts";
 import { flatRangeLines, formatMtree } from "./print.ts";
 
+/**
+ * Work done by imports so far, in steps of the inner loops (queue scans, walk events, candidate
+ * checks, loop checks, regions built, inference passes). Tests read it to show that an input
+ * twice as large costs about twice as much, whatever the machine's load.
+ */
+export const importWork = { steps: 0 };
+
 /** One distinct region of the imported machine, as plain data. */
 export interface ImportedRegion {
   readonly id: number;
@@ -140,6 +147,7 @@ function occurrences(
   const stack = [top];
   while (stack.length > 0) {
     const occ = stack.pop()!;
+    importWork.steps++;
     occ.index = all.length;
     all.push(occ);
     for (const child of occ.line.children) occ.children.push(make(child, occ));
@@ -206,7 +214,10 @@ class CandidateQueues {
     const list = this.#lists.get(key);
     if (!list) return undefined;
     let head = this.#heads.get(key) ?? 0;
-    while (head < list.length && dead(list[head])) head++;
+    while (head < list.length && dead(list[head])) {
+      head++;
+      importWork.steps++;
+    }
     this.#heads.set(key, head);
     return list[head];
   }
@@ -403,6 +414,7 @@ function resolveAliasTargets(
     const seen = new Set<number>([target]);
     const todo = [target];
     while (todo.length > 0) {
+      importWork.steps++;
       if (--loopBudget < 0) return true;
       const x = todo.pop()!;
       // Assigned aliases inside x's subtree: a binary search, then a scan.
@@ -414,6 +426,7 @@ function resolveAliasTargets(
         else hi = mid;
       }
       for (let k = lo; k < aliasesAt.length && aliasesAt[k].tin < tout[x]; k++) {
+        importWork.steps++;
         if (--loopBudget < 0) return true;
         const next = regions[aliasesAt[k].alias].alias!.target;
         if (next < 0) continue;
@@ -512,7 +525,12 @@ function resolveAliasTargets(
       }
       return ok;
     };
-    const pick = (test: (s: number) => boolean) => options.find((s) => test(s) && isSafe(s));
+    importWork.steps += options.length + 1;
+    const pick = (test: (s: number) => boolean) =>
+      options.find((s) => {
+        importWork.steps++;
+        return test(s) && isSafe(s);
+      });
     const container = r.container ?? -1;
     const key = `${container}\0${r.name}`;
     const choice =
@@ -576,6 +594,7 @@ function instantiate(
   });
   const live: MemoryRegion[] = [];
   const build = (id: number): MemoryRegion => {
+    importWork.steps++;
     const r = machine.regions[id];
     const opts = { owner: r.owner, parent: r.parent };
     let mr: MemoryRegion;
@@ -690,6 +709,7 @@ function mismatch(system: MemorySystem, hint: HintIndex): number {
         diff = 0;
         for (const l of mine) if (!theirs.has(l)) diff++;
         for (const l of theirs) if (!mine.has(l)) diff++;
+        importWork.steps += mine.size + theirs.size;
         diffs.set(block, diff);
       }
       best = Math.min(best, diff);
@@ -734,6 +754,7 @@ function positionsIn(
     }
     // Bounded like rendering: no alias inside itself, and a step budget.
     if (++steps > RENDER_STEP_LIMIT) break;
+    importWork.steps++;
     const [mr, base, clipStart, clipEnd] = visit;
     if (!mr.enabled) continue;
     const pos = base + mr.addr;
@@ -879,6 +900,7 @@ function inferReadonly(
       const lines = blocks[0].ranges;
       let k = 0;
       for (const piece of renderRanges(root, { merge: false })) {
+        importWork.steps++;
         while (k < lines.length && lines[k].end < piece.start) k++;
         if (piece.readonly || !piece.via) continue;
         const line = lines[k];
@@ -919,6 +941,7 @@ function inferOverlapOrder(
       for (let j = i + 1; j < enabled.length; j++) {
         const a = enabled[i];
         const b = enabled[j];
+        importWork.steps++;
         if (b.addr >= a.addr + a.size || --checks < 0) break;
         if (a.priority !== b.priority || a.addr === b.addr || !overlaps(a, b)) continue;
         if (--trials < 0) return;
