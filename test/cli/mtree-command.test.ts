@@ -94,4 +94,24 @@ describe("iova mtree --import", () => {
     assert.equal(run("mtree", "--nonsense").code, 2);
     assert.equal(run("frobnicate").code, 2);
   });
+
+  test("-f -d is refused with the reason; -d alone prints the tree, as QEMU does", () => {
+    const tree = example("pseries-xhci-ddw.mtree-D.txt");
+    const refused = run("mtree", "--import", tree, "-f", "-d");
+    assert.equal(refused.code, 2);
+    assert.match(refused.err, /-f -d is not supported: QEMU's dispatch tables .* not the memory map/);
+    const plain = run("mtree", "--import", tree, "-d");
+    assert.equal(plain.code, 0);
+    assert.match(plain.out, /^address-space: /m);
+  });
+
+  test("a tree nested 3400 levels deep prints without a stack overflow", () => {
+    const lines = ["address-space: memory"];
+    for (let i = 1; i <= 3400; i++) {
+      lines.push(`${"  ".repeat(i)}0000000000000000-000000000000ffff (prio 0, i/o): c${i}`);
+    }
+    const r = run("mtree", "--import", tempFile(`${lines.join("\n")}\n\n`), "-f");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Root memory region: c3400/);
+  });
 });
