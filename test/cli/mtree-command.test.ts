@@ -99,7 +99,10 @@ describe("iova mtree --import", () => {
     const tree = example("pseries-xhci-ddw.mtree-D.txt");
     const refused = run("mtree", "--import", tree, "-f", "-d");
     assert.equal(refused.code, 2);
-    assert.match(refused.err, /-f -d is not supported: QEMU's dispatch tables .* not the memory map/);
+    assert.match(
+      refused.err,
+      /-f -d is not supported: QEMU's dispatch tables .* not the memory map/,
+    );
     const plain = run("mtree", "--import", tree, "-d");
     assert.equal(plain.code, 0);
     assert.match(plain.out, /^address-space: /m);

@@ -11,6 +11,7 @@ import { wrap64 } from "../int.ts";
 import { kvmAccelerator, MemorySystem } from "../memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../region.ts";
 import { flatViewRoot, RENDER_STEP_LIMIT, renderRanges } from "../render.ts";
+import { addressSpaceRank, knownReadonlyAlias, knownToRender } from "./knowledge.ts";
 import {
   type MtreeFlatView,
   type MtreeLine,
@@ -72,10 +73,25 @@ export interface ImportedMachine {
   readonly addressSpaces: { readonly name: string; readonly root: number }[];
 }
 
+/** One fact the importer inferred beyond the tree text, and how sure it is. */
+export interface InferredFact {
+  /** What kind of fact. */
+  readonly kind: "renders" | "container" | "readonly" | "address-space-order" | "accelerator";
+  /** The region or address space it is about (its name), when it is about one. */
+  readonly subject?: string;
+  /** Line of the tree text the subject was first printed on. */
+  readonly line?: number;
+  /** `hint`: read from the flat text; `known`: what QEMU's device models create; `guess`: a default. */
+  readonly confidence: "hint" | "known" | "guess";
+  readonly detail: string;
+}
+
 /** A rebuilt model: the machine data, the decisions taken and the live memory system. */
 export interface ImportResult {
   readonly machine: ImportedMachine;
   readonly assumptions: ImportAssumptions;
+  /** What was inferred beyond the tree text (without a flat hint), for `--explain` and JSON. */
+  readonly inferred: InferredFact[];
   readonly system: MemorySystem;
   /** Live regions by imported id. */
   readonly regions: MemoryRegion[];
@@ -85,9 +101,21 @@ export interface ImportResult {
 export function importMtree(treeText: string, flatText?: string): ImportResult {
   const machine = buildMachine(parseMtreeTree(treeText));
   const assumptions = defaultAssumptions(machine);
-  if (flatText !== undefined) inferFromFlat(machine, assumptions, parseMtreeFlat(flatText));
+  let inferred: InferredFact[];
+  if (flatText !== undefined) {
+    inferFromFlat(machine, assumptions, parseMtreeFlat(flatText));
+    inferred = [
+      {
+        kind: "renders",
+        confidence: "hint",
+        detail: `${assumptions.renders.size} i/o regions render themselves, ${assumptions.readonly.size} regions are read-only, address-space order and accelerator as the flat text shows`,
+      },
+    ];
+  } else {
+    inferred = inferWithoutHint(machine, assumptions);
+  }
   const { system, regions } = instantiate(machine, assumptions);
-  return { machine, assumptions, system, regions };
+  return { machine, assumptions, inferred, system, regions };
 }
 
 /** Prints an imported model with `info mtree` flags. */
@@ -648,6 +676,90 @@ function instantiate(
     system.addressSpace(live[as.root], as.name);
   }
   return { system, regions: live };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inference from the tree text alone
+
+/** Settles what the tree text leaves open from what QEMU's device models are known to create. */
+function inferWithoutHint(
+  machine: ImportedMachine,
+  assumptions: ImportAssumptions,
+): InferredFact[] {
+  const facts: InferredFact[] = [];
+  let guessedLeaves = 0;
+  let guessedParents = 0;
+  for (const r of machine.regions) {
+    if (r.alias) {
+      if (knownReadonlyAlias(r.name)) {
+        assumptions.readonly.add(r.id);
+        facts.push({
+          kind: "readonly",
+          subject: r.name,
+          line: r.line,
+          confidence: "known",
+          detail: "PAM read-from-ROM windows are read-only aliases",
+        });
+      }
+      continue;
+    }
+    if (r.type !== "i/o") continue;
+    const { renders, known } = knownToRender(r.name, r.children.length > 0);
+    if (renders) assumptions.renders.add(r.id);
+    else assumptions.renders.delete(r.id);
+    if (known) {
+      facts.push({
+        kind: renders ? "renders" : "container",
+        subject: r.name,
+        line: r.line,
+        confidence: "known",
+        detail: renders
+          ? "fills the gaps between its subregions (MMIO or port I/O)"
+          : "a pure container although it has no subregions",
+      });
+    } else if (r.children.length === 0) guessedLeaves++;
+    else guessedParents++;
+  }
+  if (guessedLeaves > 0) {
+    facts.push({
+      kind: "renders",
+      confidence: "guess",
+      detail: `${guessedLeaves} other i/o regions without subregions taken as MMIO that renders itself`,
+    });
+  }
+  if (guessedParents > 0) {
+    facts.push({
+      kind: "container",
+      confidence: "guess",
+      detail: `${guessedParents} other i/o regions with subregions taken as pure containers`,
+    });
+  }
+  const rank = machine.addressSpaces.map((as, i) => {
+    const owner = machine.regions[as.root].owner;
+    return addressSpaceRank(as.name, owner?.key === "path" ? owner.value : undefined, i);
+  });
+  assumptions.asOrder.sort((a, b) => {
+    const x = rank[a];
+    const y = rank[b];
+    for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+    return x.length - y.length || a - b;
+  });
+  facts.push({
+    kind: "address-space-order",
+    confidence: machine.regions.some((r) => r.owner) ? "known" : "guess",
+    detail:
+      "memory, I/O, then each CPU's spaces, then devices" +
+      (machine.regions.some((r) => r.owner)
+        ? " in QOM creation order (from -o owners)"
+        : " in the order of the text (give -o text to order them)"),
+  });
+  facts.push({
+    kind: "accelerator",
+    confidence: "guess",
+    detail:
+      "TCG: the tree text does not say whether KVM was on (its flat text would end RAM lines in KVM)",
+  });
+  return facts;
 }
 
 // ---------------------------------------------------------------------------------------------

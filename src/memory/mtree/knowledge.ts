@@ -1,0 +1,107 @@
+/**
+ * What QEMU 7.2's device models are known to create, for rebuilding flat views from the tree
+ * text alone (no `info mtree -f` hint): which `i/o` regions are pure containers although they
+ * have no subregions, which render their gaps although they have subregions, which aliases are
+ * read-only, and the order in which address spaces are created. Each entry names the QEMU code
+ * that creates the region.
+ */
+
+/**
+ * Childless `i/o` regions that are pure containers (`memory_region_init` without ops): a
+ * rendering leaf of the same name would cover whole windows.
+ */
+const CONTAINER_NAMES = new Set([
+  "pci_bridge_pci", // hw/pci/pci_bridge.c: a bridge's secondary memory space
+  "pci_bridge_io", // ... and its secondary I/O space
+  "gpex_mmio", // hw/pci-host/gpex.c: the root bus's spaces behind the windows
+  "gpex_ioport",
+  "platform bus", // hw/core/platform-bus.c
+  "device-memory", // hw/mem/memory-device.c: hot-pluggable memory area
+  "memhp container", // hw/acpi/memory_hotplug.c
+  "isa-mem", // hw/ppc/pnv_lpc.c
+  "pci-memory", // hw/pci-host/raven.c
+  "pci-mmio", // hw/pci-host/grackle.c
+  "pci-pio", // hw/pci-host/ppce500.c
+  "pci bus memory", // hw/ppc/ppc440_pcix.c
+  "pci.mem", // hw/pci-host/bonito.c
+  "pci0-io", // hw/pci-host/mv64361.c
+  "pci0-mem",
+  "pci1-io",
+  "pci1-mem",
+  "pci_io", // hw/pci-host/versatile.c
+  "pci_mem",
+  "unin-pci-mmio", // hw/pci-host/uninorth.c
+  "xive-vc-end", // hw/intc/pnv_xive.c: END and IPI ESB windows are containers
+  "xive-vc-ipi",
+]);
+
+/** Name patterns of childless pure containers: sPAPR PHB windows and empty TCE roots. */
+const CONTAINER_PATTERNS: readonly ((name: string) => boolean)[] = [
+  // hw/ppc/spapr_pci.c: the PHB's memory and I/O spaces behind its window aliases
+  (n) => n.startsWith("pci@") && (n.endsWith(".mmio") || n.endsWith(".io")),
+  // hw/ppc/spapr_iommu.c: the root a DMA window's IOMMU region is mapped into
+  (n) => n.startsWith("tce-root-"),
+];
+
+/** `i/o` regions with subregions that are MMIO or port I/O themselves and fill their gaps. */
+const RENDERING_PARENTS = new Set([
+  "io", // softmmu/physmem.c: the I/O space root has unassigned-access ops
+  "rtc", // hw/rtc/mc146818rtc.c: the CMOS ports, with the coalesced index port inside
+  "vga.mmio", // hw/display/vga-pci.c: the MMIO BAR, with its sub-windows
+  "gpex_mmio_window", // hw/pci-host/gpex.c: windows with unassigned-access ops
+  "gpex_ioport_window",
+  "iocsr", // hw/loongarch/virt.c
+  "sabre-config", // hw/pci-host/sabre.c
+  "via-pm", // hw/isa/vt82c686.c
+  "aspeed.i2c", // hw/i2c/aspeed_i2c.c
+  "aspeed.sdhci", // hw/sd/aspeed_sdhci.c
+  "aspeed.smc.flash", // hw/ssi/aspeed_smc.c
+  "xlnx-zynmp.rtc",
+  "xlnx.csu_dma",
+  "xlnx.zynqmp-can",
+  "xlnx.zynqmp_ipi",
+]);
+
+/** Does an `i/o` region (not an alias) render itself, judging by its name and shape? */
+export function knownToRender(
+  name: string,
+  hasChildren: boolean,
+): { renders: boolean; known: boolean } {
+  if (hasChildren)
+    return { renders: RENDERING_PARENTS.has(name), known: RENDERING_PARENTS.has(name) };
+  const container = CONTAINER_NAMES.has(name) || CONTAINER_PATTERNS.some((p) => p(name));
+  return { renders: !container, known: container };
+}
+
+/** Aliases QEMU always makes read-only (hw/pci-host/pam.c: the PAM "read from ROM" window). */
+export function knownReadonlyAlias(name: string): boolean {
+  return name === "pam-rom";
+}
+
+/**
+ * A sort key for address-space creation order: `memory` and `I/O` first (memory_map_init), then
+ * the CPUs' spaces CPU by CPU (each CPU's realize creates, in order, the secure, normal, tag
+ * and SMM spaces), then devices: with `-o` owners, machine-created devices
+ * (`/machine/unattached/device[N]`, in creation order) before command-line ones
+ * (`/machine/peripheral-anon/device[N]`); otherwise the order of the text.
+ */
+export function addressSpaceRank(
+  name: string,
+  owner: string | undefined,
+  textIndex: number,
+): number[] {
+  if (name === "memory") return [0];
+  if (name === "I/O") return [1];
+  const cpu = /^cpu-(secure-memory|memory|secure-tag-memory|tag-memory|smm)-(\d{1,6})$/.exec(name);
+  if (cpu) {
+    const kinds = ["secure-memory", "memory", "secure-tag-memory", "tag-memory", "smm"];
+    return [2, Number(cpu[2]), kinds.indexOf(cpu[1])];
+  }
+  if (owner) {
+    const unattached = /^\/machine\/unattached\/device\[(\d{1,9})\]$/.exec(owner);
+    if (unattached) return [3, 0, Number(unattached[1]), textIndex];
+    const anon = /^\/machine\/peripheral-anon\/device\[(\d{1,9})\]$/.exec(owner);
+    if (anon) return [3, 1, Number(anon[1]), textIndex];
+  }
+  return [3, 2, 0, textIndex];
+}
