@@ -11,6 +11,7 @@ import {
   flatViewPictures,
   formatMtree,
   formatMtreeDiff,
+  type InferredFact,
   importMtree,
   launchQemu,
   loadScenario,
@@ -44,10 +45,12 @@ const USAGE = `usage:
       Run a scenario and print only the verdicts.
   iova mtree SCENARIO [-f] [-D] [-o]
       Print \`info mtree\` of the machine after the scenario's steps.
-  iova mtree --import FILE [--flat FLATFILE] [-f] [-D] [-o] [--html OUT]
+  iova mtree --import FILE [--flat FLATFILE] [-f] [-D] [-o] [--explain] [--json] [--html OUT]
       Rebuild a model from QEMU's \`info mtree -D\` text (optionally with \`-o\`) and print it
       again as \`info mtree\` would. --flat gives QEMU's \`info mtree -f\` text of the same
-      machine, to settle what the tree text does not say.
+      machine, to settle what the tree text does not say; without it, what QEMU's device
+      models are known to create decides, and --explain lists those inferences on stderr
+      (--json puts them in an "inferred" field). -f -d is refused: see docs/mtree-import.md.
   iova diff A B [--flat-a FLAT] [--flat-b FLAT] [--json] [--html FILE]
       What changed between two \`info mtree -D\` dumps: regions that appeared, vanished or moved,
       and flat ranges that changed in each address space (give each dump's \`info mtree -f\` to
@@ -69,7 +72,7 @@ export function main(
     const [command, ...rest] = argv;
     switch (command) {
       case "mtree":
-        return mtreeCommand(rest, out);
+        return mtreeCommand(rest, out, err);
       case "run":
         return runCommand(rest, out, err, false);
       case "check":
@@ -107,6 +110,7 @@ function parse(args: readonly string[]) {
         disabled: { type: "boolean", short: "D" },
         owners: { type: "boolean", short: "o" },
         dispatch: { type: "boolean", short: "d" },
+        explain: { type: "boolean" },
         json: { type: "boolean" },
         trace: { type: "boolean" },
         html: { type: "string" },
@@ -138,7 +142,11 @@ export const DISPATCH_REFUSED =
   "allocation order and past accesses ([MRU]), not the memory map, so the model cannot " +
   "reproduce them; `-f` prints the flat views they are built from";
 
-function mtreeCommand(args: readonly string[], out: (s: string) => void): number {
+function mtreeCommand(
+  args: readonly string[],
+  out: (s: string) => void,
+  err: (s: string) => void,
+): number {
   const { values, positionals } = parse(args);
   if (values.dispatch && values["flat-view"]) {
     throw new UsageError(DISPATCH_REFUSED);
@@ -171,8 +179,18 @@ function mtreeCommand(args: readonly string[], out: (s: string) => void): number
     }
     throw new UsageError(`${treePath}: ${(e as Error).message}`);
   }
+  if (values.explain) err(formatInferred(result.inferred));
   if (values.html !== undefined) {
     writeOutput(values.html, renderMemoryHtml(result.system, `info mtree of ${treePath}`));
+    return 0;
+  }
+  if (values.json) {
+    const text = formatMtree(result.system, {
+      flat: values["flat-view"],
+      owners: values.owners,
+      disabled: values.disabled,
+    });
+    out(`${JSON.stringify({ mtree: text, inferred: result.inferred }, null, 2)}\n`);
     return 0;
   }
   out(
@@ -183,6 +201,17 @@ function mtreeCommand(args: readonly string[], out: (s: string) => void): number
     }),
   );
   return 0;
+}
+
+/** `--explain`: what the importer inferred beyond the tree text, one fact a line. */
+function formatInferred(facts: readonly InferredFact[]): string {
+  return facts
+    .map((f) => {
+      const where =
+        f.subject === undefined ? "" : ` ${f.subject}${f.line ? ` (line ${f.line})` : ""}:`;
+      return `iova: inferred (${f.confidence}) ${f.kind}:${where} ${f.detail}\n`;
+    })
+    .join("");
 }
 
 function writeOutput(path: string, text: string): void {

@@ -117,4 +117,19 @@ describe("iova mtree --import", () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /Root memory region: c3400/);
   });
+
+  test("--explain lists on stderr what was inferred without a flat hint, --json in a field", () => {
+    const tree = example("pseries-xhci-ddw.mtree-D.txt");
+    const r = run("mtree", "--import", tree, "-f", "--explain");
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.err,
+      /^iova: inferred \(known\) container: pci@800000020000000\.mmio \(line \d+\):/m,
+    );
+    assert.match(r.err, /^iova: inferred \(guess\) accelerator: TCG/m);
+    const j = run("mtree", "--import", tree, "-f", "--json");
+    const parsed = JSON.parse(j.out) as { mtree: string; inferred: { kind: string }[] };
+    assert.match(parsed.mtree, /^FlatView #0/);
+    assert.ok(parsed.inferred.some((f) => f.kind === "address-space-order"));
+  });
 });

@@ -11,7 +11,7 @@ import { wrap64 } from "../int.ts";
 import { kvmAccelerator, MemorySystem } from "../memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../region.ts";
 import { flatViewRoot, RENDER_STEP_LIMIT, renderRanges } from "../render.ts";
-import { addressSpaceRank, knownReadonlyAlias, knownToRender } from "./knowledge.ts";
+import { addressSpaceRank, compareRanks, knownReadonlyAlias, knownToRender } from "./knowledge.ts";
 import {
   type MtreeFlatView,
   type MtreeLine,
@@ -734,16 +734,12 @@ function inferWithoutHint(
       detail: `${guessedParents} other i/o regions with subregions taken as pure containers`,
     });
   }
-  const rank = machine.addressSpaces.map((as, i) => {
-    const owner = machine.regions[as.root].owner;
-    return addressSpaceRank(as.name, owner?.key === "path" ? owner.value : undefined, i);
+  const rank = machine.addressSpaces.map((as) => {
+    const root = machine.regions[as.root];
+    return addressSpaceRank(as.name, root.owner, root.name);
   });
-  assumptions.asOrder.sort((a, b) => {
-    const x = rank[a];
-    const y = rank[b];
-    for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
-    return x.length - y.length || a - b;
-  });
+  // Stable: equal ranks keep the order of the text.
+  assumptions.asOrder.sort((a, b) => compareRanks(rank[a], rank[b]));
   facts.push({
     kind: "address-space-order",
     confidence: machine.regions.some((r) => r.owner) ? "known" : "guess",

@@ -78,18 +78,48 @@ export function knownReadonlyAlias(name: string): boolean {
   return name === "pam-rom";
 }
 
+const DEVFN = /^(.{0,200}?)([0-9a-f]{2})\.([0-7])$/;
+
+/** A sort key: compared element by element, numbers before strings. */
+export type Rank = (number | string)[];
+
+/** Compares two ranks; strings compare with their digit runs as numbers (`rp2` < `rp10`). */
+export function compareRanks(x: Rank, y: Rank): number {
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const a = x[i];
+    const b = y[i];
+    if (a === b) continue;
+    if (typeof a === "number" && typeof b === "number") return a - b;
+    if (typeof a === "number") return -1;
+    if (typeof b === "number") return 1;
+    // PCI addresses (`vtd-02.0`, `vtd-1f.0`) are hexadecimal device numbers.
+    const da = DEVFN.exec(a);
+    const db = DEVFN.exec(b);
+    if (da && db && da[1] === db[1]) {
+      return (
+        Number.parseInt(da[2], 16) - Number.parseInt(db[2], 16) || Number(da[3]) - Number(db[3])
+      );
+    }
+    return a.localeCompare(b, "en", { numeric: true });
+  }
+  return x.length - y.length;
+}
+
 /**
  * A sort key for address-space creation order: `memory` and `I/O` first (memory_map_init), then
  * the CPUs' spaces CPU by CPU (each CPU's realize creates, in order, the secure, normal, tag
- * and SMM spaces), then devices: with `-o` owners, machine-created devices
- * (`/machine/unattached/device[N]`, in creation order) before command-line ones
- * (`/machine/peripheral-anon/device[N]`); otherwise the order of the text.
+ * and SMM spaces), then devices. With `-o` owners: parts of the machine (`/machine/q35/mch`),
+ * then machine-created devices (`/machine/unattached/device[N]`, in creation order), then
+ * devices with an id (bridges and ports come before what is plugged into them; ids in natural
+ * order, `hot0` before `hot1`), then anonymous command-line devices
+ * (`/machine/peripheral-anon/device[N]`). Same names (one per IOMMU endpoint) follow their
+ * roots' names in natural order (`vtd-00.0`, `vtd-01.0`; endpoints are created in bus order).
  */
 export function addressSpaceRank(
   name: string,
-  owner: string | undefined,
-  textIndex: number,
-): number[] {
+  owner: { key: string; value: string } | undefined,
+  rootName: string,
+): Rank {
   if (name === "memory") return [0];
   if (name === "I/O") return [1];
   const cpu = /^cpu-(secure-memory|memory|secure-tag-memory|tag-memory|smm)-(\d{1,6})$/.exec(name);
@@ -97,11 +127,21 @@ export function addressSpaceRank(
     const kinds = ["secure-memory", "memory", "secure-tag-memory", "tag-memory", "smm"];
     return [2, Number(cpu[2]), kinds.indexOf(cpu[1])];
   }
-  if (owner) {
-    const unattached = /^\/machine\/unattached\/device\[(\d{1,9})\]$/.exec(owner);
-    if (unattached) return [3, 0, Number(unattached[1]), textIndex];
-    const anon = /^\/machine\/peripheral-anon\/device\[(\d{1,9})\]$/.exec(owner);
-    if (anon) return [3, 1, Number(anon[1]), textIndex];
-  }
-  return [3, 2, 0, textIndex];
+  const device = deviceRank(owner);
+  return [3, ...device, name === "" ? 0 : 1, rootName];
+}
+
+function deviceRank(owner: { key: string; value: string } | undefined): Rank {
+  if (!owner) return [9];
+  if (owner.key === "id") return [2, owner.value];
+  const path = owner.value;
+  // A machine-created device, or an object inside one (`.../device[12]/gpex_root`).
+  const unattached = /^\/machine\/unattached\/device\[(\d{1,9})\](\/|$)/.exec(path);
+  if (unattached) return [1, Number(unattached[1]), unattached[2] ? 1 : 0];
+  const anon = /^\/machine\/peripheral-anon\/device\[(\d{1,9})\]/.exec(path);
+  if (anon) return [3, Number(anon[1])];
+  if (path.startsWith("/machine/peripheral/")) return [2, path];
+  // Parts of the machine itself (`/machine/q35/mch`): created before any device.
+  if (path.startsWith("/machine/")) return [0];
+  return [9];
 }
