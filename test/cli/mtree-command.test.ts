@@ -124,7 +124,7 @@ describe("iova mtree --import", () => {
     assert.equal(r.code, 0, r.err);
     assert.match(
       r.err,
-      /^iova: inferred \(known\) container: pci@800000020000000\.mmio \(line \d+\):/m,
+      /^iova: inferred \(known\) container: pci@800000020000000\.io \(line \d+\):/m,
     );
     assert.match(r.err, /^iova: inferred \(guess\) accelerator: TCG/m);
     const j = run("mtree", "--import", tree, "-f", "--json");
