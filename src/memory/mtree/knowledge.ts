@@ -127,13 +127,55 @@ export function addressSpaceRank(
     const kinds = ["secure-memory", "memory", "secure-tag-memory", "tag-memory", "smm"];
     return [2, Number(cpu[2]), kinds.indexOf(cpu[1])];
   }
-  const device = deviceRank(owner);
-  return [3, ...device, name === "" ? 0 : 1, rootName];
+  // Owners order devices; names order what owners leave tied (the parts of one device).
+  // Bridges and ports before what is plugged into them, then ids in natural order.
+  const device = owner
+    ? [...deviceRank(owner), ...deviceRankByName(name), owner.key === "id" ? owner.value : ""]
+    : deviceRankByName(name);
+  return [3, ...device, rootName];
 }
 
-function deviceRank(owner: { key: string; value: string } | undefined): Rank {
-  if (!owner) return [9];
-  if (owner.key === "id") return [2, owner.value];
+/**
+ * Without owners: the devices a machine creates itself, in the order its init creates them
+ * (i440fx and PIIX; q35's MCH and ICH9; GPEX's root; Malta's GT-64120 and PIIX4), then bridges
+ * and ports (a device plugged into one is created after it), then the rest in the text's order.
+ */
+const MACHINE_DEVICES = [
+  "i440FX",
+  "PIIX3",
+  "piix3-ide",
+  "mch",
+  "ICH9-LPC",
+  "ich9-ahci",
+  "ICH9-SMB",
+  "gpex-root",
+  "gt64120_pci",
+  "piix4-isa",
+  "piix4-ide",
+  "piix4-usb-uhci",
+  "PIIX4_PM",
+];
+const BRIDGES = [
+  "pxb", // an expander bridge creates its own pci-bridge
+  "pxb-pcie",
+  "pci-bridge",
+  "pcie-root-port",
+  "x3130-upstream",
+  "xio3130-downstream",
+  "pcie-pci-bridge",
+];
+
+function deviceRankByName(name: string): Rank {
+  const machine = MACHINE_DEVICES.indexOf(name);
+  if (machine >= 0) return [0, machine];
+  if (name.startsWith("pci@")) return [0, MACHINE_DEVICES.length, name];
+  const bridge = BRIDGES.indexOf(name);
+  if (bridge >= 0) return [1, bridge];
+  return [2];
+}
+
+function deviceRank(owner: { key: string; value: string }): Rank {
+  if (owner.key === "id") return [2];
   const path = owner.value;
   // A machine-created device, or an object inside one (`.../device[12]/gpex_root`).
   const unattached = /^\/machine\/unattached\/device\[(\d{1,9})\](\/|$)/.exec(path);
