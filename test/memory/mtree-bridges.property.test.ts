@@ -2,9 +2,9 @@
  * Property: a machine with a random topology of PCI bridges, built through the memory API the way
  * QEMU's PCI bridge code builds it (each bridge has its own `pci_bridge_pci` and `pci_bridge_io`
  * containers, and its window aliases, same names for every bridge, sit in the parent bus's
- * containers), printed with `-D` (with and without `-o`) and imported again without any flat
- * hint, has the same flat views as the original. The alias targets must be found from the text
- * alone, among sections that all share their names.
+ * containers), printed with `-o -D` and imported again without any flat hint, has the same flat
+ * views as the original: the alias targets are found from the text alone, among sections that
+ * all share their names. Printed with `-D` only, it prints back exactly.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -70,7 +70,8 @@ const topologyArb = fc
 function build(specs: BridgeSpec[]): MemorySystem {
   const m = new MemorySystem();
   const system = m.container("system", U64_MAX);
-  const io = m.container("io", 0x10000n);
+  // As on x86, the I/O root answers the ports nothing else claims (it renders its gaps).
+  const io = m.reservation("io", 0x10000n);
   const pci = m.container("pci", U64_MAX);
   system.addSubregionOverlap(m.ram("ram", 0x8000000n), 0n, 0);
   system.addSubregionOverlap(pci, 0n, -1);
@@ -113,18 +114,31 @@ function flatBlocks(m: MemorySystem, owners: boolean): string[] {
   return formatMtree(m, { flat: true, owners }).split("\n\n").filter(Boolean).sort();
 }
 
-for (const owners of [false, true]) {
-  test(`random bridge topologies printed with ${owners ? "-o -D" : "-D"} re-import to the same flat views`, () => {
-    fc.assert(
-      fc.property(topologyArb, (specs) => {
-        const original = build(specs);
-        const text = formatMtree(original, { disabled: true, owners });
-        const imported = importMtree(text);
-        assert.deepEqual(flatBlocks(imported.system, owners), flatBlocks(original, owners));
-        // And the tree prints back exactly.
-        assert.equal(formatMtree(imported.system, { disabled: true, owners }), text);
-      }),
-      { numRuns: 150 },
-    );
-  });
-}
+test("random bridge topologies printed with -o -D re-import to the same flat views", () => {
+  fc.assert(
+    fc.property(topologyArb, (specs) => {
+      const original = build(specs);
+      const text = formatMtree(original, { disabled: true, owners: true });
+      const imported = importMtree(text);
+      assert.deepEqual(flatBlocks(imported.system, true), flatBlocks(original, true));
+      // And the tree prints back exactly.
+      assert.equal(formatMtree(imported.system, { disabled: true, owners: true }), text);
+    }),
+    { numRuns: 150 },
+  );
+});
+
+// Without owners, sibling bridges whose sections print alike can be told apart only by QEMU's
+// queue order, and that does not always decide: the tree must still print back exactly, and the
+// import must finish with a target for every alias and no loop.
+test("random bridge topologies printed with -D re-import and print back exactly", () => {
+  fc.assert(
+    fc.property(topologyArb, (specs) => {
+      const text = formatMtree(build(specs), { disabled: true });
+      const imported = importMtree(text);
+      assert.equal(formatMtree(imported.system, { disabled: true }), text);
+      formatMtree(imported.system, { flat: true });
+    }),
+    { numRuns: 150 },
+  );
+});

@@ -561,12 +561,21 @@ function resolveAliasTargets(
       });
     const container = r.container ?? -1;
     const key = `${container}\0${r.name}`;
+    // A bridge's aliases (same container, different names) share a target; among several
+    // such candidates, and otherwise among all, a window that shows a candidate's subregions.
+    const siblings = options.filter(
+      (s) => s !== fresh && !assignedFrom[s].has(key) && containersFrom[s].has(container),
+    );
+    const showing = (list: number[]) =>
+      list.some((s) => !windowShows(r, s))
+        ? list.find((s) => windowShows(r, s) && isSafe(s))
+        : undefined;
     const choice =
       (r.owner ? pick((s) => sameOwner(regions[sectionRoots[s]].owner, r.owner)) : undefined) ??
       (forcedFresh ? fresh : undefined) ??
-      // Only when it tells the options apart: a full-size window shows every candidate.
-      (options.some((s) => !windowShows(r, s)) ? pick((s) => windowShows(r, s)) : undefined) ??
-      pick((s) => s !== fresh && !assignedFrom[s].has(key) && containersFrom[s].has(container)) ??
+      (siblings.length > 1 ? showing(siblings) : undefined) ??
+      siblings.find(isSafe) ??
+      showing(options) ??
       (fresh >= 0 ? fresh : undefined) ??
       pick(() => true) ??
       // An alias into its own container is legal when its window moves (rendering clips it:
