@@ -33,19 +33,19 @@ function doubling(name: string, size: number, make: (n: number) => () => void): 
 
 export function mtreeImportBenchmarks(): BenchResult[] {
   return [
-    doubling("mtree import depth x2", 1000, (n) => {
+    doubling("mtree import depth x2", 500, (n) => {
       const t = deepTree(n);
       return () => importAndPrint(t);
     }),
-    doubling("mtree import alias chain x2", 5000, (n) => {
+    doubling("mtree import alias chain x2", 2000, (n) => {
       const t = aliasChain(n);
       return () => importAndPrint(t);
     }),
-    doubling("mtree import AS groups x2", 5000, (n) => {
+    doubling("mtree import AS groups x2", 2000, (n) => {
       const t = manyGroups(n);
       return () => importAndPrint(t);
     }),
-    doubling("mtree import flat hint x2", 5000, (n) => {
+    doubling("mtree import flat hint x2", 2000, (n) => {
       const { tree, flat } = manyRanges(n);
       return () => importAndPrint(tree, flat);
     }),
