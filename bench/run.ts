@@ -5,12 +5,14 @@
 import type { BenchResult } from "./harness.ts";
 import { iommuBenchmarks } from "./iommu.bench.ts";
 import { memoryBenchmarks } from "./memory.bench.ts";
+import { mtreeImportBenchmarks } from "./mtree-import.bench.ts";
 import { scenarioBenchmarks } from "./scenario.bench.ts";
 import { spaprBenchmarks } from "./spapr.bench.ts";
 import { vfioBenchmarks } from "./vfio.bench.ts";
 
 const suites: [string, () => BenchResult[]][] = [
   ["memory", memoryBenchmarks],
+  ["mtree", mtreeImportBenchmarks],
   ["iommu", iommuBenchmarks],
   ["spapr", spaprBenchmarks],
   ["vfio", vfioBenchmarks],

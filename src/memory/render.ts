@@ -6,7 +6,7 @@
 import { type FlatRange, FlatView } from "./flat-view.ts";
 import { SIZE_2_64 } from "./int.ts";
 import { RangeList } from "./range-list.ts";
-import { DirtyLog, type MemoryRegion } from "./region.ts";
+import { DirtyLog, MemoryApiError, type MemoryRegion } from "./region.ts";
 
 /** System-wide facts that feed each range's dirty-log mask. */
 export interface RenderContext {
@@ -55,7 +55,7 @@ export function renderRanges(
 ): RenderedRange[] {
   const list = new RangeList<Piece>();
   const ctx = options.context ?? NO_DIRTY_TRACKING;
-  renderRegion(list, root, 0n, 0n, SIZE_2_64, false, false, undefined, ctx);
+  renderRegion(list, root, 0n, 0n, SIZE_2_64, ctx);
   const pieces = list.toArray();
   return options.merge === false ? pieces : simplify(pieces);
 }
@@ -65,39 +65,135 @@ export function renderFlatView(root: MemoryRegion | null, context?: RenderContex
   return new FlatView(root, root ? renderRanges(root, { context }) : []);
 }
 
+/** A region waiting to be rendered, or (with `fill`) one whose gaps are to be filled. */
+interface Frame {
+  readonly mr: MemoryRegion;
+  readonly base: bigint;
+  readonly clipStart: bigint;
+  readonly clipEnd: bigint;
+  readonly readonly: boolean;
+  readonly nonvolatile: boolean;
+  readonly via: MemoryRegion | undefined;
+  /** For a fill frame: the region's rendered start, end and base. */
+  readonly fill?: { start: bigint; end: bigint; base: bigint };
+  /** For an alias frame: leaving it takes it off the current path. */
+  readonly leave?: MemoryRegion;
+}
+
+/**
+ * How many times one alias may be on the current rendering path. QEMU recurses without a bound:
+ * an alias into its own container terminates only because each level is clipped further, and
+ * one whose window does not move recurses forever. Real machines never render an alias inside
+ * itself (mps2-an505's `alias 1 @armsse-container` meets itself only clipped away), so a
+ * second visit is skipped: that bounds the work on hostile input.
+ */
+const ALIAS_REENTRY_LIMIT = 1;
+
+/** Rendering work so far, in stack frames and gap-filling steps (tests compare sizes with it). */
+export const renderWork = { steps: 0 };
+
+/** Rendering steps allowed per view: aliases can fan out exponentially in a hostile text. */
+export const RENDER_STEP_LIMIT = 20_000_000;
+
+/**
+ * QEMU's `render_memory_region`, with an explicit stack (trees and alias chains can be
+ * thousands of levels deep): subregions in list order, then the region's own gaps.
+ */
 function renderRegion(
   view: RangeList<Piece>,
-  mr: MemoryRegion,
-  base: bigint,
-  clipStart: bigint,
-  clipEnd: bigint,
-  readonly: boolean,
-  nonvolatile: boolean,
-  via: MemoryRegion | undefined,
+  root: MemoryRegion,
+  base0: bigint,
+  clipStart0: bigint,
+  clipEnd0: bigint,
   ctx: RenderContext,
 ): void {
-  if (!mr.enabled) return;
-  base += mr.addr;
-  readonly ||= mr.readonly;
-  nonvolatile ||= mr.nonvolatile;
-  const start = base > clipStart ? base : clipStart;
-  const regionEnd = base + mr.size;
-  const end = regionEnd < clipEnd ? regionEnd : clipEnd;
-  // QEMU renders a zero-length intersection too, but it can never produce a range.
-  if (end <= start) return;
+  const onPath = new Map<MemoryRegion, number>();
+  const stack: Frame[] = [
+    {
+      mr: root,
+      base: base0,
+      clipStart: clipStart0,
+      clipEnd: clipEnd0,
+      readonly: false,
+      nonvolatile: false,
+      via: undefined,
+    },
+  ];
+  let steps = 0;
+  while (stack.length > 0) {
+    const f = stack.pop()!;
+    const mr = f.mr;
+    renderWork.steps++;
+    if (++steps > RENDER_STEP_LIMIT) {
+      throw new MemoryApiError(
+        `rendering ${root.name} takes more than ${RENDER_STEP_LIMIT} steps (aliases that fan out exponentially)`,
+      );
+    }
+    if (f.leave) {
+      const n = onPath.get(f.leave)!;
+      if (n === 1) onPath.delete(f.leave);
+      else onPath.set(f.leave, n - 1);
+      continue;
+    }
+    if (f.fill) {
+      const { start, end, base } = f.fill;
+      fillGaps(
+        view,
+        mr,
+        start,
+        end,
+        start - base,
+        f.readonly,
+        f.nonvolatile,
+        f.via,
+        dirtyLogMask(mr, ctx),
+      );
+      continue;
+    }
+    if (!mr.enabled) continue;
+    const base = f.base + mr.addr;
+    const readonly = f.readonly || mr.readonly;
+    const nonvolatile = f.nonvolatile || mr.nonvolatile;
+    const start = base > f.clipStart ? base : f.clipStart;
+    const regionEnd = base + mr.size;
+    const end = regionEnd < f.clipEnd ? regionEnd : f.clipEnd;
+    // QEMU renders a zero-length intersection too, but it can never produce a range.
+    if (end <= start) continue;
 
-  const target = mr.alias;
-  if (target) {
-    // The target's own address cancels out: it is added back when the target renders.
-    const targetBase = base - target.addr - mr.aliasOffset;
-    renderRegion(view, target, targetBase, start, end, readonly, nonvolatile, mr, ctx);
-    return;
+    const target = mr.alias;
+    if (target) {
+      const times = onPath.get(mr) ?? 0;
+      if (times >= ALIAS_REENTRY_LIMIT) continue;
+      onPath.set(mr, times + 1);
+      stack.push({ ...f, leave: mr });
+      // The target's own address cancels out: it is added back when the target renders.
+      stack.push({
+        mr: target,
+        base: base - target.addr - mr.aliasOffset,
+        clipStart: start,
+        clipEnd: end,
+        readonly,
+        nonvolatile,
+        via: mr,
+      });
+      continue;
+    }
+    if (mr.terminates) {
+      stack.push({ ...f, readonly, nonvolatile, fill: { start, end, base } });
+    }
+    const subs = mr.subregions;
+    for (let i = subs.length - 1; i >= 0; i--) {
+      stack.push({
+        mr: subs[i],
+        base,
+        clipStart: start,
+        clipEnd: end,
+        readonly,
+        nonvolatile,
+        via: f.via,
+      });
+    }
   }
-  for (const sub of mr.subregions) {
-    renderRegion(view, sub, base, start, end, readonly, nonvolatile, via, ctx);
-  }
-  if (!mr.terminates) return;
-  fillGaps(view, mr, start, end, start - base, readonly, nonvolatile, via, dirtyLogMask(mr, ctx));
 }
 
 /** Inserts pieces of [start, end) where nothing is rendered yet; existing ranges win. */
@@ -115,6 +211,7 @@ function fillGaps(
   const cursor = view.firstEndingAfter(start);
   let at = start;
   while (at < end) {
+    renderWork.steps++;
     // The next rendered range that overlaps what is left, if any: the gap runs up to it.
     const existing = view.at(cursor);
     const next = existing && existing.start < end ? existing : undefined;
@@ -169,7 +266,10 @@ function simplify(pieces: Piece[]): Piece[] {
  */
 export function flatViewRoot(root: MemoryRegion): MemoryRegion | null {
   let mr = root;
-  while (mr.enabled) {
+  // A region met twice means an alias loop (QEMU would spin forever): stop there.
+  const seen = new Set<MemoryRegion>();
+  while (mr.enabled && !seen.has(mr)) {
+    seen.add(mr);
     const target = mr.alias;
     if (target) {
       if (mr.aliasOffset === 0n && mr.size >= target.size) {

@@ -94,4 +94,42 @@ describe("iova mtree --import", () => {
     assert.equal(run("mtree", "--nonsense").code, 2);
     assert.equal(run("frobnicate").code, 2);
   });
+
+  test("-f -d is refused with the reason; -d alone prints the tree, as QEMU does", () => {
+    const tree = example("pseries-xhci-ddw.mtree-D.txt");
+    const refused = run("mtree", "--import", tree, "-f", "-d");
+    assert.equal(refused.code, 2);
+    assert.match(
+      refused.err,
+      /-f -d is not supported: QEMU's dispatch tables .* not the memory map/,
+    );
+    const plain = run("mtree", "--import", tree, "-d");
+    assert.equal(plain.code, 0);
+    assert.match(plain.out, /^address-space: /m);
+  });
+
+  test("a tree nested 3400 levels deep prints without a stack overflow", () => {
+    const lines = ["address-space: memory"];
+    for (let i = 1; i <= 3400; i++) {
+      lines.push(`${"  ".repeat(i)}0000000000000000-000000000000ffff (prio 0, i/o): c${i}`);
+    }
+    const r = run("mtree", "--import", tempFile(`${lines.join("\n")}\n\n`), "-f");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Root memory region: c3400/);
+  });
+
+  test("--explain lists on stderr what was inferred without a flat hint, --json in a field", () => {
+    const tree = example("pseries-xhci-ddw.mtree-D.txt");
+    const r = run("mtree", "--import", tree, "-f", "--explain");
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.err,
+      /^iova: inferred \(known\) container: pci@800000020000000\.io \(line \d+\):/m,
+    );
+    assert.match(r.err, /^iova: inferred \(guess\) accelerator: TCG/m);
+    const j = run("mtree", "--import", tree, "-f", "--json");
+    const parsed = JSON.parse(j.out) as { mtree: string; inferred: { kind: string }[] };
+    assert.match(parsed.mtree, /^FlatView #0/);
+    assert.ok(parsed.inferred.some((f) => f.kind === "address-space-order"));
+  });
 });

@@ -10,6 +10,11 @@ human-monitor-command and writes the returned strings to
 is kept).  It also lists the IOMMU memory regions found in the QOM tree in
 <case>/iommu-regions.txt, since the mtree text prints them as plain i/o.
 
+Kept in the project as test/conformance/record.py; it writes the cases into
+test/conformance/data/.  The cases after "bridges, switches, root ports" were
+added to cover PCI bridge topologies, vIOMMUs behind switches, hot-plug and
+BARs or bridge windows programmed through config space.
+
 Usage:
     python3 record.py                 # all cases
     python3 record.py CASE [CASE...]  # only these (names or fnmatch patterns)
@@ -189,6 +194,238 @@ def ddw_remove(liobn):
 def ddw_reset(buid, bdf=(0, 0, 0)):
     return ("rtas", "ibm,reset-pe-dma-window",
             [bdf_pack(bdf) << 8, buid >> 32, buid & 0xffffffff], 1)
+
+
+# --------------------------------------------------------------------------
+# Bridge, switch and root-port cases.
+# --------------------------------------------------------------------------
+
+def x86_bridge(bdf, secondary, subordinate, mem=None, io=None, pref=None, control=None):
+    """Program a type-1 header through 0xcf8/0xcfc: bus numbers, windows, command."""
+    st = [("x86cfg", bdf, 0x18, 4, (subordinate << 16) | (secondary << 8) | bdf[0])]
+    if io is not None:
+        st.append(("x86cfg", bdf, 0x1c, 2, ((io[1] >> 8) & 0xf0) << 8 | ((io[0] >> 8) & 0xf0)))
+    if mem is not None:
+        st.append(("x86cfg", bdf, 0x20, 4, ((mem[1] >> 16) & 0xfff0) << 16 | ((mem[0] >> 16) & 0xfff0)))
+    if pref is not None:
+        st.append(("x86cfg", bdf, 0x24, 4, ((pref[1] >> 16) & 0xfff0) << 16 | ((pref[0] >> 16) & 0xfff0)))
+    if control is not None:
+        st.append(("x86cfg", bdf, 0x3e, 2, control))
+    st.append(("x86cfg", bdf, 0x04, 2, 0x0007))
+    return st
+
+
+def ecam_bridge(base, bdf, secondary, subordinate, mem=None, io=None):
+    st = [("ecam", base, bdf, 0x18, 4, (subordinate << 16) | (secondary << 8) | bdf[0])]
+    if io is not None:
+        st.append(("ecam", base, bdf, 0x1c, 2, ((io[1] >> 8) & 0xf0) << 8 | ((io[0] >> 8) & 0xf0)))
+    if mem is not None:
+        st.append(("ecam", base, bdf, 0x20, 4, ((mem[1] >> 16) & 0xfff0) << 16 | ((mem[0] >> 16) & 0xfff0)))
+    st.append(("ecam", base, bdf, 0x04, 2, 0x0007))
+    return st
+
+
+SWITCH = ["-device", "pcie-root-port,id=rp1,chassis=1",
+          "-device", "x3130-upstream,id=up1,bus=rp1",
+          "-device", "xio3130-downstream,id=dn1,bus=up1,chassis=2"]
+NESTED3 = ["-device", "pci-bridge,id=br1,chassis_nr=1,addr=5",
+           "-device", "pci-bridge,id=br2,bus=br1,chassis_nr=2,addr=1",
+           "-device", "pci-bridge,id=br3,bus=br2,chassis_nr=3,addr=1"]
+VIRT_ECAM = 0x4010000000
+
+BRIDGE_CASES = [
+    C("x86_64-pc-bridges-nested3", X86,
+      ["-M", "pc", "-m", "256M"] + NESTED3 + ["-device", "e1000,bus=br3,addr=1"],
+      what="three nested pci-bridges, an e1000 behind the innermost"),
+    C("x86_64-pc-bridges-nested3-open", X86,
+      ["-M", "pc", "-m", "256M"] + NESTED3 + ["-device", "e1000,bus=br3,addr=1"],
+      steps=x86_bridge((0, 5, 0), 1, 3, mem=(0xfe000000, 0xfe0fffff), io=(0x1000, 0x1fff)) +
+      x86_bridge((1, 1, 0), 2, 3, mem=(0xfe000000, 0xfe0fffff), io=(0x1000, 0x1fff)) +
+      x86_bridge((2, 1, 0), 3, 3, mem=(0xfe000000, 0xfe0fffff), io=(0x1000, 0x1fff)) +
+      x86_enable((3, 1, 0), [(0x10, 0xfe000000), (0x14, 0x1001)]),
+      what="three nested pci-bridges with windows opened and the e1000 BARs placed"),
+    C("x86_64-pc-bridges-siblings-open", X86,
+      ["-M", "pc", "-m", "256M",
+       "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5",
+       "-device", "pci-bridge,id=br2,chassis_nr=2,addr=6",
+       "-device", "e1000,bus=br1,addr=1", "-device", "e1000,bus=br2,addr=1"],
+      steps=x86_bridge((0, 5, 0), 1, 1, mem=(0xfe000000, 0xfe0fffff), io=(0x1000, 0x1fff)) +
+      x86_bridge((0, 6, 0), 2, 2, mem=(0xfe100000, 0xfe1fffff), io=(0x2000, 0x2fff)) +
+      x86_enable((1, 1, 0), [(0x10, 0xfe000000), (0x14, 0x1001)]) +
+      x86_enable((2, 1, 0), [(0x10, 0xfe100000), (0x14, 0x2001)]),
+      what="two sibling pci-bridges with open windows and an e1000 BAR behind each"),
+    C("x86_64-pc-bridges-siblings-closed", X86,
+      ["-M", "pc", "-m", "256M",
+       "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5",
+       "-device", "pci-bridge,id=br2,chassis_nr=2,addr=6",
+       "-device", "e1000,bus=br1,addr=1", "-device", "e1000,bus=br2,addr=1"],
+      what="two sibling pci-bridges, windows closed"),
+    C("x86_64-pc-bridge-vga", X86,
+      ["-M", "pc", "-m", "256M",
+       "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5", "-device", "VGA,bus=br1,addr=1"],
+      steps=x86_bridge((0, 5, 0), 1, 1, mem=(0xfd000000, 0xfdffffff), io=(0x1000, 0x1fff),
+                       control=0x0008) +
+      x86_enable((1, 1, 0), [(0x10, 0xfd000000)]),
+      what="VGA behind a pci-bridge with the bridge's VGA enable bit set"),
+    C("x86_64-pc-bridge-pref-open", X86,
+      ["-M", "pc", "-m", "256M",
+       "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5",
+       "-device", "virtio-net-pci,bus=br1,addr=1"],
+      steps=x86_bridge((0, 5, 0), 1, 1, mem=(0xfe000000, 0xfe0fffff),
+                       pref=(0xfc000000, 0xfcffffff), io=(0x1000, 0x1fff)) +
+      x86_enable((1, 1, 0), [(0x10, 0x1001), (0x14, 0xfe000000), (0x20, 0xfc000000), (0x24, 0)]),
+      what="pci-bridge with its prefetchable window open: virtio BAR in pref-mem"),
+    C("x86_64-pc-bridge-hotplug", X86,
+      ["-M", "pc", "-m", "256M", "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5"],
+      steps=[("qmp", {"execute": "device_add",
+                      "arguments": {"driver": "e1000", "id": "hot0", "bus": "br1", "addr": "1"}}),
+             ("qmp", {"execute": "device_add",
+                      "arguments": {"driver": "virtio-net-pci", "id": "hot1", "bus": "br1",
+                                    "addr": "2"}})],
+      what="devices hot-plugged behind a pci-bridge while paused"),
+    C("x86_64-pc-bridges-seabios", X86,
+      ["-M", "pc", "-m", "256M"] + NESTED3 + ["-device", "e1000,bus=br3,addr=1",
+       "-device", "pci-bridge,id=br4,chassis_nr=4,addr=6", "-device", "e1000,bus=br4,addr=1"],
+      steps=[("run", 4)],
+      what="SeaBIOS programmed nested and sibling pci-bridges"),
+    C("x86_64-pc-pxb-bridge", X86,
+      ["-M", "pc", "-m", "256M", "-device", "pxb,id=pxb1,bus_nr=4",
+       "-device", "pci-bridge,id=br1,bus=pxb1,chassis_nr=1,addr=1",
+       "-device", "e1000,bus=br1,addr=1"],
+      what="pci-bridge behind a PCI expander bridge"),
+    C("x86_64-pc-bars-64bit", X86,
+      ["-M", "pc", "-m", "256M", "-device", "virtio-net-pci,addr=4"],
+      steps=x86_enable((0, 4, 0), [(0x10, 0xc041), (0x14, 0xfebf1000),
+                                   (0x20, 0x0000000c), (0x24, 0x80)]),
+      what="a 64-bit BAR placed above 4 GiB in the 64-bit PCI hole"),
+    C("i386-pc-bridge", I386,
+      ["-M", "pc", "-m", "128M",
+       "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5", "-device", "e1000,bus=br1,addr=1"],
+      what="i386 pc with a pci-bridge"),
+    C("x86_64-q35-rp-switch-pcipci", X86,
+      ["-M", "q35", "-m", "256M"] + SWITCH +
+      ["-device", "pcie-pci-bridge,id=pb1,bus=dn1", "-device", "e1000,bus=pb1,addr=1"],
+      what="root port, switch and PCIe-to-PCI bridge, an e1000 at the bottom"),
+    C("x86_64-q35-rp-switch-pcipci-open", X86,
+      ["-M", "q35", "-m", "256M"] + SWITCH +
+      ["-device", "pcie-pci-bridge,id=pb1,bus=dn1", "-device", "e1000,bus=pb1,addr=1"],
+      steps=x86_bridge((0, 1, 0), 1, 4, mem=(0xfe000000, 0xfe0fffff), io=(0x1000, 0x1fff)) +
+      x86_bridge((1, 0, 0), 2, 4, mem=(0xfe000000, 0xfe0fffff), io=(0x1000, 0x1fff)) +
+      x86_bridge((2, 0, 0), 3, 4, mem=(0xfe000000, 0xfe0fffff), io=(0x1000, 0x1fff)) +
+      x86_bridge((3, 0, 0), 4, 4, mem=(0xfe000000, 0xfe0fffff), io=(0x1000, 0x1fff)) +
+      x86_enable((4, 1, 0), [(0x10, 0xfe000000), (0x14, 0x1001)]),
+      what="root port, switch, PCIe-to-PCI bridge, all windows opened, e1000 BARs placed"),
+    C("x86_64-q35-virtio-iommu-switch", X86,
+      ["-M", "q35", "-m", "512M", "-device", "virtio-iommu-pci"] + SWITCH +
+      ["-device", "virtio-net-pci,bus=dn1"],
+      what="virtio-iommu with a virtio-net-pci behind a switch"),
+    C("x86_64-q35-switch-seabios", X86,
+      ["-M", "q35", "-m", "512M"] + SWITCH +
+      ["-device", "xio3130-downstream,id=dn2,bus=up1,chassis=3",
+       "-device", "e1000e,bus=dn1", "-device", "virtio-net-pci,bus=dn2"],
+      steps=[("run", 4)],
+      what="SeaBIOS programmed a switch with two downstream ports"),
+    C("x86_64-q35-switch-2down", X86,
+      ["-M", "q35", "-m", "256M"] + SWITCH +
+      ["-device", "xio3130-downstream,id=dn2,bus=up1,chassis=3",
+       "-device", "e1000e,bus=dn1", "-device", "virtio-net-pci,bus=dn2"],
+      what="switch with two downstream ports and a device on each"),
+    C("x86_64-q35-switches-nested", X86,
+      ["-M", "q35", "-m", "256M"] + SWITCH +
+      ["-device", "x3130-upstream,id=up2,bus=dn1",
+       "-device", "xio3130-downstream,id=dn3,bus=up2,chassis=4",
+       "-device", "e1000e,bus=dn3"],
+      what="a switch behind a switch"),
+    C("x86_64-q35-root-ports-4", X86,
+      ["-M", "q35", "-m", "256M"] +
+      sum([["-device", "pcie-root-port,id=rp%d,chassis=%d" % (i, i)] for i in range(1, 5)], []) +
+      ["-device", "e1000e,bus=rp1", "-device", "virtio-net-pci,bus=rp2",
+       "-device", "qemu-xhci,bus=rp3"],
+      what="four root ports, three with devices"),
+    C("x86_64-q35-root-ports-open", X86,
+      ["-M", "q35", "-m", "256M",
+       "-device", "pcie-root-port,id=rp1,chassis=1,addr=3",
+       "-device", "pcie-root-port,id=rp2,chassis=2,addr=4",
+       "-device", "e1000e,bus=rp1", "-device", "e1000e,bus=rp2"],
+      steps=x86_bridge((0, 3, 0), 1, 1, mem=(0xfe000000, 0xfe0fffff), io=(0x1000, 0x1fff)) +
+      x86_bridge((0, 4, 0), 2, 2, mem=(0xfe100000, 0xfe1fffff), io=(0x2000, 0x2fff)) +
+      x86_enable((1, 0, 0), [(0x10, 0xfe000000)]) + x86_enable((2, 0, 0), [(0x10, 0xfe100000)]),
+      what="two root ports with open windows and an e1000e BAR behind each"),
+    C("x86_64-q35-intel-iommu-bridges", X86,
+      ["-M", "q35,kernel-irqchip=split", "-m", "512M", "-device", "intel-iommu",
+       "-device", "pcie-root-port,id=rp1,chassis=1",
+       "-device", "pcie-pci-bridge,id=pb1,bus=rp1", "-device", "e1000,bus=pb1,addr=1",
+       "-device", "virtio-net-pci"],
+      what="VT-d with a device behind a root port and a PCIe-to-PCI bridge"),
+    C("x86_64-q35-intel-iommu-switch", X86,
+      ["-M", "q35,kernel-irqchip=split", "-m", "512M", "-device", "intel-iommu"] + SWITCH +
+      ["-device", "e1000e,bus=dn1"],
+      what="VT-d with a device behind a switch"),
+    C("x86_64-q35-amd-iommu-switch", X86,
+      ["-M", "q35", "-m", "512M", "-device", "amd-iommu"] + SWITCH +
+      ["-device", "e1000e,bus=dn1"],
+      what="AMD IOMMU with a device behind a switch"),
+    C("x86_64-q35-virtio-iommu-bridges", X86,
+      ["-M", "q35", "-m", "512M", "-device", "virtio-iommu-pci",
+       "-device", "pcie-root-port,id=rp1,chassis=1",
+       "-device", "pcie-pci-bridge,id=pb1,bus=rp1", "-device", "e1000,bus=pb1,addr=1"],
+      what="virtio-iommu with a device behind a PCIe-to-PCI bridge"),
+    C("x86_64-q35-rp-hotplug-switch", X86,
+      ["-M", "q35", "-m", "256M"] + SWITCH,
+      steps=[("qmp", {"execute": "device_add",
+                      "arguments": {"driver": "e1000e", "id": "hot0", "bus": "dn1"}})],
+      what="a device hot-plugged into a switch's downstream port"),
+    C("x86_64-q35-pxb-pcie", X86,
+      ["-M", "q35", "-m", "256M", "-device", "pxb-pcie,id=pxb1,bus_nr=8",
+       "-device", "pcie-root-port,id=rp1,bus=pxb1,chassis=1", "-device", "e1000e,bus=rp1"],
+      what="PCIe expander bridge with a root port"),
+    C("aarch64-virt-root-ports", A64,
+      ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M",
+       "-device", "pcie-root-port,id=rp1,chassis=1", "-device", "pcie-root-port,id=rp2,chassis=2",
+       "-device", "virtio-net-pci,bus=rp1", "-device", "e1000e,bus=rp2"],
+      what="virt with two root ports and a device on each"),
+    C("aarch64-virt-smmuv3-switch", A64,
+      ["-M", "virt,iommu=smmuv3", "-cpu", "cortex-a57", "-m", "512M"] + SWITCH +
+      ["-device", "e1000e,bus=dn1"],
+      what="SMMUv3 with a device behind a switch"),
+    C("aarch64-virt-virtio-iommu-bridge", A64,
+      ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M", "-device", "virtio-iommu-pci",
+       "-device", "pcie-root-port,id=rp1,chassis=1",
+       "-device", "pcie-pci-bridge,id=pb1,bus=rp1", "-device", "e1000,bus=pb1,addr=1"],
+      what="virtio-iommu on virt with a device behind a PCIe-to-PCI bridge"),
+    C("aarch64-virt-rp-open", A64,
+      ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M",
+       "-device", "pcie-root-port,id=rp1,chassis=1,addr=1", "-device", "e1000e,bus=rp1"],
+      steps=ecam_bridge(VIRT_ECAM, (0, 1, 0), 1, 1, mem=(0x10000000, 0x100fffff),
+                        io=(0x1000, 0x1fff)) +
+      ecam_enable(VIRT_ECAM, (1, 0, 0), [(0x10, 0x10000000)]),
+      what="virt root port window opened and an e1000e BAR placed via ECAM"),
+    C("aarch64-virt-hotplug-rp", A64,
+      ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M",
+       "-device", "pcie-root-port,id=rp1,chassis=1"],
+      steps=[("qmp", {"execute": "device_add",
+                      "arguments": {"driver": "virtio-net-pci", "id": "hot0", "bus": "rp1"}})],
+      what="virtio-net-pci hot-plugged into a root port on virt"),
+    C("ppc64-pseries-pci-bridge", PPC64,
+      ["-M", "pseries", "-m", "1G", "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5",
+       "-device", "e1000,bus=br1,addr=1"],
+      what="pseries with a pci-bridge and a device behind it"),
+    C("ppc64-pseries-bridges-nested", PPC64,
+      ["-M", "pseries", "-m", "1G", "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5",
+       "-device", "pci-bridge,id=br2,bus=br1,chassis_nr=2,addr=1",
+       "-device", "virtio-net-pci,bus=br2,addr=1"],
+      what="pseries with nested pci-bridges"),
+    C("riscv64-virt-root-port", RV64,
+      ["-M", "virt", "-m", "512M", "-device", "pcie-root-port,id=rp1,chassis=1",
+       "-device", "e1000e,bus=rp1"],
+      what="RISC-V virt with a root port"),
+    C("mips-malta-bridge", MIPS,
+      ["-M", "malta", "-m", "256M", "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5",
+       "-device", "e1000,bus=br1,addr=1"],
+      what="Malta with a pci-bridge"),
+    C("sparc-ss5", "qemu-system-sparc", ["-M", "SS-5"],
+      what="SPARCstation 5: sbus, iommu"),
+]
 
 
 CASES = [
@@ -550,6 +787,8 @@ CASES = [
     C("loongarch64-virt", LOONG, ["-M", "virt", "-m", "1G"],
       what="LoongArch virt: iocsr address spaces"),
 
+    # ------------------------------- bridges, switches, root ports (added here)
+] + BRIDGE_CASES + [
     # ------------------------------------------- known not to start (FAILED.txt)
     C("ppc-mpc8544ds", PPC, ["-M", "mpc8544ds"],
       what="needs u-boot.e500, which Debian does not ship"),
@@ -839,6 +1078,8 @@ def record(case):
                 break
             time.sleep(0.05)
     run_argv, env = qemu10_run(argv) if QEMU10_DIR else (argv, None)
+    if shutil.which(run_argv[0]) is None:
+        return "%s: not installed" % run_argv[0]
     with open(errpath, "w") as err:
         try:
             proc = subprocess.Popen(run_argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,

@@ -1,7 +1,7 @@
 /** `iova mtree` and `iova diff`: QEMU's `info mtree`, from a scenario or rebuilt from dumps. */
 
 import { formatMtreeDiff, type MtreeDiff } from "../../memory/mtree/diff.ts";
-import type { ImportResult } from "../../memory/mtree/import.ts";
+import type { ImportResult, InferredFact } from "../../memory/mtree/import.ts";
 import { MtreeSyntaxError } from "../../memory/mtree/parse.ts";
 import { formatMtree } from "../../memory/mtree/print.ts";
 import { renderMemoryHtml } from "../../view/flat-views.ts";
@@ -37,7 +37,27 @@ interface MtreeFlags {
   disabled?: boolean;
   owners?: boolean;
   dispatch?: boolean;
+  explain?: boolean;
+  json?: boolean;
   html?: string;
+}
+
+/** Why `-f -d` is refused (without `-f`, QEMU ignores `-d` and so does iova). */
+export const DISPATCH_REFUSED =
+  "mtree -f -d is not supported: QEMU's dispatch tables (its PhysPageMap sections and " +
+  "radix-tree nodes) are an internal lookup structure whose numbering follows QEMU's " +
+  "allocation order and past accesses ([MRU]), not the memory map, so the model cannot " +
+  "reproduce them; `-f` prints the flat views they are built from";
+
+/** `--explain`: what the importer inferred beyond the tree text, one fact a line. */
+function formatInferred(facts: readonly InferredFact[]): string {
+  return facts
+    .map((f) => {
+      const where =
+        f.subject === undefined ? "" : ` ${f.subject}${f.line ? ` (line ${f.line})` : ""}:`;
+      return `iova: inferred (${f.confidence}) ${f.kind}:${where} ${f.detail}\n`;
+    })
+    .join("");
 }
 
 /** The `-f -D -o` options of `info mtree`. */
@@ -55,34 +75,48 @@ export const mtreeCommand: CliCommand = {
   define(c) {
     c.argument("[scenario]", "scenario file whose machine to print");
     printOptions(c)
-      .option("-d, --dispatch", "QEMU's dispatch tables (info mtree -d): not modelled, refused")
+      .option(
+        "-d, --dispatch",
+        "with -f, QEMU's dispatch tables: refused (see docs/mtree-import.md); alone, ignored as QEMU does",
+      )
       .option("--import <file>", "rebuild from QEMU's `info mtree -D` (optionally -o) text")
       .option("--flat <file>", "QEMU's `info mtree -f` text of the same machine, as a hint")
+      .option(
+        "--explain",
+        "with --import: list on stderr what was inferred beyond the tree text, and how sure",
+      )
+      .option("--json", "with --import: print the text and the inferred facts as JSON")
       .option("--html <file>", "write a self-contained page of the flat views and tree");
   },
   run(context, args, options) {
     const flags = options as MtreeFlags;
     const scenarioPath = args[0] as string | undefined;
-    if (flags.dispatch)
-      throw new UsageError(
-        "-d (QEMU's dispatch tables) is not modelled: iova resolves addresses through flat views, not QEMU's radix tree",
-      );
+    if (flags.dispatch && flags.flatView) throw new UsageError(DISPATCH_REFUSED);
     if ((flags.import === undefined) === (scenarioPath === undefined))
       throw new UsageError("mtree needs a SCENARIO or --import FILE (one of the two)");
     if (flags.flat !== undefined && flags.import === undefined)
       throw new UsageError("--flat is a hint for --import");
+    if ((flags.explain || flags.json) && flags.import === undefined)
+      throw new UsageError("--explain and --json go with --import");
+    const imported =
+      flags.import !== undefined ? importFiles(context, flags.import, flags.flat) : undefined;
     const system =
-      flags.import !== undefined
-        ? importFiles(context, flags.import, flags.flat).system
-        : context.deps.runScenario(readScenario(context, scenarioPath)).machine.memory;
+      imported?.system ??
+      context.deps.runScenario(readScenario(context, scenarioPath)).machine.memory;
     const source = flags.import ?? scenarioPath;
+    if (imported && flags.explain) context.err(formatInferred(imported.inferred));
     if (flags.html !== undefined) {
       writeOutput(flags.html, renderMemoryHtml(system, `info mtree of ${source}`));
       return 0;
     }
-    context.out(
-      formatMtree(system, { flat: flags.flatView, owners: flags.owners, disabled: flags.disabled }),
-    );
+    const text = formatMtree(system, {
+      flat: flags.flatView,
+      owners: flags.owners,
+      disabled: flags.disabled,
+    });
+    if (imported && flags.json)
+      context.out(`${JSON.stringify({ mtree: text, inferred: imported.inferred }, null, 2)}\n`);
+    else context.out(text);
     return 0;
   },
 };

@@ -31,9 +31,22 @@ export interface MtreeDiff {
 function regionIndex(result: ImportResult): Map<string, string> {
   const { regions } = result.machine;
   const out = new Map<string, string>();
+  // Paths memoised top down, without recursion: trees can nest thousands of levels deep.
+  const paths = new Map<number, string>();
   const pathOf = (id: number): string => {
-    const r = regions[id];
-    return r.container === undefined ? r.name : `${pathOf(r.container)} / ${r.name}`;
+    const up: number[] = [];
+    let at: number | undefined = id;
+    while (at !== undefined && !paths.has(at)) {
+      up.push(at);
+      at = regions[at].container;
+    }
+    let prefix = at === undefined ? undefined : paths.get(at);
+    for (let i = up.length - 1; i >= 0; i--) {
+      const name = regions[up[i]].name;
+      prefix = prefix === undefined ? name : `${prefix} / ${name}`;
+      paths.set(up[i], prefix);
+    }
+    return paths.get(id)!;
   };
   for (const r of regions) {
     let path = pathOf(r.id);

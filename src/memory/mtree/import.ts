@@ -6,10 +6,12 @@
  * Every line printed afterwards comes from rendering the rebuilt model.
  */
 import type { AddressSpace } from "../address-space.ts";
+import type { FlatView } from "../flat-view.ts";
 import { wrap64 } from "../int.ts";
 import { kvmAccelerator, MemorySystem } from "../memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../region.ts";
-import { flatViewRoot, renderRanges } from "../render.ts";
+import { flatViewRoot, RENDER_STEP_LIMIT, renderRanges } from "../render.ts";
+import { addressSpaceRank, compareRanks, knownReadonlyAlias, knownToRender } from "./knowledge.ts";
 import {
   type MtreeFlatView,
   type MtreeLine,
@@ -20,6 +22,13 @@ import {
   parseMtreeTree,
 } from "./parse.ts";
 import { flatRangeLines, formatMtree } from "./print.ts";
+
+/**
+ * Work done by imports so far, in steps of the inner loops (queue scans, walk events, candidate
+ * checks, loop checks, regions built, inference passes). Tests read it to show that an input
+ * twice as large costs about twice as much, whatever the machine's load.
+ */
+export const importWork = { steps: 0 };
 
 /** One distinct region of the imported machine, as plain data. */
 export interface ImportedRegion {
@@ -64,10 +73,25 @@ export interface ImportedMachine {
   readonly addressSpaces: { readonly name: string; readonly root: number }[];
 }
 
+/** One fact the importer inferred beyond the tree text, and how sure it is. */
+export interface InferredFact {
+  /** What kind of fact. */
+  readonly kind: "renders" | "container" | "readonly" | "address-space-order" | "accelerator";
+  /** The region or address space it is about (its name), when it is about one. */
+  readonly subject?: string;
+  /** Line of the tree text the subject was first printed on. */
+  readonly line?: number;
+  /** `hint`: read from the flat text; `known`: what QEMU's device models create; `guess`: a default. */
+  readonly confidence: "hint" | "known" | "guess";
+  readonly detail: string;
+}
+
 /** A rebuilt model: the machine data, the decisions taken and the live memory system. */
 export interface ImportResult {
   readonly machine: ImportedMachine;
   readonly assumptions: ImportAssumptions;
+  /** What was inferred beyond the tree text (without a flat hint), for `--explain` and JSON. */
+  readonly inferred: InferredFact[];
   readonly system: MemorySystem;
   /** Live regions by imported id. */
   readonly regions: MemoryRegion[];
@@ -77,9 +101,21 @@ export interface ImportResult {
 export function importMtree(treeText: string, flatText?: string): ImportResult {
   const machine = buildMachine(parseMtreeTree(treeText));
   const assumptions = defaultAssumptions(machine);
-  if (flatText !== undefined) inferFromFlat(machine, assumptions, parseMtreeFlat(flatText));
+  let inferred: InferredFact[];
+  if (flatText !== undefined) {
+    inferFromFlat(machine, assumptions, parseMtreeFlat(flatText));
+    inferred = [
+      {
+        kind: "renders",
+        confidence: "hint",
+        detail: `${assumptions.renders.size} i/o regions render themselves, ${assumptions.readonly.size} regions are read-only, address-space order and accelerator as the flat text shows`,
+      },
+    ];
+  } else {
+    inferred = inferWithoutHint(machine, assumptions);
+  }
   const { system, regions } = instantiate(machine, assumptions);
-  return { machine, assumptions, system, regions };
+  return { machine, assumptions, inferred, system, regions };
 }
 
 /** Prints an imported model with `info mtree` flags. */
@@ -104,6 +140,8 @@ interface Occurrence {
   /** 'g' in an address-space group, 's' in a memory-region section. */
   readonly block: "g" | "s";
   readonly blockIndex: number;
+  /** Index in the list of all occurrences (pre-order, blocks in printed order). */
+  index: number;
 }
 
 function regionSize(line: MtreeLine): bigint {
@@ -111,39 +149,62 @@ function regionSize(line: MtreeLine): bigint {
   return wrap64(line.end - line.start) + 1n;
 }
 
+/**
+ * The occurrences of one block in pre-order (appended to `all`), with structural signatures.
+ * Iterative: a block may nest thousands of levels deep.
+ */
 function occurrences(
-  line: MtreeLine,
-  parent: Occurrence | undefined,
+  root: MtreeLine,
   block: "g" | "s",
   blockIndex: number,
   all: Occurrence[],
   interned: Map<string, number>,
 ): Occurrence {
-  const addr = parent ? wrap64(line.start - parent.line.start) : line.start;
-  const occ: Occurrence = { line, parent, addr, children: [], signature: 0, block, blockIndex };
-  all.push(occ);
-  for (const child of line.children) {
-    occ.children.push(occurrences(child, occ, block, blockIndex, all, interned));
+  const make = (line: MtreeLine, parent: Occurrence | undefined): Occurrence => ({
+    line,
+    parent,
+    addr: parent ? wrap64(line.start - parent.line.start) : line.start,
+    children: [],
+    signature: 0,
+    block,
+    blockIndex,
+    index: 0,
+  });
+  const first = all.length;
+  const top = make(root, undefined);
+  const stack = [top];
+  while (stack.length > 0) {
+    const occ = stack.pop()!;
+    importWork.steps++;
+    occ.index = all.length;
+    all.push(occ);
+    for (const child of occ.line.children) occ.children.push(make(child, occ));
+    for (let i = occ.children.length - 1; i >= 0; i--) stack.push(occ.children[i]);
   }
-  const key = JSON.stringify([
-    line.name,
-    regionSize(line).toString(),
-    line.priority,
-    line.type,
-    line.nonvolatile,
-    line.disabled,
-    line.owner ?? null,
-    line.parent ?? null,
-    line.alias ? [line.alias.target, line.alias.start.toString()] : null,
-    occ.children.map((c) => [c.addr.toString(), c.signature]),
-  ]);
-  let sig = interned.get(key);
-  if (sig === undefined) {
-    sig = interned.size;
-    interned.set(key, sig);
+  // Children come after their parent in pre-order: signatures in reverse.
+  for (let k = all.length - 1; k >= first; k--) {
+    const occ = all[k];
+    const line = occ.line;
+    const key = JSON.stringify([
+      line.name,
+      regionSize(line).toString(),
+      line.priority,
+      line.type,
+      line.nonvolatile,
+      line.disabled,
+      line.owner ?? null,
+      line.parent ?? null,
+      line.alias ? [line.alias.target, line.alias.start.toString()] : null,
+      occ.children.map((c) => [c.addr.toString(), c.signature]),
+    ]);
+    let sig = interned.get(key);
+    if (sig === undefined) {
+      sig = interned.size;
+      interned.set(key, sig);
+    }
+    occ.signature = sig;
   }
-  occ.signature = sig;
-  return occ;
+  return top;
 }
 
 class UnionFind {
@@ -167,53 +228,71 @@ class UnionFind {
   }
 }
 
+/** Occurrences queued by key, consumed front to back; dead entries are skipped once. */
+class CandidateQueues {
+  readonly #lists = new Map<string, Occurrence[]>();
+  readonly #heads = new Map<string, number>();
+  push(key: string, occ: Occurrence): void {
+    const list = this.#lists.get(key);
+    if (list) list.push(occ);
+    else this.#lists.set(key, [occ]);
+  }
+  /** The first entry that is not dead; entries found dead are dropped for good. */
+  first(key: string, dead: (o: Occurrence) => boolean): Occurrence | undefined {
+    const list = this.#lists.get(key);
+    if (!list) return undefined;
+    let head = this.#heads.get(key) ?? 0;
+    while (head < list.length && dead(list[head])) {
+      head++;
+      importWork.steps++;
+    }
+    this.#heads.set(key, head);
+    return list[head];
+  }
+}
+
 function buildMachine(tree: MtreeTree): ImportedMachine {
   const all: Occurrence[] = [];
   const interned = new Map<string, number>();
-  const groupRoots = tree.groups.map((g, i) =>
-    occurrences(g.root, undefined, "g", i, all, interned),
-  );
-  const sectionRoots = tree.sections.map((s, i) =>
-    occurrences(s.root, undefined, "s", i, all, interned),
-  );
-  const index = new Map<Occurrence, number>();
+  const groupRoots = tree.groups.map((g, i) => occurrences(g.root, "g", i, all, interned));
+  const sectionRoots = tree.sections.map((s, i) => occurrences(s.root, "s", i, all, interned));
   const uf = new UnionFind();
-  for (const occ of all) index.set(occ, uf.add());
+  for (let i = 0; i < all.length; i++) uf.add();
   const unify = (a: Occurrence, b: Occurrence): void => {
-    uf.union(index.get(a)!, index.get(b)!);
-    a.children.forEach((c, i) => {
-      unify(c, b.children[i]);
-    });
+    const pairs: [Occurrence, Occurrence][] = [[a, b]];
+    while (pairs.length > 0) {
+      const [x, y] = pairs.pop()!;
+      uf.union(x.index, y.index);
+      x.children.forEach((c, i) => {
+        pairs.push([c, y.children[i]]);
+      });
+    }
   };
   const hasGroupRoot = new Set<number>();
   const hasSectionRoot = new Set<number>();
-  const classOf = (o: Occurrence) => uf.find(index.get(o)!);
+  const classOf = (o: Occurrence) => uf.find(o.index);
+  const keyOf = (o: Occurrence) => `${o.signature}:${o.addr}`;
 
+  // Equal signatures mean equal subtrees, so a block root never matches a region of its own
+  // block (a subtree cannot hold a copy of itself): each candidate list is consumed in order.
+  const nested = new CandidateQueues();
+  const inGroups = new CandidateQueues();
+  const inSections = new CandidateQueues();
+  for (const o of all) {
+    if (o.parent) nested.push(keyOf(o), o);
+    if (o.block === "g") inGroups.push(keyOf(o), o);
+    else if (o.parent) inSections.push(keyOf(o), o);
+  }
   // A group's root printed again as a subregion elsewhere is the same region.
   for (const root of groupRoots) {
-    const match = all.find(
-      (o) =>
-        o.parent &&
-        o.signature === root.signature &&
-        o.addr === root.addr &&
-        !(o.block === "g" && o.blockIndex === root.blockIndex) &&
-        !hasGroupRoot.has(classOf(o)),
-    );
+    const match = nested.first(keyOf(root), (o) => hasGroupRoot.has(classOf(o)));
     if (match) unify(match, root);
     hasGroupRoot.add(classOf(root));
   }
   // A memory-region section is a region printed elsewhere too, if an identical one is there.
   for (const root of sectionRoots) {
-    const candidates = all.filter(
-      (o) =>
-        o !== root &&
-        !(o.block === "s" && o.blockIndex === root.blockIndex) &&
-        (o.parent || o.block === "g") &&
-        o.signature === root.signature &&
-        o.addr === root.addr &&
-        !hasSectionRoot.has(classOf(o)),
-    );
-    const match = candidates.find((o) => o.block === "g") ?? candidates[0];
+    const dead = (o: Occurrence) => hasSectionRoot.has(classOf(o));
+    const match = inGroups.first(keyOf(root), dead) ?? inSections.first(keyOf(root), dead);
     if (match) unify(match, root);
     hasSectionRoot.add(classOf(root));
   }
@@ -259,109 +338,262 @@ function buildMachine(tree: MtreeTree): ImportedMachine {
     };
   });
 
-  resolveAliasTargets(
-    regions,
-    groupRoots.map(idOf),
-    sectionRoots.map(idOf),
-    tree.sections.map((s) => s.root.type),
-  );
+  resolveAliasTargets(regions, groupRoots.map(idOf), sectionRoots.map(idOf));
   const addressSpaces = tree.groups.flatMap((g, i) =>
     g.names.map((name) => ({ name, root: idOf(groupRoots[i]) })),
   );
   return { regions, addressSpaces };
 }
 
+function sameOwner(a: QomObjectRef | undefined, b: QomObjectRef | undefined): boolean {
+  return !!a && !!b && a.kind === b.kind && a.key === b.key && a.value === b.value;
+}
+
 /**
- * Assigns each alias its target. Targets are the `memory-region:` sections, which QEMU queues in
- * first-encounter order while printing; replaying that order decides between sections that share
- * a name (a backtracking search, forbidding an alias that targets its own ancestor).
+ * Assigns each alias its target among the `memory-region:` sections of its target's name.
+ *
+ * QEMU queues a section when the printer first meets an alias to it, walking the groups and
+ * then the sections depth first; replaying that walk, each alias either points at a section
+ * already queued or queues the next one. Where both fit, QEMU's structure decides, in this
+ * order: the owner (`-o`: a PCI bridge's window aliases and its own containers share the bridge
+ * as owner); the count of sections still to be queued against the aliases still to come; a
+ * window that shows the target's subregions; the aliases of one bridge (same container,
+ * different names) sharing a target; queuing a new section. A choice that would make a loop
+ * (the target reaching the alias again) is never taken. One pass: linear in the text, plus the
+ * loop checks, which only follow aliases already assigned.
  */
 function resolveAliasTargets(
   regions: ImportedRegion[],
   groupRoots: number[],
   sectionRoots: number[],
-  sectionTypes: MtreeType[],
 ): void {
-  type Event = { kind: "alias"; region: number } | { kind: "section"; index: number };
-  const events: Event[] = [];
-  const walk = (id: number, seen: Set<number>): void => {
-    if (seen.has(id)) return;
-    seen.add(id);
-    const r = regions[id];
-    if (r.alias) events.push({ kind: "alias", region: id });
-    const children = r.children.slice();
-    for (const child of children) walk(child, seen);
-    seen.delete(id);
-  };
-  for (const root of groupRoots) walk(root, new Set());
-  sectionRoots.forEach((root, index) => {
-    events.push({ kind: "section", index });
-    walk(root, new Set());
-  });
-  const ancestors = (id: number): Set<number> => {
-    const out = new Set<number>([id]);
-    for (let c = regions[id].container; c !== undefined; c = regions[c].container) out.add(c);
-    return out;
-  };
-  const typeOfAlias = (id: number): MtreeType => {
-    // The printed type of an alias is its final target's; it must match the section's.
-    return aliasLineType.get(id)!;
-  };
-  const aliasLineType = new Map<number, MtreeType>();
-  for (const r of regions) if (r.alias) aliasLineType.set(r.id, r.type);
-
-  const assigned = new Map<number, number>();
-  // An alias into its own container is legal (rendering clips it), but rare: prefer others.
-  let allowAncestors = false;
-  const fits = (alias: number, section: number) =>
-    sectionTypes[section] === typeOfAlias(alias) &&
-    (allowAncestors || !ancestors(alias).has(sectionRoots[section]));
-  // Hostile input could make the search exponential; past this budget, fall back to names.
-  let budget = 200_000;
-  const search = (at: number, queued: number): boolean => {
-    if (--budget < 0) return false;
-    if (at === events.length) return queued === sectionRoots.length;
-    const ev = events[at];
-    if (ev.kind === "section") return ev.index < queued && search(at + 1, queued);
-    const name = regions[ev.region].alias!.targetName;
-    if (assigned.has(ev.region)) return search(at + 1, queued);
-    for (let s = 0; s < queued; s++) {
-      if (regions[sectionRoots[s]].name === name && fits(ev.region, s)) {
-        assigned.set(ev.region, s);
-        if (search(at + 1, queued)) return true;
-        assigned.delete(ev.region);
+  // Pre-order numbering of the containment forest: ancestry tests and subtree alias lists.
+  const tin = new Int32Array(regions.length).fill(-1);
+  const tout = new Int32Array(regions.length);
+  let clock = 0;
+  for (const r of regions) {
+    if (r.container !== undefined || tin[r.id] >= 0) continue;
+    const stack: [number, boolean][] = [[r.id, false]];
+    while (stack.length > 0) {
+      const [id, done] = stack.pop()!;
+      if (done) {
+        tout[id] = clock;
+        continue;
       }
+      if (tin[id] >= 0) continue;
+      tin[id] = clock++;
+      stack.push([id, true]);
+      const children = regions[id].children;
+      for (let i = children.length - 1; i >= 0; i--) stack.push([children[i], false]);
     }
-    if (
-      queued < sectionRoots.length &&
-      regions[sectionRoots[queued]].name === name &&
-      fits(ev.region, queued)
-    ) {
-      assigned.set(ev.region, queued);
-      if (search(at + 1, queued + 1)) return true;
-      assigned.delete(ev.region);
+  }
+  const contains = (outer: number, inner: number) =>
+    tin[outer] <= tin[inner] && tin[inner] < tout[outer];
+
+  // The events of QEMU's printing walk: aliases met, and the start of each section's walk.
+  const events: number[] = []; // region id of an alias, or -1 - section index
+  const walk = (root: number): void => {
+    const stack = [root];
+    const seen = new Set<number>();
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const r = regions[id];
+      if (r.alias) events.push(id);
+      for (let i = r.children.length - 1; i >= 0; i--) stack.push(r.children[i]);
+    }
+  };
+  for (const root of groupRoots) walk(root);
+  sectionRoots.forEach((root, index) => {
+    events.push(-1 - index);
+    walk(root);
+  });
+
+  const sectionName = (s: number) => regions[sectionRoots[s]].name;
+  const aliasesLeft = new Map<string, number>();
+  const sectionsLeft = new Map<string, number>();
+  const bump = (m: Map<string, number>, k: string, d: number) => m.set(k, (m.get(k) ?? 0) + d);
+  // A region printed in several blocks is met several times; only its first meeting counts.
+  const firstMeeting = new Set<number>();
+  for (const e of events) {
+    if (e >= 0 && !firstMeeting.has(e)) {
+      firstMeeting.add(e);
+      bump(aliasesLeft, regions[e].alias!.targetName, 1);
+    }
+  }
+  const done = new Set<number>();
+  for (let s = 0; s < sectionRoots.length; s++) bump(sectionsLeft, sectionName(s), 1);
+
+  const queuedByName = new Map<string, number[]>();
+  /** Per section: `container\0aliasName` of the aliases assigned to it. */
+  const assignedFrom: Set<string>[] = sectionRoots.map(() => new Set());
+  const containersFrom: Set<number>[] = sectionRoots.map(() => new Set());
+  /** Every alias by pre-order position, for "aliases inside a subtree" (unassigned: skipped). */
+  const aliasesAt = regions
+    .filter((r) => r.alias)
+    .map((r) => ({ tin: tin[r.id], alias: r.id }))
+    .sort((x, y) => x.tin - y.tin);
+
+  // Loop check: does rendering `target` reach `alias`? Follows assigned aliases only.
+  let loopBudget = 4_000_000;
+  const makesLoop = (alias: number, target: number): boolean => {
+    if (contains(target, alias)) return true;
+    const seen = new Set<number>([target]);
+    const todo = [target];
+    while (todo.length > 0) {
+      importWork.steps++;
+      if (--loopBudget < 0) return true;
+      const x = todo.pop()!;
+      // Assigned aliases inside x's subtree: a binary search, then a scan.
+      let lo = 0;
+      let hi = aliasesAt.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (aliasesAt[mid].tin < tin[x]) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let k = lo; k < aliasesAt.length && aliasesAt[k].tin < tout[x]; k++) {
+        importWork.steps++;
+        if (--loopBudget < 0) return true;
+        const next = regions[aliasesAt[k].alias].alias!.target;
+        if (next < 0) continue;
+        if (contains(next, alias)) return true;
+        if (!seen.has(next)) {
+          seen.add(next);
+          todo.push(next);
+        }
+      }
     }
     return false;
   };
-  let consistent = search(0, 0);
-  if (!consistent) {
-    allowAncestors = true;
-    budget = 200_000;
-    assigned.clear();
-    consistent = search(0, 0);
-  }
-  for (const r of regions) {
-    if (!r.alias) continue;
-    const s = consistent ? assigned.get(r.id) : undefined;
-    const section =
-      s ?? sectionRoots.findIndex((root) => regions[root].name === r.alias!.targetName);
-    if (section < 0) {
+  // Does the alias's window [offset, offset + size) show an enabled subregion of section s?
+  const windows = new Map<number, { starts: bigint[]; maxEnd: bigint[] }>();
+  const windowShows = (alias: ImportedRegion, s: number): boolean => {
+    if (alias.size <= 1n) return false;
+    let w = windows.get(s);
+    if (!w) {
+      const kids = regions[sectionRoots[s]].children
+        .map((c) => regions[c])
+        .filter((c) => c.enabled)
+        .sort((x, y) => (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : 0));
+      const maxEnd: bigint[] = [];
+      for (const k of kids) {
+        const end = k.addr + k.size;
+        maxEnd.push(
+          maxEnd.length && maxEnd[maxEnd.length - 1] > end ? maxEnd[maxEnd.length - 1] : end,
+        );
+      }
+      w = { starts: kids.map((k) => k.addr), maxEnd };
+      windows.set(s, w);
+    }
+    const from = alias.alias!.offset;
+    const to = from + alias.size;
+    let lo = 0;
+    let hi = w.starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (w.starts[mid] < to) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 && w.maxEnd[lo - 1] > from;
+  };
+
+  let queued = 0;
+  const enqueue = (): void => {
+    const name = sectionName(queued);
+    const list = queuedByName.get(name);
+    if (list) list.push(queued);
+    else queuedByName.set(name, [queued]);
+    bump(sectionsLeft, name, -1);
+    queued++;
+  };
+  const assign = (id: number, s: number): void => {
+    const r = regions[id];
+    r.alias!.target = sectionRoots[s];
+    assignedFrom[s].add(`${r.container ?? -1}\0${r.name}`);
+    containersFrom[s].add(r.container ?? -1);
+    if (s === queued) enqueue();
+  };
+  // Hostile texts can hold thousands of same-named sections: look at the latest few.
+  const RECENT = 64;
+
+  for (const e of events) {
+    if (e < 0) {
+      // A section's walk starts; a well-formed text has queued it already.
+      while (queued <= -1 - e) enqueue();
+      continue;
+    }
+    if (done.has(e)) continue;
+    done.add(e);
+    const r = regions[e];
+    const name = r.alias!.targetName;
+    const fresh =
+      queued < sectionRoots.length &&
+      sectionName(queued) === name &&
+      r.type === regions[sectionRoots[queued]].type
+        ? queued
+        : -1;
+    const all = queuedByName.get(name) ?? [];
+    // Most recently queued first: a bridge's second window follows its first.
+    const older = all
+      .slice(Math.max(0, all.length - RECENT))
+      .filter((s) => regions[sectionRoots[s]].type === r.type)
+      .reverse();
+    const forcedFresh = fresh >= 0 && (sectionsLeft.get(name) ?? 0) >= (aliasesLeft.get(name) ?? 0);
+    bump(aliasesLeft, name, -1);
+    const options = fresh >= 0 ? [...older, fresh] : older;
+    const safe = new Map<number, boolean>();
+    const isSafe = (s: number): boolean => {
+      if (s === fresh) return true; // not walked yet: nothing assigned inside it
+      let ok = safe.get(s);
+      if (ok === undefined) {
+        ok = !makesLoop(e, sectionRoots[s]);
+        safe.set(s, ok);
+      }
+      return ok;
+    };
+    importWork.steps += options.length + 1;
+    const pick = (test: (s: number) => boolean) =>
+      options.find((s) => {
+        importWork.steps++;
+        return test(s) && isSafe(s);
+      });
+    const container = r.container ?? -1;
+    const key = `${container}\0${r.name}`;
+    // A bridge's aliases (same container, different names) share a target; among several
+    // such candidates, and otherwise among all, a window that shows a candidate's subregions.
+    const siblings = options.filter(
+      (s) => s !== fresh && !assignedFrom[s].has(key) && containersFrom[s].has(container),
+    );
+    const showing = (list: number[]) =>
+      list.some((s) => !windowShows(r, s))
+        ? list.find((s) => windowShows(r, s) && isSafe(s))
+        : undefined;
+    const choice =
+      (r.owner ? pick((s) => sameOwner(regions[sectionRoots[s]].owner, r.owner)) : undefined) ??
+      (forcedFresh ? fresh : undefined) ??
+      (siblings.length > 1 ? showing(siblings) : undefined) ??
+      siblings.find(isSafe) ??
+      showing(options) ??
+      (fresh >= 0 ? fresh : undefined) ??
+      pick(() => true) ??
+      // An alias into its own container is legal when its window moves (rendering clips it:
+      // `alias 1 @armsse-container` on mps2-an505); only taken when nothing else fits.
+      options[0];
+    if (choice !== undefined) {
+      assign(e, choice);
+      continue;
+    }
+    // Not a replay of QEMU's order (an edited text): any section of that name without a loop.
+    const any = sectionRoots.findIndex((root, s) => sectionName(s) === name && !makesLoop(e, root));
+    if (any < 0) {
       throw new MtreeSyntaxError(
         r.line,
-        `a \`memory-region: ${r.alias.targetName}\` section for the target of alias ${r.name}`,
+        `a \`memory-region: ${name}\` section for the target of alias ${r.name} (one that does not lead back to the alias)`,
       );
     }
-    r.alias.target = sectionRoots[section];
+    regions[e].alias!.target = sectionRoots[any];
   }
 }
 
@@ -398,18 +630,13 @@ function instantiate(
     accelerator: assumptions.kvm ? kvmAccelerator(assumptions.kvm) : "qtest",
   });
   const live: MemoryRegion[] = [];
-  const create = (id: number, depth: number): MemoryRegion => {
-    const existing = live[id];
-    if (existing) return existing;
+  const build = (id: number): MemoryRegion => {
+    importWork.steps++;
     const r = machine.regions[id];
-    if (depth > machine.regions.length) {
-      throw new MtreeSyntaxError(r.line, `an alias chain that ends (alias ${r.name} loops)`);
-    }
     const opts = { owner: r.owner, parent: r.parent };
     let mr: MemoryRegion;
-    if (r.alias) {
-      mr = system.alias(r.name, create(r.alias.target, depth + 1), r.alias.offset, r.size, opts);
-    } else if (r.type === "ram") mr = system.ram(r.name, r.size, opts);
+    if (r.alias) mr = system.alias(r.name, live[r.alias.target], r.alias.offset, r.size, opts);
+    else if (r.type === "ram") mr = system.ram(r.name, r.size, opts);
     else if (r.type === "rom") mr = system.rom(r.name, r.size, opts);
     else if (r.type === "romd") mr = system.romDevice(r.name, r.size, {}, opts);
     else if (r.type === "ramd") mr = system.ramDevice(r.name, r.size, opts);
@@ -420,8 +647,26 @@ function instantiate(
     live[id] = mr;
     return mr;
   };
+  // An alias needs its target first: follow each chain iteratively (chains can be long).
+  const create = (id: number): void => {
+    const chain: number[] = [];
+    const onChain = new Set<number>();
+    let at = id;
+    while (live[at] === undefined) {
+      if (onChain.has(at)) {
+        const r = machine.regions[at];
+        throw new MtreeSyntaxError(r.line, `an alias chain that ends (alias ${r.name} loops)`);
+      }
+      onChain.add(at);
+      chain.push(at);
+      const alias = machine.regions[at].alias;
+      if (!alias) break;
+      at = alias.target;
+    }
+    for (let i = chain.length - 1; i >= 0; i--) build(chain[i]);
+  };
   system.transaction(() => {
-    for (const r of machine.regions) create(r.id, 0);
+    for (const r of machine.regions) create(r.id);
     for (const r of machine.regions) {
       const mr = live[r.id];
       if (!r.enabled) mr.setEnabled(false);
@@ -443,11 +688,93 @@ function instantiate(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Inference from the tree text alone
+
+/** Settles what the tree text leaves open from what QEMU's device models are known to create. */
+function inferWithoutHint(
+  machine: ImportedMachine,
+  assumptions: ImportAssumptions,
+): InferredFact[] {
+  const facts: InferredFact[] = [];
+  let guessedLeaves = 0;
+  let guessedParents = 0;
+  for (const r of machine.regions) {
+    if (r.alias) {
+      if (knownReadonlyAlias(r.name)) {
+        assumptions.readonly.add(r.id);
+        facts.push({
+          kind: "readonly",
+          subject: r.name,
+          line: r.line,
+          confidence: "known",
+          detail: "PAM read-from-ROM windows are read-only aliases",
+        });
+      }
+      continue;
+    }
+    if (r.type !== "i/o") continue;
+    const { renders, known } = knownToRender(r.name, r.children.length > 0);
+    if (renders) assumptions.renders.add(r.id);
+    else assumptions.renders.delete(r.id);
+    if (known) {
+      facts.push({
+        kind: renders ? "renders" : "container",
+        subject: r.name,
+        line: r.line,
+        confidence: "known",
+        detail: renders
+          ? "fills the gaps between its subregions (MMIO or port I/O)"
+          : "a pure container although it has no subregions",
+      });
+    } else if (r.children.length === 0) guessedLeaves++;
+    else guessedParents++;
+  }
+  if (guessedLeaves > 0) {
+    facts.push({
+      kind: "renders",
+      confidence: "guess",
+      detail: `${guessedLeaves} other i/o regions without subregions taken as MMIO that renders itself`,
+    });
+  }
+  if (guessedParents > 0) {
+    facts.push({
+      kind: "container",
+      confidence: "guess",
+      detail: `${guessedParents} other i/o regions with subregions taken as pure containers`,
+    });
+  }
+  const rank = machine.addressSpaces.map((as) => {
+    const root = machine.regions[as.root];
+    return addressSpaceRank(as.name, root.owner, root.name);
+  });
+  // Stable: equal ranks keep the order of the text.
+  assumptions.asOrder.sort((a, b) => compareRanks(rank[a], rank[b]));
+  facts.push({
+    kind: "address-space-order",
+    confidence: machine.regions.some((r) => r.owner) ? "known" : "guess",
+    detail:
+      "memory, I/O, then each CPU's spaces, then devices" +
+      (machine.regions.some((r) => r.owner)
+        ? " in QOM creation order (from -o owners)"
+        : " in the order of the text (give -o text to order them)"),
+  });
+  facts.push({
+    kind: "accelerator",
+    confidence: "guess",
+    detail:
+      "TCG: the tree text does not say whether KVM was on (its flat text would end RAM lines in KVM)",
+  });
+  return facts;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Inference from the flat hint
 
 interface HintIndex {
   /** Hint blocks that list an address space with this name and root name. */
   blocksFor(as: AddressSpace): MtreeFlatView[];
+  /** A block's position in the hint. */
+  idOf(block: MtreeFlatView): number;
 }
 
 function indexHint(hint: MtreeFlatView[]): HintIndex {
@@ -455,28 +782,53 @@ function indexHint(hint: MtreeFlatView[]): HintIndex {
   for (const view of hint) {
     for (const a of view.addressSpaces) {
       const key = `${a.name}\0${a.root}`;
-      const list = byKey.get(key) ?? [];
-      if (!list.includes(view)) list.push(view);
-      byKey.set(key, list);
+      const list = byKey.get(key);
+      if (!list) byKey.set(key, [view]);
+      else if (list[list.length - 1] !== view) list.push(view);
     }
   }
-  return { blocksFor: (as) => byKey.get(`${as.name}\0${as.root.name}`) ?? [] };
+  const ids = new Map(hint.map((view, i) => [view, i]));
+  return {
+    blocksFor: (as) => byKey.get(`${as.name}\0${as.root.name}`) ?? [],
+    idOf: (block) => ids.get(block) ?? -1,
+  };
 }
 
 /** How many lines differ between what the model renders and what the hint says. */
 function mismatch(system: MemorySystem, hint: HintIndex): number {
   let total = 0;
+  // Address spaces share views and blocks: each (view, block) pair is compared once.
+  const theirsOf = new Map<MtreeFlatView, Set<string>>();
+  const mineOf = new Map<FlatView, Set<string>>();
+  const diffOf = new Map<FlatView, Map<MtreeFlatView, number>>();
   for (const as of system.addressSpaces) {
     const blocks = hint.blocksFor(as);
     if (blocks.length === 0) continue;
-    const ours = flatRangeLines(as.view);
+    let mine = mineOf.get(as.view);
+    if (!mine) {
+      mine = new Set(flatRangeLines(as.view));
+      mineOf.set(as.view, mine);
+    }
+    let diffs = diffOf.get(as.view);
+    if (!diffs) {
+      diffs = new Map();
+      diffOf.set(as.view, diffs);
+    }
     let best = Number.POSITIVE_INFINITY;
     for (const block of blocks) {
-      const theirs = new Set(block.ranges.map((r) => r.text));
-      const mine = new Set(ours);
-      let diff = 0;
-      for (const l of mine) if (!theirs.has(l)) diff++;
-      for (const l of theirs) if (!mine.has(l)) diff++;
+      let diff = diffs.get(block);
+      if (diff === undefined) {
+        let theirs = theirsOf.get(block);
+        if (!theirs) {
+          theirs = new Set(block.ranges.map((r) => r.text));
+          theirsOf.set(block, theirs);
+        }
+        diff = 0;
+        for (const l of mine) if (!theirs.has(l)) diff++;
+        for (const l of theirs) if (!mine.has(l)) diff++;
+        importWork.steps += mine.size + theirs.size;
+        diffs.set(block, diff);
+      }
       best = Math.min(best, diff);
     }
     total += best;
@@ -506,12 +858,26 @@ function positionsIn(
   idOf: Map<MemoryRegion, number>,
 ): Map<number, Set<bigint>> {
   const out = new Map<number, Set<bigint>>();
-  const visit = (mr: MemoryRegion, base: bigint, clipStart: bigint, clipEnd: bigint): void => {
-    if (!mr.enabled) return;
+  // [region, base, clip start, clip end] to visit, or [alias] to take off the path.
+  type Visit = [MemoryRegion, bigint, bigint, bigint] | [MemoryRegion];
+  const stack: Visit[] = [[root, 0n, 0n, 1n << 64n]];
+  const onPath = new Set<MemoryRegion>();
+  let steps = 0;
+  while (stack.length > 0) {
+    const visit = stack.pop()!;
+    if (visit.length === 1) {
+      onPath.delete(visit[0]);
+      continue;
+    }
+    // Bounded like rendering: no alias inside itself, and a step budget.
+    if (++steps > RENDER_STEP_LIMIT) break;
+    importWork.steps++;
+    const [mr, base, clipStart, clipEnd] = visit;
+    if (!mr.enabled) continue;
     const pos = base + mr.addr;
     const start = pos > clipStart ? pos : clipStart;
     const end = pos + mr.size < clipEnd ? pos + mr.size : clipEnd;
-    if (end <= start) return;
+    if (end <= start) continue;
     const id = idOf.get(mr);
     if (id !== undefined) {
       const set = out.get(id) ?? new Set<bigint>();
@@ -520,12 +886,14 @@ function positionsIn(
     }
     const target = mr.alias;
     if (target) {
-      visit(target, pos - target.addr - mr.aliasOffset, start, end);
-      return;
+      if (onPath.has(mr)) continue;
+      onPath.add(mr);
+      stack.push([mr]);
+      stack.push([target, pos - target.addr - mr.aliasOffset, start, end]);
+      continue;
     }
-    for (const child of mr.subregions) visit(child, pos, start, end);
-  };
-  visit(root, 0n, 0n, 1n << 64n);
+    for (const child of mr.subregions) stack.push([child, pos, start, end]);
+  }
   return out;
 }
 
@@ -543,22 +911,46 @@ function inferRendering(
     const idOf = new Map(regions.map((mr, id) => [mr, id]));
     const next = new Set<number>();
     const judged = new Set<number>();
+    // Many address spaces share a root and a block: each is looked at once per round.
+    const keysOf = new Map<MtreeFlatView, Set<string>>();
+    const rootsSeen = new Set<MemoryRegion>();
+    const pairsSeen = new Set<string>();
+    const viewIds = new Map<MemoryRegion, number>();
+    const positionsOf = new Map<MemoryRegion, Map<number, Set<bigint>>>();
     for (const as of system.addressSpaces) {
       const blocks = hint.blocksFor(as);
       if (blocks.length === 0) continue;
-      const keys = new Set<string>();
-      for (const b of blocks) {
-        for (const r of b.ranges)
-          keys.add(`${r.name}\0${r.priority}\0${wrap64(r.start - r.offset)}`);
+      if (!rootsSeen.has(as.root)) {
+        rootsSeen.add(as.root);
+        // Judged: everything the address space reaches, whatever its root collapses to.
+        for (const id of positionsIn(as.root, idOf).keys()) judged.add(id);
       }
-      // Judged: everything the address space reaches, whatever its root collapses to.
-      for (const id of positionsIn(as.root, idOf).keys()) judged.add(id);
       const root = flatViewRoot(as.root);
       if (!root) continue;
-      for (const [id, bases] of positionsIn(root, idOf)) {
-        const r = machine.regions[id];
-        if (r.alias || r.type !== "i/o") continue;
-        for (const base of bases) if (keys.has(`${r.name}\0${r.priority}\0${base}`)) next.add(id);
+      if (!viewIds.has(root)) viewIds.set(root, viewIds.size);
+      for (const b of blocks) {
+        const pair = `${viewIds.get(root)}\0${hint.idOf(b)}`;
+        if (pairsSeen.has(pair)) continue;
+        pairsSeen.add(pair);
+        let keys = keysOf.get(b);
+        if (!keys) {
+          keys = new Set<string>();
+          for (const r of b.ranges)
+            keys.add(`${r.name}\0${r.priority}\0${wrap64(r.start - r.offset)}`);
+          keysOf.set(b, keys);
+        }
+        let positions = positionsOf.get(root);
+        if (!positions) {
+          positions = positionsIn(root, idOf);
+          positionsOf.set(root, positions);
+        }
+        for (const [id, bases] of positions) {
+          const r = machine.regions[id];
+          if (r.alias || r.type !== "i/o") continue;
+          for (const base of bases) {
+            if (keys.has(`${r.name}\0${r.priority}\0${base}`)) next.add(id);
+          }
+        }
       }
     }
     // Regions no hinted view reaches keep the default.
@@ -611,15 +1003,26 @@ function inferReadonly(
     const { system, regions } = instantiate(machine, assumptions);
     const idOf = new Map(regions.map((mr, id) => [mr, id]));
     let changed = false;
+    const done = new Set<string>();
+    const viewIds = new Map<MemoryRegion, number>();
     for (const as of system.addressSpaces) {
       const blocks = hint.blocksFor(as);
       const root = flatViewRoot(as.root);
       if (blocks.length !== 1 || !root) continue;
+      if (!viewIds.has(root)) viewIds.set(root, viewIds.size);
+      const pair = `${viewIds.get(root)}\0${hint.idOf(blocks[0])}`;
+      if (done.has(pair)) continue;
+      done.add(pair);
+      // Both are sorted by start: walk them side by side.
       const lines = blocks[0].ranges;
+      let k = 0;
       for (const piece of renderRanges(root, { merge: false })) {
+        importWork.steps++;
+        while (k < lines.length && lines[k].end < piece.start) k++;
         if (piece.readonly || !piece.via) continue;
-        const line = lines.find((l) => l.start <= piece.start && piece.start <= l.end);
-        if (line?.type !== "rom" || line.name !== piece.mr.name) continue;
+        const line = lines[k];
+        if (!line || line.start > piece.start) continue;
+        if (line.type !== "rom" || line.name !== piece.mr.name) continue;
         const id = idOf.get(piece.via);
         if (id !== undefined && !assumptions.readonly.has(id)) {
           assumptions.readonly.add(id);
@@ -631,6 +1034,10 @@ function inferReadonly(
   }
 }
 
+/** At most this many sibling pairs are looked at, and this many orders tried, per import. */
+const OVERLAP_CHECKS = 1_000_000;
+const OVERLAP_TRIALS = 256;
+
 /** Rule 3: which of two overlapping equal-priority siblings at different starts was added last. */
 function inferOverlapOrder(
   machine: ImportedMachine,
@@ -641,20 +1048,31 @@ function inferOverlapOrder(
   const overlaps = (a: ImportedRegion, b: ImportedRegion) =>
     a.addr < b.addr + b.size && b.addr < a.addr + a.size;
   let score: number | undefined;
+  // Each trial re-renders the machine: a hostile text could ask for one per pair.
+  let trials = OVERLAP_TRIALS;
+  let checks = OVERLAP_CHECKS;
   for (const parent of regions) {
+    // Printed order is by start: a sibling starting past a region's end cannot overlap it.
     const enabled = parent.children.map((c) => regions[c]).filter((c) => c.enabled);
     for (let i = 0; i < enabled.length; i++) {
       for (let j = i + 1; j < enabled.length; j++) {
         const a = enabled[i];
         const b = enabled[j];
+        importWork.steps++;
+        if (b.addr >= a.addr + a.size || --checks < 0) break;
         if (a.priority !== b.priority || a.addr === b.addr || !overlaps(a, b)) continue;
+        if (--trials < 0) return;
         score ??= mismatch(instantiate(machine, assumptions).system, hint);
         if (score === 0) return;
         const order = listOrder(machine, assumptions, parent.id);
+        // The other insertion order: the later of the two moves just ahead of the earlier,
+        // the others keep their order (a swap would also reorder what lies between them).
+        const ia = order.indexOf(a.id);
+        const ib = order.indexOf(b.id);
+        const [first, second] = ia < ib ? [ia, ib] : [ib, ia];
         const swapped = order.slice();
-        const ia = swapped.indexOf(a.id);
-        const ib = swapped.indexOf(b.id);
-        [swapped[ia], swapped[ib]] = [swapped[ib], swapped[ia]];
+        const moved = swapped.splice(second, 1)[0];
+        swapped.splice(first, 0, moved);
         const trial = new Map(assumptions.order).set(parent.id, swapped);
         const trialScore = mismatch(
           instantiate(machine, { ...assumptions, order: trial }).system,
@@ -676,21 +1094,32 @@ function inferAddressSpaceOrder(
   hint: MtreeFlatView[],
 ): void {
   const order = assumptions.asOrder;
-  const used = new Set<number>();
+  // Address spaces by name and root name, in their current order, each taken once.
+  const byKey = new Map<string, number[]>();
+  const heads = new Map<string, number>();
+  const positionOf = new Map<number, number>();
+  order.forEach((k, position) => {
+    positionOf.set(k, position);
+    const as = machine.addressSpaces[k];
+    const key = `${as.name}\0${machine.regions[as.root].name}`;
+    const list = byKey.get(key);
+    if (list) list.push(k);
+    else byKey.set(key, [k]);
+  });
   for (const block of hint) {
     const members: number[] = [];
     for (const line of block.addressSpaces) {
-      const i = order.find((k) => {
-        const as = machine.addressSpaces[k];
-        return !used.has(k) && as.name === line.name && machine.regions[as.root].name === line.root;
-      });
-      if (i === undefined) continue;
-      used.add(i);
-      members.push(i);
+      const key = `${line.name}\0${line.root}`;
+      const head = heads.get(key) ?? 0;
+      const k = byKey.get(key)?.[head];
+      if (k === undefined) continue;
+      heads.set(key, head + 1);
+      members.push(k);
     }
-    const positions = members.map((m) => order.indexOf(m)).sort((x, y) => x - y);
-    positions.forEach((p, k) => {
-      order[p] = members[k];
+    const positions = members.map((m) => positionOf.get(m)!).sort((x, y) => x - y);
+    positions.forEach((p, i) => {
+      order[p] = members[i];
+      positionOf.set(members[i], p);
     });
   }
 }
@@ -703,14 +1132,24 @@ function inferAccelerator(
 ): void {
   const names = new Set<string>();
   let seen = false;
+  const positionsByName = new Map<string, number[]>();
+  assumptions.asOrder.forEach((k, position) => {
+    const name = machine.addressSpaces[k].name;
+    const list = positionsByName.get(name);
+    if (list) list.push(position);
+    else positionsByName.set(name, [position]);
+  });
   for (const block of hint) {
-    const count = Math.max(0, ...block.ranges.map((r) => r.accelerators.length));
+    let count = 0;
+    for (const r of block.ranges) count = Math.max(count, r.accelerators.length);
     if (count === 0) continue;
     seen = true;
-    const inOrder = assumptions.asOrder
-      .map((k) => machine.addressSpaces[k])
-      .filter((as) => block.addressSpaces.some((a) => a.name === as.name));
-    for (const as of inOrder.slice(0, count)) names.add(as.name);
+    const blockNames = new Set(block.addressSpaces.map((a) => a.name));
+    const positions = [...blockNames].flatMap((n) => positionsByName.get(n) ?? []);
+    positions.sort((x, y) => x - y);
+    for (const p of positions.slice(0, count)) {
+      names.add(machine.addressSpaces[assumptions.asOrder[p]].name);
+    }
   }
   if (seen) assumptions.kvm = names;
 }

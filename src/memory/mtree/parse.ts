@@ -58,32 +58,144 @@ export interface MtreeTree {
   readonly hasOwners: boolean;
 }
 
-const HEX = "([0-9a-f]{16})";
-const REGION_LINE = new RegExp(
-  `^(?:\\[DETECTED OVERFLOW!\\] )*( *)${HEX}-${HEX} \\(prio (-?\\d+), (nv-)?(ramd|romd|rom|ram|i/o)\\): (.*)$`,
-);
-const OBJ = "\\{(dev|obj) (id|path|type)=([^{}]*)\\}";
-const OWNER_SUFFIX = new RegExp(`(?: owner:${OBJ})?(?: parent:${OBJ})?$`);
-const ALIAS_BODY = new RegExp(`^alias (.*) @(.*) ${HEX}-${HEX}$`);
+/*
+ * Every line is parsed by hand, left to right or from the end, without regular expressions: names
+ * are free text (any character, `" @"`, `{`, U+2028), and a backtracking pattern over such a
+ * line can take quadratic or worse time. Each function here looks at each character a bounded
+ * number of times.
+ */
+
+/** True when `s[at, at+16)` is 16 lowercase hex digits. */
+function isHex16(s: string, at: number): boolean {
+  if (at < 0 || at + 16 > s.length) return false;
+  for (let i = at; i < at + 16; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
+function hexAt(s: string, at: number): bigint {
+  return BigInt(`0x${s.slice(at, at + 16)}`);
+}
+
+const TYPES: readonly MtreeType[] = ["ramd", "romd", "rom", "ram", "i/o"];
+
+/** `START-END (prio P, [nv-]TYPE): ` at `at`; the rest of the line follows it. */
+interface RangeHead {
+  start: bigint;
+  end: bigint;
+  priority: number;
+  /** The priority as printed. */
+  priorityText: string;
+  nonvolatile: boolean;
+  type: MtreeType;
+  /** Index of the body (after `): `). */
+  body: number;
+}
+
+function parseRangeHead(s: string, at: number): RangeHead | null {
+  if (!isHex16(s, at) || s.charCodeAt(at + 16) !== 0x2d || !isHex16(s, at + 17)) return null;
+  let i = at + 33;
+  if (!s.startsWith(" (prio ", i)) return null;
+  i += 7;
+  const p0 = i;
+  if (s.charCodeAt(i) === 0x2d) i++;
+  const d0 = i;
+  while (i < s.length && i - d0 < 12 && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
+  if (i === d0 || !s.startsWith(", ", i)) return null;
+  const priorityText = s.slice(p0, i);
+  i += 2;
+  let nonvolatile = false;
+  if (s.startsWith("nv-", i)) {
+    nonvolatile = true;
+    i += 3;
+  }
+  const type = TYPES.find((t) => s.startsWith(t, i));
+  if (!type) return null;
+  i += type.length;
+  if (!s.startsWith("): ", i)) return null;
+  return {
+    start: hexAt(s, at),
+    end: hexAt(s, at + 17),
+    priority: Number(priorityText),
+    priorityText,
+    nonvolatile,
+    type,
+    body: i + 3,
+  };
+}
 
 interface Owners {
   owner?: QomObjectRef;
   parent?: QomObjectRef;
 }
 
-function objectRef(kind?: string, key?: string, value?: string): QomObjectRef | undefined {
-  if (!kind || !key || value === undefined) return undefined;
-  return { kind: kind as "dev" | "obj", key: key as "id" | "path" | "type", value };
+/** `{dev id=X}` ending at `end` (exclusive) with `{` at `open`; null when malformed. */
+function objectRefAt(s: string, open: number, end: number): QomObjectRef | null {
+  const inner = s.slice(open + 1, end - 1);
+  const space = inner.indexOf(" ");
+  const eq = inner.indexOf("=");
+  if (space < 0 || eq < space) return null;
+  const kind = inner.slice(0, space);
+  const key = inner.slice(space + 1, eq);
+  if ((kind !== "dev" && kind !== "obj") || (key !== "id" && key !== "path" && key !== "type")) {
+    return null;
+  }
+  const value = inner.slice(eq + 1);
+  if (value.includes("{") || value.includes("}")) return null;
+  return { kind, key, value };
+}
+
+/** One ` LABEL{...}` group ending at `end`: the reference and where the group starts. */
+function suffixRef(
+  s: string,
+  end: number,
+  label: string,
+): { ref: QomObjectRef; from: number } | null {
+  if (end <= 0 || s.charCodeAt(end - 1) !== 0x7d) return null;
+  const open = s.lastIndexOf("{", end - 1);
+  if (open < 0) return null;
+  const from = open - label.length;
+  if (from < 0 || !s.startsWith(label, from)) return null;
+  const ref = objectRefAt(s, open, end);
+  return ref ? { ref, from } : null;
 }
 
 /** Splits a `-o` suffix off a line body; null when the body has none. */
 function splitOwner(body: string): { rest: string; owners: Owners } | null {
   if (body.endsWith(" orphan")) return { rest: body.slice(0, -" orphan".length), owners: {} };
-  const m = OWNER_SUFFIX.exec(body);
-  if (!m || m[0] === "") return null;
+  let end = body.length;
+  const owners: Owners = {};
+  const parent = suffixRef(body, end, " parent:");
+  if (parent) {
+    owners.parent = parent.ref;
+    end = parent.from;
+  }
+  const owner = suffixRef(body, end, " owner:");
+  if (owner) {
+    owners.owner = owner.ref;
+    end = owner.from;
+  }
+  if (end === body.length) return null;
+  return { rest: body.slice(0, end), owners };
+}
+
+/** `alias NAME @TARGET ASTART-AEND`: the target is after the last `" @"` (names rarely hold one). */
+function splitAlias(
+  body: string,
+): { name: string; target: string; start: bigint; end: bigint } | null {
+  if (!body.startsWith("alias ") || body.length < 6 + 2 + 34) return null;
+  const range = body.length - 33;
+  if (body.charCodeAt(range - 1) !== 0x20 || !isHex16(body, range)) return null;
+  if (body.charCodeAt(range + 16) !== 0x2d || !isHex16(body, range + 17)) return null;
+  const at = body.lastIndexOf(" @", range - 2);
+  if (at < 5) return null;
   return {
-    rest: body.slice(0, m.index),
-    owners: { owner: objectRef(m[1], m[2], m[3]), parent: objectRef(m[4], m[5], m[6]) },
+    name: body.slice(6, at),
+    target: body.slice(at + 2, range - 1),
+    start: hexAt(body, range),
+    end: hexAt(body, range + 17),
   };
 }
 
@@ -105,22 +217,28 @@ interface RawRegion {
   body: string;
 }
 
+const OVERFLOW = "[DETECTED OVERFLOW!] ";
+
 function matchRegion(line: string, lineNumber: number): RawRegion | null {
-  const m = REGION_LINE.exec(line);
-  if (!m) return null;
-  const priority = Number(m[4]);
+  let i = 0;
+  while (line.startsWith(OVERFLOW, i)) i += OVERFLOW.length;
+  const indentStart = i;
+  while (line.charCodeAt(i) === 0x20) i++;
+  const head = parseRangeHead(line, i);
+  if (!head) return null;
+  const priority = head.priority;
   if (!Number.isSafeInteger(priority) || priority < -(2 ** 31) || priority >= 2 ** 31) {
     throw new MtreeSyntaxError(lineNumber, "a priority that fits a signed 32-bit integer");
   }
   return {
     lineNumber,
-    indent: m[1].length,
-    start: BigInt(`0x${m[2]}`),
-    end: BigInt(`0x${m[3]}`),
+    indent: i - indentStart,
+    start: head.start,
+    end: head.end,
     priority,
-    nonvolatile: m[5] !== undefined,
-    type: m[6] as MtreeType,
-    body: m[7],
+    nonvolatile: head.nonvolatile,
+    type: head.type,
+    body: line.slice(head.body),
   };
 }
 
@@ -239,12 +357,12 @@ function toLine(raw: RawRegion, level: number, hasOwners: boolean): MtreeLine {
     ...owners,
     children: [],
   };
-  const alias = ALIAS_BODY.exec(body);
+  const alias = splitAlias(body);
   if (alias) {
     return {
       ...base,
-      name: alias[1],
-      alias: { target: alias[2], start: BigInt(`0x${alias[3]}`), end: BigInt(`0x${alias[4]}`) },
+      name: alias.name,
+      alias: { target: alias.target, start: alias.start, end: alias.end },
     };
   }
   return { ...base, name: body };
@@ -277,10 +395,26 @@ export interface MtreeFlatView {
   readonly ranges: MtreeFlatRange[];
 }
 
-const FLAT_RANGE = new RegExp(
-  `^  ${HEX}-${HEX} \\(prio (-?\\d+), (nv-)?(ramd|romd|rom|ram|i/o)\\): (.*)$`,
-);
-const AS_LINE = /^ AS "(.*)", root: (.*?)(?:, alias (.*))?$/;
+/** ` AS "NAME", root: ROOT[, alias TARGET]`: NAME runs to the last `", root: `. */
+function parseAsLine(line: string): { name: string; root: string; alias?: string } | null {
+  if (!line.startsWith(' AS "')) return null;
+  const sep = line.lastIndexOf('", root: ');
+  if (sep < 4) return null;
+  const name = line.slice(5, sep);
+  const rest = line.slice(sep + 9);
+  const alias = rest.indexOf(", alias ");
+  if (alias < 0) return { name, root: rest };
+  return { name, root: rest.slice(0, alias), alias: rest.slice(alias + 8) };
+}
+
+function isFlatViewHeader(line: string): boolean {
+  if (!line.startsWith("FlatView #") || line.length === 10 || line.length > 30) return false;
+  for (let i = 10; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
 const ACCEL_NAMES = ["KVM", "HVF", "WHPX", "NVMM", "HAX", "Xen"];
 
 /** Parses `info mtree -f [-d] [-o]` text. */
@@ -293,17 +427,15 @@ export function parseMtreeFlat(text: string): MtreeFlatView[] {
       i++;
       continue;
     }
-    if (!/^FlatView #\d+$/.test(lines[i])) {
+    if (!isFlatViewHeader(lines[i])) {
       throw new MtreeSyntaxError(i + 1, "a `FlatView #N` header", true);
     }
     i++;
     const addressSpaces: MtreeFlatView["addressSpaces"] = [];
     for (; i < lines.length && lines[i].startsWith(" AS "); i++) {
-      const m = AS_LINE.exec(lines[i]);
-      if (!m) throw new MtreeSyntaxError(i + 1, 'an AS line ` AS "NAME", root: ROOT`', true);
-      addressSpaces.push(
-        m[3] ? { name: m[1], root: m[2], alias: m[3] } : { name: m[1], root: m[2] },
-      );
+      const as = parseAsLine(lines[i]);
+      if (!as) throw new MtreeSyntaxError(i + 1, 'an AS line ` AS "NAME", root: ROOT`', true);
+      addressSpaces.push(as);
     }
     if (addressSpaces.length === 0)
       throw new MtreeSyntaxError(i + 1, 'an AS line ` AS "NAME", root: ROOT`', true);
@@ -333,15 +465,15 @@ export function parseMtreeFlat(text: string): MtreeFlatView[] {
 }
 
 function parseFlatRange(line: string, lineNumber: number): MtreeFlatRange {
-  const m = FLAT_RANGE.exec(line);
-  if (!m) {
+  const head = line.startsWith("  ") ? parseRangeHead(line, 2) : null;
+  if (!head) {
     throw new MtreeSyntaxError(
       lineNumber,
       "a range line `  START-END (prio P, TYPE): NAME[ @OFFSET]` with 16-digit hex addresses",
       true,
     );
   }
-  let body = m[6];
+  let body = line.slice(head.body);
   const accelerators: string[] = [];
   for (;;) {
     const accel = ACCEL_NAMES.find((a) => body.endsWith(` ${a}`));
@@ -350,25 +482,26 @@ function parseFlatRange(line: string, lineNumber: number): MtreeFlatRange {
     body = body.slice(0, -(accel.length + 1));
   }
   const owner = splitOwner(body);
-  if (owner && /owner:|parent:| orphan$/.test(body)) body = owner.rest;
+  if (owner) body = owner.rest;
   let offset = 0n;
   let offsetText = "";
-  const off = / @([0-9a-f]{16})$/.exec(body);
-  if (off) {
-    offset = BigInt(`0x${off[1]}`);
-    offsetText = off[0];
-    body = body.slice(0, off.index);
+  const at = body.length - 18;
+  if (at >= 0 && body.startsWith(" @", at) && isHex16(body, at + 2)) {
+    offset = hexAt(body, at + 2);
+    offsetText = body.slice(at);
+    body = body.slice(0, at);
   }
+  const prefix = line.slice(2, head.body);
   return {
     lineNumber,
-    start: BigInt(`0x${m[1]}`),
-    end: BigInt(`0x${m[2]}`),
-    priority: Number(m[3]),
-    nonvolatile: m[4] !== undefined,
-    type: m[5] as MtreeType,
+    start: head.start,
+    end: head.end,
+    priority: head.priority,
+    nonvolatile: head.nonvolatile,
+    type: head.type,
     name: body,
     offset,
     accelerators,
-    text: `  ${m[1]}-${m[2]} (prio ${m[3]}, ${m[4] ?? ""}${m[5]}): ${body}${offsetText}`,
+    text: `  ${prefix}${body}${offsetText}`,
   };
 }

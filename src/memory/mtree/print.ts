@@ -91,29 +91,59 @@ class TreePrinter {
     private readonly queueAliasTarget: (target: MemoryRegion) => void,
   ) {}
 
-  print(mr: MemoryRegion, level: number, base: bigint): void {
-    const start = wrap64(base + mr.addr);
-    const end = wrap64(start + (mr.size === 0n ? 0n : mr.size - 1n));
-    if (start < base || end < start) this.out.push("[DETECTED OVERFLOW!] ");
-    const target = mr.alias;
-    if (target) this.queueAliasTarget(target);
-    if (mr.enabled || this.options.disabled) {
-      let body = mr.name;
-      if (target) {
-        const aStart = mr.aliasOffset;
-        const aEnd = aStart + (mr.size === 0n ? 0n : mr.size - 1n);
-        body = `alias ${mr.name} @${target.name} ${hex16(aStart)}-${hex16(aEnd)}`;
+  /** Final alias targets already looked up (a long alias chain is followed once). */
+  readonly #resolved = new Map<MemoryRegion, MemoryRegion>();
+
+  /** The type word, following alias chains once per print. */
+  typeName(mr: MemoryRegion): string {
+    if (!mr.alias) return mr.typeName;
+    const chain: MemoryRegion[] = [];
+    let end: MemoryRegion = mr;
+    for (;;) {
+      const known = this.#resolved.get(end);
+      if (known) {
+        end = known;
+        break;
       }
-      const nv = mr.nonvolatile ? "nv-" : "";
-      const disabled = mr.enabled ? "" : " [disabled]";
-      const owner = this.options.owners ? ownerSuffix(mr) : "";
-      this.out.push(
-        `${"  ".repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${nv}${mr.typeName}): ${body}${disabled}${owner}\n`,
-      );
+      const next = end.alias;
+      if (!next) break;
+      chain.push(end);
+      end = next;
     }
-    const children = mr.subregions.slice();
-    children.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : b.priority - a.priority));
-    for (const child of children) this.print(child, level + 1, start);
+    for (const a of chain) this.#resolved.set(a, end);
+    return end.typeName;
+  }
+
+  /** Prints `root`'s tree depth first with an explicit stack (trees can nest thousands deep). */
+  print(root: MemoryRegion, rootLevel: number, rootBase: bigint): void {
+    const stack: [MemoryRegion, number, bigint][] = [[root, rootLevel, rootBase]];
+    while (stack.length > 0) {
+      const [mr, level, base] = stack.pop()!;
+      const start = wrap64(base + mr.addr);
+      const end = wrap64(start + (mr.size === 0n ? 0n : mr.size - 1n));
+      if (start < base || end < start) this.out.push("[DETECTED OVERFLOW!] ");
+      const target = mr.alias;
+      if (target) this.queueAliasTarget(target);
+      if (mr.enabled || this.options.disabled) {
+        let body = mr.name;
+        if (target) {
+          const aStart = mr.aliasOffset;
+          const aEnd = aStart + (mr.size === 0n ? 0n : mr.size - 1n);
+          body = `alias ${mr.name} @${target.name} ${hex16(aStart)}-${hex16(aEnd)}`;
+        }
+        const nv = mr.nonvolatile ? "nv-" : "";
+        const disabled = mr.enabled ? "" : " [disabled]";
+        const owner = this.options.owners ? ownerSuffix(mr) : "";
+        this.out.push(
+          `${"  ".repeat(level)}${hex16(start)}-${hex16(end)} (prio ${mr.priority}, ${nv}${this.typeName(mr)}): ${body}${disabled}${owner}\n`,
+        );
+      }
+      const children = mr.subregions.slice();
+      children.sort((a, b) =>
+        a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : b.priority - a.priority,
+      );
+      for (let i = children.length - 1; i >= 0; i--) stack.push([children[i], level + 1, start]);
+    }
   }
 }
 

@@ -1,0 +1,189 @@
+/**
+ * What QEMU 7.2's device models are known to create, for rebuilding flat views from the tree
+ * text alone (no `info mtree -f` hint): which `i/o` regions are pure containers although they
+ * have no subregions, which render their gaps although they have subregions, which aliases are
+ * read-only, and the order in which address spaces are created. Each entry names the QEMU code
+ * that creates the region.
+ */
+
+/**
+ * Childless `i/o` regions that are pure containers (`memory_region_init` without ops): a
+ * rendering leaf of the same name would cover whole windows.
+ */
+const CONTAINER_NAMES = new Set([
+  "pci_bridge_pci", // hw/pci/pci_bridge.c: a bridge's secondary memory space
+  "pci_bridge_io", // ... and its secondary I/O space
+  "gpex_mmio", // hw/pci-host/gpex.c: the root bus's spaces behind the windows
+  "gpex_ioport",
+  "platform bus", // hw/core/platform-bus.c
+  "device-memory", // hw/mem/memory-device.c: hot-pluggable memory area
+  "memhp container", // hw/acpi/memory_hotplug.c
+  "isa-mem", // hw/ppc/pnv_lpc.c
+  "pci-memory", // hw/pci-host/raven.c
+  "pci-mmio", // hw/pci-host/grackle.c
+  "pci-pio", // hw/pci-host/ppce500.c
+  "pci bus memory", // hw/ppc/ppc440_pcix.c
+  "pci.mem", // hw/pci-host/bonito.c
+  "pci0-io", // hw/pci-host/mv64361.c
+  "pci0-mem",
+  "pci1-io",
+  "pci1-mem",
+  "pci_io", // hw/pci-host/versatile.c
+  "pci_mem",
+  "unin-pci-mmio", // hw/pci-host/uninorth.c
+  "xive-vc-end", // hw/intc/pnv_xive.c: END and IPI ESB windows are containers
+  "xive-vc-ipi",
+]);
+
+/** Name patterns of childless pure containers: sPAPR PHB windows and empty TCE roots. */
+const CONTAINER_PATTERNS: readonly ((name: string) => boolean)[] = [
+  // hw/ppc/spapr_pci.c: the PHB's memory and I/O spaces behind its window aliases
+  (n) => n.startsWith("pci@") && (n.endsWith(".mmio") || n.endsWith(".io")),
+  // hw/ppc/spapr_iommu.c: the root a DMA window's IOMMU region is mapped into
+  (n) => n.startsWith("tce-root-"),
+];
+
+/** `i/o` regions with subregions that are MMIO or port I/O themselves and fill their gaps. */
+const RENDERING_PARENTS = new Set([
+  "io", // softmmu/physmem.c: the I/O space root has unassigned-access ops
+  "rtc", // hw/rtc/mc146818rtc.c: the CMOS ports, with the coalesced index port inside
+  "vga.mmio", // hw/display/vga-pci.c: the MMIO BAR, with its sub-windows
+  "gpex_mmio_window", // hw/pci-host/gpex.c: windows with unassigned-access ops
+  "gpex_ioport_window",
+  "iocsr", // hw/loongarch/virt.c
+  "sabre-config", // hw/pci-host/sabre.c
+  "via-pm", // hw/isa/vt82c686.c
+  "aspeed.i2c", // hw/i2c/aspeed_i2c.c
+  "aspeed.sdhci", // hw/sd/aspeed_sdhci.c
+  "aspeed.smc.flash", // hw/ssi/aspeed_smc.c
+  "xlnx-zynmp.rtc",
+  "xlnx.csu_dma",
+  "xlnx.zynqmp-can",
+  "xlnx.zynqmp_ipi",
+]);
+
+/** Does an `i/o` region (not an alias) render itself, judging by its name and shape? */
+export function knownToRender(
+  name: string,
+  hasChildren: boolean,
+): { renders: boolean; known: boolean } {
+  if (hasChildren)
+    return { renders: RENDERING_PARENTS.has(name), known: RENDERING_PARENTS.has(name) };
+  const container = CONTAINER_NAMES.has(name) || CONTAINER_PATTERNS.some((p) => p(name));
+  return { renders: !container, known: container };
+}
+
+/** Aliases QEMU always makes read-only (hw/pci-host/pam.c: the PAM "read from ROM" window). */
+export function knownReadonlyAlias(name: string): boolean {
+  return name === "pam-rom";
+}
+
+const DEVFN = /^(.{0,200}?)([0-9a-f]{2})\.([0-7])$/;
+
+/** A sort key: compared element by element, numbers before strings. */
+export type Rank = (number | string)[];
+
+/** Compares two ranks; strings compare with their digit runs as numbers (`rp2` < `rp10`). */
+export function compareRanks(x: Rank, y: Rank): number {
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const a = x[i];
+    const b = y[i];
+    if (a === b) continue;
+    if (typeof a === "number" && typeof b === "number") return a - b;
+    if (typeof a === "number") return -1;
+    if (typeof b === "number") return 1;
+    // PCI addresses (`vtd-02.0`, `vtd-1f.0`) are hexadecimal device numbers.
+    const da = DEVFN.exec(a);
+    const db = DEVFN.exec(b);
+    if (da && db && da[1] === db[1]) {
+      return (
+        Number.parseInt(da[2], 16) - Number.parseInt(db[2], 16) || Number(da[3]) - Number(db[3])
+      );
+    }
+    return a.localeCompare(b, "en", { numeric: true });
+  }
+  return x.length - y.length;
+}
+
+/**
+ * A sort key for address-space creation order: `memory` and `I/O` first (memory_map_init), then
+ * the CPUs' spaces CPU by CPU (each CPU's realize creates, in order, the secure, normal, tag
+ * and SMM spaces), then devices. With `-o` owners: parts of the machine (`/machine/q35/mch`),
+ * then machine-created devices (`/machine/unattached/device[N]`, in creation order), then
+ * devices with an id (bridges and ports come before what is plugged into them; ids in natural
+ * order, `hot0` before `hot1`), then anonymous command-line devices
+ * (`/machine/peripheral-anon/device[N]`). Same names (one per IOMMU endpoint) follow their
+ * roots' names in natural order (`vtd-00.0`, `vtd-01.0`; endpoints are created in bus order).
+ */
+export function addressSpaceRank(
+  name: string,
+  owner: { key: string; value: string } | undefined,
+  rootName: string,
+): Rank {
+  if (name === "memory") return [0];
+  if (name === "I/O") return [1];
+  const cpu = /^cpu-(secure-memory|memory|secure-tag-memory|tag-memory|smm)-(\d{1,6})$/.exec(name);
+  if (cpu) {
+    const kinds = ["secure-memory", "memory", "secure-tag-memory", "tag-memory", "smm"];
+    return [2, Number(cpu[2]), kinds.indexOf(cpu[1])];
+  }
+  // Owners order devices; names order what owners leave tied (the parts of one device).
+  // Bridges and ports before what is plugged into them, then ids in natural order.
+  const device = owner
+    ? [...deviceRank(owner), ...deviceRankByName(name), owner.key === "id" ? owner.value : ""]
+    : deviceRankByName(name);
+  return [3, ...device, rootName];
+}
+
+/**
+ * Without owners: the devices a machine creates itself, in the order its init creates them
+ * (i440fx and PIIX; q35's MCH and ICH9; GPEX's root; Malta's GT-64120 and PIIX4), then bridges
+ * and ports (a device plugged into one is created after it), then the rest in the text's order.
+ */
+const MACHINE_DEVICES = [
+  "i440FX",
+  "PIIX3",
+  "piix3-ide",
+  "mch",
+  "ICH9-LPC",
+  "ich9-ahci",
+  "ICH9-SMB",
+  "gpex-root",
+  "gt64120_pci",
+  "piix4-isa",
+  "piix4-ide",
+  "piix4-usb-uhci",
+  "PIIX4_PM",
+];
+const BRIDGES = [
+  "pxb", // an expander bridge creates its own pci-bridge
+  "pxb-pcie",
+  "pci-bridge",
+  "pcie-root-port",
+  "x3130-upstream",
+  "xio3130-downstream",
+  "pcie-pci-bridge",
+];
+
+function deviceRankByName(name: string): Rank {
+  const machine = MACHINE_DEVICES.indexOf(name);
+  if (machine >= 0) return [0, machine];
+  if (name.startsWith("pci@")) return [0, MACHINE_DEVICES.length, name];
+  const bridge = BRIDGES.indexOf(name);
+  if (bridge >= 0) return [1, bridge];
+  return [2];
+}
+
+function deviceRank(owner: { key: string; value: string }): Rank {
+  if (owner.key === "id") return [2];
+  const path = owner.value;
+  // A machine-created device, or an object inside one (`.../device[12]/gpex_root`).
+  const unattached = /^\/machine\/unattached\/device\[(\d{1,9})\](\/|$)/.exec(path);
+  if (unattached) return [1, Number(unattached[1]), unattached[2] ? 1 : 0];
+  const anon = /^\/machine\/peripheral-anon\/device\[(\d{1,9})\]/.exec(path);
+  if (anon) return [3, Number(anon[1])];
+  if (path.startsWith("/machine/peripheral/")) return [2, path];
+  // Parts of the machine itself (`/machine/q35/mch`): created before any device.
+  if (path.startsWith("/machine/")) return [0];
+  return [9];
+}
