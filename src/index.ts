@@ -7,6 +7,8 @@ export * from "./iommu/index.ts";
 export * from "./machine/index.ts";
 export * from "./memory/index.ts";
 export * from "./qemu/index.ts";
+export * from "./qtest/index.ts";
 export * from "./scenario/index.ts";
 export * from "./spapr/index.ts";
 export * from "./view/index.ts";
+export * from "./vtd/index.ts";

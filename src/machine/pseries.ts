@@ -212,7 +212,14 @@ export class PseriesMachine implements TceHost, RtasHost {
     if (!phb) throw new DeviceError(`Bus 'pci.${spec.bus}' not found`);
     const devfn = this.#devfnFor(phb, spec.slot);
     const owner = this.#peripheralOwner(spec.id);
-    const device = new PciDevice(this.memory, phb, devfn, build(this.memory, owner), owner);
+    const device = new PciDevice(
+      this.memory,
+      phb,
+      devfn,
+      build(this.memory, owner),
+      owner,
+      phb.dmaAddressSpace.root,
+    );
     phb.functions.set(devfn, device);
     this.devices.set(id, device);
     return device;
@@ -256,7 +263,7 @@ export class PseriesMachine implements TceHost, RtasHost {
       revision: 0,
       bars: [],
     };
-    const device = new PciDevice(this.memory, phb, devfn, fn, owner);
+    const device = new PciDevice(this.memory, phb, devfn, fn, owner, phb.dmaAddressSpace.root);
     try {
       const container = vfio.attach(spec.host, phb.dmaAddressSpace);
       this.assigned.set(id, { host: spec.host, container });
