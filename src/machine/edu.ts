@@ -2,7 +2,8 @@
  * QEMU's `edu` teaching device (`hw/misc/edu.c`, as in 7.2): a 1 MiB MMIO BAR with an identity
  * register, a liveness register, a factorial unit, interrupt status, and a DMA engine that moves
  * up to 4 KiB between bus addresses and its own buffer at device address 0x40000. The DMA runs
- * on a 100 ms timer; here it runs when time next passes (`Q35Machine.runTimers`).
+ * on a 100 ms timer and the factorial on a thread; here both complete when time next passes
+ * (`Q35Machine.runTimers`).
  *
  * 7.2's quirks are kept: bus addresses are clamped to `dma_mask` (28 bits by default), and a
  * transfer that reaches the last byte of the buffer fails the range check (`within(end, ...)`
@@ -141,9 +142,15 @@ export function edu(ctx: DeviceContext): PciFunctionSpec & { readonly state: Edu
           break;
         case 0x08n:
           if (state.status & STATUS_COMPUTING) break;
-          // The factorial thread finishes before the guest can look (32-bit arithmetic).
-          state.fact = factorial32(v32);
-          if (state.status & STATUS_IRQFACT) state.irqStatus |= FACT_IRQ;
+          // A thread computes it (32-bit arithmetic); until time passes the guest sees the
+          // operand and the computing bit, as QEMU answers an immediate read.
+          state.fact = v32;
+          state.status |= STATUS_COMPUTING;
+          machine.schedule(() => {
+            state.fact = factorial32(state.fact);
+            state.status &= ~STATUS_COMPUTING;
+            if (state.status & STATUS_IRQFACT) state.irqStatus |= FACT_IRQ;
+          });
           break;
         case 0x20n:
           state.status =

@@ -1,9 +1,8 @@
 /**
  * QEMU's qtest protocol (`softmmu/qtest.c`, 7.2) spoken by a q35 model: each command line gets
  * the reply QEMU would send. Memory commands go through the first CPU's address space, port
- * commands through the I/O space. Time passes between commands: pending device timers (edu's
- * 100 ms DMA) fire before the next command runs, which is what a recorder that waits for them
- * sees.
+ * commands through the I/O space. Commands take no time; `passTime` fires pending device
+ * timers (edu's 100 ms DMA, its factorial thread), as waiting does on a real QEMU.
  *
  * QEMU asserts on a malformed number or a missing argument, which kills it; so does a device's
  * `hw_error`. Such a command ends the session with the reason.
@@ -44,10 +43,21 @@ export class QtestSession {
     return this.#dead;
   }
 
+  /** Lets time pass: every pending device timer fires (QEMU may die doing so). */
+  passTime(): QtestOutcome {
+    if (this.#dead !== undefined) return { abort: this.#dead };
+    this.machine.runTimers();
+    const abort = this.machine.aborted;
+    if (abort !== undefined) {
+      this.#dead = abort;
+      return { abort };
+    }
+    return { reply: "OK" };
+  }
+
   /** Runs one command line (without the newline). */
   execute(line: string): QtestOutcome {
     if (this.#dead !== undefined) return { abort: this.#dead };
-    this.machine.runTimers();
     const outcome = this.#dispatch(line.trim().split(/\s+/));
     const abort = this.machine.aborted;
     if (abort !== undefined) {

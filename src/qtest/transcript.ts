@@ -1,29 +1,46 @@
 /**
- * qtest transcripts: one protocol command a line, optionally a tab and the reply QEMU gave,
- * `#` comments and blank lines ignored. Replaying one answers every command and stops at the
- * first reply that differs from the recorded one.
+ * qtest transcripts: one protocol command a line, optionally a tab and the reply QEMU gave;
+ * blank lines and `#` comments are ignored, except `# wait N ms`, which lets time pass (the
+ * recorder sleeps that long in QEMU, where device timers run in real time; iova fires its
+ * pending timers). Replaying answers every command and stops at the first reply that differs.
  */
 import type { QtestSession } from "./protocol.ts";
 
-/** One command of a transcript. */
-export interface TranscriptLine {
-  /** 1-based line number in the file. */
-  readonly line: number;
-  readonly command: string;
-  /** The reply QEMU gave, when recorded. */
-  readonly expected?: string;
-}
+/** One command of a transcript, or a wait. */
+export type TranscriptLine =
+  | {
+      readonly kind: "command";
+      /** 1-based line number in the file. */
+      readonly line: number;
+      readonly command: string;
+      /** The reply QEMU gave, when recorded. */
+      readonly expected?: string;
+    }
+  | { readonly kind: "wait"; readonly line: number; readonly ms: number };
+
+const WAIT = /^#\s*wait\s+(\d{1,6})\s*ms\s*$/;
 
 /** Parses transcript text (linear in its length). */
 export function parseTranscript(text: string): TranscriptLine[] {
   const out: TranscriptLine[] = [];
   text.split("\n").forEach((raw, i) => {
     const line = raw.replace(/\r$/, "");
-    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
+    const trimmed = line.trim();
+    const wait = WAIT.exec(trimmed);
+    if (wait) {
+      out.push({ kind: "wait", line: i + 1, ms: Number(wait[1]) });
+      return;
+    }
+    if (trimmed === "" || trimmed.startsWith("#")) return;
     const tab = line.indexOf("\t");
     const command = (tab < 0 ? line : line.slice(0, tab)).trim();
     const expected = tab < 0 ? undefined : line.slice(tab + 1).trim();
-    out.push({ line: i + 1, command, ...(expected === undefined ? {} : { expected }) });
+    out.push({
+      kind: "command",
+      line: i + 1,
+      command,
+      ...(expected === undefined ? {} : { expected }),
+    });
   });
   return out;
 }
@@ -40,7 +57,11 @@ export interface TranscriptMismatch {
 /** What a replay did. */
 export interface ReplayResult {
   /** Every command with the reply iova gave (up to the mismatch or the abort). */
-  readonly replies: readonly { readonly line: TranscriptLine; readonly reply: string }[];
+  readonly replies: readonly {
+    readonly line: number;
+    readonly command: string;
+    readonly reply: string;
+  }[];
   readonly mismatch?: TranscriptMismatch;
   /** Set when the model ended the session the way QEMU would have died. */
   readonly aborted?: string;
@@ -51,15 +72,21 @@ export function replayTranscript(
   session: QtestSession,
   lines: readonly TranscriptLine[],
 ): ReplayResult {
-  const replies: { line: TranscriptLine; reply: string }[] = [];
+  const replies: { line: number; command: string; reply: string }[] = [];
   for (const l of lines) {
-    const outcome = session.execute(l.command);
+    // A death while time passes shows on the next command, as on the recorder's socket.
+    if (l.kind === "wait") {
+      session.passTime();
+      continue;
+    }
+    const { command, expected } = l;
+    const outcome = session.execute(command);
     const actual = "reply" in outcome ? outcome.reply : `QEMU aborts: ${outcome.abort}`;
-    replies.push({ line: l, reply: actual });
-    if (l.expected !== undefined && l.expected !== actual) {
+    replies.push({ line: l.line, command, reply: actual });
+    if (expected !== undefined && expected !== actual) {
       return {
         replies,
-        mismatch: { line: l.line, command: l.command, expected: l.expected, actual },
+        mismatch: { line: l.line, command, expected, actual },
         ...("abort" in outcome ? { aborted: outcome.abort } : {}),
       };
     }

@@ -430,11 +430,7 @@ export class IntelIommu {
 
   #read(addr: number, size: number): bigint {
     if (addr + size > DMAR.size) return size === 8 ? M64 : 0xffffffffn;
-    if (addr === DMAR.rtaddr) return size === 4 ? this.#root & 0xffffffffn : this.#root;
-    if (addr === DMAR.rtaddrHi) {
-      if (size !== 4) this.#assertFailed(addr, size);
-      return this.#root >> 32n;
-    }
+    if (addr === DMAR.rtaddrHi && size !== 4) this.#assertFailed(addr, size);
     if (size === 4) {
       return BigInt((this.#get32(this.#csr, addr) & ~this.#get32(this.#womask, addr)) >>> 0);
     }
@@ -1005,7 +1001,7 @@ export class IntelIommu {
     } else {
       const r = this.#contextEntryOf(vas);
       if (!("entry" in r)) {
-        this.#reportFault(r.fault, r.fpd, sid, addr, isWrite);
+        this.#reportFault(r.fault, r.fpd, sid, addr, isWrite, 0n);
         return fail;
       }
       ce = r.entry;
@@ -1021,7 +1017,7 @@ export class IntelIommu {
     }
     const r = this.#iovaToSlpte(ce, addr, isWrite);
     if ("fault" in r) {
-      this.#reportFault(r.fault, fpd, sid, addr, isWrite);
+      this.#reportFault(r.fault, fpd, sid, addr, isWrite, 0xffffn);
       return fail;
     }
     const mask = levelPageMask(r.level);
@@ -1069,23 +1065,35 @@ export class IntelIommu {
 
   // ---- faults --------------------------------------------------------------------------------
 
+  /**
+   * `pasidField` is what 7.2 puts in the record's PASID value field: 0 for a fault found while
+   * looking up the context, PCI_NO_PASID's low 16 bits for one found walking the page table
+   * (recorded on QEMU 7.2).
+   */
   #reportFault(
     reason: FaultReasonCode,
     fpd: boolean,
     sourceId: number,
     addr: bigint,
     isWrite: boolean,
+    pasidField: bigint,
   ): void {
     if (fpd && QUALIFIED_FAULTS.has(reason)) {
       this.faults.push({ sourceId, addr, reason, isWrite, recorded: false });
       return;
     }
-    const recorded = this.#reportDmarFault(sourceId, addr, reason, isWrite);
+    const recorded = this.#reportDmarFault(sourceId, addr, reason, isWrite, pasidField);
     this.faults.push({ sourceId, addr, reason, isWrite, recorded });
   }
 
   /** QEMU's `vtd_report_dmar_fault`; true when the fault reached the recording register. */
-  #reportDmarFault(sourceId: number, addr: bigint, reason: number, isWrite: boolean): boolean {
+  #reportDmarFault(
+    sourceId: number,
+    addr: bigint,
+    reason: number,
+    isWrite: boolean,
+    pasidField: bigint,
+  ): boolean {
     const fsts = this.#get32(this.#csr, DMAR.fsts);
     if (fsts & FSTS.pfo) {
       this.log.push("New fault is not recorded due to Primary Fault Overflow");
@@ -1102,7 +1110,7 @@ export class IntelIommu {
       return false;
     }
     this.#set64(this.#csr, DMAR.frcd0, addr & ~0xfffn & M64);
-    let frcdHi = BigInt(sourceId) | (BigInt(reason & 0xff) << 32n);
+    let frcdHi = BigInt(sourceId) | (BigInt(reason & 0xff) << 32n) | (pasidField << 40n);
     if (!isWrite) frcdHi |= 1n << 62n;
     this.#set64(this.#csr, DMAR.frcd2, frcdHi);
     if (fsts & FSTS.ppf) {
