@@ -31,6 +31,7 @@ import {
 } from "../index.ts";
 
 import { UsageError } from "./errors.ts";
+import { parseQtestOptions, QtestUsageError, runQtestCommand } from "./qtest-command.ts";
 import { COLOUR, formatReport, PLAIN } from "./text-report.ts";
 
 const USAGE = `usage:
@@ -56,6 +57,9 @@ const USAGE = `usage:
       Read a running QEMU's memory map over QMP (queries only), rebuild it, print it.
   iova qemu [-f] [-D] [-o] [--json] [--html FILE] -- QEMU-COMMAND-LINE...
       Start that QEMU paused with a private QMP socket, attach, print, and quit it.
+  iova qtest --machine CMDLINE-FILE [--quiet] SCRIPT
+      Build a q35 machine from a QEMU command line and replay a qtest transcript on it, printing
+      each reply; exit 1 at the first reply that differs from the one recorded after a tab.
   iova help
 `;
 
@@ -76,6 +80,8 @@ export function main(
         return runCommand(rest, out, err, true);
       case "diff":
         return diffCommand(rest, out);
+      case "qtest":
+        return runQtestCommand(parseQtestOptions(rest), out, err);
       case undefined:
       case "help":
       case "--help":
@@ -86,7 +92,7 @@ export function main(
         throw new UsageError(`iova: unknown command '${command}'\n${USAGE}`);
     }
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof QtestUsageError) {
       err(e.message.endsWith("\n") ? e.message : `${e.message}\n`);
       return 2;
     }

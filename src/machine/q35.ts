@@ -204,6 +204,9 @@ export class Q35Machine {
         value: `/machine/peripheral-anon/device[${this.#anonymous++}]`,
       });
       this.sysmem.addSubregion(this.intelIommu.mmio, 0xfed90000n);
+      // vtd_realize gives the IOAPIC a pseudo address space on the root bus at devfn 0: that is
+      // why `vtd-00.0` exists before any -device function's bus-master address space.
+      this.intelIommu.addressSpaceOf(0, 0);
     }
     for (const d of config.devices ?? []) this.plug(d);
     // Machine ready: bus-master aliases for the cold-plugged functions, in devfn order.

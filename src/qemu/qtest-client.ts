@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { QmpClient } from "./qmp.ts";
 
 /** Why a qtest session with QEMU failed. */
 export class QtestClientError extends Error {
@@ -20,6 +21,8 @@ export class QtestClientError extends Error {
 export interface QtestQemu {
   /** Sends one command; resolves with QEMU's reply line (IRQ notifications skipped). */
   command(line: string): Promise<string>;
+  /** The QMP connection, when asked for (`info mtree` through `human-monitor-command`). */
+  readonly qmp: QmpClient | undefined;
   /** What QEMU printed on stderr and stdout so far. */
   output(): string;
   /** Ends QEMU and removes its files. */
@@ -31,16 +34,22 @@ export function haltingFirmware(): Uint8Array {
   return new Uint8Array(256 * 1024).fill(0xf4);
 }
 
-/** Starts `binary` with `args` (the machine's options), a halting firmware and a qtest socket. */
+/**
+ * Starts `binary` with `args` (the machine's options), a halting firmware and a qtest socket;
+ * with `qmp`, a QMP socket too.
+ */
 export async function startQtestQemu(
   binary: string,
   args: readonly string[],
-  timeoutMs = 20_000,
+  options: { readonly timeoutMs?: number; readonly qmp?: boolean } = {},
 ): Promise<QtestQemu> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
   const dir = mkdtempSync(join(tmpdir(), "iova-qtest-"));
   const firmware = join(dir, "halt.bin");
   writeFileSync(firmware, haltingFirmware());
   const socketPath = join(dir, "qtest.sock");
+  const qmpPath = join(dir, "qmp.sock");
+  const qmpArgs = options.qmp ? ["-qmp", `unix:${qmpPath},server=on,wait=off`] : [];
   const child: ChildProcess = spawn(
     binary,
     [
@@ -53,6 +62,7 @@ export async function startQtestQemu(
       "tcg",
       "-qtest",
       `unix:${socketPath},server=on,wait=off`,
+      ...qmpArgs,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -76,11 +86,17 @@ export async function startQtestQemu(
   });
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
 
-  const socket = await connectWithRetry(socketPath, timeoutMs, () => exitReason).catch((e) => {
-    if (child.exitCode === null) child.kill("SIGKILL");
-    cleanup();
-    throw e;
-  });
+  let qmp: QmpClient | undefined;
+  const socket = await connectWithRetry(socketPath, timeoutMs, () => exitReason)
+    .then(async (s) => {
+      if (options.qmp) qmp = await QmpClient.connect(qmpPath, { connectTimeoutMs: timeoutMs });
+      return s;
+    })
+    .catch((e) => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      cleanup();
+      throw e;
+    });
   let buffer = "";
   const waiting: ((line: string | undefined) => void)[] = [];
   const lines: string[] = [];
@@ -100,6 +116,7 @@ export async function startQtestQemu(
   });
 
   return {
+    qmp,
     command(line: string): Promise<string> {
       return new Promise((resolve, reject) => {
         const queued = lines.shift();
@@ -121,6 +138,7 @@ export async function startQtestQemu(
     },
     output: () => output,
     async stop() {
+      qmp?.close();
       socket.destroy();
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);

@@ -65,6 +65,8 @@ export interface ReplayResult {
   readonly mismatch?: TranscriptMismatch;
   /** Set when the model ended the session the way QEMU would have died. */
   readonly aborted?: string;
+  /** Whether the transcript recorded that death (QEMU died there too). */
+  readonly abortRecorded?: boolean;
 }
 
 /** Replays `lines` on `session`, stopping at the first differing reply. */
@@ -90,7 +92,9 @@ export function replayTranscript(
         ...("abort" in outcome ? { aborted: outcome.abort } : {}),
       };
     }
-    if ("abort" in outcome) return { replies, aborted: outcome.abort };
+    if ("abort" in outcome) {
+      return { replies, aborted: outcome.abort, abortRecorded: expected !== undefined };
+    }
   }
   return { replies };
 }
