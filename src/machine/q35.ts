@@ -5,11 +5,15 @@
  * intel-iommu that gives every function its own DMA address space. No guest runs: the caller
  * (a scenario, or a qtest transcript) plays the guest's loads, stores and port I/O.
  */
+import { GUEST_RAM_HVA, type HostPlatform } from "../host/platform.ts";
 import type { MemoryRegionOps } from "../memory/access-types.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX } from "../memory/int.ts";
 import { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
+import type { VfioContainer } from "../vfio/container.ts";
+import { VfioError } from "../vfio/container.ts";
+import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
 import { type PciBus, PciDevice, type PciFunctionSpec } from "./pci-device.ts";
@@ -50,6 +54,8 @@ export interface Q35Config {
   readonly intelIommu?: IntelIommuOptions;
   /** `-device` PCI functions in command-line order. */
   readonly devices?: readonly Q35DeviceSpec[];
+  /** The host assigned (`vfio-pci`) devices come from, with Linux's type1 IOMMU backend. */
+  readonly host?: { readonly platform: HostPlatform };
 }
 
 /** A plug that cannot be done, with QEMU's message. */
@@ -98,6 +104,13 @@ export class Q35Machine {
   /** `-device` functions by id (anonymous ones get `<driver>#<n>`). */
   readonly devices = new Map<string, PciDevice<Q35Bus>>();
   readonly intelIommu: IntelIommu | undefined;
+  /** The VFIO host, when the machine has one. */
+  readonly vfio: VfioHost | undefined;
+  /** Assigned devices by id: host address and container. */
+  readonly assigned = new Map<
+    string,
+    { readonly host: string; readonly container: VfioContainer }
+  >();
   /** Set when QEMU would have aborted (`hw_error`): the message QEMU prints. */
   aborted: string | undefined;
   /** Pending device timers, run by `runTimers` (time passes between guest actions). */
@@ -208,6 +221,15 @@ export class Q35Machine {
       // why `vtd-00.0` exists before any -device function's bus-master address space.
       this.intelIommu.addressSpaceOf(0, 0);
     }
+    if (config.host) {
+      this.vfio = new VfioHost(
+        config.host.platform,
+        "type1",
+        "qemu-7.2",
+        this.memoryAs,
+        this.#ramHva(),
+      );
+    }
     for (const d of config.devices ?? []) this.plug(d);
     // Machine ready: bus-master aliases for the cold-plugged functions, in devfn order.
     this.#machineReady = true;
@@ -233,19 +255,9 @@ export class Q35Machine {
 
   /** Plugs a PCI function (cold before the machine is ready, hot after). */
   plug(spec: Q35DeviceSpec): PciDevice<Q35Bus> {
+    if (spec.driver === "vfio-pci") return this.#plugVfio(spec);
     const build = Q35_DRIVERS[spec.driver];
-    if (!build) {
-      if (spec.driver === "vfio-pci" && this.intelIommu && !this.intelIommu.cachingMode) {
-        // QEMU 7.2 checks this when the machine is ready and exits (vtd_machine_done_notify_one).
-        throw new Q35DeviceError(
-          "We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.",
-        );
-      }
-      if (spec.driver === "vfio-pci") {
-        throw new Q35DeviceError("vfio-pci on q35 is not modelled by iova yet");
-      }
-      throw new Q35DeviceError(`'${spec.driver}' is not a valid device model name`);
-    }
+    if (!build) throw new Q35DeviceError(`'${spec.driver}' is not a valid device model name`);
     if (spec.id !== undefined && this.devices.has(spec.id)) {
       throw new Q35DeviceError(`Duplicate device ID '${spec.id}' for device`);
     }
@@ -268,6 +280,96 @@ export class Q35Machine {
     this.devices.set(spec.id ?? `${spec.driver}#${this.devices.size}`, device);
     if (this.#machineReady) device.initBusMaster(this.#dmaRoot(devfn));
     return device;
+  }
+
+  /**
+   * A `vfio-pci` function: its group joins or sets up a type1 container on the function's DMA
+   * address space (`vtd-root` behind intel-iommu, else system memory).
+   */
+  #plugVfio(spec: Q35DeviceSpec): PciDevice<Q35Bus> {
+    if (this.intelIommu && !this.intelIommu.cachingMode) {
+      // QEMU 7.2 exits at machine-done for a cold-plugged one (vtd_machine_done_notify_one) and
+      // refuses a hot-plugged one (pc_hotplug_allowed).
+      throw new Q35DeviceError(
+        this.#machineReady
+          ? "Device assignment is not allowed without enabling caching-mode=on for Intel IOMMU."
+          : "We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.",
+      );
+    }
+    const vfio = this.vfio;
+    if (!vfio) throw new Q35DeviceError("vfio-pci needs a host: describe one (a type1 host)");
+    const host = spec.properties?.host;
+    if (!host) throw new Q35DeviceError("vfio-pci needs a host device address (host=...)");
+    if ([...this.assigned.values()].some((a) => a.host === host)) {
+      throw new Q35DeviceError(`vfio ${host}: device is already attached`);
+    }
+    if (spec.id !== undefined && this.devices.has(spec.id)) {
+      throw new Q35DeviceError(`Duplicate device ID '${spec.id}' for device`);
+    }
+    const devfn = this.#devfnFor(spec);
+    const owner: QomObjectRef =
+      spec.id !== undefined
+        ? { kind: "dev", key: "id", value: spec.id }
+        : {
+            kind: "dev",
+            key: "path",
+            value: `/machine/peripheral-anon/device[${this.#anonymous++}]`,
+          };
+    const fn: PciFunctionSpec = {
+      typeName: "vfio-pci",
+      vendorId: 0x8086,
+      deviceId: 0x10fb,
+      classCode: 0x020000,
+      revision: 1,
+      bars: [],
+      express: true,
+    };
+    const device = new PciDevice<Q35Bus>(this.memory, this.bus, devfn, fn, owner);
+    const dmaAs = this.intelIommu ? this.intelIommu.addressSpaceOf(0, devfn).as : this.memoryAs;
+    let container: VfioContainer;
+    try {
+      container = vfio.attach(host, dmaAs);
+    } catch (e) {
+      device.unrealize();
+      if (e instanceof VfioError) throw new Q35DeviceError(e.message);
+      throw e;
+    }
+    const id = spec.id ?? `vfio-pci#${this.devices.size}`;
+    this.assigned.set(id, { host, container });
+    this.functions.set(devfn, device);
+    this.bus.functions.set(devfn, device);
+    this.devices.set(id, device);
+    if (this.#machineReady) device.initBusMaster(this.#dmaRoot(devfn));
+    return device;
+  }
+
+  /**
+   * Where QEMU's RAM blocks sit in its own address space: guest RAM, then the BIOS and option
+   * ROM, which VFIO maps too. (An assigned device's DMA into the ROMs is read back as if from
+   * RAM: `VfioHost.gpaOf` knows one block per guest-physical range.)
+   */
+  #ramHva(): Map<MemoryRegion, bigint> {
+    const hva = new Map<MemoryRegion, bigint>([[this.ram, GUEST_RAM_HVA]]);
+    let next = GUEST_RAM_HVA + ((this.ram.size + 0xfffffn) & ~0xfffffn);
+    for (const name of ["pc.bios", "pc.rom"]) {
+      const mr = this.pci.subregions.find((r) => r.name === name);
+      if (!mr) continue;
+      hva.set(mr, next);
+      next += (mr.size + 0xfffffn) & ~0xfffffn;
+    }
+    return hva;
+  }
+
+  /** DMA by an assigned device through the host IOMMU; undefined for an unknown id. */
+  assignedDma(
+    id: string,
+    iova: bigint,
+    length: number,
+    write?: Uint8Array,
+  ): HostDmaResult | undefined {
+    const a = this.assigned.get(id);
+    if (!a || !this.vfio) return undefined;
+    return this.vfio.dma(a.container, iova, length, write);
   }
 
   /** Schedules `fire` for when time next passes (QEMU's virtual-clock timers). */
