@@ -11,7 +11,7 @@ import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX } from "../memory/int.ts";
 import { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
-import type { VfioContainer } from "../vfio/container.ts";
+import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
@@ -56,6 +56,8 @@ export interface Q35Config {
   readonly devices?: readonly Q35DeviceSpec[];
   /** The host assigned (`vfio-pci`) devices come from, with Linux's type1 IOMMU backend. */
   readonly host?: { readonly platform: HostPlatform };
+  /** How the VFIO side behaves (default qemu-7.2). */
+  readonly vfioBehaviour?: VfioBehaviour;
 }
 
 /** A plug that cannot be done, with QEMU's message. */
@@ -225,7 +227,7 @@ export class Q35Machine {
       this.vfio = new VfioHost(
         config.host.platform,
         "type1",
-        "qemu-7.2",
+        config.vfioBehaviour ?? "qemu-7.2",
         this.memoryAs,
         this.#ramHva(),
       );

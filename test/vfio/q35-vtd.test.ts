@@ -106,3 +106,43 @@ test("hot-plugging vfio-pci behind intel-iommu without caching mode is refused a
     /^Q35DeviceError: Device assignment is not allowed without enabling caching-mode=on for Intel IOMMU\.$/,
   );
 });
+
+test("the 2016 prefix bug changes nothing on q35: VT-d's region starts at bus address 0", () => {
+  const run = (vfioBehaviour: "qemu-7.2" | "qemu-2016-prefix") => {
+    const m = new Q35Machine({
+      memory: 256n * MiB,
+      host: { platform: X86_HOST },
+      intelIommu: { cachingMode: true },
+      vfioBehaviour,
+      devices: [{ driver: "vfio-pci", id: "nic", slot: 3, properties: { host: "0000:01:00.0" } }],
+    });
+    writeq(m, 0x10000n, 0x11001n);
+    writeq(m, 0x11180n, 0x12001n);
+    writeq(m, 0x11188n, 0x101n);
+    writeq(m, 0x12000n, 0x13003n);
+    writeq(m, 0x13000n, 0x14003n);
+    writeq(m, 0x14800n, 0x200003n);
+    writeq(m, 0x14ff8n, 0x3ff000n | 3n);
+    writeq(m, VTD + 0x20n, 0x10000n);
+    writel(m, VTD + 0x18n, 0x40000000);
+    writel(m, VTD + 0x18n, 0x80000000);
+    const entries = m.vfio!.containers[0].kernel.entries();
+    return {
+      ioctls: hostMaps(m),
+      mapped: entries.map(
+        (e) => `0x${e.iova.toString(16)} -> 0x${(e.hva - GUEST_RAM_HVA).toString(16)} ${e.perm}`,
+      ),
+      dma: [m.assignedDma("nic", 0x100000n, 8)?.status, m.assignedDma("nic", 0x1ff000n, 8)?.status],
+    };
+  };
+  const fixed = run("qemu-7.2");
+  const legacy = run("qemu-2016-prefix");
+  // The same host mappings at the same bus addresses, and the device's DMA works in both.
+  assert.deepEqual(legacy.mapped, fixed.mapped);
+  assert.deepEqual(fixed.mapped, ["0x100000 -> 0x200000 rw", "0x1ff000 -> 0x3ff000 rw"]);
+  assert.deepEqual(legacy.dma, ["ok", "ok"]);
+  assert.deepEqual(fixed.dma, ["ok", "ok"]);
+  // Only the way there differs: 2016's notifiers had no range, so each of the two IOMMU sections
+  // (below and above the interrupt window) hears every event and the replay runs twice.
+  assert.notDeepEqual(legacy.ioctls, fixed.ioctls);
+});
