@@ -57,8 +57,14 @@ export interface IntelIommuOptions {
   readonly passThrough?: boolean;
   /** `dma-drain` (default on). */
   readonly dmaDrain?: boolean;
-  /** Called when QEMU would abort (an assertion on a register access size). */
+  /** Called when QEMU would abort (an assertion on a register access size) or stall. */
   readonly onAbort?: (message: string) => void;
+  /**
+   * The most paging entries one page walk may read before iova stops it (QEMU would keep going
+   * and stall the guest: tables that point back into themselves make the walk enormous).
+   * Default 2^22.
+   */
+  readonly walkLimit?: number;
 }
 
 /** An intel-iommu option QEMU 7.2 or iova refuses, with the message. */
@@ -169,6 +175,9 @@ export class IntelIommu {
   readonly #onAbort: (message: string) => void;
   readonly #haw: bigint;
   readonly #passThrough: boolean;
+  readonly #walkLimit: number;
+  /** Set once a walk hit the limit: QEMU would be stuck, so nothing more is processed. */
+  #stalled = false;
   readonly #csr = new Uint8Array(DMAR.size);
   readonly #wmask = new Uint8Array(DMAR.size);
   readonly #w1cmask = new Uint8Array(DMAR.size);
@@ -207,6 +216,7 @@ export class IntelIommu {
     this.#haw = (1n << BigInt(aw)) - 1n;
     this.cachingMode = options.cachingMode ?? false;
     this.#passThrough = options.passThrough ?? true;
+    this.#walkLimit = options.walkLimit ?? 2 ** 22;
     this.#system = system;
     this.#memoryAs = memoryAs;
     this.#owner = owner;
@@ -647,7 +657,7 @@ export class IntelIommu {
       return;
     }
     // Each step consumes one descriptor: at most the queue's size before head meets tail.
-    while (this.#iqHead !== this.#iqTail) {
+    while (this.#iqHead !== this.#iqTail && !this.#stalled) {
       if (!this.#processInvDesc()) {
         this.#invQueueError();
         return;
@@ -1225,6 +1235,7 @@ export class IntelIommu {
     const limit = this.#iovaLimit(ce);
     if (start & ~(limit - 1n)) return;
     const last = end & ~(limit - 1n) ? limit : end;
+    let budget = this.#walkLimit;
     const walkLevel = (
       addr: bigint,
       from: bigint,
@@ -1232,17 +1243,19 @@ export class IntelIommu {
       level: number,
       read: boolean,
       write: boolean,
-    ) => {
+    ): boolean => {
       const size = 1n << levelShift(level);
       const mask = levelPageMask(level);
       for (let iova = from; iova < to; ) {
+        if (--budget < 0) return false;
         const next = (iova & mask) + size;
         const slpte = this.#slpte(addr, (iova >> levelShift(level)) & 0x1ffn);
         if (slpte !== undefined && !this.#nonzeroRsvd(slpte, level)) {
           const r = read && (slpte & SL.r) !== 0n;
           const w = write && (slpte & SL.w) !== 0n;
           if (level > 1 && !(slpte & SL.pageSize) && (r || w)) {
-            walkLevel(slpte & ~0xfffn & this.#haw, iova, next < to ? next : to, level - 1, r, w);
+            const table = slpte & ~0xfffn & this.#haw;
+            if (!walkLevel(table, iova, next < to ? next : to, level - 1, r, w)) return false;
           } else {
             const perm = ((r ? 1 : 0) | (w ? 2 : 0)) as IommuPermission;
             this.#walkOne(vas, notifyUnmap, hook, {
@@ -1256,8 +1269,15 @@ export class IntelIommu {
         }
         iova = next;
       }
+      return true;
     };
-    walkLevel(ce.lo & ~0xfffn, start, last, contextLevel(ce), true, true);
+    if (this.#stalled) return;
+    if (!walkLevel(ce.lo & ~0xfffn, start, last, contextLevel(ce), true, true)) {
+      this.#stalled = true;
+      this.#onAbort(
+        `intel_iommu: a page walk of ${vtdName(vas)} would read more than ${this.#walkLimit} paging entries (QEMU would stall here)`,
+      );
+    }
   }
 
   /** QEMU's `vtd_page_walk_one`. */
@@ -1302,6 +1322,10 @@ function contextLevel(ce: ContextEntry): number {
 
 function domainIdOf(ce: ContextEntry): number {
   return Number((ce.hi >> 8n) & 0xffffn);
+}
+
+function vtdName(vas: VtdAddressSpace): string {
+  return `${hex2(vas.bus)}:${hex2(vas.devfn >> 3)}.${vas.devfn & 7}`;
 }
 
 function hex2(v: number): string {

@@ -146,3 +146,29 @@ test("the 2016 prefix bug changes nothing on q35: VT-d's region starts at bus ad
   // (below and above the interrupt window) hears every event and the replay runs twice.
   assert.notDeepEqual(legacy.ioctls, fixed.ioctls);
 });
+
+test("a vfio-pci hot-plugged while translation is on gets the guest's mappings by replay", () => {
+  const m = new Q35Machine({
+    memory: 256n * MiB,
+    host: { platform: X86_HOST },
+    intelIommu: { cachingMode: true },
+  });
+  // Tables for 00:03.0 before the device exists, then translation on.
+  writeq(m, 0x10000n, 0x11001n);
+  writeq(m, 0x11180n, 0x12001n);
+  writeq(m, 0x11188n, 0x101n);
+  writeq(m, 0x12000n, 0x13003n);
+  writeq(m, 0x13000n, 0x14003n);
+  writeq(m, 0x14800n, 0x200003n);
+  writeq(m, VTD + 0x20n, 0x10000n);
+  writel(m, VTD + 0x18n, 0x40000000);
+  writel(m, VTD + 0x18n, 0x80000000);
+  m.plug({ driver: "vfio-pci", id: "nic", slot: 3, properties: { host: "0000:01:00.0" } });
+  assert.ok(m.intelIommu!.addressSpaceOf(0, 0x18).translating);
+  assert.deepEqual(
+    hostMaps(m).filter((l) => l.startsWith("MAP_DMA")),
+    ["MAP_DMA 0x100000+0x1000 -> 0x200000 = 0"],
+  );
+  m.cpuMemory.write(0x200000n, new Uint8Array([5, 6]));
+  assert.deepEqual(m.assignedDma("nic", 0x100000n, 2)?.data, new Uint8Array([5, 6]));
+});

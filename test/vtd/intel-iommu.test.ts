@@ -198,3 +198,30 @@ test("aligned power-of-two blocks follow QEMU's dma_aligned_pow2_mask", () => {
   assert.equal(alignedPow2Mask(0x10000n, 0x2ffffn, 39), 0xffffn);
   assert.equal(alignedPow2Mask(0n, 0x2ffffn, 39), 0x1ffffn);
 });
+
+test("tables that point back into themselves stop the page walk with a clear message", () => {
+  const m = new Q35Machine({
+    memory: 256n << 20n,
+    intelIommu: { cachingMode: true, walkLimit: 10_000 },
+    devices: [{ driver: "edu" }],
+  });
+  // Every level-3 and level-2 entry points at the same tables: 2^27 pages "mapped".
+  writeq(m, 0x10000n, 0x11001n);
+  writeq(m, 0x11080n, 0x12001n);
+  writeq(m, 0x11088n, 0x101n);
+  for (let i = 0n; i < 512n; i++) {
+    writeq(m, 0x12000n + i * 8n, 0x13003n);
+    writeq(m, 0x13000n + i * 8n, 0x14003n);
+    writeq(m, 0x14000n + i * 8n, 0x200003n);
+  }
+  writeq(m, VTD + 0x20n, 0x10000n);
+  writel(m, VTD + 0x18n, 0x40000000);
+  writel(m, VTD + 0x18n, 0x80000000);
+  const vas = m.intelIommu!.addressSpaceOf(0, EDU_DEVFN);
+  const n = recorder();
+  vas.iommu.registerNotifier(n);
+  // A global IOTLB invalidation replays the whole space.
+  writeq(m, VTD + 0xf8n, 0x9000000000000000n);
+  assert.match(m.aborted ?? "", /page walk of 00:01\.0 would read more than 10000 paging entries/);
+  assert.ok(n.events.length < 10_000);
+});
