@@ -4,13 +4,14 @@
  * `qemu-system-x86_64` under TCG with a halting firmware and rewrite the file with QEMU's reply
  * after a tab on every command line. `# wait N ms` lines sleep (device timers run in real time).
  * If QEMU dies, the command that met the closed socket gets `QEMU aborts: <its message>` and the
- * transcript ends there.
+ * transcript ends there; otherwise QEMU's `info mtree -D` and `info mtree -f` after the last
+ * command are saved beside it (`NAME.mtree-D.txt`, `NAME.mtree-f.txt`).
  *
  *   node --import tsx scripts/record-qtest.ts [DIR] [NAME...]
  *
  * DIR defaults to test/conformance/qtest.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startQtestQemu } from "../src/qemu/qtest-client.ts";
 import { splitCommandLine } from "../src/qtest/cmdline.ts";
@@ -31,8 +32,9 @@ function deathMessage(output: string): string {
 async function recordCase(dir: string, name: string): Promise<void> {
   const args = splitCommandLine(readFileSync(join(dir, `${name}.cmdline`), "utf8"));
   const source = readFileSync(join(dir, `${name}.qtest`), "utf8").split("\n");
-  const qemu = await startQtestQemu("qemu-system-x86_64", args);
+  const qemu = await startQtestQemu("qemu-system-x86_64", args, { qmp: true });
   const out: string[] = [];
+  let died = false;
   try {
     for (const raw of source) {
       const line = raw.replace(/\r$/, "");
@@ -50,9 +52,18 @@ async function recordCase(dir: string, name: string): Promise<void> {
       } catch {
         await new Promise((r) => setTimeout(r, 200));
         out.push(`${command}\tQEMU aborts: ${deathMessage(qemu.output())}`);
+        died = true;
         break;
       }
       out.push(`${command}\t${reply}`);
+    }
+    for (const [flags, file] of [
+      ["-D", "mtree-D.txt"],
+      ["-f", "mtree-f.txt"],
+    ] as const) {
+      const path = join(dir, `${name}.${file}`);
+      if (died) rmSync(path, { force: true });
+      else writeFileSync(path, await qemu.qmp!.hmp(`info mtree ${flags}`));
     }
   } finally {
     await qemu.stop();
