@@ -3,6 +3,7 @@
  * This is the public library API; the `iova` command uses nothing else.
  */
 
+export * from "./amdvi/index.ts";
 export * from "./iommu/index.ts";
 export * from "./machine/index.ts";
 export * from "./memory/index.ts";

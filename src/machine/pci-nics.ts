@@ -1,5 +1,5 @@
 /**
- * Network functions that appear in recorded q35 machines: `e1000e` with its BARs (QEMU 7.2
+ * Network functions that appear in recorded q35 machines: `e1000` and `e1000e` with their BARs (QEMU 7.2
  * `hw/net/e1000e.c`: 128 KiB registers, an empty 128 KiB flash BAR, 32 I/O ports, 16 KiB MSI-X) and
  * `virtio-net-pci` by identity only (its BARs are not modelled). Neither's registers do
  * anything; their DMA goes through their bus-master address spaces.
@@ -29,6 +29,22 @@ export function e1000e(system: MemorySystem, owner: QomObjectRef): PciFunctionSp
       { region: system.container("e1000e-flash", 0x20000n, o), kind: "mem32" },
       { region: system.io("e1000e-io", 0x20n, INERT, o), kind: "io" },
       { region: msix, kind: "mem32" },
+    ],
+  };
+}
+
+/** e1000's PCI identity and BARs 0-1 (128 KiB registers, 64 I/O ports). */
+export function e1000(system: MemorySystem, owner: QomObjectRef): PciFunctionSpec {
+  const o = { owner };
+  return {
+    typeName: "e1000",
+    vendorId: 0x8086,
+    deviceId: 0x100e,
+    classCode: 0x020000,
+    revision: 3,
+    bars: [
+      { region: system.io("e1000-mmio", 0x20000n, INERT, o), kind: "mem32" },
+      { region: system.io("e1000-io", 0x40n, INERT, o), kind: "io" },
     ],
   };
 }

@@ -5,6 +5,7 @@
  * intel-iommu that gives every function its own DMA address space. No guest runs: the caller
  * (a scenario, or a qtest transcript) plays the guest's loads, stores and port I/O.
  */
+import { AMDVI_BASE_ADDR, AMDVI_IOAPIC_DEVFN, AmdIommu } from "../amdvi/amd-iommu.ts";
 import { GUEST_RAM_HVA, type HostPlatform } from "../host/platform.ts";
 import type { MemoryRegionOps } from "../memory/access-types.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
@@ -17,7 +18,7 @@ import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
 import { type PciBus, PciDevice, type PciFunctionSpec } from "./pci-device.ts";
-import { e1000e, virtioNetPci } from "./pci-nics.ts";
+import { e1000, e1000e, virtioNetPci } from "./pci-nics.ts";
 import {
   addLegacyPorts,
   initPam,
@@ -52,6 +53,8 @@ export interface Q35Config {
   readonly smp?: number;
   /** `-device intel-iommu` with its properties. */
   readonly intelIommu?: IntelIommuOptions;
+  /** `-device amd-iommu` (its registers and translation are not modelled). */
+  readonly amdIommu?: boolean;
   /** `-device` PCI functions in command-line order. */
   readonly devices?: readonly Q35DeviceSpec[];
   /** The host assigned (`vfio-pci`) devices come from, with Linux's type1 IOMMU backend. */
@@ -76,6 +79,7 @@ export interface DeviceContext {
 /** The emulated PCI devices q35 can build, by QEMU's driver name. */
 export const Q35_DRIVERS: Record<string, (ctx: DeviceContext) => PciFunctionSpec> = {
   edu,
+  e1000: (ctx) => e1000(ctx.system, ctx.owner),
   e1000e: (ctx) => e1000e(ctx.system, ctx.owner),
   "virtio-net-pci": (ctx) => virtioNetPci(ctx.system, ctx.owner),
   "qemu-xhci": (ctx) => qemuXhci(ctx.system, ctx.owner),
@@ -106,6 +110,7 @@ export class Q35Machine {
   /** `-device` functions by id (anonymous ones get `<driver>#<n>`). */
   readonly devices = new Map<string, PciDevice<Q35Bus>>();
   readonly intelIommu: IntelIommu | undefined;
+  readonly amdIommu: AmdIommu | undefined;
   /** The VFIO host, when the machine has one. */
   readonly vfio: VfioHost | undefined;
   /** Assigned devices by id: host address and container. */
@@ -232,6 +237,24 @@ export class Q35Machine {
         this.#ramHva(),
       );
     }
+    if (config.amdIommu) {
+      if (this.intelIommu) throw new Q35DeviceError("there can be only one IOMMU on q35");
+      this.amdIommu = new AmdIommu(
+        m,
+        this.memoryAs,
+        {
+          kind: "dev",
+          key: "path",
+          value: `/machine/peripheral-anon/device[${this.#anonymous++}]`,
+        },
+        (message) => this.abort(message),
+      );
+      this.sysmem.addSubregion(this.amdIommu.mmio, AMDVI_BASE_ADDR);
+      // amdvi_sysbus_realize: the IOMMU's own PCI function takes the first free slot, then the
+      // IOAPIC gets its pseudo address space.
+      this.#addFunction(this.#devfnFor({ driver: "AMDVI-PCI" }), amdviPciSpec(), UNATTACHED(25));
+      this.amdIommu.addressSpaceOf(0, AMDVI_IOAPIC_DEVFN);
+    }
     for (const d of config.devices ?? []) this.plug(d);
     // Machine ready: bus-master aliases for the cold-plugged functions, in devfn order.
     this.#machineReady = true;
@@ -327,7 +350,11 @@ export class Q35Machine {
       express: true,
     };
     const device = new PciDevice<Q35Bus>(this.memory, this.bus, devfn, fn, owner);
-    const dmaAs = this.intelIommu ? this.intelIommu.addressSpaceOf(0, devfn).as : this.memoryAs;
+    const dmaAs = this.intelIommu
+      ? this.intelIommu.addressSpaceOf(0, devfn).as
+      : this.amdIommu
+        ? this.amdIommu.addressSpaceOf(0, devfn).as
+        : this.memoryAs;
     let container: VfioContainer;
     try {
       container = vfio.attach(host, dmaAs);
@@ -396,7 +423,9 @@ export class Q35Machine {
 
   /** The root of the DMA address space of the function at `devfn` on `pcie.0`. */
   #dmaRoot(devfn: number): MemoryRegion {
-    return this.intelIommu ? this.intelIommu.deviceRoot(0, devfn) : this.sysmem;
+    if (this.intelIommu) return this.intelIommu.deviceRoot(0, devfn);
+    if (this.amdIommu) return this.amdIommu.deviceRoot(0, devfn);
+    return this.sysmem;
   }
 
   #addFunction(devfn: number, spec: PciFunctionSpec, owner: QomObjectRef): PciDevice<Q35Bus> {
@@ -615,6 +644,18 @@ function mchSpec(machine: Q35Machine): PciFunctionSpec {
     ],
     afterConfigWrite: (_d, offset, size) => machine.mchConfigWritten(offset, size),
     onReset: () => machine.mchReset(),
+  };
+}
+
+/** amd-iommu's PCI function (its capability block is not modelled). */
+function amdviPciSpec(): PciFunctionSpec {
+  return {
+    typeName: "AMDVI-PCI",
+    vendorId: 0x1022,
+    deviceId: 0,
+    classCode: 0x080600,
+    revision: 0,
+    bars: [],
   };
 }
 

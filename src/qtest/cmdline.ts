@@ -164,6 +164,7 @@ export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
   let memory: bigint | undefined;
   let smp: number | undefined;
   let intelIommu: IntelIommuOptions | undefined;
+  let amdIommu = false;
   const devices: Q35DeviceSpec[] = [];
   let i = 0;
   if (argv[0] && !argv[0].startsWith("-")) {
@@ -221,8 +222,14 @@ export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
       case "-device": {
         const [driver, props] = splitOptions(needValue());
         if (driver === "intel-iommu") {
-          if (intelIommu) throw new CmdlineError("only one intel-iommu may be specified");
+          if (intelIommu || amdIommu) throw new CmdlineError("only one IOMMU may be specified");
           intelIommu = intelIommuOptions(props);
+        } else if (driver === "amd-iommu") {
+          if (intelIommu || amdIommu) throw new CmdlineError("only one IOMMU may be specified");
+          for (const k of props.keys()) {
+            if (k !== "id") throw new CmdlineError(`amd-iommu property '${k}' is not modelled`);
+          }
+          amdIommu = true;
         } else devices.push(deviceSpec(driver, props));
         break;
       }
@@ -237,6 +244,7 @@ export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
     ...(memory === undefined ? {} : { memory }),
     ...(smp === undefined ? {} : { smp }),
     ...(intelIommu === undefined ? {} : { intelIommu }),
+    ...(amdIommu ? { amdIommu } : {}),
     devices,
   };
 }

@@ -18,8 +18,6 @@ const cases = readdirSync(dataDir).filter((c) => c.startsWith("x86_64-q35-"));
 
 /** Cases iova does not model, and why. */
 const EXPECTED_UNSUPPORTED: Record<string, RegExp> = {
-  // AMD-Vi is not modelled.
-  "x86_64-q35-amd-iommu": /'amd-iommu' is not a valid device model name/,
   // Root ports, PCIe-to-PCI bridges, e1000 and the EHCI controller are not modelled.
   "x86_64-q35-bridges": /bus 'rp1': only pcie\.0 is modelled/,
   // KVM holds memory slots that `info mtree -f` names; only TCG and qtest are modelled on q35.

@@ -172,3 +172,23 @@ test("a vfio-pci hot-plugged while translation is on gets the guest's mappings b
   m.cpuMemory.write(0x200000n, new Uint8Array([5, 6]));
   assert.deepEqual(m.assignedDma("nic", 0x100000n, 2)?.data, new Uint8Array([5, 6]));
 });
+
+test("vfio-pci behind amd-iommu fails as in QEMU 7.2: AMD-Vi refuses MAP notifiers", () => {
+  assert.throws(
+    () =>
+      new Q35Machine({
+        host: { platform: X86_HOST },
+        amdIommu: true,
+        devices: [{ driver: "vfio-pci", slot: 3, properties: { host: "0000:01:00.0" } }],
+      }),
+    (e: Error) =>
+      e.message ===
+      "vfio 0000:01:00.0: failed to setup container for group 1: memory listener initialization failed: Region amd_iommu: device 00.03.0 requires iommu notifier which is not currently supported",
+  );
+});
+
+test("touching amd-iommu's registers ends the machine: they are not modelled", () => {
+  const m = new Q35Machine({ amdIommu: true });
+  m.cpuMemory.read(0xfed80000n, 4);
+  assert.match(m.aborted ?? "", /amd-iommu: its registers are not modelled by iova/);
+});
