@@ -18,7 +18,7 @@ const cases = readdirSync(dataDir).filter((c) => c.startsWith("x86_64-q35-"));
 
 /** Cases iova does not model, and why. */
 const EXPECTED_UNSUPPORTED: Record<string, RegExp> = {
-  // Root ports, PCIe-to-PCI bridges, e1000 and the EHCI controller are not modelled.
+  // Root ports, PCIe-to-PCI bridges and the EHCI controller are not modelled.
   "x86_64-q35-bridges": /bus 'rp1': only pcie\.0 is modelled/,
   // KVM holds memory slots that `info mtree -f` names; only TCG and qtest are modelled on q35.
   "x86_64-q35-kvm": /only TCG and qtest are modelled/,
