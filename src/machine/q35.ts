@@ -126,6 +126,8 @@ export class Q35Machine {
   #mmcfg: MemoryRegion | undefined;
   readonly #pam: PamSegment[] = [];
   readonly #smram: SmramRegions;
+  /** The MCH's `smram` container, which each CPU's SMM address space shows over memory. */
+  #smramContainer: MemoryRegion | undefined;
   #machineReady = false;
   #anonymous = 0;
 
@@ -526,8 +528,6 @@ export class Q35Machine {
     this.#smramContainer = smram;
     return { smramRegion, openHigh, low, high, tsegBlackhole, tsegWindow };
   }
-
-  #smramContainer: MemoryRegion | undefined;
 
   /** CPU `i`'s SMM view: SMRAM over system memory. */
   #addSmmAddressSpace(i: number): void {

@@ -496,6 +496,20 @@ export class IntelIommu {
         return;
       case DMAR.ics:
         this.#setLong(addr, v32);
+        // QEMU's vtd_handle_ics_write: IWC cleared with IP pending clears IP.
+        if (!(this.#get32(this.#csr, DMAR.ics) & 1)) {
+          this.#setClearLong(DMAR.iectl, FECTL.ip, 0);
+        }
+        return;
+      case DMAR.iectl:
+        this.#setLong(addr, v32);
+        // vtd_handle_iectl_write: unmasked with IP pending, the interrupt goes out.
+        if (
+          this.#get32(this.#csr, DMAR.iectl) & FECTL.ip &&
+          !(this.#get32(this.#csr, DMAR.iectl) & FECTL.im)
+        ) {
+          this.#setClearLong(DMAR.iectl, FECTL.ip, 0);
+        }
         return;
       case DMAR.frcd2:
         setSized();
