@@ -57,9 +57,10 @@ const USAGE = `usage:
       Read a running QEMU's memory map over QMP (queries only), rebuild it, print it.
   iova qemu [-f] [-D] [-o] [--json] [--html FILE] -- QEMU-COMMAND-LINE...
       Start that QEMU paused with a private QMP socket, attach, print, and quit it.
-  iova qtest --machine CMDLINE-FILE [--quiet] SCRIPT
+  iova qtest --machine CMDLINE-FILE [--quiet] [--mtree [-f] [-D] [-o]] SCRIPT
       Build a q35 machine from a QEMU command line and replay a qtest transcript on it, printing
-      each reply; exit 1 at the first reply that differs from the one recorded after a tab.
+      each reply (and with --mtree, info mtree afterwards); exit 1 at the first reply that
+      differs from the one recorded after a tab.
   iova help
 `;
 

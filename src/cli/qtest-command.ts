@@ -1,12 +1,13 @@
 /**
  * `iova qtest --machine CMDLINE-FILE SCRIPT`: builds a q35 machine from a QEMU command line and
  * replays a qtest transcript on it, printing iova's reply to every command (as a transcript:
- * command, tab, reply). Exit 0 when every recorded reply matches, 1 at the first one that
+ * command, tab, reply), and with `--mtree` the machine's `info mtree` afterwards. Exit 0 when every recorded reply matches, 1 at the first one that
  * differs (or when the model dies where QEMU would), 2 for bad input.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Q35Machine } from "../machine/q35.ts";
+import { formatMtree } from "../memory/mtree/print.ts";
 import { q35ConfigFromArgv, splitCommandLine } from "../qtest/cmdline.ts";
 import { QtestSession } from "../qtest/protocol.ts";
 import { parseTranscript, replayTranscript } from "../qtest/transcript.ts";
@@ -19,6 +20,8 @@ export interface QtestCommandOptions {
   readonly script: string;
   /** Print only the verdict, not every reply. */
   readonly quiet?: boolean;
+  /** After the replay, print `info mtree` with these flags. */
+  readonly mtree?: { readonly flat: boolean; readonly disabled: boolean; readonly owners: boolean };
 }
 
 /** A usage problem with this command, for today's argument parser. */
@@ -28,16 +31,35 @@ export class QtestUsageError extends Error {
 
 /** Parses `--machine FILE [--quiet] SCRIPT` (the arguments after `qtest`). */
 export function parseQtestOptions(argv: readonly string[]): QtestCommandOptions {
-  const usage = "iova qtest: usage: iova qtest --machine CMDLINE-FILE [--quiet] SCRIPT";
+  const usage =
+    "iova qtest: usage: iova qtest --machine CMDLINE-FILE [--quiet] [--mtree [-f] [-D] [-o]] SCRIPT";
   try {
     const { values, positionals } = parseArgs({
       args: [...argv],
       allowPositionals: true,
       strict: true,
-      options: { machine: { type: "string" }, quiet: { type: "boolean", short: "q" } },
+      options: {
+        machine: { type: "string" },
+        quiet: { type: "boolean", short: "q" },
+        mtree: { type: "boolean" },
+        "flat-view": { type: "boolean", short: "f" },
+        disabled: { type: "boolean", short: "D" },
+        owners: { type: "boolean", short: "o" },
+      },
     });
     if (values.machine === undefined || positionals.length !== 1) throw new QtestUsageError(usage);
-    return { machine: values.machine, script: positionals[0], quiet: values.quiet ?? false };
+    const flat = values["flat-view"] ?? false;
+    const disabled = values.disabled ?? false;
+    const owners = values.owners ?? false;
+    if (!values.mtree && (flat || disabled || owners)) {
+      throw new QtestUsageError(`iova qtest: -f, -D and -o go with --mtree\n${usage}`);
+    }
+    return {
+      machine: values.machine,
+      script: positionals[0],
+      quiet: values.quiet ?? false,
+      ...(values.mtree ? { mtree: { flat, disabled, owners } } : {}),
+    };
   } catch (e) {
     if (e instanceof QtestUsageError) throw e;
     throw new QtestUsageError(`iova qtest: ${(e as Error).message}\n${usage}`);
@@ -83,6 +105,7 @@ export function runQtestCommand(
   }
   const result = replayTranscript(new QtestSession(machine), parseTranscript(script));
   if (!options.quiet) for (const r of result.replies) out(`${r.command}\t${r.reply}\n`);
+  if (options.mtree) out(formatMtree(machine.memory, options.mtree));
   const m = result.mismatch;
   if (m) {
     err(

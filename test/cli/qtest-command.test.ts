@@ -95,3 +95,23 @@ test("bad input exits 2 with the file and what is wrong", () => {
   assert.equal(r.code, 2);
   assert.match(r.err, /usage: iova qtest --machine CMDLINE-FILE/);
 });
+
+test("--mtree prints info mtree after the replay: edu switched to its VT-d region", () => {
+  const r = runCli(
+    "qtest",
+    "--machine",
+    join(data, "vtd-context-switch.cmdline"),
+    "--quiet",
+    "--mtree",
+    "-D",
+    join(data, "vtd-context-switch.qtest"),
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.out,
+    /address-space: vtd-root\n {2}0000000000000000-ffffffffffffffff \(prio 0, i\/o\): vtd-01\.0\n {4}0000000000000000-ffffffffffffffff \(prio 0, i\/o\): alias vtd-nodmar @vtd-nodmar 0000000000000000-ffffffffffffffff \[disabled\]\n {4}0000000000000000-ffffffffffffffff \(prio 0, i\/o\): vtd-01\.0-dmar\n/,
+  );
+  const bad = runCli("qtest", "--machine", "x", "-f", "y");
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /-f, -D and -o go with --mtree/);
+});
