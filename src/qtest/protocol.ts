@@ -111,6 +111,8 @@ export class QtestSession {
         const addr = num(1);
         const len = num(2);
         if (addr === undefined || len === undefined) return fail("an address and a length");
+        // QEMU asserts a non-zero length (it would send an empty reply).
+        if (len === 0n) return fail("(len)");
         if (len > 1n << 24n) return fail("a length iova accepts (at most 16 MiB)");
         const data = readAddressSpace(m.cpuMemory, addr, Number(len)).data;
         return { reply: `OK 0x${Buffer.from(data).toString("hex")}` };

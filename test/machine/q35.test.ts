@@ -121,3 +121,10 @@ test("qtest: malformed numbers end the session as QEMU's assertion would", () =>
   assert.deepEqual(t.execute("read 0x1000 4"), { reply: "OK 0xffffff00" });
   assert.deepEqual(t.execute("inq 0x80"), { reply: "FAIL Unknown command 'inq'" });
 });
+
+test("qtest: a zero-length read is QEMU's assertion, a zero-length write or memset is fine", () => {
+  const s = new QtestSession(new Q35Machine({}));
+  assert.deepEqual(s.execute("write 0x1000 0 0x00"), { reply: "OK" });
+  assert.deepEqual(s.execute("memset 0x1000 0 0x5"), { reply: "OK" });
+  assert.ok("abort" in s.execute("read 0x1000 0"));
+});
