@@ -150,6 +150,28 @@ export class QtestSession {
         }
         return { reply: "OK" };
       }
+      case "b64read": {
+        const addr = num(1);
+        const len = num(2);
+        if (addr === undefined || len === undefined) return fail("an address and a length");
+        if (len === 0n) return fail("(len)");
+        if (len > 1n << 24n) return fail("a length iova accepts (at most 16 MiB)");
+        const data = readAddressSpace(m.cpuMemory, addr, Number(len)).data;
+        return { reply: `OK ${Buffer.from(data).toString("base64")}` };
+      }
+      case "b64write": {
+        const addr = num(1);
+        const len = num(2);
+        const text = words[3];
+        if (addr === undefined || len === undefined || text === undefined) {
+          return fail("an address, a length and data");
+        }
+        // QEMU writes what decodes, at most the length given.
+        const data = Buffer.from(text, "base64");
+        const n = Math.min(data.length, Number(len < 1n << 24n ? len : 1n << 24n));
+        writeAddressSpace(m.cpuMemory, addr, new Uint8Array(data.subarray(0, n)));
+        return { reply: "OK" };
+      }
       case "endianness":
         return { reply: "OK little" };
       default:

@@ -128,3 +128,11 @@ test("qtest: a zero-length read is QEMU's assertion, a zero-length write or mems
   assert.deepEqual(s.execute("memset 0x1000 0 0x5"), { reply: "OK" });
   assert.ok("abort" in s.execute("read 0x1000 0"));
 });
+
+test("qtest: b64read and b64write as QEMU 7.2 answers them (checked on QEMU)", () => {
+  const s = new QtestSession(new Q35Machine({}));
+  s.execute("write 0x1000 4 0xdeadbeef");
+  assert.deepEqual(s.execute("b64read 0x1000 4"), { reply: "OK 3q2+7w==" });
+  assert.deepEqual(s.execute("b64write 0x3000 2 AQID"), { reply: "OK" });
+  assert.deepEqual(s.execute("read 0x3000 4"), { reply: "OK 0x01020000" });
+});
