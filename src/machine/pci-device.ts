@@ -9,6 +9,16 @@ import type { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
 import type { PciConfigTarget, SpaprPhb } from "../spapr/phb.ts";
 
+/** The bus a function sits on: where its BARs appear and which functions share it. */
+export interface PciBus {
+  /** PCI memory space, where memory BARs are mapped. */
+  readonly pciMemory: MemoryRegion;
+  /** PCI I/O space, where I/O BARs are mapped. */
+  readonly pciIo: MemoryRegion;
+  /** Functions on the bus by devfn. */
+  readonly functions: Map<number, PciConfigTarget>;
+}
+
 /** Command register bits. */
 export const PCI_COMMAND = { io: 0x1, memory: 0x2, master: 0x4 } as const;
 
@@ -29,11 +39,24 @@ export interface PciFunctionSpec {
   readonly revision: number;
   readonly bars: readonly (BarSpec | undefined)[];
   readonly interruptPin?: number;
-  /**
-   * A PCI Express function: behind the pseries PHB, which allows extended configuration space,
-   * it has 4 KiB of config space (QEMU's `pci_config_size`); a conventional one has 256 bytes.
-   */
+  /** PCI Express: 4 KiB of configuration space instead of 256 bytes. */
   readonly express?: boolean;
+  /** Device-specific configuration registers: initial value and writable bits. */
+  readonly registers?: readonly ConfigRegister[];
+  /** Called after a configuration write (QEMU's device `config_write` hooks). */
+  readonly afterConfigWrite?: (device: PciDevice<PciBus>, offset: number, size: number) => void;
+  /** Called once the function exists (QEMU's `realize`), before its bus master is set up. */
+  readonly onRealize?: (device: PciDevice<PciBus>) => void;
+  /** Called on device reset, after the generic PCI reset. */
+  readonly onReset?: (device: PciDevice<PciBus>) => void;
+}
+
+/** A device-specific configuration register. */
+export interface ConfigRegister {
+  readonly offset: number;
+  readonly size: 1 | 2 | 4;
+  readonly value: number;
+  readonly writable: number;
 }
 
 /** Where the device-specific part of config space starts (after the standard header). */
@@ -41,39 +64,51 @@ const PCI_CONFIG_HEADER_SIZE = 0x40;
 
 const UNMAPPED = -1n;
 
-/** A PCI function behind a PHB. */
-export class PciDevice implements PciConfigTarget {
+/**
+ * A PCI function on a bus (a PHB's root bus on pseries, `pcie.0` on q35). The bus-master
+ * address space is created with the function; the alias that the master bit enables is created
+ * by `initBusMaster`, which QEMU 7.2 defers until the machine is ready for cold-plugged devices.
+ */
+export class PciDevice<B extends PciBus = SpaprPhb> implements PciConfigTarget {
   readonly configSize: number;
   readonly config: Uint8Array;
   readonly #wmask: Uint8Array;
   readonly spec: PciFunctionSpec;
-  readonly phb: SpaprPhb;
+  /** The bus (historically named for pseries' PHB). */
+  readonly phb: B;
   readonly devfn: number;
   /** Where each BAR is mapped in PCI space (-1: not mapped). */
   readonly barAddress: bigint[] = [UNMAPPED, UNMAPPED, UNMAPPED, UNMAPPED, UNMAPPED, UNMAPPED];
   /** The container the device does DMA through, and the address space over it. */
   readonly busMasterContainer: MemoryRegion;
-  readonly busMasterAlias: MemoryRegion;
   readonly busMasterAs: AddressSpace;
+  readonly owner: QomObjectRef;
+  #busMasterAlias: MemoryRegion | undefined;
   readonly #system: MemorySystem;
 
+  /**
+   * `dmaRoot` is the root of the address space the device's DMA goes to; without it the alias
+   * waits for `initBusMaster`.
+   */
   constructor(
     system: MemorySystem,
-    phb: SpaprPhb,
+    phb: B,
     devfn: number,
     spec: PciFunctionSpec,
     owner: QomObjectRef,
+    dmaRoot?: MemoryRegion,
   ) {
     this.#system = system;
     this.spec = spec;
+    this.phb = phb;
+    this.devfn = devfn;
+    this.owner = owner;
     this.configSize = spec.express ? 4096 : 256;
     this.config = new Uint8Array(this.configSize);
     this.#wmask = new Uint8Array(this.configSize);
     // QEMU's pci_init_wmask: everything after the header is writable (capability structures,
-    // which would take bytes back, are not modelled).
+    // which would take bytes back, are not modelled); device registers below narrow it.
     this.#wmask.fill(0xff, PCI_CONFIG_HEADER_SIZE);
-    this.phb = phb;
-    this.devfn = devfn;
     const c = new DataView(this.config.buffer);
     c.setUint16(0x00, spec.vendorId, true);
     c.setUint16(0x02, spec.deviceId, true);
@@ -98,12 +133,39 @@ export class PciDevice implements PciConfigTarget {
         new DataView(this.#wmask.buffer).setUint32(reg + 4, Number(mask >> 32n), true);
       }
     });
+    const w = new DataView(this.#wmask.buffer);
+    for (const r of spec.registers ?? []) {
+      setConfig(c, r.offset, r.size, r.value);
+      setConfig(w, r.offset, r.size, r.writable);
+    }
     this.busMasterContainer = system.container("bus master container", U64_MAX, { owner });
     this.busMasterAs = system.addressSpace(this.busMasterContainer, spec.typeName);
-    const dmaRoot = phb.dmaAddressSpace.root;
-    this.busMasterAlias = system.alias("bus master", dmaRoot, 0n, dmaRoot.size, { owner });
-    this.busMasterAlias.setEnabled(false);
-    this.busMasterContainer.addSubregion(this.busMasterAlias, 0n);
+    spec.onRealize?.(this as PciDevice<PciBus>);
+    if (dmaRoot) this.initBusMaster(dmaRoot);
+  }
+
+  /** The alias the master bit enables; throws before `initBusMaster`. */
+  get busMasterAlias(): MemoryRegion {
+    if (!this.#busMasterAlias) throw new Error(`${this.spec.typeName}: bus master not set up yet`);
+    return this.#busMasterAlias;
+  }
+
+  /** Whether `initBusMaster` has run. */
+  get busMasterReady(): boolean {
+    return this.#busMasterAlias !== undefined;
+  }
+
+  /** QEMU's `pci_init_bus_master`: the `bus master` alias onto the DMA root, on if mastering. */
+  initBusMaster(dmaRoot: MemoryRegion): void {
+    if (this.#busMasterAlias) return;
+    const alias = this.#system.alias("bus master", dmaRoot, 0n, dmaRoot.size, {
+      owner: this.owner,
+    });
+    this.#busMasterAlias = alias;
+    this.#system.transaction(() => {
+      alias.setEnabled((this.command & PCI_COMMAND.master) !== 0);
+      this.busMasterContainer.addSubregion(alias, 0n);
+    });
   }
 
   /** The command register. */
@@ -128,7 +190,8 @@ export class PciDevice implements PciConfigTarget {
     const touches = (from: number, to: number) => offset < to && end > from;
     const command = touches(0x04, 0x05);
     if (touches(0x10, 0x28) || command) this.updateMappings();
-    if (command) this.busMasterAlias.setEnabled((this.command & PCI_COMMAND.master) !== 0);
+    if (command) this.#busMasterAlias?.setEnabled((this.command & PCI_COMMAND.master) !== 0);
+    this.spec.afterConfigWrite?.(this as PciDevice<PciBus>, offset, size);
   }
 
   /** Where BAR `i` should be mapped now (QEMU's `pci_bar_address`). */
@@ -180,7 +243,8 @@ export class PciDevice implements PciConfigTarget {
       if (bar.kind === "mem64") c.setUint32(reg + 4, 0, true);
     });
     this.updateMappings();
-    this.busMasterAlias.setEnabled(false);
+    this.#busMasterAlias?.setEnabled(false);
+    this.spec.onReset?.(this as PciDevice<PciBus>);
   }
 
   /** Unplug: unmap the BARs and drop the bus-master address space. */
@@ -191,8 +255,14 @@ export class PciDevice implements PciConfigTarget {
         (bar.kind === "io" ? this.phb.pciIo : this.phb.pciMemory).removeSubregion(bar.region);
         this.barAddress[i] = UNMAPPED;
       });
-      this.busMasterAlias.setEnabled(false);
+      this.#busMasterAlias?.setEnabled(false);
     });
     this.#system.destroyAddressSpace(this.busMasterAs);
   }
+}
+
+function setConfig(view: DataView, offset: number, size: number, value: number): void {
+  if (size === 1) view.setUint8(offset, value);
+  else if (size === 2) view.setUint16(offset, value, true);
+  else view.setUint32(offset, value >>> 0, true);
 }

@@ -254,7 +254,14 @@ export class PseriesMachine implements TceHost, RtasHost {
     if (!phb) throw new DeviceError(`Bus 'pci.${spec.bus}' not found`);
     const devfn = this.#devfnFor(phb, spec.slot);
     const owner = this.#peripheralOwner(spec.id);
-    const device = new PciDevice(this.memory, phb, devfn, build(this.memory, owner), owner);
+    const device = new PciDevice(
+      this.memory,
+      phb,
+      devfn,
+      build(this.memory, owner),
+      owner,
+      phb.dmaAddressSpace.root,
+    );
     phb.functions.set(devfn, device);
     this.devices.set(id, device);
     return device;
@@ -315,7 +322,7 @@ export class PseriesMachine implements TceHost, RtasHost {
       // The modelled host function is a PCI Express adapter: 4 KiB of config space.
       express: true,
     };
-    const device = new PciDevice(this.memory, phb, devfn, fn, owner);
+    const device = new PciDevice(this.memory, phb, devfn, fn, owner, phb.dmaAddressSpace.root);
     try {
       const container = vfio.attach(spec.host, phb.dmaAddressSpace);
       this.assigned.set(id, { host: spec.host, container });

@@ -2,6 +2,7 @@
 import type { CliCommand } from "../command.ts";
 import { attachCommand, qemuCommand } from "./live.ts";
 import { diffCommand, mtreeCommand } from "./mtree.ts";
+import { qtestCommand } from "./qtest.ts";
 import { checkCommand, runCommand } from "./run.ts";
 import { traceCommand } from "./trace.ts";
 
@@ -13,4 +14,5 @@ export const COMMANDS: readonly CliCommand[] = [
   attachCommand,
   qemuCommand,
   traceCommand,
+  qtestCommand,
 ];

@@ -1,0 +1,62 @@
+/**
+ * Network functions that appear in recorded q35 machines: `e1000` and `e1000e` with their BARs (QEMU 7.2
+ * `hw/net/e1000e.c`: 128 KiB registers, an empty 128 KiB flash BAR, 32 I/O ports, 16 KiB MSI-X) and
+ * `virtio-net-pci` by identity only (its BARs are not modelled). Neither's registers do
+ * anything; their DMA goes through their bus-master address spaces.
+ */
+import type { MemorySystem } from "../memory/memory-system.ts";
+import type { QomObjectRef } from "../memory/region.ts";
+import type { PciFunctionSpec } from "./pci-device.ts";
+
+const INERT = { read: () => 0n, write: () => 0 };
+
+/** e1000e's PCI identity and BARs 0-3. */
+export function e1000e(system: MemorySystem, owner: QomObjectRef): PciFunctionSpec {
+  const o = { owner };
+  const msix = system.container("e1000e-msix", 0x4000n, o);
+  msix.addSubregion(system.io("msix-table", 0x50n, INERT, o), 0n);
+  msix.addSubregion(system.io("msix-pba", 0x8n, INERT, o), 0x2000n);
+  return {
+    typeName: "e1000e",
+    vendorId: 0x8086,
+    deviceId: 0x10d3,
+    classCode: 0x020000,
+    revision: 0,
+    express: true,
+    bars: [
+      { region: system.io("e1000e-mmio", 0x20000n, INERT, o), kind: "mem32" },
+      // A dummy BAR for drivers that probe for it: an empty container that decodes nothing.
+      { region: system.container("e1000e-flash", 0x20000n, o), kind: "mem32" },
+      { region: system.io("e1000e-io", 0x20n, INERT, o), kind: "io" },
+      { region: msix, kind: "mem32" },
+    ],
+  };
+}
+
+/** e1000's PCI identity and BARs 0-1 (128 KiB registers, 64 I/O ports). */
+export function e1000(system: MemorySystem, owner: QomObjectRef): PciFunctionSpec {
+  const o = { owner };
+  return {
+    typeName: "e1000",
+    vendorId: 0x8086,
+    deviceId: 0x100e,
+    classCode: 0x020000,
+    revision: 3,
+    bars: [
+      { region: system.io("e1000-mmio", 0x20000n, INERT, o), kind: "mem32" },
+      { region: system.io("e1000-io", 0x40n, INERT, o), kind: "io" },
+    ],
+  };
+}
+
+/** virtio-net-pci's PCI identity (transitional device; BARs not modelled). */
+export function virtioNetPci(_system: MemorySystem, _owner: QomObjectRef): PciFunctionSpec {
+  return {
+    typeName: "virtio-net-pci",
+    vendorId: 0x1af4,
+    deviceId: 0x1000,
+    classCode: 0x020000,
+    revision: 1,
+    bars: [],
+  };
+}
