@@ -31,6 +31,7 @@ import {
   type Expectation,
   type HostSpec,
   type IoctlStep,
+  MEMTX_RESULTS,
   type PhbRef,
   type RtasStep,
   type Scenario,
@@ -433,7 +434,7 @@ function perform(machine: PseriesMachine, step: Step, bytes: BytesPolicy, n: num
         name: step.check,
         result: { ok: c.ok, violations: c.violations, total: c.total },
         error: c.ok ? null : `${step.check} does not hold`,
-        observed: { ok: c.ok },
+        observed: { ok: c.ok, holds: c.ok, violations: c.total },
         ...(c.ok ? {} : { mismatch: `${step.check} does not hold: ${c.total} violations` }),
       };
     }
@@ -566,14 +567,28 @@ const RTAS_STATUS_NAMES: Record<number, string> = {
 /** The name the scenario format uses for a value of this field, where it has one. */
 function nameOf(kind: Step["kind"], field: string, v: unknown): string | undefined {
   if (typeof v !== "number") return undefined;
+  if (kind === "cpu" && field === "result") return memTxName(v);
   if (kind === "hcall" && field === "ret") return hcallReturnName(v);
   if (kind === "ioctl" && field === "ret") return v < 0 ? `-${errnoName(-v)}` : undefined;
   if (kind === "rtas" && field === "status") return RTAS_STATUS_NAMES[v];
   return undefined;
 }
 
+/** Fields that count things: shown in decimal, whatever type the expectation holds them in. */
+const COUNTS = new Set(["written", "locked_pages", "violations", "available"]);
+
+/** A `MemTxResult` by QEMU's names (bits OR-ed: `MEMTX_ERROR|MEMTX_DECODE_ERROR`). */
+function memTxName(v: number): string {
+  if (v === 0) return "MEMTX_OK";
+  const names = Object.entries(MEMTX_RESULTS)
+    .filter(([, bit]) => bit !== 0 && (v & bit) !== 0)
+    .map(([n]) => n);
+  return names.length ? names.join("|") : String(v);
+}
+
 /** A value as a message shows it: by name, and for what was got, the number beside the name. */
 function showNamed(kind: Step["kind"], field: string, v: unknown, withNumber: boolean): string {
+  if (COUNTS.has(field) && (typeof v === "bigint" || typeof v === "number")) return String(v);
   const name = nameOf(kind, field, v);
   if (name === undefined || name === String(v)) return show(v);
   // RTAS status words have descriptions, not names: the number leads.
