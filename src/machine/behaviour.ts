@@ -21,4 +21,6 @@ export const BEHAVIOUR_HELP = `--behaviour qemu-7.2 (default) plays QEMU 7.2. --
       ones, VFIO adds no offset and its notifiers have no range, and replay walks the window at
       the container's smallest IOMMU page (4 KiB: one 64 KiB TCE gives 16 identical MAP_DMAs).
       That tree had no DDW and no host window list; window creation (the RTAS DDW calls, host
-      windows created before replay) is 7.2's, as the series under review then did.`;
+      windows created before replay) is 7.2's, as the series under review then did. On q35,
+      VT-d keeps 7.2's replay (VFIO could not use it before QEMU 2.9); only the missing offset
+      applies, and VT-d's region starts at bus address 0.`;

@@ -357,8 +357,11 @@ export class VfioContainer {
         return (e as Error).message;
       }
       this.giommus.unshift(giommu);
-      // 2016: the walk at the container's granularity (vfio_container_granularity), no hook.
-      if (legacy) iommu.replayWalk(giommu.notifier, 1n << BigInt(ctz64(this.pgsizes)));
+      // 2016: the walk at the container's granularity (vfio_container_granularity), no hook. Only
+      // the sPAPR TCE table had VFIO then: a guest IOMMU VFIO could not use before 2017 (VT-d's
+      // caching-mode notifications came with QEMU 2.9) keeps its 7.2 replay.
+      if (legacy && iommu.model.replayWalk)
+        iommu.replayWalk(giommu.notifier, 1n << BigInt(ctz64(this.pgsizes)));
       else iommu.replay(giommu.notifier);
       return undefined;
     }
