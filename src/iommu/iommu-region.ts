@@ -166,23 +166,8 @@ export class IommuRegion implements IommuTranslator {
    * no flag filtering).
    */
   replay(n: IommuNotifier): void {
-    if (this.model.replay) {
-      this.model.replay(this, n);
-      return;
-    }
-    const granularity = this.minPageSize;
-    const size = this.region.size === 1n << 64n ? U64_MAX : this.region.size;
-    const calls = size / granularity + 1n;
-    if (calls > BigInt(this.#replayLimit)) {
-      throw new IommuNotifierError(
-        `replay of ${this.region.name} would translate ${calls} pages (limit ${this.#replayLimit}): QEMU would stall here`,
-      );
-    }
-    for (let addr = 0n; addr < size; addr += granularity) {
-      const entry = this.translate(addr, 0, n.iommuIdx);
-      if (entry.perm !== 0) n.notify(entry);
-      if (addr + granularity > U64_MAX) break;
-    }
+    if (this.model.replay) this.model.replay(this, n);
+    else this.#walk(n, this.minPageSize);
   }
 
   /**
@@ -191,10 +176,12 @@ export class IommuRegion implements IommuTranslator {
    * model hook (a page bigger than the granularity is notified once per step it covers).
    */
   replayWalk(n: IommuNotifier, granularity: bigint): void {
-    if (this.model.replayWalk) {
-      this.model.replayWalk(this, n, granularity);
-      return;
-    }
+    if (this.model.replayWalk) this.model.replayWalk(this, n, granularity);
+    else this.#walk(n, granularity);
+  }
+
+  /** QEMU's generic walk: translate every `granularity` bytes of the region, notify what maps. */
+  #walk(n: IommuNotifier, granularity: bigint): void {
     const size = this.region.size === 1n << 64n ? U64_MAX : this.region.size;
     const calls = size / granularity + 1n;
     if (calls > BigInt(this.#replayLimit)) {
