@@ -137,7 +137,8 @@ export function addressSpaceRank(
 
 /**
  * Without owners: the devices a machine creates itself, in the order its init creates them
- * (i440fx and PIIX; q35's MCH and ICH9; GPEX's root; Malta's GT-64120 and PIIX4), then bridges
+ * (i440fx and PIIX; q35's MCH and ICH9; GPEX's root; Malta's GT-64120 and PIIX4; the Bonito
+ * and MV64361 hosts and the VIA south bridges), then bridges
  * and ports (a device plugged into one is created after it), then the rest in the text's order.
  */
 const MACHINE_DEVICES = [
@@ -154,6 +155,16 @@ const MACHINE_DEVICES = [
   "piix4-ide",
   "piix4-usb-uhci",
   "PIIX4_PM",
+  "Bonito", // hw/mips/fuloong2e.c: the north bridge, then the VIA south bridge's functions
+  "mv64361-pcibridge", // hw/ppc/pegasos2.c: the MV64361's two PCI hosts, then the VIA ones
+  "vt82c686b-isa", // hw/isa/vt82c686.c: the ISA function realizes the others in this order
+  "vt8231-isa",
+  "via-ide",
+  "vt82c686b-usb-uhci",
+  "vt82c686b-pm",
+  "vt8231-pm",
+  "via-ac97",
+  "via-mc97",
 ];
 const BRIDGES = [
   "pxb", // an expander bridge creates its own pci-bridge
@@ -171,15 +182,36 @@ function deviceRankByName(name: string): Rank {
   if (name.startsWith("pci@")) return [0, MACHINE_DEVICES.length, name];
   const bridge = BRIDGES.indexOf(name);
   if (bridge >= 0) return [1, bridge];
+  const part = DEVICE_PARTS.indexOf(name);
+  if (part >= 0) return [2, part];
   return [2];
 }
+
+/**
+ * The PCI functions a south bridge realizes as its QOM children, in the order its realize
+ * creates them, so their bus-master spaces are created in this order: hw/isa/vt82c686.c
+ * (`via_isa_realize`: ide, uhci1, uhci2, pm, ac97, mc97, for the VT82C686B and the VT8231) and
+ * hw/isa/piix4.c (`piix4_realize`: ide, uhci, pm).
+ */
+const SOUTH_BRIDGE_FUNCTIONS = ["ide", "uhci", "uhci1", "uhci2", "pm", "ac97", "mc97"];
+
+/**
+ * Address spaces one device creates, in the order it creates them, where their names would
+ * sort otherwise: hw/intc/pnv_xive.c (`pnv_xive_realize` creates the IPI space, then the END
+ * space).
+ */
+const DEVICE_PARTS = ["xive-vc-ipi", "xive-vc-end"];
 
 function deviceRank(owner: { key: string; value: string }): Rank {
   if (owner.key === "id") return [2];
   const path = owner.value;
   // A machine-created device, or an object inside one (`.../device[12]/gpex_root`).
-  const unattached = /^\/machine\/unattached\/device\[(\d{1,9})\](\/|$)/.exec(path);
-  if (unattached) return [1, Number(unattached[1]), unattached[2] ? 1 : 0];
+  const unattached = /^\/machine\/unattached\/device\[(\d{1,9})\](\/(.{0,200}))?$/.exec(path);
+  if (unattached) {
+    if (unattached[3] === undefined) return [1, Number(unattached[1]), 0];
+    const child = SOUTH_BRIDGE_FUNCTIONS.indexOf(unattached[3]);
+    return [1, Number(unattached[1]), 1, child >= 0 ? child : SOUTH_BRIDGE_FUNCTIONS.length];
+  }
   const anon = /^\/machine\/peripheral-anon\/device\[(\d{1,9})\]/.exec(path);
   if (anon) return [3, Number(anon[1])];
   if (path.startsWith("/machine/peripheral/")) return [2, path];
