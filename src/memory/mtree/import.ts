@@ -76,7 +76,13 @@ export interface ImportedMachine {
 /** One fact the importer inferred beyond the tree text, and how sure it is. */
 export interface InferredFact {
   /** What kind of fact. */
-  readonly kind: "renders" | "container" | "readonly" | "address-space-order" | "accelerator";
+  readonly kind:
+    | "renders"
+    | "container"
+    | "readonly"
+    | "overlap-order"
+    | "address-space-order"
+    | "accelerator";
   /** The region or address space it is about (its name), when it is about one. */
   readonly subject?: string;
   /** Line of the tree text the subject was first printed on. */
@@ -743,12 +749,29 @@ function inferWithoutHint(
       detail: `${guessedParents} other i/o regions with subregions taken as pure containers`,
     });
   }
+  const nested = nestedSiblingsFirst(machine, assumptions);
+  if (nested > 0) {
+    facts.push({
+      kind: "overlap-order",
+      confidence: "guess",
+      detail: `${nested} regions lying wholly inside an equal-priority sibling taken as added after it (so they show through)`,
+    });
+  }
   const rank = machine.addressSpaces.map((as) => {
     const root = machine.regions[as.root];
     return addressSpaceRank(as.name, root.owner, root.name);
   });
   // Stable: equal ranks keep the order of the text.
   assumptions.asOrder.sort((a, b) => compareRanks(rank[a], rank[b]));
+  const moved = afterTheirBridges(machine, assumptions.asOrder);
+  assumptions.asOrder = moved.order;
+  if (moved.edges > 0) {
+    facts.push({
+      kind: "address-space-order",
+      confidence: "known",
+      detail: `${moved.edges} devices seen behind a PCI bridge (by -o owners) created after it`,
+    });
+  }
   facts.push({
     kind: "address-space-order",
     confidence: machine.regions.some((r) => r.owner) ? "known" : "guess",
@@ -765,6 +788,159 @@ function inferWithoutHint(
       "TCG: the tree text does not say whether KVM was on (its flat text would end RAM lines in KVM)",
   });
   return facts;
+}
+
+/**
+ * Equal-priority siblings at different starts print by start, which does not say which was
+ * added last and so shows through where they overlap (softmmu/memory.c: a subregion goes ahead
+ * of the equal-priority ones already there, and the first in the list is rendered first). When
+ * one lies wholly inside the other, the inner one is taken as the later: added first, it would
+ * be hidden entirely, and boards map a device over a larger ROM, RAM or window to make it
+ * visible (the Mac's NVRAM inside the firmware ROM, an MSI-X BAR inside another BAR); not
+ * inside an alias. Returns
+ * how many regions moved. Bounded like the hinted search: 10^6 pairs, 256 moves.
+ */
+function nestedSiblingsFirst(machine: ImportedMachine, assumptions: ImportAssumptions): number {
+  const regions = machine.regions;
+  let checks = OVERLAP_CHECKS;
+  let moves = OVERLAP_TRIALS;
+  let moved = 0;
+  for (const parent of regions) {
+    const enabled = parent.children.map((c) => regions[c]).filter((c) => c.enabled);
+    for (let i = 0; i < enabled.length; i++) {
+      for (let j = i + 1; j < enabled.length; j++) {
+        const a = enabled[i];
+        const b = enabled[j];
+        importWork.steps++;
+        if (b.addr >= a.addr + a.size || --checks < 0) break;
+        if (a.priority !== b.priority || a.addr === b.addr) continue;
+        // A PCI bridge's window aliases are removed and added again at each window update
+        // (hw/pci/pci_bridge.c, pci_bridge_update_mappings), so they are usually the newest.
+        if (b.addr + b.size > a.addr + a.size || a.alias) continue;
+        if (--moves < 0) return moved;
+        const order = listOrder(machine, assumptions, parent.id).slice();
+        const ia = order.indexOf(a.id);
+        const ib = order.indexOf(b.id);
+        if (ib < ia) continue;
+        order.splice(ib, 1);
+        order.splice(ia, 0, b.id);
+        assumptions.order.set(parent.id, order);
+        moved++;
+      }
+    }
+  }
+  return moved;
+}
+
+const ownerKey = (ref: QomObjectRef): string => `${ref.kind}\u0000${ref.key}\u0000${ref.value}`;
+
+/**
+ * Reorders address spaces so that every device seen on a PCI bridge's secondary bus comes after
+ * that bridge: a device is realized on an existing bus (`bus=` must name a bridge created before
+ * it), and its bus-master space is created in its realize (hw/pci/pci.c,
+ * `do_pci_register_device`). The secondary bus's containers (`pci_bridge_pci`, `pci_bridge_io`,
+ * hw/pci/pci_bridge.c) are owned by the bridge; a subregion with another owner in one of them
+ * (a child bridge's windows, a BAR) belongs to a device on that bus. Otherwise the given order
+ * is kept (a stable topological sort, the earliest ready space first); linear with a heap.
+ */
+function afterTheirBridges(
+  machine: ImportedMachine,
+  order: number[],
+): { order: number[]; edges: number } {
+  const parents = new Map<string, Set<string>>();
+  let edges = 0;
+  for (const r of machine.regions) {
+    if (r.alias || !r.owner || (r.name !== "pci_bridge_pci" && r.name !== "pci_bridge_io"))
+      continue;
+    const bridge = ownerKey(r.owner);
+    for (const c of r.children) {
+      const owner = machine.regions[c].owner;
+      if (!owner) continue;
+      const device = ownerKey(owner);
+      if (device === bridge) continue;
+      const set = parents.get(device) ?? new Set<string>();
+      if (!set.has(bridge)) edges++;
+      set.add(bridge);
+      parents.set(device, set);
+    }
+  }
+  if (edges === 0) return { order, edges };
+  const deviceOf = (as: number): string | undefined => {
+    const owner = machine.regions[machine.addressSpaces[as].root].owner;
+    return owner ? ownerKey(owner) : undefined;
+  };
+  // Each space waits for every space of its device's bridges.
+  const spacesOf = new Map<string, number[]>();
+  order.forEach((as, position) => {
+    const d = deviceOf(as);
+    if (d === undefined) return;
+    const list = spacesOf.get(d);
+    if (list) list.push(position);
+    else spacesOf.set(d, [position]);
+  });
+  const waiting = order.map(() => 0);
+  const dependents: number[][] = order.map(() => []);
+  order.forEach((as, position) => {
+    const d = deviceOf(as);
+    for (const bridge of (d !== undefined && parents.get(d)) || []) {
+      for (const before of spacesOf.get(bridge) ?? []) {
+        waiting[position]++;
+        dependents[before].push(position);
+      }
+    }
+  });
+  const heap = new MinHeap();
+  waiting.forEach((w, position) => {
+    if (w === 0) heap.push(position);
+  });
+  const result: number[] = [];
+  const placed = order.map(() => false);
+  for (let p = heap.pop(); p !== undefined; p = heap.pop()) {
+    result.push(order[p]);
+    placed[p] = true;
+    for (const next of dependents[p]) if (--waiting[next] === 0) heap.push(next);
+  }
+  // A loop (only in inconsistent text) leaves spaces unplaced: they keep their order.
+  placed.forEach((done, position) => {
+    if (!done) result.push(order[position]);
+  });
+  return { order: result, edges };
+}
+
+/** A binary min-heap of numbers. */
+class MinHeap {
+  private readonly items: number[] = [];
+  push(x: number): void {
+    const a = this.items;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (a[up] <= x) break;
+      a[i] = a[up];
+      i = up;
+    }
+    a[i] = x;
+  }
+  pop(): number | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= a.length) break;
+        const c = l + 1 < a.length && a[l + 1] < a[l] ? l + 1 : l;
+        if (a[c] >= last) break;
+        a[i] = a[c];
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ const CONTAINER_NAMES = new Set([
   "gpex_ioport",
   "platform bus", // hw/core/platform-bus.c
   "device-memory", // hw/mem/memory-device.c: hot-pluggable memory area
+  "e1000e-flash", // hw/net/e1000e.c: the dummy flash BAR, memory_region_init without ops
   "memhp container", // hw/acpi/memory_hotplug.c
   "isa-mem", // hw/ppc/pnv_lpc.c
   "pci-memory", // hw/pci-host/raven.c
