@@ -878,27 +878,65 @@ function afterTheirBridges(
     if (list) list.push(position);
     else spacesOf.set(d, [position]);
   });
-  const waiting = order.map(() => 0);
+  // Nodes: the spaces (by position), then per device a gate "all its spaces placed" and a
+  // gate "all its bridges' first gates passed": edges stay linear in spaces plus bridge links.
+  const waiting: number[] = order.map(() => 0);
   const dependents: number[][] = order.map(() => []);
-  order.forEach((as, position) => {
-    const d = deviceOf(as);
-    for (const bridge of (d !== undefined && parents.get(d)) || []) {
-      for (const before of spacesOf.get(bridge) ?? []) {
-        waiting[position]++;
-        dependents[before].push(position);
-      }
+  const gates = new Map<string, { done: number; ready: number }>();
+  const gate = (device: string) => {
+    let g = gates.get(device);
+    if (!g) {
+      g = { done: waiting.length, ready: waiting.length + 1 };
+      waiting.push(0, 0);
+      dependents.push([], []);
+      gates.set(device, g);
     }
-  });
+    return g;
+  };
+  const link = (before: number, after: number) => {
+    importWork.steps++;
+    waiting[after]++;
+    dependents[before].push(after);
+  };
+  for (const [device, bridges] of parents) {
+    const ready = gate(device).ready;
+    for (const bridge of bridges) link(gate(bridge).done, ready);
+  }
+  for (const [device, positions] of spacesOf) {
+    const g = gates.get(device);
+    if (!g) continue;
+    for (const position of positions) {
+      link(position, g.done);
+      link(g.ready, position);
+    }
+  }
   const heap = new MinHeap();
-  waiting.forEach((w, position) => {
-    if (w === 0) heap.push(position);
-  });
   const result: number[] = [];
   const placed = order.map(() => false);
-  for (let p = heap.pop(); p !== undefined; p = heap.pop()) {
+  // Gates pass as soon as they are ready; spaces wait in the heap for their turn.
+  const pass: number[] = [];
+  const becomesReady = (node: number) => {
+    if (node < order.length) heap.push(node);
+    else pass.push(node);
+  };
+  const release = (node: number) => {
+    importWork.steps++;
+    for (const next of dependents[node]) if (--waiting[next] === 0) becomesReady(next);
+  };
+  waiting.forEach((w, node) => {
+    if (w === 0) becomesReady(node);
+  });
+  for (;;) {
+    const g = pass.pop();
+    if (g !== undefined) {
+      release(g);
+      continue;
+    }
+    const p = heap.pop();
+    if (p === undefined) break;
     result.push(order[p]);
     placed[p] = true;
-    for (const next of dependents[p]) if (--waiting[next] === 0) heap.push(next);
+    release(p);
   }
   // A loop (only in inconsistent text) leaves spaces unplaced: they keep their order.
   placed.forEach((done, position) => {
