@@ -11,7 +11,13 @@ import { wrap64 } from "../int.ts";
 import { kvmAccelerator, MemorySystem } from "../memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../region.ts";
 import { flatViewRoot, RENDER_STEP_LIMIT, renderRanges } from "../render.ts";
-import { addressSpaceRank, compareRanks, knownReadonlyAlias, knownToRender } from "./knowledge.ts";
+import {
+  addressSpaceRank,
+  compareRanks,
+  knownReadonlyAlias,
+  knownToRender,
+  machineDeviceOrder,
+} from "./knowledge.ts";
 import {
   type MtreeFlatView,
   type MtreeLine,
@@ -757,9 +763,10 @@ function inferWithoutHint(
       detail: `${nested} regions lying wholly inside an equal-priority sibling taken as added after it (so they show through)`,
     });
   }
+  const machineDevices = machineDeviceOrder(machine.addressSpaces.map((as) => as.name));
   const rank = machine.addressSpaces.map((as) => {
     const root = machine.regions[as.root];
-    return addressSpaceRank(as.name, root.owner, root.name);
+    return addressSpaceRank(as.name, root.owner, root.name, machineDevices);
   });
   // Stable: equal ranks keep the order of the text.
   assumptions.asOrder.sort((a, b) => compareRanks(rank[a], rank[b]));
