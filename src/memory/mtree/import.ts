@@ -772,6 +772,13 @@ function inferWithoutHint(
   assumptions.asOrder.sort((a, b) => compareRanks(rank[a], rank[b]));
   const moved = afterTheirBridges(machine, assumptions.asOrder);
   assumptions.asOrder = moved.order;
+  if (moved.named > 0) {
+    facts.push({
+      kind: "address-space-order",
+      confidence: "known",
+      detail: `${moved.named} spaces a device creates after its own PCI function (ppc440 PCI-X pci-bm)`,
+    });
+  }
   if (moved.edges > 0) {
     facts.push({
       kind: "address-space-order",
@@ -842,6 +849,13 @@ function nestedSiblingsFirst(machine: ImportedMachine, assumptions: ImportAssump
 const ownerKey = (ref: QomObjectRef): string => `${ref.kind}\u0000${ref.key}\u0000${ref.value}`;
 
 /**
+ * Address spaces a device's realize creates after the PCI function it creates on its own bus:
+ * hw/ppc/ppc440_pcix.c creates the `ppc4xx-host-bridge` function, then its bus-master space
+ * `pci-bm` (its owner, the host, has the lower QOM index).
+ */
+const CREATED_AFTER: readonly (readonly [string, string])[] = [["pci-bm", "ppc4xx-host-bridge"]];
+
+/**
  * Reorders address spaces so that every device seen on a PCI bridge's secondary bus comes after
  * that bridge: a device is realized on an existing bus (`bus=` must name a bridge created before
  * it), and its bus-master space is created in its realize (hw/pci/pci.c,
@@ -849,11 +863,12 @@ const ownerKey = (ref: QomObjectRef): string => `${ref.kind}\u0000${ref.key}\u00
  * hw/pci/pci_bridge.c) are owned by the bridge; a subregion with another owner in one of them
  * (a child bridge's windows, a BAR) belongs to a device on that bus. Otherwise the given order
  * is kept (a stable topological sort, the earliest ready space first); linear with a heap.
+ * The same sort puts the spaces of `CREATED_AFTER` in their creation order.
  */
 function afterTheirBridges(
   machine: ImportedMachine,
   order: number[],
-): { order: number[]; edges: number } {
+): { order: number[]; edges: number; named: number } {
   const parents = new Map<string, Set<string>>();
   let edges = 0;
   for (const r of machine.regions) {
@@ -871,19 +886,27 @@ function afterTheirBridges(
       parents.set(device, set);
     }
   }
-  if (edges === 0) return { order, edges };
-  const deviceOf = (as: number): string | undefined => {
-    const owner = machine.regions[machine.addressSpaces[as].root].owner;
-    return owner ? ownerKey(owner) : undefined;
-  };
+  // Spaces a device model creates after another space it creates first, by name.
+  const names = new Set(machine.addressSpaces.map((as) => as.name));
+  let namedEdges = 0;
+  for (const [later, earlier] of CREATED_AFTER) {
+    if (!names.has(later) || !names.has(earlier)) continue;
+    parents.set(`\u0001${later}`, new Set([`\u0001${earlier}`]));
+    namedEdges++;
+  }
+  if (edges + namedEdges === 0) return { order, edges, named: 0 };
   // Each space waits for every space of its device's bridges.
   const spacesOf = new Map<string, number[]>();
-  order.forEach((as, position) => {
-    const d = deviceOf(as);
-    if (d === undefined) return;
-    const list = spacesOf.get(d);
+  const add = (key: string, position: number) => {
+    const list = spacesOf.get(key);
     if (list) list.push(position);
-    else spacesOf.set(d, [position]);
+    else spacesOf.set(key, [position]);
+  };
+  order.forEach((as, position) => {
+    const space = machine.addressSpaces[as];
+    const owner = machine.regions[space.root].owner;
+    if (owner) add(ownerKey(owner), position);
+    add(`\u0001${space.name}`, position);
   });
   // Nodes: the spaces (by position), then per device a gate "all its spaces placed" and a
   // gate "all its bridges' first gates passed": edges stay linear in spaces plus bridge links.
@@ -949,7 +972,7 @@ function afterTheirBridges(
   placed.forEach((done, position) => {
     if (!done) result.push(order[position]);
   });
-  return { order: result, edges };
+  return { order: result, edges, named: namedEdges };
 }
 
 /** A binary min-heap of numbers. */
