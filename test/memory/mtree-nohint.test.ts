@@ -100,3 +100,24 @@ test("devices seen behind a PCI bridge are created after it: a chain of switches
     ),
   );
 });
+
+test("the ppc440 PCI-X host's pci-bm space follows the host-bridge function it creates, from -o -D alone", () => {
+  // The host (QOM index 19) creates its PCI function (index 20) before its own bus-master space.
+  const m = new MemorySystem();
+  const system = m.container("system", U64_MAX);
+  system.addSubregion(m.ram("ram", 0x8000000n), 0n);
+  m.addressSpace(system, "memory");
+  const host: QomObjectRef = { kind: "dev", key: "path", value: "/machine/unattached/device[19]" };
+  const fn: QomObjectRef = { kind: "dev", key: "path", value: "/machine/unattached/device[20]" };
+  const bm = m.container("bm-ppc440-pcix", U64_MAX, { owner: host });
+  bm.addSubregion(m.container("pci bus memory", U64_MAX, { owner: host }), 0n);
+  const master = m.container("bus master container", U64_MAX, { owner: fn });
+  const enable = m.alias("bus master", bm, 0n, U64_MAX, { owner: fn });
+  enable.setEnabled(false);
+  master.addSubregion(enable, 0n);
+  m.addressSpace(master, "ppc4xx-host-bridge");
+  m.addressSpace(bm, "pci-bm");
+  const imported = reimported(m, true);
+  assert.deepEqual(flatBlocks(imported.system), flatBlocks(m));
+  assert.match(flatBlocks(m).join("\n"), /"ppc4xx-host-bridge".*\n.*"pci-bm"/);
+});
