@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { U64_MAX } from "../../src/memory/int.ts";
+import { MemorySystem } from "../../src/memory/memory-system.ts";
 import { importMtree, importWork } from "../../src/memory/mtree/import.ts";
 import { MtreeSyntaxError, parseMtreeFlat, parseMtreeTree } from "../../src/memory/mtree/parse.ts";
 import { formatMtree } from "../../src/memory/mtree/print.ts";
@@ -39,6 +41,25 @@ function assertLinear(label: string, size: number, make: (n: number) => number):
     large <= 2.2 * small + 200,
     `${label}: ${size} -> ${small} steps, ${2 * size} -> ${large} steps`,
   );
+}
+
+/** A bridge owning n address spaces and a device behind it owning n more, as `-o -D` text. */
+function bridgeWithManySpaces(n: number): string {
+  const m = new MemorySystem();
+  const system = m.container("system", U64_MAX);
+  m.addressSpace(system, "memory");
+  const bridge = { kind: "dev" as const, key: "id" as const, value: "br0" };
+  const device = { kind: "dev" as const, key: "id" as const, value: "nic0" };
+  const secondary = m.container("pci_bridge_pci", U64_MAX, { owner: bridge });
+  secondary.addSubregion(m.reservation("nic-mmio", 0x1000n, { owner: device }), 0n);
+  const bridgeRoot = m.container("bus master container", U64_MAX, { owner: bridge });
+  bridgeRoot.addSubregion(secondary, 0n);
+  const deviceRoot = m.container("bus master container", U64_MAX, { owner: device });
+  for (let i = 0; i < n; i++) {
+    m.addressSpace(deviceRoot, `nic${i}`);
+    m.addressSpace(bridgeRoot, `br${i}`);
+  }
+  return formatMtree(m, { disabled: true, owners: true });
 }
 
 describe("no input overflows the stack", () => {
@@ -101,6 +122,8 @@ describe("the importer's work grows in proportion to its input", () => {
   test("alias chain length", () => assertLinear("aliasChain", 2000, (n) => work(aliasChain(n))));
   test("address-space groups sharing an alias target", () =>
     assertLinear("manyGroups", 1000, (n) => work(manyGroups(n))));
+  test("a bridge and a device behind it, each owning many address spaces", () =>
+    assertLinear("bridgeWithManySpaces", 1000, (n) => work(bridgeWithManySpaces(n))));
   test("flat hint ranges", () =>
     assertLinear("manyRanges", 1000, (n) => {
       const { tree, flat } = manyRanges(n);

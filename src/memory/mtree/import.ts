@@ -11,7 +11,13 @@ import { wrap64 } from "../int.ts";
 import { kvmAccelerator, MemorySystem } from "../memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../region.ts";
 import { flatViewRoot, RENDER_STEP_LIMIT, renderRanges } from "../render.ts";
-import { addressSpaceRank, compareRanks, knownReadonlyAlias, knownToRender } from "./knowledge.ts";
+import {
+  addressSpaceRank,
+  compareRanks,
+  knownReadonlyAlias,
+  knownToRender,
+  machineDeviceOrder,
+} from "./knowledge.ts";
 import {
   type MtreeFlatView,
   type MtreeLine,
@@ -76,7 +82,13 @@ export interface ImportedMachine {
 /** One fact the importer inferred beyond the tree text, and how sure it is. */
 export interface InferredFact {
   /** What kind of fact. */
-  readonly kind: "renders" | "container" | "readonly" | "address-space-order" | "accelerator";
+  readonly kind:
+    | "renders"
+    | "container"
+    | "readonly"
+    | "overlap-order"
+    | "address-space-order"
+    | "accelerator";
   /** The region or address space it is about (its name), when it is about one. */
   readonly subject?: string;
   /** Line of the tree text the subject was first printed on. */
@@ -743,12 +755,37 @@ function inferWithoutHint(
       detail: `${guessedParents} other i/o regions with subregions taken as pure containers`,
     });
   }
+  const nested = nestedSiblingsFirst(machine, assumptions);
+  if (nested > 0) {
+    facts.push({
+      kind: "overlap-order",
+      confidence: "guess",
+      detail: `${nested} regions lying wholly inside an equal-priority sibling taken as added after it (so they show through)`,
+    });
+  }
+  const machineDevices = machineDeviceOrder(machine.addressSpaces.map((as) => as.name));
   const rank = machine.addressSpaces.map((as) => {
     const root = machine.regions[as.root];
-    return addressSpaceRank(as.name, root.owner, root.name);
+    return addressSpaceRank(as.name, root.owner, root.name, machineDevices);
   });
   // Stable: equal ranks keep the order of the text.
   assumptions.asOrder.sort((a, b) => compareRanks(rank[a], rank[b]));
+  const moved = afterTheirBridges(machine, assumptions.asOrder);
+  assumptions.asOrder = moved.order;
+  if (moved.named > 0) {
+    facts.push({
+      kind: "address-space-order",
+      confidence: "known",
+      detail: `${moved.named} spaces a device creates after its own PCI function (ppc440 PCI-X pci-bm)`,
+    });
+  }
+  if (moved.edges > 0) {
+    facts.push({
+      kind: "address-space-order",
+      confidence: "known",
+      detail: `${moved.edges} devices seen behind a PCI bridge (by -o owners) created after it`,
+    });
+  }
   facts.push({
     kind: "address-space-order",
     confidence: machine.regions.some((r) => r.owner) ? "known" : "guess",
@@ -765,6 +802,213 @@ function inferWithoutHint(
       "TCG: the tree text does not say whether KVM was on (its flat text would end RAM lines in KVM)",
   });
   return facts;
+}
+
+/**
+ * Equal-priority siblings at different starts print by start, which does not say which was
+ * added last and so shows through where they overlap (softmmu/memory.c: a subregion goes ahead
+ * of the equal-priority ones already there, and the first in the list is rendered first). When
+ * one lies wholly inside the other, the inner one is taken as the later: added first, it would
+ * be hidden entirely, and boards map a device over a larger ROM, RAM or window to make it
+ * visible (the Mac's NVRAM inside the firmware ROM, an MSI-X BAR inside another BAR); not
+ * inside an alias. Returns
+ * how many regions moved. Bounded like the hinted search: 10^6 pairs, 256 moves.
+ */
+function nestedSiblingsFirst(machine: ImportedMachine, assumptions: ImportAssumptions): number {
+  const regions = machine.regions;
+  let checks = OVERLAP_CHECKS;
+  let moves = OVERLAP_TRIALS;
+  let moved = 0;
+  for (const parent of regions) {
+    const enabled = parent.children.map((c) => regions[c]).filter((c) => c.enabled);
+    for (let i = 0; i < enabled.length; i++) {
+      for (let j = i + 1; j < enabled.length; j++) {
+        const a = enabled[i];
+        const b = enabled[j];
+        importWork.steps++;
+        if (b.addr >= a.addr + a.size || --checks < 0) break;
+        if (a.priority !== b.priority || a.addr === b.addr) continue;
+        // A PCI bridge's window aliases are removed and added again at each window update
+        // (hw/pci/pci_bridge.c, pci_bridge_update_mappings), so they are usually the newest.
+        if (b.addr + b.size > a.addr + a.size || a.alias) continue;
+        if (--moves < 0) return moved;
+        const order = listOrder(machine, assumptions, parent.id).slice();
+        const ia = order.indexOf(a.id);
+        const ib = order.indexOf(b.id);
+        if (ib < ia) continue;
+        order.splice(ib, 1);
+        order.splice(ia, 0, b.id);
+        assumptions.order.set(parent.id, order);
+        moved++;
+      }
+    }
+  }
+  return moved;
+}
+
+const ownerKey = (ref: QomObjectRef): string => `${ref.kind}\u0000${ref.key}\u0000${ref.value}`;
+
+/**
+ * Address spaces a device's realize creates after the PCI function it creates on its own bus:
+ * hw/ppc/ppc440_pcix.c creates the `ppc4xx-host-bridge` function, then its bus-master space
+ * `pci-bm` (its owner, the host, has the lower QOM index).
+ */
+const CREATED_AFTER: readonly (readonly [string, string])[] = [["pci-bm", "ppc4xx-host-bridge"]];
+
+/**
+ * Reorders address spaces so that every device seen on a PCI bridge's secondary bus comes after
+ * that bridge: a device is realized on an existing bus (`bus=` must name a bridge created before
+ * it), and its bus-master space is created in its realize (hw/pci/pci.c,
+ * `do_pci_register_device`). The secondary bus's containers (`pci_bridge_pci`, `pci_bridge_io`,
+ * hw/pci/pci_bridge.c) are owned by the bridge; a subregion with another owner in one of them
+ * (a child bridge's windows, a BAR) belongs to a device on that bus. Otherwise the given order
+ * is kept (a stable topological sort, the earliest ready space first); linear with a heap.
+ * The same sort puts the spaces of `CREATED_AFTER` in their creation order.
+ */
+function afterTheirBridges(
+  machine: ImportedMachine,
+  order: number[],
+): { order: number[]; edges: number; named: number } {
+  const parents = new Map<string, Set<string>>();
+  let edges = 0;
+  for (const r of machine.regions) {
+    if (r.alias || !r.owner || (r.name !== "pci_bridge_pci" && r.name !== "pci_bridge_io"))
+      continue;
+    const bridge = ownerKey(r.owner);
+    for (const c of r.children) {
+      const owner = machine.regions[c].owner;
+      if (!owner) continue;
+      const device = ownerKey(owner);
+      if (device === bridge) continue;
+      const set = parents.get(device) ?? new Set<string>();
+      if (!set.has(bridge)) edges++;
+      set.add(bridge);
+      parents.set(device, set);
+    }
+  }
+  // Spaces a device model creates after another space it creates first, by name.
+  const names = new Set(machine.addressSpaces.map((as) => as.name));
+  let namedEdges = 0;
+  for (const [later, earlier] of CREATED_AFTER) {
+    if (!names.has(later) || !names.has(earlier)) continue;
+    parents.set(`\u0001${later}`, new Set([`\u0001${earlier}`]));
+    namedEdges++;
+  }
+  if (edges + namedEdges === 0) return { order, edges, named: 0 };
+  // Each space waits for every space of its device's bridges.
+  const spacesOf = new Map<string, number[]>();
+  const add = (key: string, position: number) => {
+    const list = spacesOf.get(key);
+    if (list) list.push(position);
+    else spacesOf.set(key, [position]);
+  };
+  order.forEach((as, position) => {
+    const space = machine.addressSpaces[as];
+    const owner = machine.regions[space.root].owner;
+    if (owner) add(ownerKey(owner), position);
+    add(`\u0001${space.name}`, position);
+  });
+  // Nodes: the spaces (by position), then per device a gate "all its spaces placed" and a
+  // gate "all its bridges' first gates passed": edges stay linear in spaces plus bridge links.
+  const waiting: number[] = order.map(() => 0);
+  const dependents: number[][] = order.map(() => []);
+  const gates = new Map<string, { done: number; ready: number }>();
+  const gate = (device: string) => {
+    let g = gates.get(device);
+    if (!g) {
+      g = { done: waiting.length, ready: waiting.length + 1 };
+      waiting.push(0, 0);
+      dependents.push([], []);
+      gates.set(device, g);
+    }
+    return g;
+  };
+  const link = (before: number, after: number) => {
+    importWork.steps++;
+    waiting[after]++;
+    dependents[before].push(after);
+  };
+  for (const [device, bridges] of parents) {
+    const ready = gate(device).ready;
+    for (const bridge of bridges) link(gate(bridge).done, ready);
+  }
+  for (const [device, positions] of spacesOf) {
+    const g = gates.get(device);
+    if (!g) continue;
+    for (const position of positions) {
+      link(position, g.done);
+      link(g.ready, position);
+    }
+  }
+  const heap = new MinHeap();
+  const result: number[] = [];
+  const placed = order.map(() => false);
+  // Gates pass as soon as they are ready; spaces wait in the heap for their turn.
+  const pass: number[] = [];
+  const becomesReady = (node: number) => {
+    if (node < order.length) heap.push(node);
+    else pass.push(node);
+  };
+  const release = (node: number) => {
+    importWork.steps++;
+    for (const next of dependents[node]) if (--waiting[next] === 0) becomesReady(next);
+  };
+  waiting.forEach((w, node) => {
+    if (w === 0) becomesReady(node);
+  });
+  for (;;) {
+    const g = pass.pop();
+    if (g !== undefined) {
+      release(g);
+      continue;
+    }
+    const p = heap.pop();
+    if (p === undefined) break;
+    result.push(order[p]);
+    placed[p] = true;
+    release(p);
+  }
+  // A loop (only in inconsistent text) leaves spaces unplaced: they keep their order.
+  placed.forEach((done, position) => {
+    if (!done) result.push(order[position]);
+  });
+  return { order: result, edges, named: namedEdges };
+}
+
+/** A binary min-heap of numbers. */
+class MinHeap {
+  private readonly items: number[] = [];
+  push(x: number): void {
+    const a = this.items;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (a[up] <= x) break;
+      a[i] = a[up];
+      i = up;
+    }
+    a[i] = x;
+  }
+  pop(): number | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= a.length) break;
+        const c = l + 1 < a.length && a[l + 1] < a[l] ? l + 1 : l;
+        if (a[c] >= last) break;
+        a[i] = a[c];
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

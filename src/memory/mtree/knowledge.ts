@@ -17,6 +17,7 @@ const CONTAINER_NAMES = new Set([
   "gpex_ioport",
   "platform bus", // hw/core/platform-bus.c
   "device-memory", // hw/mem/memory-device.c: hot-pluggable memory area
+  "e1000e-flash", // hw/net/e1000e.c: the dummy flash BAR, memory_region_init without ops
   "memhp container", // hw/acpi/memory_hotplug.c
   "isa-mem", // hw/ppc/pnv_lpc.c
   "pci-memory", // hw/pci-host/raven.c
@@ -119,6 +120,7 @@ export function addressSpaceRank(
   name: string,
   owner: { key: string; value: string } | undefined,
   rootName: string,
+  machineDevices: Map<string, number>,
 ): Rank {
   if (name === "memory") return [0];
   if (name === "I/O") return [1];
@@ -130,31 +132,82 @@ export function addressSpaceRank(
   // Owners order devices; names order what owners leave tied (the parts of one device).
   // Bridges and ports before what is plugged into them, then ids in natural order.
   const device = owner
-    ? [...deviceRank(owner), ...deviceRankByName(name), owner.key === "id" ? owner.value : ""]
-    : deviceRankByName(name);
+    ? [
+        ...deviceRank(owner),
+        ...deviceRankByName(name, machineDevices),
+        owner.key === "id" ? owner.value : "",
+      ]
+    : deviceRankByName(name, machineDevices);
   return [3, ...device, rootName];
 }
 
 /**
- * Without owners: the devices a machine creates itself, in the order its init creates them
- * (i440fx and PIIX; q35's MCH and ICH9; GPEX's root; Malta's GT-64120 and PIIX4), then bridges
- * and ports (a device plugged into one is created after it), then the rest in the text's order.
+ * Without owners: the devices a machine creates itself, in the order its init creates them,
+ * then bridges and ports (a device plugged into one is created after it), then the rest in the
+ * text's order. A machine is recognized by its host bridge's function: a name such as
+ * `ich9-ahci` or `PIIX4_PM` is machine-created only on a machine that creates it.
  */
-const MACHINE_DEVICES = [
-  "i440FX",
-  "PIIX3",
-  "piix3-ide",
-  "mch",
-  "ICH9-LPC",
-  "ich9-ahci",
-  "ICH9-SMB",
-  "gpex-root",
-  "gt64120_pci",
-  "piix4-isa",
-  "piix4-ide",
-  "piix4-usb-uhci",
-  "PIIX4_PM",
+const MACHINE_DEVICES: readonly { readonly host: string; readonly devices: readonly string[] }[] = [
+  // hw/i386/pc_piix.c: the i440FX host, the PIIX3 and its IDE, then the ACPI function
+  { host: "i440FX", devices: ["i440FX", "PIIX3", "piix3-ide", "PIIX4_PM"] },
+  // hw/i386/pc_q35.c: the MCH, then the ICH9's LPC, AHCI and SMBus functions
+  { host: "mch", devices: ["mch", "ICH9-LPC", "ich9-ahci", "ICH9-SMB"] },
+  { host: "gpex-root", devices: ["gpex-root"] }, // hw/pci-host/gpex.c
+  // hw/pci-host/gt64120.c creates its PCI memory space, then its PCI function; hw/mips/malta.c
+  // then the PIIX4 (hw/isa/piix4.c: ISA, IDE, USB, PM)
+  {
+    host: "gt64120_pci",
+    devices: ["pci0-mem", "gt64120_pci", "piix4-isa", "piix4-ide", "piix4-usb-uhci", "PIIX4_PM"],
+  },
+  // hw/mips/fuloong2e.c: the Bonito north bridge, then the VIA south bridge, whose ISA function
+  // realizes the others in this order (hw/isa/vt82c686.c)
+  {
+    host: "Bonito",
+    devices: [
+      "Bonito",
+      "vt82c686b-isa",
+      "via-ide",
+      "vt82c686b-usb-uhci",
+      "vt82c686b-pm",
+      "via-ac97",
+      "via-mc97",
+    ],
+  },
+  // hw/ppc/pegasos2.c: the MV64361's two PCI hosts, then the VT8231 south bridge
+  {
+    host: "mv64361-pcibridge",
+    devices: [
+      "mv64361-pcibridge",
+      "vt8231-isa",
+      "via-ide",
+      "vt82c686b-usb-uhci",
+      "vt8231-pm",
+      "via-ac97",
+      "via-mc97",
+    ],
+  },
+  // hw/ppc/mac_newworld.c: the UniNorth AGP, internal and main PCI hosts, then the MacIO
+  {
+    host: "uni-north-pci",
+    devices: ["uni-north-agp", "uni-north-internal-pci", "uni-north-pci", "macio-newworld"],
+  },
+  // hw/sparc64/sun4u.c: the Sabre host (hw/pci-host/sabre.c creates it and its two Simba
+  // bridges), then the EBus and the on-board CMD646 IDE
+  { host: "sabre-pci", devices: ["sabre-pci", "pbm-bridge", "ebus", "cmd646-ide"] },
 ];
+
+/** The machine-created device names among the address spaces, with their creation order. */
+export function machineDeviceOrder(names: Iterable<string>): Map<string, number> {
+  const present = new Set(names);
+  const order = new Map<string, number>();
+  MACHINE_DEVICES.forEach((machine, m) => {
+    if (!present.has(machine.host)) return;
+    machine.devices.forEach((name, i) => {
+      if (!order.has(name)) order.set(name, m * 100 + i);
+    });
+  });
+  return order;
+}
 const BRIDGES = [
   "pxb", // an expander bridge creates its own pci-bridge
   "pxb-pcie",
@@ -165,21 +218,42 @@ const BRIDGES = [
   "pcie-pci-bridge",
 ];
 
-function deviceRankByName(name: string): Rank {
-  const machine = MACHINE_DEVICES.indexOf(name);
-  if (machine >= 0) return [0, machine];
-  if (name.startsWith("pci@")) return [0, MACHINE_DEVICES.length, name];
+function deviceRankByName(name: string, machineDevices: Map<string, number>): Rank {
+  const machine = machineDevices.get(name);
+  if (machine !== undefined) return [0, machine];
+  if (name.startsWith("pci@")) return [0, MACHINE_DEVICES.length * 100, name];
   const bridge = BRIDGES.indexOf(name);
   if (bridge >= 0) return [1, bridge];
+  const part = DEVICE_PARTS.indexOf(name);
+  if (part >= 0) return [2, part];
   return [2];
 }
+
+/**
+ * The PCI functions a south bridge realizes as its QOM children, in the order its realize
+ * creates them, so their bus-master spaces are created in this order: hw/isa/vt82c686.c
+ * (`via_isa_realize`: ide, uhci1, uhci2, pm, ac97, mc97, for the VT82C686B and the VT8231) and
+ * hw/isa/piix4.c (`piix4_realize`: ide, uhci, pm).
+ */
+const SOUTH_BRIDGE_FUNCTIONS = ["ide", "uhci", "uhci1", "uhci2", "pm", "ac97", "mc97"];
+
+/**
+ * Address spaces one device creates, in the order it creates them, where their names would
+ * sort otherwise: hw/intc/pnv_xive.c (`pnv_xive_realize` creates the IPI space, then the END
+ * space).
+ */
+const DEVICE_PARTS = ["xive-vc-ipi", "xive-vc-end"];
 
 function deviceRank(owner: { key: string; value: string }): Rank {
   if (owner.key === "id") return [2];
   const path = owner.value;
   // A machine-created device, or an object inside one (`.../device[12]/gpex_root`).
-  const unattached = /^\/machine\/unattached\/device\[(\d{1,9})\](\/|$)/.exec(path);
-  if (unattached) return [1, Number(unattached[1]), unattached[2] ? 1 : 0];
+  const unattached = /^\/machine\/unattached\/device\[(\d{1,9})\](\/(.{0,200}))?$/.exec(path);
+  if (unattached) {
+    if (unattached[3] === undefined) return [1, Number(unattached[1]), 0];
+    const child = SOUTH_BRIDGE_FUNCTIONS.indexOf(unattached[3]);
+    return [1, Number(unattached[1]), 1, child >= 0 ? child : SOUTH_BRIDGE_FUNCTIONS.length];
+  }
   const anon = /^\/machine\/peripheral-anon\/device\[(\d{1,9})\]/.exec(path);
   if (anon) return [3, Number(anon[1])];
   if (path.startsWith("/machine/peripheral/")) return [2, path];
