@@ -65,7 +65,19 @@ const topologyArb = fc
         bars: b.bars,
       }),
     ),
+  )
+  // Firmware and the guest give sibling bridges disjoint windows; where two overlap at the same
+  // priority, only their insertion order (which the tree text does not print) says which shows.
+  .filter((specs) =>
+    specs.every((a, i) => specs.every((b, j) => j <= i || disjointSiblings(a, b))),
   );
+
+function disjointSiblings(a: BridgeSpec, b: BridgeSpec): boolean {
+  if (a.parent !== b.parent) return true;
+  const apart = (x: BridgeSpec["mem"], y: BridgeSpec["mem"]) =>
+    !x || !y || x.base + x.size <= y.base || y.base + y.size <= x.base;
+  return apart(a.mem, b.mem) && apart(a.io, b.io);
+}
 
 function build(specs: BridgeSpec[]): MemorySystem {
   const m = new MemorySystem();
@@ -124,7 +136,7 @@ test("random bridge topologies printed with -o -D re-import to the same flat vie
       // And the tree prints back exactly.
       assert.equal(formatMtree(imported.system, { disabled: true, owners: true }), text);
     }),
-    { numRuns: 150 },
+    { numRuns: 150, seed: 20261201 },
   );
 });
 
@@ -139,6 +151,6 @@ test("random bridge topologies printed with -D re-import and print back exactly"
       assert.equal(formatMtree(imported.system, { disabled: true }), text);
       formatMtree(imported.system, { flat: true });
     }),
-    { numRuns: 150 },
+    { numRuns: 150, seed: 20261201 },
   );
 });

@@ -50,7 +50,7 @@ test("any command line gets a reply or ends the session", () => {
         assert.ok(settled(s.passTime()));
       },
     ),
-    { numRuns: 200 },
+    { numRuns: 200, seed: 20261201 },
   );
 });
 
@@ -85,7 +85,7 @@ test("random intel-iommu and edu register writes over random memory never throw"
         assert.ok(settled(s.passTime()));
       }
     }),
-    { numRuns: 200 },
+    { numRuns: 200, seed: 20261201 },
   );
 });
 

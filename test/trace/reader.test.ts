@@ -106,7 +106,7 @@ test("how the input is split into chunks does not matter", () => {
       const chunks = [0, ...points].map((p, i) => recorded.slice(p, points[i] ?? recorded.length));
       assert.deepEqual(read(recorded, chunks).records, whole.records);
     }),
-    { numRuns: 50 },
+    { numRuns: 50, seed: 20261201 },
   );
 });
 
