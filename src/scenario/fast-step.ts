@@ -13,6 +13,7 @@
 
 const SPACE = 0x20;
 const NEWLINE = 0x0a;
+const RETURN = 0x0d;
 const HASH = 0x23;
 const COLON = 0x3a;
 const COMMA = 0x2c;
@@ -81,6 +82,15 @@ class Reader {
     return this.pos < this.to ? this.text.charCodeAt(this.pos) : -1;
   }
 
+  /** The length of a line break here: 1 for `\n`, 2 for `\r\n`, else 0. */
+  lineBreak(): number {
+    const c = this.code();
+    if (c === NEWLINE) return 1;
+    return c === RETURN && this.pos + 1 < this.to && this.text.charCodeAt(this.pos + 1) === NEWLINE
+      ? 2
+      : 0;
+  }
+
   spaces(): number {
     const start = this.pos;
     while (this.code() === SPACE) this.pos++;
@@ -113,7 +123,9 @@ class Reader {
       this.value = v;
     }
     const e = this.code();
-    return e === SPACE || e === NEWLINE || e === -1 || (flow && (e === COMMA || e === CLOSE));
+    return (
+      e === SPACE || e === -1 || this.lineBreak() > 0 || (flow && (e === COMMA || e === CLOSE))
+    );
   }
 
   key(): string | undefined {
@@ -158,15 +170,16 @@ class Reader {
     const spaced = this.spaces() > 0 || lineStart;
     let c = this.code();
     if (c === HASH && spaced) {
-      while (c !== NEWLINE && c !== -1) {
-        // Carriage returns, other control characters and non-ASCII are the library's to judge.
+      while (c !== -1 && this.lineBreak() === 0) {
+        // A lone carriage return, other control characters and non-ASCII are the library's.
         if ((c < SPACE && c !== 0x09) || c > 0x7e) return false;
         this.pos++;
         c = this.code();
       }
     }
-    if (c === NEWLINE) this.pos++;
-    return c === NEWLINE || c === -1;
+    const n = this.lineBreak();
+    this.pos += n;
+    return n > 0 || c === -1;
   }
 
   /** Skips blank and comment-only lines: at a line with content, at the end, or declined. */
@@ -175,8 +188,9 @@ class Reader {
       const start = this.pos;
       this.spaces();
       const c = this.code();
-      if (c === NEWLINE) {
-        this.pos++;
+      const n = this.lineBreak();
+      if (n > 0) {
+        this.pos += n;
         continue;
       }
       if (c === HASH) {

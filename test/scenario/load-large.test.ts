@@ -123,6 +123,7 @@ test("a file with CRLF line ends loads as with LF", () => {
   const text = `${HEAD}${cpuSteps(100)}  - reset: system\nhost:\n  iommu: type1\n`;
   const crlf = loadScenario(text.replaceAll("\n", "\r\n"), "f.yaml");
   assert.deepEqual(crlf, loadScenario(text, "f.yaml"));
+  assert.deepEqual(crlf, whole(text.replaceAll("\n", "\r\n")));
 });
 
 /** The error a text gets, as `line:column: detail`. */
@@ -154,6 +155,8 @@ test("steps read by the fast reader load as the whole document gives them, among
   const s = loadScenario(text, "f.yaml");
   assert.equal(s.steps.length, 300);
   assert.deepEqual(s, whole(text));
+  const crlf = text.replaceAll("\n", "\r\n");
+  assert.deepEqual(loadScenario(crlf, "f.yaml"), whole(crlf));
 });
 
 test("a fast-read step that fails its check, or names an unknown device, is reported as parsed whole", () => {
