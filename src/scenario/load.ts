@@ -9,6 +9,7 @@
  */
 import { type Document, isMap, isSeq, Lexer, LineCounter, type Node, parseDocument } from "yaml";
 import type { z } from "zod";
+import { readStepItem } from "./fast-step.ts";
 import { FloatScalar, NodeProblem, nodeAt, Positions, ScenarioError, toPlain } from "./reader.ts";
 import {
   HCALL_STEPS,
@@ -375,16 +376,41 @@ function loadSplit(loader: Loader, block: StepsBlock): Scenario | undefined {
   const steps: Step[] = [];
   const offsets: number[] = [];
   const lines = new LineTracker(loader.positions);
+  const fast: (Step | undefined)[] = [];
   for (let first = 0; first < block.items.length; first += CHUNK) {
     const last = Math.min(first + CHUNK, block.items.length);
     const from = block.items[first];
     const to = last < block.items.length ? block.items[last] : block.end;
-    const doc = parseDocument(text.slice(from, to), PARSE_OPTIONS);
-    const piece: Piece = { doc, base: from };
-    loader.syntax(piece);
-    const seq = doc.contents as Node | null;
-    if (!isSeq(seq) || seq.items.length !== last - first) return undefined;
-    for (const item of seq.items as Node[]) readStep(loader, piece, item, steps, offsets, lines);
+    // Items the fast reader understands and that pass their check need no YAML document; the
+    // chunk is parsed only when one does not, so that errors are found and worded as before.
+    fast.length = 0;
+    let declined = false;
+    for (let i = first; i < last; i++) {
+      const itemEnd = i + 1 < block.items.length ? block.items[i + 1] : block.end;
+      const step = fastStep(text, block.items[i], itemEnd);
+      if (step === undefined) declined = true;
+      fast.push(step);
+    }
+    let seq: Node | null = null;
+    let piece: Piece | undefined;
+    if (declined) {
+      const doc = parseDocument(text.slice(from, to), PARSE_OPTIONS);
+      piece = { doc, base: from };
+      loader.syntax(piece);
+      seq = doc.contents as Node | null;
+      if (!isSeq(seq) || seq.items.length !== last - first) return undefined;
+    }
+    for (let i = first; i < last; i++) {
+      const step = fast[i - first];
+      if (step === undefined && piece && isSeq(seq)) {
+        readStep(loader, piece, seq.items[i - first] as Node, steps, offsets, lines);
+        continue;
+      }
+      const offset = contentOf(text, block.items[i]);
+      offsets.push(offset);
+      (step as { line: number }).line = lines.line(offset);
+      steps.push(step as Step);
+    }
   }
   return finish(loader, loaded, steps, offsets, head, top);
 }
@@ -403,6 +429,48 @@ function readHead(loader: Loader, piece: Piece, top: Node | null) {
 }
 
 const STEP_NAMES = STEP_KEYS as readonly string[];
+
+/** Where a `- key: ...` item's map starts (where the yaml library's node for it starts). */
+function contentOf(text: string, lineStart: number): number {
+  let i = lineStart;
+  while (text.charCodeAt(i) === 0x20) i++;
+  i++;
+  while (text.charCodeAt(i) === 0x20) i++;
+  return i;
+}
+
+/** The definition a step's plain value is checked against, or undefined when it names none. */
+function stepSchemaOf(value: Record<string, unknown>): z.ZodType | undefined {
+  let kind: (typeof STEP_KINDS)[number] | undefined;
+  for (const k in value) {
+    if (!STEP_NAMES.includes(k)) return undefined;
+    if ((STEP_KINDS as readonly string[]).includes(k)) {
+      if (kind !== undefined) return undefined;
+      kind = k as (typeof STEP_KINDS)[number];
+    }
+  }
+  if (kind === undefined) return undefined;
+  if (kind === "hcall" || kind === "ioctl") {
+    const name = value[kind];
+    const list: readonly string[] = kind === "hcall" ? HCALLS : IOCTLS;
+    if (typeof name !== "string" || !list.includes(name)) return undefined;
+    return (kind === "hcall" ? HCALL_STEPS : IOCTL_STEPS)[name as never];
+  }
+  return STEP_SCHEMAS[kind];
+}
+
+/**
+ * A step read by the fast reader (fast-step.ts) and checked, or undefined: the reader declined,
+ * or the check failed (the yaml library's document then says where and why).
+ */
+function fastStep(text: string, from: number, to: number): Step | undefined {
+  const value = readStepItem(text, from, to);
+  if (!isObject(value)) return undefined;
+  const schema = stepSchemaOf(value);
+  if (!schema) return undefined;
+  const r = schema.safeParse(value);
+  return r.success ? (r.data as Step) : undefined;
+}
 
 function readStep(
   loader: Loader,

@@ -13,10 +13,14 @@ import { ScenarioError } from "../../src/scenario/reader.ts";
 const root = join(import.meta.dirname, "../..");
 const examples = readdirSync(join(root, "examples")).filter((f) => f.endsWith(".yaml"));
 
-/** The same file as one document: a `---` marker makes the loader parse it whole. */
+/**
+ * The same file as one document: a directive makes the loader parse it whole (YAML 1.2 is the
+ * default version, so it changes nothing else), two lines further down.
+ */
+const WHOLE = "%YAML 1.2\n---\n";
 function whole(text: string) {
-  const s = loadScenario(`---\n${text}`, "f.yaml");
-  return { ...s, steps: s.steps.map((step) => ({ ...step, line: step.line - 1 })) };
+  const s = loadScenario(`${WHOLE}${text}`, "f.yaml");
+  return { ...s, steps: s.steps.map((step) => ({ ...step, line: step.line - 2 })) };
 }
 
 for (const file of examples) {
@@ -119,4 +123,60 @@ test("a file with CRLF line ends loads as with LF", () => {
   const text = `${HEAD}${cpuSteps(100)}  - reset: system\nhost:\n  iommu: type1\n`;
   const crlf = loadScenario(text.replaceAll("\n", "\r\n"), "f.yaml");
   assert.deepEqual(crlf, loadScenario(text, "f.yaml"));
+  assert.deepEqual(crlf, whole(text.replaceAll("\n", "\r\n")));
+});
+
+/** The error a text gets, as `line:column: detail`. */
+function errorOf(load: () => unknown): string {
+  try {
+    load();
+  } catch (e) {
+    if (e instanceof ScenarioError) return `${e.line}:${e.column}: ${e.detail}`;
+    throw e;
+  }
+  return "no error";
+}
+
+/** Step items of every kind the fast reader reads, and some it declines, in one file. */
+const MIXED = [
+  "  - cpu: { read: 0x1000, length: 8 }\n",
+  '  - cpu: {write: 0x2000, data: "c0ffee"}   # a comment\n',
+  "  - dma: { device: usb0, read: 0x800000012345000, length: 4 }\n    expect: { fault: false }\n",
+  "  - hcall: H_PUT_TCE\n    args: { liobn: 0x80000000, ioba: 0x1000, tce: 0x5003 }\n\n    expect: { ret: H_SUCCESS }\n",
+  "  - check: shadow\n",
+  "  - cpu: { read: 0xffffffffffffffff, length: 1 }\n",
+  "  - cpu:\n      read: 0x3000\n      length: 2\n",
+  "  - rtas: ibm,query-pe-dma-window\n    device: usb0\n",
+  "  - reset: system\n",
+];
+
+test("steps read by the fast reader load as the whole document gives them, among others", () => {
+  const text = `${HEAD}${Array.from({ length: 300 }, (_, i) => MIXED[i % MIXED.length]).join("")}`;
+  const s = loadScenario(text, "f.yaml");
+  assert.equal(s.steps.length, 300);
+  assert.deepEqual(s, whole(text));
+  const crlf = text.replaceAll("\n", "\r\n");
+  assert.deepEqual(loadScenario(crlf, "f.yaml"), whole(crlf));
+});
+
+test("a fast-read step that fails its check, or names an unknown device, is reported as parsed whole", () => {
+  const bad = [
+    "  - cpu: { read: 0x1000, length: 0 }\n",
+    "  - cpu: { read: 0x1000, length: 8, lenght: 8 }\n",
+    "  - dma: { device: nope, read: 0x1000, length: 4 }\n",
+    "  - hcall: H_PUT_TCE\n    args: { liobn: 0x80000000, ioba: 0x1000 }\n",
+    "  - hcall: H_NOPE\n",
+    "  - cpu: { read: 0x10000000000000000, length: 1 }\n",
+    "  - check: shadow\n    cpu: { read: 0, length: 1 }\n",
+  ];
+  for (const b of bad) {
+    const text = `${HEAD}${cpuSteps(200)}${b}${cpuSteps(5)}`;
+    const chunked = errorOf(() => loadScenario(text, "f.yaml"));
+    assert.match(chunked, /^20[78]:/, b);
+    assert.equal(
+      chunked,
+      errorOf(() => whole(text)).replace(/^(\d+)/, (n) => String(Number(n) - 2)),
+      b,
+    );
+  }
 });
