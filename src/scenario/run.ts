@@ -55,6 +55,11 @@ export interface RunOptions {
   readonly strict?: boolean;
   /** Receives trace events: steps, hypercalls, RTAS calls, IOMMU notifications, VFIO listener callbacks, ioctls. */
   readonly trace?: (event: TraceEvent) => void;
+  /**
+   * Told now and then during a long step (every 16384 guest mappings mirrored into the host), so
+   * that a terminal can show the step is still going.
+   */
+  readonly onWork?: () => void;
   /** Told before each step (for progress on a terminal): steps done so far, and the total. */
   readonly onProgress?: (done: number, total: number) => void;
   /** Called before each step (0-based index) with the live machine (for fuzzing and inspection). */
@@ -115,7 +120,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     t.onQemuAbort = (message) => aborts.push(message);
   }
   const vfio = machine.vfio;
-  if (vfio) aborts.push(...vfio.events.aborts);
+  if (vfio) {
+    aborts.push(...vfio.events.aborts);
+    vfio.onWork = options.onWork;
+  }
   let seq = 0;
   let current = 0;
   const sink = options.trace;

@@ -43,7 +43,12 @@ export interface VfioContext {
   abort(message: string): void;
   /** A trace event, in the spirit of QEMU's trace points. */
   trace?(event: string, fields: Record<string, unknown>): void;
+  /** Told every `WORK_TICK` notifications, so that a long step can show progress. */
+  work?(): void;
 }
+
+/** How many guest IOMMU notifications pass between two `work` calls. */
+const WORK_TICK = 1 << 14;
 
 /** A host DMA window in QEMU's list (QEMU's `VFIOHostDMAWindow`). */
 export interface HostDmaWindow {
@@ -80,6 +85,8 @@ const ctz64 = (v: bigint) => {
 
 /** A VFIO container. */
 export class VfioContainer {
+  /** Notifications left before the next `work` call. */
+  #untilWork = WORK_TICK;
   readonly ctx: VfioContext;
   /** The device address space it listens to (the PHB's DMA address space). */
   readonly dmaAs: AddressSpace;
@@ -485,6 +492,10 @@ export class VfioContainer {
 
   /** QEMU's `vfio_iommu_map_notify`: guest IOMMU events become host MAP_DMA / UNMAP_DMA. */
   #mapNotify(g: GuestIommu, entry: IommuTlbEntry): void {
+    if (--this.#untilWork === 0) {
+      this.#untilWork = WORK_TICK;
+      this.ctx.work?.();
+    }
     const iova = entry.iova + g.iommuOffset;
     const size = entry.addrMask + 1n;
     this.ctx.trace?.("vfio_iommu_map_notify", {

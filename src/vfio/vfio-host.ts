@@ -50,6 +50,8 @@ export class VfioHost {
   readonly #memory: AddressSpace;
   /** Observes VFIO trace events. */
   onTrace: ((event: string, fields: Record<string, unknown>) => void) | undefined;
+  /** Told now and then while many guest mappings are mirrored (progress on a terminal). */
+  onWork: (() => void) | undefined;
 
   constructor(
     platform: HostPlatform,
@@ -73,6 +75,7 @@ export class VfioHost {
       report: (m) => this.#reports.push(m),
       abort: (m) => this.events.aborts.push(m),
       trace: (event, fields) => this.onTrace?.(event, fields),
+      work: () => this.onWork?.(),
     };
   }
 

@@ -187,6 +187,37 @@ test("a step longer than a second shows progress on stderr when it is a terminal
   assert.equal(withClock(false).err, "");
 });
 
+test("a single step that runs longer than a second says on a terminal that it is still going", () => {
+  // The hot-plug replays 32768 valid TCEs into the host: the runner hears of the work twice.
+  const path = scenarioFile(
+    "  - hcall: H_STUFF_TCE\n    args: { liobn: 0x80000000, ioba: 0x0, tce_value: 0x3, npages: 32768 }\n" +
+      '  - device_add: { id: hd0, driver: vfio-pci, host: "0001:00:00.0" }\n',
+  );
+  let now = 0;
+  let ticks = 0;
+  const r = cli(["run", path, "--quiet"], {
+    stderrIsTTY: true,
+    deps: {
+      now: () => now,
+      // Each report of work takes 1.5 s of the fake clock.
+      runScenario: (scenario, options?: RunOptions) =>
+        runScenario(scenario, {
+          ...options,
+          onWork: () => {
+            ticks++;
+            now += 1500;
+            options?.onWork?.();
+          },
+        }),
+    },
+  });
+  assert.equal(r.code, 0, r.err);
+  assert.equal(ticks, 2);
+  assert.match(r.err, /iova: step 2\/2: device_add \(line 7\) running 1\.5 s/);
+  assert.match(r.err, /iova: step 2\/2: device_add \(line 7\) running 3\.0 s/);
+  assert.match(r.err, /iova: step 2\/2 \(device_add, line 7\) took 3\.0 s\n/);
+});
+
 test("--json streams the steps too: the runner keeps none, and the JSON is the whole report", () => {
   for (const steps of [
     "  []\n",

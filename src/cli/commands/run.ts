@@ -38,9 +38,10 @@ export function readScenario(context: CliContext, path: string | undefined): Sce
 /**
  * Progress on a terminal: once a run has gone a second, one line on stderr names the step
  * running now (rewritten in place, at most every 100 ms, cleared before the report writes), and
- * a step that took longer than a second leaves a line saying so. The runner is synchronous, so
- * the line changes between steps: a long first step is told when it ends. Nothing at all when
- * stderr is not a terminal.
+ * a step that took longer than a second leaves a line saying so. The runner is synchronous: within
+ * a step the line moves when the runner reports work (`onWork`, every 16384 guest mappings
+ * mirrored into the host, the work of a long hot-plug or H_STUFF_TCE), so a step past a second
+ * says it is still running. Nothing at all when stderr is not a terminal.
  */
 function progress(context: CliContext, scenario: Scenario) {
   if (!context.stderrIsTTY) return undefined;
@@ -48,12 +49,25 @@ function progress(context: CliContext, scenario: Scenario) {
   const started = now();
   let shown = -Infinity;
   let stepStarted = started;
+  let running = 0;
   let dirty = false;
   const total = scenario.steps.length;
   return {
+    /** Within a step (the runner's `onWork`): a step past a second says it is still going. */
+    during() {
+      const t = now();
+      if (t - stepStarted <= PROGRESS_AFTER_MS || t - shown < PROGRESS_INTERVAL_MS) return;
+      shown = t;
+      const s = scenario.steps[running];
+      context.err(
+        `\r\x1b[Kiova: step ${running + 1}/${total}: ${s.kind} (line ${s.line}) running ${((t - stepStarted) / 1000).toFixed(1)} s`,
+      );
+      dirty = true;
+    },
     before(index: number) {
       const t = now();
       stepStarted = t;
+      running = index;
       if (t - started < PROGRESS_AFTER_MS) return;
       if (t - shown < PROGRESS_INTERVAL_MS) return;
       shown = t;
@@ -145,6 +159,7 @@ function play(
           }
         : undefined,
     onProgress: shows ? (i) => shows.before(i) : undefined,
+    onWork: shows ? () => shows.during() : undefined,
     beforeStep: qemuHooks?.beforeStep,
     afterStep: (i, report, machine) => {
       qemuHooks?.afterStep?.(i, report, machine);
