@@ -280,11 +280,11 @@ export class Q35Machine {
     });
   }
 
-  /** Plugs a PCI function (cold before the machine is ready, hot after). */
-  plug(spec: Q35DeviceSpec): PciDevice<Q35Bus> {
-    if (spec.driver === "vfio-pci") return this.#plugVfio(spec);
-    const build = Q35_DRIVERS[spec.driver];
-    if (!build) throw new Q35DeviceError(`'${spec.driver}' is not a valid device model name`);
+  /**
+   * The slot and QOM owner a new function takes: its id, or the next anonymous peripheral path
+   * (refused when the id is taken, before anything is created).
+   */
+  #claim(spec: Q35DeviceSpec): { devfn: number; owner: QomObjectRef } {
     if (spec.id !== undefined && this.devices.has(spec.id)) {
       throw new Q35DeviceError(`Duplicate device ID '${spec.id}' for device`);
     }
@@ -297,6 +297,15 @@ export class Q35Machine {
             key: "path",
             value: `/machine/peripheral-anon/device[${this.#anonymous++}]`,
           };
+    return { devfn, owner };
+  }
+
+  /** Plugs a PCI function (cold before the machine is ready, hot after). */
+  plug(spec: Q35DeviceSpec): PciDevice<Q35Bus> {
+    if (spec.driver === "vfio-pci") return this.#plugVfio(spec);
+    const build = Q35_DRIVERS[spec.driver];
+    if (!build) throw new Q35DeviceError(`'${spec.driver}' is not a valid device model name`);
+    const { devfn, owner } = this.#claim(spec);
     const fn = build({
       system: this.memory,
       owner,
@@ -330,18 +339,7 @@ export class Q35Machine {
     if ([...this.assigned.values()].some((a) => a.host === host)) {
       throw new Q35DeviceError(`vfio ${host}: device is already attached`);
     }
-    if (spec.id !== undefined && this.devices.has(spec.id)) {
-      throw new Q35DeviceError(`Duplicate device ID '${spec.id}' for device`);
-    }
-    const devfn = this.#devfnFor(spec);
-    const owner: QomObjectRef =
-      spec.id !== undefined
-        ? { kind: "dev", key: "id", value: spec.id }
-        : {
-            kind: "dev",
-            key: "path",
-            value: `/machine/peripheral-anon/device[${this.#anonymous++}]`,
-          };
+    const { devfn, owner } = this.#claim(spec);
     const fn: PciFunctionSpec = {
       typeName: "vfio-pci",
       vendorId: 0x8086,
