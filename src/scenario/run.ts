@@ -11,6 +11,7 @@ import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.
 import { dmaRead, dmaWrite } from "../iommu/dma.ts";
 import { MaterialisationLimitError } from "../iommu/limits.ts";
 import { DeviceError, PseriesMachine } from "../machine/pseries.ts";
+import { bytesEqual, bytesToHex } from "../memory/bytes.ts";
 import { hex } from "../memory/int.ts";
 import { formatMtree } from "../memory/mtree/print.ts";
 import { hcallReturnName } from "../spapr/constants.ts";
@@ -93,7 +94,7 @@ export interface RunResult {
   readonly machine: PseriesMachine;
 }
 
-const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+const toHex = bytesToHex;
 /** Bytes shown in full up to this size; past it, summarised. */
 const BYTES_LIMIT = 4096;
 /** Bytes a summary shows from the start. */
@@ -605,8 +606,7 @@ function showNamed(kind: Step["kind"], field: string, v: unknown, withNumber: bo
 }
 
 function same(a: unknown, b: unknown): boolean {
-  if (a instanceof Uint8Array && b instanceof Uint8Array)
-    return Buffer.from(a).equals(Buffer.from(b));
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return bytesEqual(a, b);
   if (Array.isArray(a) && Array.isArray(b))
     return a.length === b.length && a.every((x, i) => same(x, b[i]));
   if (typeof a === "bigint" || typeof b === "bigint") {

@@ -4,6 +4,7 @@
  * there; here address-space groups and flat views come in address-space creation order.
  */
 import type { AddressSpace } from "../address-space.ts";
+import { utf8Compare } from "../bytes.ts";
 import type { FlatRange, FlatView } from "../flat-view.ts";
 import { hex16, wrap64 } from "../int.ts";
 import type { MemorySystem } from "../memory-system.ts";
@@ -42,11 +43,6 @@ export function ownerSuffix(mr: MemoryRegion): string {
   return out;
 }
 
-/** Compares strings byte-wise, as C's strcmp does on UTF-8. */
-function byteCompare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
 /** Groups items by a key, keeping first-appearance order. */
 function groupBy<K, V>(items: readonly V[], key: (v: V) => K): [K, V[]][] {
   const groups = new Map<K, V[]>();
@@ -70,7 +66,7 @@ function formatTree(system: MemorySystem, options: MtreeOptions): string {
     }
   });
   for (const [root, spaces] of groupBy(system.addressSpaces, (as) => as.root)) {
-    const names = spaces.map((as) => as.name).sort(byteCompare);
+    const names = spaces.map((as) => as.name).sort(utf8Compare);
     for (const name of names) out.push(`address-space: ${name}\n`);
     printer.print(root, 1, 0n);
     out.push("\n");
