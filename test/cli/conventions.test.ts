@@ -15,7 +15,7 @@ const root = join(import.meta.dirname, "../..");
 const treeD = join(root, "examples/mtree/pseries-xhci-ddw.mtree-D.txt");
 const seed = join(root, "examples/e03-seed-hotplug-after-ddw.yaml");
 
-const COMMANDS = ["run", "check", "mtree", "diff", "attach", "qemu"];
+const COMMANDS = ["run", "check", "mtree", "diff", "attach", "qemu", "serve"];
 
 for (const command of COMMANDS) {
   test(`iova help ${command} and iova ${command} --help print its help on stdout and exit 0`, async () => {

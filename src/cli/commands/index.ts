@@ -4,6 +4,7 @@ import { attachCommand, qemuCommand } from "./live.ts";
 import { diffCommand, mtreeCommand } from "./mtree.ts";
 import { qtestCommand } from "./qtest.ts";
 import { checkCommand, runCommand } from "./run.ts";
+import { serveCommand } from "./serve.ts";
 import { traceCommand } from "./trace.ts";
 
 export const COMMANDS: readonly CliCommand[] = [
@@ -15,4 +16,5 @@ export const COMMANDS: readonly CliCommand[] = [
   qemuCommand,
   traceCommand,
   qtestCommand,
+  serveCommand,
 ];
