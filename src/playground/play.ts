@@ -162,7 +162,10 @@ export function playMtree(tree: string, flat: string): PlayResult {
       html: renderMemoryHtml(imported.system, "info mtree, imported"),
       ...mtreeTexts(imported.system),
       text: imported.inferred
-        .map((f) => `inferred (${f.confidence}) ${f.kind}: ${f.subject ?? ""} ${f.detail}`)
+        .map(
+          (f) =>
+            `inferred (${f.confidence}) ${f.kind}:${f.subject === undefined ? "" : ` ${f.subject}${f.line ? ` (line ${f.line})` : ""}:`} ${f.detail}`,
+        )
         .join("\n"),
       problems: [],
     };
