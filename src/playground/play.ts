@@ -13,6 +13,7 @@ import { MtreeSyntaxError } from "../memory/mtree/parse.ts";
 import { formatMtree } from "../memory/mtree/print.ts";
 import { loadScenario } from "../scenario/load.ts";
 import { ScenarioError } from "../scenario/reader.ts";
+import type { Report } from "../scenario/report.ts";
 import { runScenario, snapshotState } from "../scenario/run.ts";
 import type { Behaviour, Scenario } from "../scenario/schema.ts";
 import { CommandLineError, parseCommandLine } from "../trace/cmdline.ts";
@@ -20,6 +21,7 @@ import { TraceSyntaxError } from "../trace/record.ts";
 import { replayTrace } from "../trace/replay.ts";
 import { flatViewPictures, renderMemoryHtml } from "../view/flat-views.ts";
 import { type DmaState, renderReportHtml } from "../view/html.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /** A mistake in one of the inputs, where it is (1-based line and column; column 0 when unknown). */
 export interface Problem {
@@ -34,6 +36,8 @@ export interface Problem {
 export interface PlayResult {
   /** ok / FAILED for runs and replays; imported for a dump; error when the input did not load. */
   readonly verdict: "ok" | "FAILED" | "imported" | "error";
+  /** The run's report (the JSON contract of `iova run --json`), for scenarios and traces. */
+  readonly report?: Report;
   /** The report page (self-contained HTML) with the maps, verdicts and tree. */
   readonly html?: string;
   /** `info mtree -D` of the resulting machine. */
@@ -102,6 +106,7 @@ export function playScenario(text: string, name: string, behaviour?: Behaviour):
         : undefined;
     const { report, machine } = runScenario(scenario, {
       behaviour,
+      digest: sha256Hex,
       afterStep: (i, step, m) => {
         if (timelineNote !== undefined) return;
         const state = snapshotState(m);
@@ -113,6 +118,7 @@ export function playScenario(text: string, name: string, behaviour?: Behaviour):
     });
     return {
       verdict: report.ok ? "ok" : "FAILED",
+      report,
       html: renderReportHtml(report, {
         timeline,
         timelineNote,
@@ -196,6 +202,7 @@ export function playTrace(log: string, commandLine: string): PlayResult {
     const { result } = replay;
     return {
       verdict: result.ok ? "ok" : "FAILED",
+      report: result.report,
       html: renderReportHtml(result.report, {
         flatViews: flatViewPictures(replay.machine.memory),
       }),
