@@ -2,7 +2,8 @@
  * `npm pack` gives a package whose `iova` command works from a clean directory.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,9 +11,9 @@ import { test } from "node:test";
 
 const root = join(import.meta.dirname, "..");
 
-test("the packed package installs and runs the seed from a clean directory", {
+test("the packed package installs, runs the seed and serves the playground from a clean directory", {
   timeout: 240_000,
-}, () => {
+}, async () => {
   const out = mkdtempSync(join(tmpdir(), "iova-pack-"));
   execFileSync("npm", ["pack", "--pack-destination", out, "--silent"], {
     cwd: root,
@@ -41,7 +42,38 @@ test("the packed package installs and runs the seed from a clean directory", {
     }),
   );
   assert.equal(json.scenario, "seed-hotplug-after-ddw");
+  // The playground page is in the package, and `iova serve` serves it without building anything.
+  const page = join(app, "node_modules", "iova", "dist", "playground.html");
+  assert.match(readFileSync(page, "utf8"), /<title>iova playground<\/title>/);
+  const served = await serveOnce(join(app, "node_modules", ".bin", "iova"), app);
+  assert.match(served.stdout, /^iova playground: http:\/\/127\.0\.0\.1:\d+\/\n$/);
+  assert.equal(served.status, 200);
+  assert.equal(served.stderr, "iova: stopped\n");
+  assert.equal(served.code, 0);
 });
+
+/** Runs `iova serve --port 0`, fetches the URL it prints, stops it with SIGINT. */
+async function serveOnce(iova: string, cwd: string) {
+  const child = spawn(iova, ["serve", "--port", "0"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      const m = /(http:\/\/\S+)\n/.exec(stdout);
+      if (m) resolve(m[1]);
+    });
+    child.once("exit", () => reject(new Error(`iova serve exited: ${stderr}`)));
+  });
+  const status = (await fetch(url)).status;
+  const exited = once(child, "exit");
+  child.kill("SIGINT");
+  const [code] = await exited;
+  return { stdout, stderr, status, code };
+}
 
 test("the package carries the examples, the scenario schema and the MIT LICENSE", () => {
   const [pack] = JSON.parse(

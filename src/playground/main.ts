@@ -321,8 +321,17 @@ function setup(): void {
   for (const e of examples.scenarios) option(el.example, e.name, e.name);
   for (const e of examples.mtree) option(el.mtreeExample, e.name, e.name);
   for (const e of examples.traces) option(el.traceExample, e.name, e.name);
-  for (const tab of el.tabs)
+  el.tabs.forEach((tab, i) => {
     tab.addEventListener("click", () => setMode(tab.dataset.mode as PlayMode));
+    // Arrow keys move between the tabs, as in any tab list.
+    tab.addEventListener("keydown", (e) => {
+      const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+      if (!step) return;
+      const next = el.tabs[(i + step + el.tabs.length) % el.tabs.length];
+      next.focus();
+      setMode(next.dataset.mode as PlayMode);
+    });
+  });
   el.example.addEventListener("change", () => {
     loadScenarioExample(el.example.value);
     void run();

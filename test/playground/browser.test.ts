@@ -79,6 +79,11 @@ async function settled(page: Page): Promise<string> {
   return (await page.locator("body").getAttribute("data-verdict")) ?? "";
 }
 
+/** The text the report page in the frame shows (its markup is src/view's to change). */
+async function reportText(page: Page): Promise<string> {
+  return page.frameLocator("#report").locator("body").innerText();
+}
+
 /** The verdict `iova run --quiet` prints for an example. */
 function cliVerdict(name: string): string {
   let out = "";
@@ -95,7 +100,13 @@ function cliVerdict(name: string): string {
 test("the page opened as a file runs the featured example with no request beyond itself", async (t) => {
   const started = performance.now();
   const { page, requests, errors } = await open();
-  t.diagnostic(`opened and ran the first example in ${Math.round(performance.now() - started)} ms`);
+  const loaded = await page.evaluate(
+    () =>
+      (performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming).loadEventEnd,
+  );
+  t.diagnostic(
+    `page loaded in ${Math.round(loaded)} ms; opened and ran the first example in ${Math.round(performance.now() - started)} ms (${await page.locator("#status").textContent()})`,
+  );
   assert.deepEqual(errors, []);
   assert.deepEqual(
     requests.filter(
@@ -105,10 +116,12 @@ test("the page opened as a file runs the featured example with no request beyond
   );
   assert.equal(await page.locator("#example").inputValue(), "e04-seed-2016-prefix.yaml");
   assert.equal(await page.locator("#verdict").textContent(), "FAILED");
-  const report = page.frameLocator("#report");
-  assert.equal(await report.locator("h1 .verdict").textContent(), "FAILED");
-  // The report draws the 2016 mismatch: guest and host differ in both windows.
-  assert.ok((await report.locator(".frame:not([hidden]) g.differs").count()) >= 2);
+  // The report page of src/view, checked only for what any version of it shows (its own tests
+  // check its drawing): the scenario, its verdict, the failed check, a map.
+  const report = await reportText(page);
+  for (const words of ["e04-seed-2016-prefix", "FAILED", "shadow"])
+    assert.ok(report.includes(words), words);
+  assert.ok((await page.frameLocator("#report").locator("svg").count()) > 0);
   assert.match((await page.locator("#mtree-text").textContent()) ?? "", /^address-space: memory/m);
   assert.match((await page.locator("#mtree-flat-text").textContent()) ?? "", /^FlatView #0/m);
   await page.screenshot({ path: join(artifacts, "playground-scenario.png") });
@@ -125,13 +138,15 @@ test("every example in examples/ runs in the page and shows the verdict iova run
     assert.equal(verdict, cliVerdict(name), name);
     assert.equal(await page.locator("#verdict").textContent(), verdict);
     const scenarioName = (/^name: (\S+)/m.exec(read("examples", name)) ?? [])[1];
-    const report = page.frameLocator("#report");
-    assert.equal(
-      await report.locator("h1").first().textContent(),
-      `${scenarioName} ${verdict}`,
-      name,
+    const report = await reportText(page);
+    assert.ok(
+      report.includes(scenarioName) && report.includes(verdict),
+      `${name}: the report's verdict`,
     );
-    assert.ok((await report.locator("svg").count()) > 0, `${name}: a map is drawn`);
+    assert.ok(
+      (await page.frameLocator("#report").locator("svg").count()) > 0,
+      `${name}: a map is drawn`,
+    );
   }
   await page.close();
 });
@@ -144,12 +159,8 @@ test("a recorded info mtree dump pasted as one text (tree, then -f) shows the fl
   await page.locator("#mtree-flat").fill("");
   await page.locator("#run").click();
   assert.equal(await settled(page), "imported");
-  const report = page.frameLocator("#report");
-  assert.equal(await report.locator("h2").first().textContent(), "Flat views");
-  assert.ok((await report.locator("svg g.range").count()) > 5);
-  assert.ok(
-    (await report.getByText("pci@800000020000000.iommu-root", { exact: false }).count()) > 0,
-  );
+  assert.ok((await reportText(page)).includes("tce-iommu-80000000"));
+  assert.ok((await page.frameLocator("#report").locator("svg").count()) > 0);
   assert.match(
     (await page.locator("#mtree-flat-text").textContent()) ?? "",
     /AS "pci@800000020000000"/,
@@ -190,11 +201,9 @@ test("a trace log and its command line dropped on the page replay to the verdict
     "true",
   );
   assert.match((await page.locator("#text-report").textContent()) ?? "", /no divergence/);
-  const report = page.frameLocator("#report");
-  assert.equal(
-    await report.locator('.frame:not([hidden]) g.guest[data-start="0x800000000000000"]').count(),
-    1,
-  );
+  // The 64-bit window the guest created is in the report's map.
+  assert.ok((await reportText(page)).includes("0x800000000000000"));
+  assert.ok((await page.frameLocator("#report").locator("svg").count()) > 0);
   assert.match((await page.locator("#rebuilt-text").textContent()) ?? "", /H_PUT_TCE_INDIRECT/);
   await page.screenshot({ path: join(artifacts, "playground-trace.png") });
   await page.close();
