@@ -81,6 +81,7 @@ async function settled(page: Page): Promise<string> {
 
 /** The text the report page in the frame shows (its markup is src/view's to change). */
 async function reportText(page: Page): Promise<string> {
+  // biome-ignore lint/performance/useDomNodeTextContent: the rendered text, not the inlined script's
   return page.frameLocator("#report").locator("body").innerText();
 }
 
