@@ -86,31 +86,43 @@ function option(select: HTMLSelectElement, value: string, label: string): void {
 
 // ---- the scenario editor: line numbers, and the loader's problem marked where it is ----
 
-/** Renders the gutter and the marks layer behind the textarea for these problems. */
+/**
+ * Renders the gutter and the marks layer behind the textarea for these problems. The layer holds
+ * the same text, transparent, so that a problem's line and column land under the characters they
+ * name; lines without a problem stay plain text (a large file costs no element per line).
+ */
 function markProblems(problems: readonly Problem[]): void {
-  const lines = el.scenarioText.value.split("\n");
-  const bad = new Map(problems.filter((p) => p.line > 0).map((p) => [p.line, p]));
-  el.gutter.textContent = lines.map((_, i) => i + 1).join("\n");
-  const frag = document.createDocumentFragment();
+  const text = el.scenarioText.value;
+  const lines = text.split("\n");
+  const bad = new Map(
+    problems.filter((p) => p.line > 0 && p.line <= lines.length).map((p) => [p.line, p]),
+  );
+  el.gutter.textContent = Array.from({ length: lines.length }, (_, i) => i + 1).join("\n");
+  const parts: (string | Node)[] = [];
+  let plain: string[] = [];
   lines.forEach((line, i) => {
     const p = bad.get(i + 1);
-    const div = document.createElement("div");
-    if (!p) div.textContent = line || " ";
-    else {
-      div.className = "error-line";
-      div.dataset.line = String(p.line);
-      // Columns are 1-based; one past the end marks where something was expected.
-      const at = Math.max(0, Math.min(p.column - 1, line.length));
-      const mark = document.createElement("mark");
-      mark.className = "error-at";
-      mark.dataset.column = String(p.column);
-      mark.textContent = line.slice(at, at + 1) || " ";
-      div.append(line.slice(0, at), mark, line.slice(at + 1));
-      div.title = p.message;
+    if (!p) {
+      plain.push(line);
+      return;
     }
-    frag.append(div);
+    if (plain.length) parts.push(`${plain.join("\n")}\n`);
+    plain = [];
+    const span = document.createElement("span");
+    span.className = "error-line";
+    span.dataset.line = String(p.line);
+    span.title = p.message;
+    // Columns are 1-based; one past the end marks where something was expected.
+    const at = Math.max(0, Math.min(p.column - 1, line.length));
+    const mark = document.createElement("mark");
+    mark.className = "error-at";
+    mark.dataset.column = String(p.column);
+    mark.textContent = line.slice(at, at + 1) || " ";
+    span.append(line.slice(0, at), mark, line.slice(at + 1));
+    parts.push(span, i + 1 < lines.length ? "\n" : "");
   });
-  el.marks.replaceChildren(frag);
+  if (plain.length) parts.push(plain.join("\n"));
+  el.marks.replaceChildren(...parts);
   syncScroll();
 }
 
@@ -150,10 +162,17 @@ function goTo(line: number, column: number): void {
   el.scenarioText.setSelectionRange(at, at);
 }
 
+/** Past this many characters a scenario is checked when it runs, not as it is typed. */
+const LIVE_CHECK_CHARS = 1 << 20;
+
 let checkTimer: ReturnType<typeof setTimeout> | undefined;
 /** Checks the scenario as it is typed (the loader only, no run), a moment after typing stops. */
 function checkSoon(): void {
   clearTimeout(checkTimer);
+  if (el.scenarioText.value.length > LIVE_CHECK_CHARS) {
+    el.status.textContent = "a large scenario: checked when it runs";
+    return;
+  }
   checkTimer = setTimeout(() => {
     const problems = checkScenario(el.scenarioText.value, scenarioName());
     markProblems(problems);
@@ -173,6 +192,9 @@ function show(result: PlayResult, ms: number): void {
   el.verdict.className = `verdict ${result.verdict}`;
   el.report.srcdoc = result.html ?? "";
   el.report.hidden = result.html === undefined;
+  // An input that did not load has only its problems to show.
+  for (const part of el.output.querySelectorAll<HTMLElement>("[data-result]"))
+    part.hidden = result.verdict === "error";
   el.text.textContent = result.text ?? "";
   el.mtreeText.textContent = result.mtree ?? "";
   el.mtreeFlatText.textContent = result.flat ?? "";

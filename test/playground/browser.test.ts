@@ -247,6 +247,24 @@ test("a scenario's mistake is marked in the editor at its line and column, and c
   await page.locator("#run").click();
   assert.equal(await settled(page), "error");
   await page.screenshot({ path: join(artifacts, "playground-error.png") });
+  // Further down a long file, with the editor scrolled: the mark follows the text.
+  await page.locator("#scenario-text").fill("# filler\n".repeat(60) + BAD_TCE);
+  const far = page.locator('#marks .error-line[data-line="67"] mark.error-at[data-column="48"]');
+  await far.waitFor();
+  await page.locator("#scenario-text").evaluate((t: HTMLTextAreaElement) => {
+    t.scrollTop = 700;
+    t.dispatchEvent(new Event("scroll"));
+  });
+  const scrolled = await page
+    .locator("#scenario-text")
+    .evaluate((t: HTMLTextAreaElement) => t.scrollTop);
+  const farBox = await far.boundingBox();
+  assert.ok(farBox && scrolled > 0);
+  assert.ok(
+    Math.abs(farBox.y - (area.y + 4 + 66 * 16 - scrolled)) < 3,
+    `mark at y=${farBox.y}, scrolled ${scrolled}`,
+  );
+  assert.ok(Math.abs(farBox.x - (area.x + 4 + 47 * ch)) < 2, `mark at x=${farBox.x}`);
   await page.close();
 });
 
