@@ -14,7 +14,12 @@ export interface PlayState {
   readonly scenario: { readonly name: string; readonly text: string };
   readonly behaviour: "" | "qemu-7.2" | "qemu-2016-prefix";
   readonly mtree: { readonly tree: string; readonly flat: string };
-  readonly trace: { readonly log: string; readonly commandLine: string };
+  /** The log, the command line, and what to assume where the log is silent (`--assume`). */
+  readonly trace: {
+    readonly log: string;
+    readonly commandLine: string;
+    readonly assume: "none" | "linear";
+  };
 }
 
 const PREFIX = "#v1=";
@@ -115,6 +120,9 @@ export async function decodeState(fragment: string): Promise<PlayState> {
   const scenario = obj(top.scenario, "scenario");
   const mtree = obj(top.mtree, "mtree");
   const trace = obj(top.trace, "trace");
+  const assume = trace.assume ?? "none";
+  if (assume !== "none" && assume !== "linear")
+    throw new FragmentError("expected trace.assume none or linear");
   return {
     mode,
     behaviour,
@@ -126,6 +134,7 @@ export async function decodeState(fragment: string): Promise<PlayState> {
     trace: {
       log: str(trace.log, "trace.log"),
       commandLine: str(trace.commandLine, "trace.commandLine"),
+      assume,
     },
   };
 }

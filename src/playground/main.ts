@@ -50,6 +50,7 @@ const el = {
   traceExample: $<HTMLSelectElement>("trace-example"),
   traceLog: $<HTMLTextAreaElement>("trace-log"),
   traceCommandLine: $<HTMLTextAreaElement>("trace-cmdline"),
+  traceAssume: $<HTMLSelectElement>("trace-assume"),
   problems: $<HTMLUListElement>("problems"),
   run: $<HTMLButtonElement>("run"),
   share: $<HTMLButtonElement>("share"),
@@ -219,7 +220,11 @@ function play(): PlayResult {
     const dump = flat.trim() === "" ? splitMtreeDump(el.mtreeTree.value) : undefined;
     return playMtree(dump?.tree ?? el.mtreeTree.value, dump?.flat ?? flat);
   }
-  return playTrace(el.traceLog.value, el.traceCommandLine.value);
+  return playTrace(
+    el.traceLog.value,
+    el.traceCommandLine.value,
+    el.traceAssume.value === "linear" ? "linear" : "none",
+  );
 }
 
 /** Runs the current input; the page says so first, since a long run holds the page. */
@@ -244,7 +249,11 @@ function state(): PlayState {
     scenario: { name: el.scenarioName.value, text: el.scenarioText.value },
     behaviour: el.behaviour.value as PlayState["behaviour"],
     mtree: { tree: el.mtreeTree.value, flat: el.mtreeFlat.value },
-    trace: { log: el.traceLog.value, commandLine: el.traceCommandLine.value },
+    trace: {
+      log: el.traceLog.value,
+      commandLine: el.traceCommandLine.value,
+      assume: el.traceAssume.value === "linear" ? "linear" : "none",
+    },
   };
 }
 
@@ -256,6 +265,7 @@ function restore(s: PlayState): void {
   el.mtreeFlat.value = s.mtree.flat;
   el.traceLog.value = s.trace.log;
   el.traceCommandLine.value = s.trace.commandLine;
+  el.traceAssume.value = s.trace.assume;
   const example = examples.scenarios.find((e) => e.name === s.scenario.name);
   el.example.value = example && example.text === s.scenario.text ? example.name : "";
   setMode(s.mode);
@@ -264,14 +274,16 @@ function restore(s: PlayState): void {
 async function share(): Promise<void> {
   const fragment = await encodeState(state());
   history.replaceState(null, "", fragment);
+  // Browsers keep URLs to about 2 MB (Chromium); past that a link may not survive being opened.
+  const tooLong = fragment.length > 2_000_000 ? " (too long for a link in most browsers)" : "";
   el.shareLink.value = location.href;
   el.shareLink.hidden = false;
   el.shareLink.select();
   try {
     await navigator.clipboard.writeText(location.href);
-    el.status.textContent = `link copied (${fragment.length} characters)`;
+    el.status.textContent = `link copied (${fragment.length} characters)${tooLong}`;
   } catch {
-    el.status.textContent = `link ready to copy (${fragment.length} characters)`;
+    el.status.textContent = `link ready to copy (${fragment.length} characters)${tooLong}`;
   }
 }
 

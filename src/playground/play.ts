@@ -17,6 +17,7 @@ import type { Report } from "../scenario/report.ts";
 import { runScenario, snapshotState } from "../scenario/run.ts";
 import type { Behaviour, Scenario } from "../scenario/schema.ts";
 import { CommandLineError, parseCommandLine } from "../trace/cmdline.ts";
+import type { Assumption } from "../trace/rebuild.ts";
 import { TraceSyntaxError } from "../trace/record.ts";
 import { replayTrace } from "../trace/replay.ts";
 import { flatViewPictures, renderMemoryHtml } from "../view/flat-views.ts";
@@ -188,7 +189,11 @@ export function playMtree(tree: string, flat: string): PlayResult {
 }
 
 /** Replays a QEMU trace log of the machine its command line describes (as `iova trace`). */
-export function playTrace(log: string, commandLine: string): PlayResult {
+export function playTrace(
+  log: string,
+  commandLine: string,
+  assumption: Assumption = "none",
+): PlayResult {
   let traced: ReturnType<typeof parseCommandLine>;
   try {
     traced = parseCommandLine(commandLine);
@@ -198,7 +203,11 @@ export function playTrace(log: string, commandLine: string): PlayResult {
     return internal("command line", e);
   }
   try {
-    const replay = replayTrace([log], traced, { logName: "trace.log", machineName: "cmdline" });
+    const replay = replayTrace([log], traced, {
+      logName: "trace.log",
+      machineName: "cmdline",
+      assumption,
+    });
     const { result } = replay;
     return {
       verdict: result.ok ? "ok" : "FAILED",

@@ -275,6 +275,10 @@ test("a link restores the inputs, the mode and the verdict exactly; a broken lin
   const edited = `${read("examples", "e14-tce-basics.yaml")}# édité ☃ 😀\n`;
   await page.locator("#scenario-text").fill(edited);
   await page.locator("#behaviour").selectOption("qemu-2016-prefix");
+  // A field of another tab (hidden now) is part of the state too.
+  await page.locator("#trace-assume").evaluate((select: HTMLSelectElement) => {
+    select.value = "linear";
+  });
   await page.locator("#run").click();
   const verdict = await settled(page);
   const fields = [
@@ -285,6 +289,7 @@ test("a link restores the inputs, the mode and the verdict exactly; a broken lin
     "#mtree-flat",
     "#trace-log",
     "#trace-cmdline",
+    "#trace-assume",
   ];
   const values = async (p: Page) => Promise.all(fields.map((f) => p.locator(f).inputValue()));
   const before = await values(page);
@@ -296,6 +301,7 @@ test("a link restores the inputs, the mode and the verdict exactly; a broken lin
   const restored = await open(url);
   assert.deepEqual(await values(restored.page), before);
   assert.equal(before[1], edited);
+  assert.equal(before[7], "linear");
   assert.equal(
     await restored.page.getByRole("tab", { name: "Scenario" }).getAttribute("aria-selected"),
     "true",

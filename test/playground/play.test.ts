@@ -158,12 +158,28 @@ test("the Linux 6.1 trace replays to ok, as `iova trace` says, and its bad line 
   assert.equal(broken.problems[0].line, read(dir, "trace.log").split("\n").length);
 });
 
+test("--assume linear in the page fills what the log leaves unsaid, as `iova trace --assume linear` does", () => {
+  const dir = "examples/trace/linux-6.1-xhci-4g";
+  const args = ["trace", join(root, dir, "trace.log"), "--machine", join(root, dir, "cmdline.txt")];
+  for (const assume of ["none", "linear"] as const) {
+    const played = playTrace(read(dir, "trace.log"), read(dir, "cmdline.txt"), assume);
+    const printed = cli(...args, "--assume", assume).out;
+    assert.equal(/assumption linear used/.test(played.text ?? ""), assume === "linear");
+    // The same findings, but for the log's name (the page has no path for it).
+    assert.equal(played.text, printed.replaceAll(join(root, dir, "trace.log"), "trace.log"));
+  }
+});
+
 const STATE: PlayState = {
   mode: "trace",
   scenario: { name: "a b.yaml", text: "name: é ☃ 😀\n\tsteps: []\n" },
   behaviour: "qemu-2016-prefix",
   mtree: { tree: "address-space: memory\n", flat: "" },
-  trace: { log: "x".repeat(100_000), commandLine: "qemu-system-ppc64 -M pseries\n" },
+  trace: {
+    log: "x".repeat(100_000),
+    commandLine: "qemu-system-ppc64 -M pseries\n",
+    assume: "linear",
+  },
 };
 
 test("the link state round-trips exactly, compressed", async () => {
