@@ -231,13 +231,14 @@ function play(): PlayResult {
 function run(): Promise<void> {
   document.body.dataset.verdict = "running";
   el.status.textContent = `${mode}: running…`;
+  // A few milliseconds first, so that the page paints "running" before the run holds it.
   return new Promise((resolve) =>
     setTimeout(() => {
       const t0 = performance.now();
       const result = play();
       show(result, performance.now() - t0);
       resolve();
-    }, 0),
+    }, 20),
   );
 }
 
