@@ -168,6 +168,17 @@ test("a recorded info mtree dump pasted as one text (tree, then -f) shows the fl
   );
   await page.locator("#report").scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(artifacts, "playground-mtree.png") });
+  // A line that is not QEMU's is named by its line.
+  const lines = read(data, "mtree-D.txt").split("\n");
+  lines.splice(4, 0, "    this is not a region");
+  await page.locator("#mtree-tree").fill(lines.join("\n"));
+  await page.locator("#run").click();
+  assert.equal(await settled(page), "error");
+  assert.match(
+    (await page.locator("#problems li").first().textContent()) ?? "",
+    /^info mtree:5: expected /,
+  );
+  assert.ok(await page.locator("#report").isHidden());
   await page.close();
 });
 
