@@ -17,6 +17,11 @@ import { VfioError } from "../vfio/container.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
+import {
+  MachineTypeError,
+  machineTypeVersion,
+  unsupportedMachineTypeMessage,
+} from "./machine-type.ts";
 import { type PciBus, PciDevice, type PciFunctionSpec } from "./pci-device.ts";
 import { e1000, e1000e, virtioNetPci } from "./pci-nics.ts";
 import {
@@ -28,6 +33,7 @@ import {
   updatePam,
   updateSmram,
 } from "./q35-chipset.ts";
+import { DEFAULT_QEMU_LINE, type QemuLine } from "./qemu-line.ts";
 import { qemuXhci } from "./qemu-xhci.ts";
 
 const KiB = 1024n;
@@ -47,6 +53,10 @@ export interface Q35DeviceSpec {
 
 /** A q35 machine description. */
 export interface Q35Config {
+  /** Which QEMU release the machine models (default 7.2): its machine types and behaviour. */
+  readonly qemu?: QemuLine;
+  /** `q35` (that release's newest) or `pc-q35-X.Y`; default `q35`. */
+  readonly machineType?: string;
   /** RAM in bytes (QEMU's `-m`; 128 MiB by default). */
   readonly memory?: bigint;
   /** Number of CPUs (each has its memory and SMM address spaces). */
@@ -92,6 +102,10 @@ export interface Q35Bus extends PciBus {
 
 /** A q35 machine. */
 export class Q35Machine {
+  /** Which QEMU release this machine models; rules that changed between releases branch on it. */
+  readonly qemu: QemuLine;
+  /** The versioned machine type built (`q35` under 10.0 is `10.0`). */
+  readonly machineVersion: string;
   readonly memory: MemorySystem;
   readonly sysmem: MemoryRegion;
   readonly io: MemoryRegion;
@@ -132,6 +146,14 @@ export class Q35Machine {
   #anonymous = 0;
 
   constructor(config: Q35Config = {}) {
+    this.qemu = config.qemu ?? DEFAULT_QEMU_LINE;
+    const machineType = config.machineType ?? "q35";
+    const version = machineTypeVersion("pc-q35", machineType, this.qemu);
+    if (version === undefined)
+      throw new MachineTypeError(
+        `qemu-system-x86_64: ${unsupportedMachineTypeMessage(machineType, this.qemu)}`,
+      );
+    this.machineVersion = version;
     const ramSize = config.memory ?? 128n * MiB;
     const m = new MemorySystem();
     this.memory = m;

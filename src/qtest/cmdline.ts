@@ -237,10 +237,12 @@ export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
         throw new CmdlineError(`option ${a} is not modelled`);
     }
   }
-  if (machine !== "q35" && machine !== "pc-q35-7.2") {
+  // Which pc-q35-X.Y the modelled QEMU has is the machine's to say (it differs by release).
+  if (machine !== "q35" && !machine?.startsWith("pc-q35-")) {
     throw new CmdlineError(`machine '${machine ?? "pc"}': only q35 is modelled for x86`);
   }
   return {
+    ...(machine === "q35" ? {} : { machineType: machine }),
     ...(memory === undefined ? {} : { memory }),
     ...(smp === undefined ? {} : { smp }),
     ...(intelIommu === undefined ? {} : { intelIommu }),
