@@ -27,7 +27,7 @@ import {
   unsupportedMachineTypeMessage,
 } from "./machine-type.ts";
 import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
-import { DEFAULT_QEMU_LINE, type QemuLine } from "./qemu-line.ts";
+import { atLeast, DEFAULT_QEMU_LINE, type QemuLine } from "./qemu-line.ts";
 import { qemuXhci } from "./qemu-xhci.ts";
 
 /** A PHB as the machine description gives it; index 0 is the machine's default PHB. */
@@ -169,15 +169,17 @@ export class PseriesMachine implements TceHost, RtasHost {
       owner: { kind: "obj", key: "path", value: "/objects/ppc_spapr.ram" },
     });
     this.sysmem.addSubregion(this.ram, 0n);
+    let deviceMemory: MemoryRegion | undefined;
     if (config.maxMemory !== undefined && config.maxMemory > config.memory) {
       const base = (config.memory + GiB - 1n) & ~(GiB - 1n);
-      this.sysmem.addSubregion(
-        m.container("device-memory", config.maxMemory - config.memory),
-        base,
-      );
+      deviceMemory = m.container("device-memory", config.maxMemory - config.memory);
+      this.sysmem.addSubregion(deviceMemory, base);
     }
     if (compat.xive) this.#addXive();
     m.commit();
+    // QEMU 10.0, unlike 7.2, gives the device-memory area an address space of its own
+    // (machine_memory_devices_init), which `info mtree` lists.
+    if (deviceMemory && atLeast(this.qemu, "10.0")) m.addressSpace(deviceMemory, "device-memory");
     for (let i = 0; i < smp; i++) this.cpuAs.push(m.addressSpace(this.sysmem, `cpu-memory-${i}`));
 
     const devicesBefore = (compat.xive ? 3 : 2) + smp;

@@ -17,6 +17,7 @@ export class CmdlineError extends Error {
 const SKIPPED_WITH_ARG = new Set([
   "-qmp",
   "-qtest",
+  "-qtest-log",
   "-accel",
   "-display",
   "-serial",
