@@ -82,7 +82,7 @@ steps:
   );
   // A stand-in for a behaviour change: under 10.0, step 1 logs other ioctls and a message,
   // and step 2 is refused.
-  const run: typeof runScenario = (s, options) =>
+  const run: typeof runScenario = (s, options = {}) =>
     runScenario(s, {
       ...options,
       afterStep: (i, report, m) => {
