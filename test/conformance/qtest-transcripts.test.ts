@@ -48,7 +48,7 @@ const KNOWN_10: Record<string, { readonly line: number; readonly reason: string 
   "vtd-iotlb-psi-alias": {
     line: 54,
     reason:
-      "a page-selective IOTLB invalidation: after it 10.0 reads the new mapping where 7.2 still read the old, cached one",
+      "7.2 keeps a page-selective invalidation's mask in a uint8_t, so invalidating iova 0x100000 also dropped iova 0x200000's cached entry (the comments describe 7.2); 10.0 compares whole page numbers, keeps that entry, and the DMA reads the stale page 0x400000",
   },
   "vtd-registers": {
     line: 3,
