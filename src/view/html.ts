@@ -63,7 +63,8 @@ export class CompressedAxis {
         this.#segments.push({ start: at, end: s.start, x, width: gapWidth, gap: true });
         x += gapWidth;
       }
-      const width = Math.max(60, Math.min(400, 20 * Math.log2(Number(s.end - s.start) + 1)));
+      // Wider for larger ranges (the square of log2 of the size), so sizes can be told apart.
+      const width = Math.max(40, (Math.log2(Number(s.end - s.start) + 1) - 8) ** 2 / 4);
       this.#segments.push({ start: s.start, end: s.end, x, width, gap: false });
       x += width;
       at = s.end;

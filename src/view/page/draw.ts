@@ -35,7 +35,10 @@ export const MAP_CSS = `
 .iova-map .bar rect { stroke-width: 1; }
 .iova-map .bar:hover rect, .iova-map .bar:focus rect { stroke-width: 3; }
 .iova-map .bar:focus { outline: none; }
-.iova-map .link { stroke-width: 1.2; fill: none; opacity: .7; }
+.iova-map .link { stroke-width: 1.8; fill: none; opacity: .85; }
+.iova-map .link.off { stroke-dasharray: 4 3; }
+.iova-map text.offscreen { font-size: 10px; fill: #333; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
+.iova-map .bar text { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-opacity: .8; }
 .k-ok.guest rect { fill: #aed6f1; stroke: #1f618d; } .swatch.guest { background: #aed6f1; border-color: #1f618d; }
 .k-ok.host rect { fill: #abebc6; stroke: #1e8449; } .swatch.host { background: #abebc6; border-color: #1e8449; }
 .k-ok.gpa rect { fill: #d5d8dc; stroke: #566573; } .swatch.gpa { background: #d5d8dc; border-color: #566573; }
@@ -53,7 +56,7 @@ const BAR_H = 18;
 const TITLE_H = 14;
 const SPACE_TITLE_H = 22;
 const RULER_H = 34;
-const GPA_H = 40;
+const GPA_H = 50;
 const GAP_UNITS = 40;
 const CHAR_W = 6.7;
 
@@ -295,8 +298,9 @@ export function mountMap(
     y: number,
     h: number,
     label: (b: ViewBar) => string[],
+    room = d.x1 - d.x0,
   ): string {
-    const w = Math.max(2, d.x1 - d.x0);
+    const w = Math.max(role.endsWith("map") ? 4 : 2, d.x1 - d.x0);
     const text =
       d.bars.length === 1
         ? describe(role, d.bars[0])
@@ -305,8 +309,8 @@ export function mountMap(
     const cls = `bar k-${d.k} ${side(role)}${role.endsWith("window") ? " window" : ""}`;
     let t = "";
     if (d.bars.length === 1) {
-      const room = w - 6;
-      const fit = label(d.bars[0]).find((l) => l.length * CHAR_W <= room);
+      // A label may run on past a narrow bar, up to the next bar of its lane.
+      const fit = label(d.bars[0]).find((l) => l.length * CHAR_W <= Math.max(w, room) - 6);
       if (fit) t = `<text x="${(d.x0 + 3).toFixed(1)}" y="${y + h - 5}">${esc(fit)}</text>`;
     } else {
       const runs = d.bars.reduce((n, b) => n + (b.r ?? 1), 0);
@@ -465,7 +469,10 @@ export function mountMap(
         );
         const drawn = lane(role, l.bars, (b) => [BigInt(b.s), BigInt(b.s) + BigInt(b.z)], P);
         const labels = role.endsWith("window") ? windowLabels : mapLabels;
-        for (const d of drawn) parts.push(barSvg(role, d, y + TITLE_H, BAR_H, labels));
+        drawn.forEach((d, i) => {
+          const next = i + 1 < drawn.length ? drawn[i + 1].x0 : P;
+          parts.push(barSvg(role, d, y + TITLE_H, BAR_H, labels, next - d.x0));
+        });
         y += LANE_H;
       }
       // The relation: each mapping's bus address joined to the guest physical address it reaches.
@@ -476,19 +483,35 @@ export function mountMap(
           const l = sp.lanes.find((x) => x.role === role);
           if (!l || barY === undefined) return;
           let n = 0;
+          const left = new Set<string>();
+          const right = new Set<string>();
           for (const d of lane(role, l.bars, (b) => [BigInt(b.s), BigInt(b.s) + BigInt(b.z)], P)) {
             const b = d.bars[0];
             if (b.t === undefined || n++ > 400) continue;
             const xb = Math.min(Math.max((d.x0 + d.x1) / 2, 0), P);
-            const tx = xOf(axis.u(BigInt(b.t)), P);
-            if (tx < -P || tx > 2 * P) continue;
+            const raw = xOf(axis.u(BigInt(b.t)), P);
+            const tx = Math.min(Math.max(raw, 0), P);
             const y0 = down ? barY + BAR_H : barY;
             const y1 = down ? gy : gy + GPA_H - TITLE_H;
             const mid = (y0 + y1) / 2;
             links.push(
-              `<path class="link k-${d.k}" d="M${xb.toFixed(1)},${y0} C${xb.toFixed(1)},${mid} ${tx.toFixed(1)},${mid} ${tx.toFixed(1)},${y1}"></path>`,
+              `<path class="link k-${d.k}${raw === tx ? "" : " off"}" d="M${xb.toFixed(1)},${y0} C${xb.toFixed(1)},${mid} ${tx.toFixed(1)},${mid} ${tx.toFixed(1)},${y1}"></path>`,
             );
+            if (raw < 0) left.add(b.t);
+            else if (raw > P) right.add(b.t);
           }
+          // Targets off screen: say where they are, at the edge they lie beyond.
+          const ty = down ? gy + 10 : gy + GPA_H - TITLE_H - 3;
+          const list = (set: Set<string>) =>
+            [...set].slice(0, 4).join(", ") + (set.size > 4 ? `, … ${set.size - 4} more` : "");
+          if (left.size)
+            links.push(
+              `<text class="offscreen" x="2" y="${ty}">← ${down ? "guest" : "host"} targets ${list(left)}</text>`,
+            );
+          if (right.size)
+            links.push(
+              `<text class="offscreen" x="${P - 2}" y="${ty}" text-anchor="end">${down ? "guest" : "host"} targets ${list(right)} →</text>`,
+            );
         };
         join("guest-map", laneY.get("guest-map"), true);
         join("host-map", laneY.get("host-map"), false);
