@@ -134,7 +134,7 @@ test("the 2016 example writes out both addresses of its first mismatch and draws
   await page.close();
 });
 
-test("zoom and pan move the view: buttons, keys, wheel and drag", async () => {
+test("zoom and pan move the view: buttons, keys, wheel and drag; Tab describes a bar", async () => {
   const { page } = await open(report(join(examples, "e04-seed-2016-prefix.yaml")));
   const whole = await view(page);
   assert.equal(whole.from, 0n);
@@ -143,6 +143,13 @@ test("zoom and pan move the view: buttons, keys, wheel and drag", async () => {
   const zoomed = await view(page);
   assert.ok(zoomed.to - zoomed.from < whole.to - whole.from, "the + button zooms in");
   const svg = page.locator("#map svg");
+  // Tab reaches the bars: the focused one is described in full.
+  await svg.focus();
+  await page.keyboard.press("Tab");
+  assert.match(
+    (await page.locator("#detail").textContent()) ?? "",
+    /^guest DMA window LIOBN 0x80000001: bus 0x800000000000000–0x8000000ffffffff \(4 GiB\), 64 KiB pages, 8 valid entries; a host IOMMU window covers it$/,
+  );
   await svg.focus();
   await page.keyboard.press("+");
   await page.keyboard.press("+");
