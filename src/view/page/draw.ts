@@ -188,6 +188,10 @@ const AGREEMENT_WORDS: Record<Agreement, string> = {
   extra: "EXTRA on the host (the guest has no such entry)",
 };
 
+/** A window's name: sPAPR names its windows by LIOBN (a number); other IOMMUs by their own names. */
+const windowName = (b: ViewBar) =>
+  b.w && /^0x[0-9a-f]+$/.test(b.w) ? `LIOBN ${b.w}` : (b.w ?? "");
+
 /** The full description of a bar, as hover and focus show it. */
 export function describe(role: LaneRole | "gpa", b: ViewBar): string {
   const s = BigInt(b.s);
@@ -198,7 +202,7 @@ export function describe(role: LaneRole | "gpa", b: ViewBar): string {
   const why = b.why ? ` — ${b.why}` : "";
   switch (role) {
     case "guest-window":
-      return `guest DMA window LIOBN ${b.w}: bus ${range}, ${sizeText(BigInt(b.g ?? "0x1000"))} pages, ${b.n ?? 0} valid entries; ${AGREEMENT_WORDS[b.k].replace("guest and host agree", "a host IOMMU window covers it")}${why}`;
+      return `guest DMA window ${windowName(b)}: bus ${range}, ${sizeText(BigInt(b.g ?? "0x1000"))} pages, ${b.n ?? 0} valid entries; ${AGREEMENT_WORDS[b.k].replace("guest and host agree", "a host IOMMU window covers it")}${why}`;
     case "host-window":
       return `host IOMMU window: bus ${range}, ${sizeText(BigInt(b.g ?? "0x1000"))} pages${why}`;
     case "guest-map":
@@ -326,7 +330,7 @@ export function mountMap(
   const windowLabels = (b: ViewBar): string[] => {
     const s = BigInt(b.s);
     const e = s + BigInt(b.z) - 1n;
-    const name = b.w ? `LIOBN ${b.w} ` : "";
+    const name = b.w ? `${windowName(b)} ` : "";
     const mark = b.k === "ok" ? "" : b.k === "missing" ? "NOT ON HOST: " : "≠ ";
     return [
       `${mark}${name}${b.s}–${hx(e)} (${sizeText(BigInt(b.z))})`,
