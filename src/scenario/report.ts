@@ -126,6 +126,25 @@ export const GuestWindowReportSchema = z
     size: hex,
     page_shift: z.number().int(),
     valid_entries: z.number().int().min(0),
+    mappings: z
+      .array(
+        z
+          .object({
+            bus: hex.describe("the bus address (IOBA) of the run's first entry"),
+            size: hex.describe("the bytes the run covers: its entries times the page size"),
+            gpa: hex.describe("the guest physical address the first entry points at"),
+            perm: z.enum(["r", "w", "rw"]),
+            same_page: z
+              .literal(true)
+              .optional()
+              .describe("every entry of the run points at the same guest page (one TCE repeated)"),
+          })
+          .strict(),
+      )
+      .optional()
+      .describe(
+        "the valid entries as maximal runs (contiguous in bus and guest physical address, one permission)",
+      ),
   })
   .strict();
 export type GuestWindowReport = z.infer<typeof GuestWindowReportSchema>;

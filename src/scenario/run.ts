@@ -19,11 +19,13 @@ import { hcallReturnName } from "../spapr/constants.ts";
 import { type HcallResult, hGetTce, hPutTce, hPutTceIndirect, hStuffTce } from "../spapr/hcalls.ts";
 import { rtasCall } from "../spapr/rtas.ts";
 import { decodeRtasReturns, encodeRtasArgs, rtasReturnWords } from "../spapr/rtas-args.ts";
+import type { TceTable } from "../spapr/tce-table.ts";
 import type { VfioHost } from "../vfio/vfio-host.ts";
 import type {
   BytesSummary,
   CheckReport,
   ExpectationFailure,
+  GuestWindowReport,
   Report,
   StepReport,
 } from "./report.ts";
@@ -765,6 +767,43 @@ function containerReports(machine: PseriesMachine, vfio: VfioHost) {
   });
 }
 
+/**
+ * A window's valid entries as maximal runs: entries next to each other whose pages follow each
+ * other in guest physical memory with one permission. A run of one TCE repeated (H_STUFF_TCE)
+ * stays one run that says so (it costs the table's records, not its entries).
+ */
+function guestRuns(t: TceTable): NonNullable<GuestWindowReport["mappings"]> {
+  const page = 1n << BigInt(t.pageShift);
+  const perms = ["", "r", "w", "rw"] as const;
+  const runs: { bus: bigint; size: bigint; gpa: bigint; perm: "r" | "w" | "rw"; same: boolean }[] =
+    [];
+  t.entryRuns().forEach(({ index, count, tce }) => {
+    const perm = perms[Number(tce & 3n)];
+    if (perm === "") return;
+    const bus = t.busOffset + (BigInt(index) << BigInt(t.pageShift));
+    const gpa = tce & ~(page - 1n) & 0xffff_ffff_ffff_ffffn;
+    const same = count > 1;
+    const last = runs[runs.length - 1];
+    if (
+      !same &&
+      last &&
+      !last.same &&
+      last.bus + last.size === bus &&
+      last.gpa + last.size === gpa &&
+      last.perm === perm
+    )
+      last.size += page;
+    else runs.push({ bus, size: BigInt(count) * page, gpa, perm, same });
+  });
+  return runs.map((r) => ({
+    bus: hex(r.bus),
+    size: hex(r.size),
+    gpa: hex(r.gpa),
+    perm: r.perm,
+    ...(r.same ? { same_page: true as const } : {}),
+  }));
+}
+
 /** The guest's windows and the host's containers now: the report's `guest` and `host` parts. */
 export function snapshotState(machine: PseriesMachine): Pick<Report, "guest" | "host"> {
   const windows = machine.phbs.flatMap((phb) =>
@@ -777,6 +816,7 @@ export function snapshotState(machine: PseriesMachine): Pick<Report, "guest" | "
         size: hex(t.windowSize),
         page_shift: t.pageShift,
         valid_entries: t.validEntryCount,
+        mappings: guestRuns(t),
       })),
   );
   const vfio = machine.vfio;

@@ -1,34 +1,27 @@
 /**
- * The report as one self-contained HTML page (no network): the PHB's DMA space with the guest's
- * windows beside each host container's windows and mapping density, every difference marked, the
- * steps, the invariant verdicts, and the `info mtree` text. A pure function of the report.
+ * The report as one self-contained HTML page (no network): what went wrong in words, the
+ * translation drawn per PHB (guest windows and entries, the guest physical memory they reach, the
+ * host IOMMU's mappings and windows, on one zoomable axis; see `page/draw.ts`), the steps as a
+ * timeline in words, the invariant verdicts, the flat views and the `info mtree` tree. A pure
+ * function of the report: `model.ts` makes the JSON the page script draws.
  *
- * Bus addresses span 2^64, so the axis is not linear: occupied ranges are drawn in proportion to
- * each other and the gaps between them are compressed to a fixed width and labelled with their
- * size.
+ * The flat views are still drawn here as static SVG: their occupied ranges in proportion to each
+ * other, the gaps between them compressed to a fixed width and labelled with their size.
  */
 import { hex16 } from "../memory/int.ts";
 import type { MtreeDiff } from "../memory/mtree/diff.ts";
 import type { Report } from "../scenario/report.ts";
+import { formatSize, type ReportView, type ReportViewOptions, reportView } from "./model.ts";
+import { MAP_CSS } from "./page/draw.ts";
 import { PAGE_SCRIPT } from "./page-script.ts";
+
+export type { DmaState } from "./model.ts";
 
 const escapeHtml = (s: string) =>
   s.replace(
     /[&<>"']/g,
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
   );
-
-/** Human size: 4 KiB, 1 GiB, 2^59 B. */
-export function formatSize(bytes: bigint): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024n && v % 1024n === 0n && u < units.length - 1) {
-    v /= 1024n;
-    u++;
-  }
-  return `${v} ${units[u]}`;
-}
 
 /** Approximate size for gap labels: "≈512 PiB". */
 export function formatApprox(bytes: bigint): string {
@@ -70,7 +63,8 @@ export class CompressedAxis {
         this.#segments.push({ start: at, end: s.start, x, width: gapWidth, gap: true });
         x += gapWidth;
       }
-      const width = Math.max(60, Math.min(400, 20 * Math.log2(Number(s.end - s.start) + 1)));
+      // Wider for larger ranges (the square of log2 of the size), so sizes can be told apart.
+      const width = Math.max(40, (Math.log2(Number(s.end - s.start) + 1) - 8) ** 2 / 4);
       this.#segments.push({ start: s.start, end: s.end, x, width, gap: false });
       x += width;
       at = s.end;
@@ -128,147 +122,6 @@ function lane(axis: CompressedAxis, y: number, title: string, bars: readonly Bar
   return out.join("\n");
 }
 
-/** What the DMA map draws: the report's guest and host parts, at some moment. */
-export type DmaState = Pick<Report, "guest" | "host">;
-
-/** Bus ranges the shadow check flagged, sorted by start, with the largest end so far at each. */
-interface WrongRanges {
-  readonly starts: readonly bigint[];
-  readonly maxEnds: readonly bigint[];
-}
-
-function wrongRanges(ranges: { start: bigint; end: bigint }[]): WrongRanges {
-  const sorted = ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const maxEnds: bigint[] = [];
-  for (const r of sorted) {
-    const prev = maxEnds[maxEnds.length - 1];
-    maxEnds.push(prev !== undefined && prev > r.end ? prev : r.end);
-  }
-  return { starts: sorted.map((r) => r.start), maxEnds };
-}
-
-/** Whether a flagged range overlaps [start, start + size) (a binary search). */
-function anyIn(wrong: WrongRanges, start: bigint, size: bigint): boolean {
-  const end = start + size;
-  let lo = 0;
-  let hi = wrong.starts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (wrong.starts[mid] < end) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo > 0 && wrong.maxEnds[lo - 1] > start;
-}
-
-/** A range of the host's mappings drawn as one bar: contiguous runs merged, and how many. */
-export interface MappingRange {
-  readonly start: bigint;
-  readonly size: bigint;
-  /** Mapping runs (contiguous in bus and host address, one permission) it holds. */
-  readonly runs: number;
-  /** Host IOMMU entries (pages) it holds. */
-  readonly entries: bigint;
-  readonly perms: string;
-  /** The first run, to show where it points. */
-  readonly first: DmaState["host"]["containers"][number]["mappings"][number];
-}
-
-/**
- * The host's mapping runs merged wherever they touch in bus address, so a container with a
- * million scattered entries draws as a few bars, each saying how many entries it holds.
- */
-export function mappingRanges(container: DmaState["host"]["containers"][number]): MappingRange[] {
-  const windows = container.windows.map((w) => ({
-    start: BigInt(w.start),
-    end: BigInt(w.start) + BigInt(w.size),
-    page: 1n << BigInt(w.page_shift),
-  }));
-  const pageAt = (iova: bigint) =>
-    windows.find((w) => iova >= w.start && iova < w.end)?.page ?? 1n << 12n;
-  const out: {
-    start: bigint;
-    size: bigint;
-    runs: number;
-    entries: bigint;
-    perms: Set<string>;
-    first: MappingRange["first"];
-  }[] = [];
-  for (const m of container.mappings) {
-    const start = BigInt(m.iova);
-    const size = BigInt(m.size);
-    const page = pageAt(start);
-    const entries = (size + page - 1n) / page;
-    const last = out[out.length - 1];
-    if (last && last.start + last.size === start) {
-      last.size += size;
-      last.runs++;
-      last.entries += entries;
-      last.perms.add(m.perm);
-    } else out.push({ start, size, runs: 1, entries, perms: new Set([m.perm]), first: m });
-  }
-  return out.map((r) => ({ ...r, perms: [...r.perms].join("/") }));
-}
-
-/** Bars of a state, lane by lane; `wrong` are the bus ranges the shadow check flagged. */
-function dmaLanes(state: DmaState, wrong: WrongRanges): { title: string; bars: Bar[] }[] {
-  const hasWrong = (start: bigint, size: bigint) => anyIn(wrong, start, size);
-  const guest: Bar[] = state.guest.windows.map((w) => {
-    const start = BigInt(w.start);
-    const size = BigInt(w.size);
-    const differs = hasWrong(start, size);
-    return {
-      start,
-      size,
-      label: `${differs ? "≠ " : ""}${w.liobn} @ ${w.start}`,
-      detail: `guest window ${w.liobn} (PHB ${w.phb}): ${w.start} +${formatSize(size)}, ${formatSize(1n << BigInt(w.page_shift))} pages, ${w.valid_entries} valid entries${differs ? " — the host does not mirror it faithfully" : ""}`,
-      cls: differs ? "guest differs" : "guest",
-    };
-  });
-  const lanes: { title: string; bars: Bar[] }[] = [
-    { title: "guest DMA windows (TCE tables)", bars: guest },
-  ];
-  state.host.containers.forEach((c, i) => {
-    const windows: Bar[] = c.windows.map((w) => {
-      const start = BigInt(w.start);
-      const size = BigInt(w.size);
-      const mirrored = guest.some((g) => g.start === start && g.size === size);
-      return {
-        start,
-        size,
-        label: `${mirrored ? "" : "≠ "}${w.start}`,
-        detail: `host window ${w.start} +${formatSize(size)}, ${formatSize(1n << BigInt(w.page_shift))} pages${mirrored ? "" : " — differs from every guest window"}`,
-        cls: mirrored ? "host" : "host differs",
-      };
-    });
-    for (const g of guest) {
-      if (c.windows.some((w) => BigInt(w.start) === g.start && BigInt(w.size) === g.size)) continue;
-      windows.push({
-        start: g.start,
-        size: g.size,
-        label: "missing",
-        detail: `no host window mirrors guest window ${g.label}`,
-        cls: "missing",
-      });
-    }
-    const maps: Bar[] = mappingRanges(c).map((r) => ({
-      start: r.start,
-      size: r.size,
-      label: r.runs === 1 ? r.perms : `${r.entries} entries`,
-      detail:
-        r.runs === 1
-          ? `host maps ${r.first.iova} +${formatSize(r.size)} -> gpa ${r.first.gpa} (${r.perms}), ${r.entries} entries`
-          : `host maps 0x${r.start.toString(16)} +${formatSize(r.size)} in ${r.runs} runs, ${r.entries} entries (${r.perms}); the first -> gpa ${r.first.gpa}`,
-      cls: hasWrong(r.start, r.size) ? "map differs" : "map",
-    }));
-    lanes.push({
-      title: `host container ${i} (${c.backend}) windows — ${c.devices.join(", ")}`,
-      bars: windows,
-    });
-    lanes.push({ title: `host container ${i} mappings`, bars: maps });
-  });
-  return lanes;
-}
-
 /** One SVG of lanes on a shared axis, with the compressed gaps labelled. */
 function lanesSvg(
   axis: CompressedAxis,
@@ -285,44 +138,7 @@ function lanesSvg(
     )
     .join("\n");
   const body = lanes.map((l, i) => lane(axis, 24 + i * 56, l.title, l.bars)).join("\n");
-  return `<svg role="img" aria-label="${escapeHtml(label)}" viewBox="-40 0 ${Math.ceil(axis.width) + 80} ${height}" width="${Math.ceil(axis.width) + 80}" style="max-width: 100%; height: auto">\n${gaps}\n${body}\n</svg>`;
-}
-
-/** The DMA map of every frame (one per step, the last being the final state) on one axis. */
-function dmaFrames(
-  report: Report,
-  timeline: readonly { label: string; state: DmaState }[],
-): string {
-  const wrong = wrongRanges(
-    (report.checks.find((c) => c.name === "shadow")?.violations ?? [])
-      .filter((v) => v.bus !== undefined)
-      .map((v) => {
-        const start = BigInt(v.bus as string);
-        return { start, end: start + (v.size === undefined ? 1n : BigInt(v.size)) };
-      }),
-  );
-  const none = wrongRanges([]);
-  const frames = [
-    ...timeline,
-    { label: "final state", state: { guest: report.guest, host: report.host } },
-  ];
-  const laneSets = frames.map((f, i) => dmaLanes(f.state, i === frames.length - 1 ? wrong : none));
-  const spans = laneSets.flatMap((ls) =>
-    ls.flatMap((l) => l.bars.map((b) => ({ start: b.start, end: b.start + b.size }))),
-  );
-  const axis = new CompressedAxis(spans);
-  const last = frames.length - 1;
-  const svgs = frames
-    .map(
-      (f, i) =>
-        `<div class="frame" data-label="${escapeHtml(f.label)}"${i === last ? "" : " hidden"}>${lanesSvg(axis, laneSets[i], `DMA address map, ${f.label}: guest windows and host IOMMU`)}</div>`,
-    )
-    .join("\n");
-  const slider =
-    frames.length > 1
-      ? `<p><label for="timeline">Step</label> <input id="timeline" type="range" min="0" max="${last}" value="${last}" aria-describedby="timeline-label"> <span id="timeline-label">final state</span></p>`
-      : "";
-  return `${slider}\n${svgs}`;
+  return `<svg class="flat" role="img" aria-label="${escapeHtml(label)}" viewBox="-40 0 ${Math.ceil(axis.width) + 80} ${height}" width="${Math.ceil(axis.width) + 80}" style="max-width: 100%; height: auto">\n${gaps}\n${body}\n</svg>`;
 }
 
 /** A flat view: its address spaces and ranges. */
@@ -392,76 +208,120 @@ export function mtreeHtml(text: string): string {
 }
 
 /** Extras the page can show beyond the report. */
-export interface HtmlOptions {
-  /** The guest and host state after each step, for the timeline. */
-  readonly timeline?: readonly { readonly label: string; readonly state: DmaState }[];
-  /** Why the timeline is missing or stops early, when it does. */
-  readonly timelineNote?: string;
+export interface HtmlOptions extends ReportViewOptions {
   /** The machine's flat views at the end. */
   readonly flatViews?: readonly FlatViewPicture[];
 }
 
-/** Rows of the steps table at most; the rest are counted (the JSON report has them all). */
-const STEP_ROWS = 2000;
+const MARKS: Record<string, string> = { held: "✓", succeeded: "✓", failed: "✗", refused: "!" };
 
-/** The report as HTML. */
-export function renderReportHtml(report: Report, options: HtmlOptions = {}): string {
-  const verdict = report.ok ? "ok" : "FAILED";
-  const rows = report.steps
-    .slice(0, STEP_ROWS)
-    .map(
-      (s) =>
-        `<tr class="${s.outcome === "failed" ? "fail" : s.outcome === "refused" ? "refused" : "ok"}"><td>${s.step}</td><td>${escapeHtml(s.outcome)}</td><td>${escapeHtml(s.kind)}</td><td>${escapeHtml(s.name)}</td>` +
-        `<td>${escapeHtml(JSON.stringify(s.result).slice(0, 300))}</td><td>${escapeHtml([s.error, ...(s.expectation_failures ?? []).map((f) => f.message)].filter(Boolean).join("; "))}${s.qemu_aborts ? " <b>(QEMU would abort)</b>" : ""}</td></tr>`,
-    );
-  if (report.steps.length > STEP_ROWS)
-    rows.push(
-      `<tr><td colspan="6">… ${report.steps.length - STEP_ROWS} more steps (all in iova run --json)</td></tr>`,
-    );
-  const steps = rows.join("\n");
-  const checks = report.checks
+/** The legend: what each colour means, the same in every lane. */
+export const LEGEND_HTML = `<p class="legend"><span><span class="swatch guest"></span>guest (agrees with the host)</span>
+<span><span class="swatch host"></span>host IOMMU (agrees with the guest)</span>
+<span><span class="swatch gpa"></span>guest physical memory</span>
+<span><span class="swatch wrong"></span>guest and host disagree (≠)</span>
+<span><span class="swatch missing"></span>missing on the host</span>
+<span><span class="swatch extra"></span>extra on the host</span>
+<span><span class="swatch gapswatch"></span>empty addresses, compressed (not to scale)</span>
+<span>Lines join each bus address to the guest physical address it reaches. Window widths grow with their size; inside a window the scale is linear.</span></p>`;
+
+/** The page's parts that need no script: verdict, findings, legend, steps, invariants. */
+function staticParts(view: ReportView): { head: string; steps: string; checks: string } {
+  const verdict = view.ok ? "ok" : "FAILED";
+  const findings = view.findings.length
+    ? `<section class="findings"><h2>What went wrong</h2><p>Where the host IOMMU does not do what the guest's entries say (click one to see it on the map):</p><ol>${view.findings
+        .map(
+          (f) =>
+            `<li data-bus="${f.bus}" data-size="${f.size}" tabindex="0" title="show it on the map">${escapeHtml(f.text)}</li>`,
+        )
+        .join(
+          "",
+        )}${view.findingsOmitted ? `<li>… ${view.findingsOmitted} more (the shadow check in the JSON report lists every one)</li>` : ""}</ol></section>`
+    : view.frames[view.frames.length - 1].spaces.some((s) =>
+          s.lanes.some((l) => l.role === "host-map"),
+        )
+      ? `<p class="agree">Guest and host agree at every bus address.</p>`
+      : "";
+  const head = `<h1>${escapeHtml(view.scenario)} <span class="verdict ${verdict}">${verdict}</span></h1>
+<p>${escapeHtml(view.summary)}. Behaviour ${escapeHtml(view.behaviour)}.${view.error ? ` <b>${escapeHtml(view.error)}</b>` : ""}</p>
+${findings}`;
+  const rows = view.steps.map((s) => {
+    const cls = s.outcome === "failed" ? "fail" : s.outcome === "refused" ? "refused" : "ok";
+    const more = [
+      ...s.changes.map((c) => `<div class="change">${escapeHtml(c)}</div>`),
+      ...s.problems.map((p) => `<div class="problem">${escapeHtml(p)}</div>`),
+    ].join("");
+    return `<li class="step ${cls}"${s.frame !== undefined ? ` data-frame="${s.frame}" tabindex="0"` : ""}><span class="mark" title="${s.outcome}">${MARKS[s.outcome]}</span> <b>${s.step}.</b> ${escapeHtml(s.text)} <span class="outcome">${s.outcome}, line ${s.line}</span>${more}</li>`;
+  });
+  if (view.stepsOmitted)
+    rows.push(`<li>… ${view.stepsOmitted} more steps (all in iova run --json)</li>`);
+  const checks = view.checks
     .map(
       (c) =>
         `<li class="${c.ok ? "ok" : "fail"}">${escapeHtml(c.name)}: ${
           c.ok
             ? "holds"
-            : `${c.total} violations<ul>${c.violations
-                .slice(0, 20)
-                .map((v) => `<li>${escapeHtml(v.message)}</li>`)
-                .join("")}${c.total > 20 ? `<li>… ${c.total - 20} more</li>` : ""}</ul>`
+            : `${c.total} violations<ul>${c.messages.map((m) => `<li>${escapeHtml(m)}</li>`).join("")}${c.total > c.messages.length ? `<li>… ${c.total - c.messages.length} more</li>` : ""}</ul>`
         }</li>`,
     )
     .join("\n");
+  return { head, steps: `<ol class="steps">${rows.join("\n")}</ol>`, checks };
+}
+
+/** The view as JSON safe inside a script element. */
+const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c");
+
+/**
+ * The report as one self-contained HTML page. A pure function of the report (and, for the
+ * timeline, the states after each step); it runs unchanged in a browser. The map is drawn by the
+ * page script from the `ReportView` JSON embedded in the page.
+ */
+export function renderReportHtml(report: Report, options: HtmlOptions = {}): string {
+  const view = reportView(report, options);
+  const { head, steps, checks } = staticParts(view);
+  const last = view.frames.length - 1;
+  const slider =
+    last > 0
+      ? `<p class="scrub"><label for="timeline">Map after step</label> <input id="timeline" type="range" min="0" max="${last}" value="${last}" aria-describedby="timeline-label"> <span id="timeline-label">final state</span></p>`
+      : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>iova: ${escapeHtml(report.scenario)}</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; max-width: 1240px; color: #222; }
 h1 { font-size: 1.4em; } .verdict.ok { color: #186a3b; } .verdict.FAILED { color: #b03a2e; }
-svg text { font: 11px monospace; } svg .lane { font: 12px system-ui; fill: #444; }
-.guest rect { fill: #aed6f1; stroke: #2471a3; } .host rect { fill: #abebc6; stroke: #1e8449; }
-.map rect { fill: #d5f5e3; stroke: #27ae60; } .differs rect, .missing rect { fill: #f5b7b1; stroke: #b03a2e; }
-.gap rect { fill: #f4f6f7; } .gap text { fill: #888; }
-g[tabindex]:focus rect, g[tabindex]:hover rect { stroke-width: 3; } #detail { font-family: monospace; min-height: 1.4em; }
+.findings { border-left: 4px solid #b03a2e; padding: .2em 1em; background: #fdf2f1; }
+.findings li { font-family: monospace; font-size: 12px; margin: .3em 0; cursor: pointer; } .findings li:hover { background: #fadbd8; } .agree { color: #186a3b; }
+.legend { font-size: 12px; display: flex; flex-wrap: wrap; gap: .4em 1.2em; }
+#detail { font-family: monospace; font-size: 12px; min-height: 2.8em; background: #f8f9f9; padding: .3em .5em; border: 1px solid #e5e8e8; }
+ol.steps { padding-left: 0; list-style: none; } ol.steps li { padding: 2px 6px; border-top: 1px solid #eee; font-size: 13px; }
+ol.steps li[data-frame] { cursor: pointer; } ol.steps li.current { background: #eaf2f8; }
+ol.steps .mark { display: inline-block; width: 1.2em; text-align: center; font-weight: bold; }
+li.step.ok .mark { color: #1e8449; } li.step.fail .mark, li.step.fail { color: #b03a2e; } li.step.refused .mark { color: #b9770e; }
+.outcome { color: #888; font-size: 11px; } .change { margin-left: 2.2em; color: #1f618d; font-size: 12px; } .problem { margin-left: 2.2em; color: #b03a2e; font-size: 12px; }
+#changes { font-size: 12px; color: #1f618d; min-height: 1.4em; }
+svg.flat text { font: 11px monospace; } svg.flat .lane { font: 12px system-ui; fill: #444; }
+.flat .gap rect { fill: #f4f6f7; } .flat .gap text { fill: #888; }
 .range rect { fill: #fdebd0; stroke: #ca6f1e; } .range.ram rect, .range.rom rect { fill: #d6eaf8; stroke: #2e86c1; }
 details.block { margin: 0.3em 0; } details details { margin-left: 1.2em; } .leaf { margin-left: 1.2em; font: 12px monospace; } summary { font: 12px monospace; cursor: pointer; }
-table { border-collapse: collapse; width: 100%; } td { border-top: 1px solid #ddd; padding: 2px 6px; vertical-align: top; font-size: 12px; }
-tr.fail { background: #fdedec; } tr.refused { background: #fef5e7; } li.fail { color: #b03a2e; } pre { font-size: 11px; overflow-x: auto; }
+li.fail { color: #b03a2e; } pre { font-size: 11px; overflow-x: auto; }
+${MAP_CSS}
 </style></head>
 <body>
-<h1>${escapeHtml(report.scenario)} <span class="verdict ${verdict}">${verdict}</span></h1>
-<p>Behaviour ${escapeHtml(report.behaviour)}.${report.error ? ` <b>${escapeHtml(report.error)}</b>` : ""} Hover or focus a range for details; red marks where the host differs from the guest.</p>
-<h2>DMA address map</h2>
-<p id="detail" aria-live="polite">Hover or focus a range to see what it is.</p>
-${options.timelineNote ? `<p>${escapeHtml(options.timelineNote)}.</p>\n` : ""}${dmaFrames(report, options.timeline ?? [])}
-${options.flatViews ? `<h2>Flat views</h2>\n${flatViewsHtml(options.flatViews)}` : ""}
+${head}
+<h2>The translation: bus address → guest physical ← host IOMMU</h2>
+${LEGEND_HTML}
+${view.timelineNote ? `<p>${escapeHtml(view.timelineNote)}.</p>\n` : ""}${slider}
+<p id="changes" aria-live="polite"></p>
+<div id="map"></div>
+<p id="detail" aria-live="polite">Hover or focus a bar to see what it is.</p>
+<h2>Steps</h2>
+${steps}
 <h2>Invariants</h2>
 <ul>${checks}</ul>
-<h2>Steps</h2>
-<table><thead><tr><th>#</th><th>outcome</th><th>kind</th><th>name</th><th>result</th><th>error</th></tr></thead><tbody>
-${steps}
-</tbody></table>
+${options.flatViews ? `<h2>Flat views</h2>\n${flatViewsHtml(options.flatViews)}` : ""}
 <h2>info mtree</h2>
 ${mtreeHtml(report.mtree)}
+<script type="application/json" id="iova-view">${scriptJson(view)}</script>
 <script>${PAGE_SCRIPT}</script>
 </body></html>
 `;

@@ -100,7 +100,10 @@ test("step numbers count from 1 in the text, the JSON, the trace and the HTML pa
   );
   assert.ok(events.every((e) => e.step >= 0 && e.step <= report.steps.length));
   const page = readFileSync(html, "utf8");
-  assert.match(page, /<tr class="ok"><td>1<\/td><td>succeeded<\/td><td>rtas<\/td>/);
+  assert.match(
+    page,
+    /<li class="step ok"[^>]*><span class="mark" title="succeeded">✓<\/span> <b>1\.<\/b> rtas /,
+  );
   assert.match(page, /after step 1: rtas ibm,write-pci-config/);
 });
 

@@ -35,7 +35,7 @@ function record(file: string, behaviour?: Behaviour) {
 
 const windows = (r: { guest: { windows: readonly unknown[] } }) =>
   r.guest.windows.map((w) => {
-    const { valid_entries: _, ...rest } = w as Record<string, unknown>;
+    const { valid_entries: _, mappings: _m, ...rest } = w as Record<string, unknown>;
     return rest;
   });
 

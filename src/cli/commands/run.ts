@@ -8,8 +8,8 @@ import type { Scenario } from "../../scenario/schema.ts";
 import { SEED_SCENARIO, SEED_SOURCE } from "../../scenario/seed.ts";
 import { machineCommandLine, QemuTraceWriter } from "../../trace/index.ts";
 import { flatViewPictures } from "../../view/flat-views.ts";
-import type { DmaState } from "../../view/html.ts";
 import { renderReportHtml } from "../../view/html.ts";
+import type { DmaState } from "../../view/model.ts";
 import type { CliCommand, CliContext } from "../command.ts";
 import {
   ChunkedWriter,
