@@ -732,6 +732,12 @@ export class Iommufd {
     }));
   }
 
+  /** How many devices a hardware page table has attached (-1: no such table). */
+  hwptDevices(id: number): number {
+    const o = this.#objects.get(id);
+    return o?.kind === "hwpt" ? o.devices.length : -1;
+  }
+
   /** Whether a domain (hardware page table) holds the IOAS: only then does a device's DMA go anywhere. */
   hasDomain(ioasId: number): boolean {
     return (this.#ioas(ioasId)?.hwpts.length ?? 0) > 0;
@@ -764,7 +770,10 @@ export class IommufdContainer implements HostIommu {
   readonly backend = "iommufd" as const;
   readonly fd: Iommufd;
   readonly ioasId: number;
+  /** Group → bound device id. */
   readonly #devices = new Map<number, number>();
+  /** The hardware page tables QEMU made for this container (`hwpt_list`). */
+  readonly #hwpts: number[] = [];
 
   constructor(fd: Iommufd, ioasId: number) {
     this.fd = fd;
@@ -796,39 +805,61 @@ export class IommufdContainer implements HostIommu {
     return [...this.#devices.keys()];
   }
 
-  /**
-   * Binds the group's device and attaches it to the IOAS (QEMU's `iommufd_cdev_connect_and_bind`
-   * and `iommufd_cdev_autodomains_get`: HWPT_ALLOC for the device, then attach to the new domain).
-   * Returns 0 or -errno, with QEMU's message text when it failed.
-   */
+  /** Binds the group's device and attaches it (see `attachBound`); 0 or -errno. */
   attachGroup(group: number): number {
-    return this.attachDevice(group, `group${group}`).ret;
+    const bound = this.fd.bindDevice(`group${group}`);
+    if (bound.devId === undefined) return bound.ret;
+    const r = this.attachBound(group, bound.devId);
+    if (r.ret !== 0) this.fd.unbindDevice(bound.devId);
+    return r.ret;
   }
 
-  attachDevice(group: number, name: string): { ret: number; stage?: "bind" | "hwpt" | "attach" } {
-    const bound = this.fd.bindDevice(name);
-    if (bound.devId === undefined) return { ret: bound.ret, stage: "bind" };
-    const hwpt = this.fd.hwptAlloc(bound.devId, this.ioasId);
-    if (hwpt.hwptId === undefined) {
-      this.fd.unbindDevice(bound.devId);
-      return { ret: hwpt.ret, stage: "hwpt" };
+  /**
+   * Attaches a bound device (QEMU's `iommufd_cdev_autodomains_get`): to one of the container's
+   * hardware page tables if one takes it (EINVAL means incompatible: try the next), else to a new
+   * one made for it (IOMMU_HWPT_ALLOC on the IOAS). Says which ioctl failed, and on what id.
+   */
+  attachBound(
+    group: number,
+    devId: number,
+  ): { ret: number; failed?: "IOMMU_HWPT_ALLOC" | "VFIO_DEVICE_ATTACH_IOMMUFD_PT"; id?: number } {
+    for (const hwptId of this.#hwpts) {
+      const r = this.fd.attachDevice(devId, hwptId);
+      if (r.ret === 0) {
+        this.#devices.set(group, devId);
+        return { ret: 0 };
+      }
+      if (r.ret !== -Errno.EINVAL)
+        return { ret: r.ret, failed: "VFIO_DEVICE_ATTACH_IOMMUFD_PT", id: hwptId };
     }
-    const attached = this.fd.attachDevice(bound.devId, hwpt.hwptId);
+    const hwpt = this.fd.hwptAlloc(devId, this.ioasId);
+    if (hwpt.hwptId === undefined) return { ret: hwpt.ret, failed: "IOMMU_HWPT_ALLOC" };
+    const attached = this.fd.attachDevice(devId, hwpt.hwptId);
     if (attached.ret !== 0) {
       this.fd.destroy(hwpt.hwptId);
-      this.fd.unbindDevice(bound.devId);
-      return { ret: attached.ret, stage: "attach" };
+      return { ret: attached.ret, failed: "VFIO_DEVICE_ATTACH_IOMMUFD_PT", id: hwpt.hwptId };
     }
-    this.#devices.set(group, bound.devId);
+    this.#hwpts.push(hwpt.hwptId);
+    this.#devices.set(group, devId);
     return { ret: 0 };
   }
 
+  /** A device leaves: detached and unbound; its page table goes with its last device. */
   detachGroup(group: number): void {
     const devId = this.#devices.get(group);
     if (devId === undefined) return;
     this.#devices.delete(group);
     this.fd.unbindDevice(devId);
+    this.#dropUnusedHwpts();
     if (this.#devices.size === 0) this.release();
+  }
+
+  #dropUnusedHwpts(): void {
+    for (let i = this.#hwpts.length - 1; i >= 0; i--) {
+      // QEMU frees a page table once its device list is empty (iommufd_cdev_autodomains_put).
+      if (this.fd.hwptDevices(this.#hwpts[i]) === 0 && this.fd.destroy(this.#hwpts[i]) === 0)
+        this.#hwpts.splice(i, 1);
+    }
   }
 
   /** IOMMU_IOAS_MAP with QEMU's flags: READABLE | FIXED_IOVA, WRITEABLE unless read-only. */
@@ -857,6 +888,7 @@ export class IommufdContainer implements HostIommu {
   release(): void {
     for (const devId of this.#devices.values()) this.fd.unbindDevice(devId);
     this.#devices.clear();
+    this.#dropUnusedHwpts();
     this.fd.ioasUnmap(this.ioasId, 0n, ULONG_MAX);
     this.fd.destroy(this.ioasId);
   }

@@ -6,12 +6,14 @@
  * (a scenario, or a qtest transcript) plays the guest's loads, stores and port I/O.
  */
 import { AMDVI_BASE_ADDR, AMDVI_IOAPIC_DEVFN, AmdIommu } from "../amdvi/amd-iommu.ts";
+import { iommufdObjectRefusal } from "../host/iommufd.ts";
 import { GUEST_RAM_HVA, type HostPlatform } from "../host/platform.ts";
 import type { MemoryRegionOps } from "../memory/access-types.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX } from "../memory/int.ts";
 import { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
+import type { QemuLine } from "../qemu/version.ts";
 import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
@@ -57,10 +59,15 @@ export interface Q35Config {
   readonly amdIommu?: boolean;
   /** `-device` PCI functions in command-line order. */
   readonly devices?: readonly Q35DeviceSpec[];
-  /** The host assigned (`vfio-pci`) devices come from, with Linux's type1 IOMMU backend. */
-  readonly host?: { readonly platform: HostPlatform };
+  /**
+   * The host assigned (`vfio-pci`) devices come from: Linux's type1 IOMMU backend, or iommufd
+   * (`-object iommufd` and `vfio-pci,iommufd=`, QEMU 10 only).
+   */
+  readonly host?: { readonly platform: HostPlatform; readonly backend?: "type1" | "iommufd" };
   /** How the VFIO side behaves (default qemu-7.2). */
   readonly vfioBehaviour?: VfioBehaviour;
+  /** Which QEMU the machine is (default 7.2). */
+  readonly qemu?: QemuLine;
 }
 
 /** A plug that cannot be done, with QEMU's message. */
@@ -231,12 +238,19 @@ export class Q35Machine {
       this.intelIommu.addressSpaceOf(0, 0);
     }
     if (config.host) {
+      // QEMU 7.2 has no iommufd object (the backend came with 8.2): `-object iommufd` stops it.
+      const refused =
+        config.host.backend === "iommufd"
+          ? iommufdObjectRefusal(config.qemu ?? "7.2", "x86_64", "iommufd0")
+          : undefined;
+      if (refused) throw new Q35DeviceError(refused);
       this.vfio = new VfioHost(
         config.host.platform,
-        "type1",
+        config.host.backend ?? "type1",
         config.vfioBehaviour ?? "qemu-7.2",
         this.memoryAs,
         this.#ramHva(),
+        { qemu: config.qemu ?? "7.2" },
       );
     }
     if (config.amdIommu) {

@@ -14,6 +14,7 @@
 
 import { Errno, strerror } from "../host/errno.ts";
 import type { HostIommu } from "../host/host-iommu.ts";
+import type { IommufdContainer } from "../host/iommufd.ts";
 import type { HostPlatform } from "../host/platform.ts";
 import { SpaprTceContainer } from "../host/spapr-tce.ts";
 import { Type1Container } from "../host/type1.ts";
@@ -23,6 +24,7 @@ import type { AddressSpace } from "../memory/address-space.ts";
 import type { IommuTlbEntry } from "../memory/iommu-types.ts";
 import type { MemoryListener, MemoryRegionSection } from "../memory/listener.ts";
 import type { MemoryRegion } from "../memory/region.ts";
+import type { QemuLine } from "../qemu/version.ts";
 import { IOVA_MESSAGES, VFIO_MESSAGES as M } from "./messages.ts";
 
 /** Which QEMU a container behaves like (the machine's behaviour, see machine/behaviour.ts). */
@@ -31,8 +33,10 @@ export type VfioBehaviour = "qemu-7.2" | "qemu-2016-prefix";
 /** What every container of a machine shares: the host, system memory, and where logs go. */
 export interface VfioContext {
   readonly platform: HostPlatform;
-  readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
+  readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1" | "iommufd";
   readonly behaviour: VfioBehaviour;
+  /** Whose messages and error policy: QEMU 7.2's or 10.0's (docs/semantics.md, "QEMU 10.0 versus 7.2"). */
+  readonly qemu: QemuLine;
   /** System memory (QEMU's address_space_memory): what guest IOMMUs translate into. */
   readonly memory: AddressSpace;
   /** The host virtual address of a RAM region's first byte. */
@@ -134,8 +138,8 @@ export class VfioContainer {
    * type, prepare it, then listen to the DMA address space. Throws `VfioError` with QEMU's chain
    * (after rolling back) when setup fails.
    */
-  connect(group: number): void {
-    let ret = this.kernel.attachGroup(group);
+  connect(group: number, options: { readonly attached?: boolean } = {}): void {
+    let ret = options.attached ? 0 : this.kernel.attachGroup(group);
     if (ret < 0 && this.kernel.backend === "spapr-tce-v2") {
       // vfio_init_container: the spapr driver advertises both types and only attaching decides,
       // so any failure of VFIO_SET_IOMMU in v2 mode is retried once as v1.
@@ -176,6 +180,16 @@ export class VfioContainer {
 
   #prepare(): void {
     const k = this.kernel;
+    if (k.backend === "iommufd") {
+      // iommufd_cdev_get_info_iova_range: a failure is a warning; QEMU goes on with 4 KiB pages.
+      const r = (k as IommufdContainer).iovaRanges();
+      if (r.ret !== 0) {
+        this.ctx.report(`warning: ${M.iovaRangesFailed.render(-r.ret)}`);
+        this.ctx.report("Fallback to default 64bit IOVA range and 4K page size");
+        this.pgsizes = this.ctx.platform.pageSize;
+      } else this.pgsizes = r.alignment ?? this.ctx.platform.pageSize;
+      return;
+    }
     if (k instanceof Type1Container) {
       const info = k.getInfo();
       if (info.ret < 0) throw new VfioError(M.type1GetInfoFailed.render(-info.ret));
@@ -210,6 +224,11 @@ export class VfioContainer {
     if (ret < 0) throw new VfioError(M.removeExistingWindowFailed.render(-ret));
   }
 
+  /** A group the kernel attached already (iommufd) joins the container's list. */
+  adopt(group: number): void {
+    this.groups.push(group);
+  }
+
   /** Joins another group to this container (no replay: the kernel programs existing windows). */
   join(group: number): boolean {
     if (this.kernel.attachGroup(group) < 0) return false;
@@ -223,7 +242,8 @@ export class VfioContainer {
     if (at < 0) return;
     if (this.groups.length > 1) {
       this.groups.splice(at, 1);
-      this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
+      if (this.kernel.backend !== "iommufd")
+        this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
       this.kernel.detachGroup(group);
       return;
     }
@@ -242,7 +262,8 @@ export class VfioContainer {
     }
     for (const g of this.giommus.splice(0)) g.iommu.unregisterNotifier(g.notifier);
     for (const group of this.groups.splice(0)) {
-      this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
+      if (this.kernel.backend !== "iommufd")
+        this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
       this.kernel.detachGroup(group);
     }
     this.kernel.release();
@@ -339,7 +360,9 @@ export class VfioContainer {
       if (typeof created === "string") return created;
       this.#hostWinAdd(first, last, created);
     }
-    if (!this.#hostWinFor(iova, end)) {
+    // QEMU 10 keeps the host window list for sPAPR only (hw/vfio/spapr.c); 7.2's type1 list
+    // was one window [0, 2^64 - 1], which every section passes; iommufd never had one.
+    if (this.#usesHostWindows && !this.#hostWinFor(iova, end)) {
       return M.cannotMapRegion.render(this.pointer, iova, end);
     }
     const iommu = IommuRegion.of(s.mr);
@@ -376,9 +399,27 @@ export class VfioContainer {
     const hva =
       (this.ctx.hvaOf(s.mr) ?? 0n) + s.offsetWithinRegion + (iova - s.offsetWithinAddressSpace);
     const ret = this.#dmaMap(iova, end + 1n - iova, hva, s.readonly || s.mr.readonly);
-    return ret < 0
-      ? M.dmaMapFailed.render(this.pointer, iova, end + 1n - iova, hva, ret, -ret)
-      : undefined;
+    return ret < 0 ? this.#mapFailed(iova, end + 1n - iova, hva, ret) : undefined;
+  }
+
+  get #usesHostWindows(): boolean {
+    return (
+      this.kernel.backend !== "iommufd" &&
+      (this.ctx.qemu === "7.2" || this.isV2 || this.kernel.backend === "spapr-tce")
+    );
+  }
+
+  /** The line a failed map prints: QEMU 10 names the container API and prints strerror(-ret). */
+  #mapFailed(iova: bigint, size: bigint, vaddr: bigint, ret: number): string {
+    return this.ctx.qemu === "10.0"
+      ? M.containerDmaMapFailed.render(this.pointer, iova, size, vaddr, ret, strerror(-ret))
+      : M.dmaMapFailed.render(this.pointer, iova, size, vaddr, ret, -ret);
+  }
+
+  #unmapFailed(iova: bigint, size: bigint, ret: number): string {
+    return this.ctx.qemu === "10.0"
+      ? M.containerDmaUnmapFailed.render(this.pointer, iova, size, ret, strerror(-ret))
+      : M.dmaUnmapFailed.render(this.pointer, iova, size, ret, -ret);
   }
 
   /**
@@ -470,8 +511,7 @@ export class VfioContainer {
     if (range) {
       const size = range.llend - range.iova;
       const ret = this.#dmaUnmap(range.iova, size);
-      if (ret < 0)
-        this.ctx.report(M.dmaUnmapFailed.render(this.pointer, range.iova, size, ret, -ret));
+      if (ret < 0) this.ctx.report(this.#unmapFailed(range.iova, size, ret));
     }
     if (this.isV2) {
       const first = s.offsetWithinAddressSpace;
@@ -514,7 +554,7 @@ export class VfioContainer {
     }
     if (entry.perm === 0) {
       const ret = this.#dmaUnmap(iova, size);
-      if (ret < 0) this.ctx.report(M.dmaUnmapFailed.render(this.pointer, iova, size, ret, -ret));
+      if (ret < 0) this.ctx.report(this.#unmapFailed(iova, size, ret));
       return;
     }
     // vfio_get_xlat_addr: a write-permitted entry is translated as a write.
@@ -535,7 +575,7 @@ export class VfioContainer {
     if (ret < 0) {
       const f = this.#lastMapFailure;
       if (f?.iova !== iova || f.size !== size || f.vaddr !== vaddr || f.ret !== ret) {
-        const text = M.dmaMapFailed.render(this.pointer, iova, size, vaddr, ret, -ret);
+        const text = this.#mapFailed(iova, size, vaddr, ret);
         this.#lastMapFailure = { iova, size, vaddr, ret, text };
       }
       this.ctx.report(this.#lastMapFailure!.text);
@@ -577,8 +617,17 @@ export class VfioContainer {
     return t;
   }
 
-  /** QEMU's `vfio_dma_map`: READ always, WRITE unless read-only; one retry after EBUSY. */
+  /**
+   * QEMU's `vfio_dma_map` (7.2) or `vfio_legacy_dma_map` (10.0): READ always, WRITE unless
+   * read-only; one retry after EBUSY. 10.0 no longer prints "VFIO_MAP_DMA failed" itself; its
+   * iommufd backend (`iommufd_backend_map_dma`) warns only for EFAULT and never retries.
+   */
   #dmaMap(iova: bigint, size: bigint, vaddr: bigint, readonly: boolean): number {
+    if (this.kernel.backend === "iommufd") {
+      const ret = (this.kernel as IommufdContainer).mapDma(iova, size, vaddr, true, !readonly);
+      if (ret === -Errno.EFAULT) this.ctx.report(M.ioasMapFault.render(Errno.EFAULT));
+      return ret;
+    }
     const k = this.kernel as SpaprTceContainer | Type1Container;
     let ret = k.mapDma(iova, size, vaddr, true, !readonly);
     if (ret === -Errno.EBUSY && this.#dmaUnmap(iova, size) === 0)
@@ -586,11 +635,27 @@ export class VfioContainer {
     if (ret === 0) return 0;
     // A positive return (the spapr driver's +1) leaves errno as it was: report a stale one.
     const errno = ret < 0 ? -ret : this.#staleErrno();
-    this.ctx.report(M.mapDmaIoctlFailed.render(errno ? strerror(errno) : "Success"));
+    if (this.ctx.qemu === "7.2")
+      this.ctx.report(M.mapDmaIoctlFailed.render(errno ? strerror(errno) : "Success"));
     return -errno;
   }
 
   #dmaUnmap(iova: bigint, size: bigint): number {
+    if (this.kernel.backend === "iommufd") {
+      // iommufd_cdev_unmap: 2^64 in two halves; iommufd_backend_unmap_dma: ENOENT (nothing was
+      // mapped there) counts as success, as the legacy backend allows it, and nothing is printed.
+      const k = this.kernel as IommufdContainer;
+      const one = (at: bigint, n: bigint) => {
+        const r = k.unmapDma(at, n);
+        return r === -Errno.ENOENT ? 0 : r;
+      };
+      if (size === 1n << 64n) {
+        const half = 1n << 63n;
+        const a = one(iova, half);
+        return a !== 0 ? a : one(iova + half, half);
+      }
+      return one(iova, size);
+    }
     const k = this.kernel as SpaprTceContainer | Type1Container;
     if (size === 1n << 64n) {
       const half = 1n << 63n;

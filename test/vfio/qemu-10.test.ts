@@ -1,0 +1,136 @@
+/**
+ * What VFIO on q35 shows differently under QEMU 10.0: a failed map names the container API and no
+ * "VFIO_MAP_DMA failed" line comes before it; the iommufd backend binds, allocates an IOAS,
+ * attaches through a hardware page table, reads the IOVA ranges and maps RAM with IOMMU_IOAS_MAP;
+ * QEMU 7.2 has no iommufd object. Texts are the real binaries' formats (test/vfio/messages.test.ts
+ * finds each in them).
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { GUEST_RAM_HVA } from "../../src/host/platform.ts";
+import { X86_HOST } from "../../src/host/x86-host.ts";
+import { Q35DeviceError, Q35Machine } from "../../src/machine/q35.ts";
+
+const GiB = 1n << 30n;
+/** A host whose IOMMU addresses only 32 bits: RAM above 4 GiB cannot be mapped. */
+const NARROW = { ...X86_HOST, iovaRange: [0n, (1n << 32n) - 1n] as const };
+const NIC = { driver: "vfio-pci", id: "nic", properties: { host: "0000:01:00.0" } };
+
+function hotplugError(m: Q35Machine): string {
+  try {
+    m.plug(NIC);
+  } catch (e) {
+    assert.ok(e instanceof Q35DeviceError);
+    return e.message;
+  }
+  assert.fail("the hot-plug succeeded");
+}
+
+test("a RAM section the host cannot map: 7.2 prints VFIO_MAP_DMA failed and names vfio_dma_map", () => {
+  const m = new Q35Machine({ memory: 4n * GiB, host: { platform: NARROW }, qemu: "7.2" });
+  const error = hotplugError(m);
+  assert.match(
+    error,
+    /^vfio 0000:01:00\.0: failed to setup container for group 1: memory listener initialization failed: Region \S+: vfio_dma_map\(0x[0-9a-f]+, 0x100000000, 0x80000000, 0x7fff80000000\) = -22 \(Invalid argument\)$/,
+  );
+  assert.deepEqual(m.vfio!.events.reports, ["VFIO_MAP_DMA failed: Invalid argument"]);
+});
+
+test("the same under 10.0 names vfio_container_dma_map and prints nothing before it", () => {
+  const m = new Q35Machine({ memory: 4n * GiB, host: { platform: NARROW }, qemu: "10.0" });
+  const error = hotplugError(m);
+  assert.match(
+    error,
+    /^vfio 0000:01:00\.0: failed to setup container for group 1: memory listener initialization failed: Region \S+: vfio_container_dma_map\(0x[0-9a-f]+, 0x100000000, 0x80000000, 0x7fff80000000\) = -22 \(Invalid argument\)$/,
+  );
+  assert.deepEqual(m.vfio!.events.reports, []);
+});
+
+test("QEMU 10's iommufd backend: bind, IOAS, page table, attach, IOVA ranges, then RAM mapped at its guest address", () => {
+  const m = new Q35Machine({
+    memory: 256n << 20n,
+    host: { platform: X86_HOST, backend: "iommufd" },
+    qemu: "10.0",
+    devices: [NIC],
+  });
+  const io = m.vfio!.io.log.slice();
+  assert.deepEqual(
+    io.slice(0, 6).map((r) => `${r.ioctl} ${r.ret}`),
+    [
+      "VFIO_DEVICE_BIND_IOMMUFD 0",
+      "IOMMU_IOAS_ALLOC 0",
+      "IOMMU_HWPT_ALLOC 0",
+      "VFIO_DEVICE_ATTACH_IOMMUFD_PT 0",
+      `IOMMU_IOAS_IOVA_RANGES -${90}`,
+      "IOMMU_IOAS_IOVA_RANGES 0",
+    ],
+  );
+  const maps = io.filter((r) => r.ioctl === "IOMMU_IOAS_MAP");
+  assert.ok(maps.length > 0);
+  let mapped = 0n;
+  for (const r of maps) {
+    const a = r.args as { iova: bigint; length: bigint; user_va: bigint; flags: number };
+    assert.equal(r.ret, 0);
+    mapped += a.length;
+    assert.equal(a.flags & 5, 5, "FIXED_IOVA | READABLE");
+    if (a.iova >= 1n << 20n && a.iova < 256n << 20n) {
+      assert.equal(a.user_va - GUEST_RAM_HVA, a.iova, "RAM at its guest-physical address");
+      assert.equal(a.flags, 1 | 2 | 4, "and WRITEABLE");
+    }
+  }
+  m.cpuMemory.write(0x123000n, new Uint8Array([1, 2, 3, 4]));
+  assert.deepEqual(m.assignedDma("nic", 0x123000n, 4), {
+    status: "ok",
+    data: new Uint8Array([1, 2, 3, 4]),
+  });
+  const kernel = m.vfio!.containers[0].kernel;
+  assert.equal(kernel.backend, "iommufd");
+  assert.equal(kernel.lockedPages, kernel.expectedChargedPages());
+  const unmapped = io
+    .filter((r) => r.ioctl === "IOMMU_IOAS_UNMAP" && r.ret === 0)
+    .reduce((n, r) => n + (r.args as { length: bigint }).length, 0n);
+  assert.equal(
+    kernel.lockedPages,
+    (mapped - unmapped) / 0x1000n,
+    "every page mapped now, pinned once",
+  );
+});
+
+test("a second device of the same address space joins the container and its page table", () => {
+  const m = new Q35Machine({
+    memory: 256n << 20n,
+    host: { platform: X86_HOST, backend: "iommufd" },
+    qemu: "10.0",
+    devices: [NIC, { driver: "vfio-pci", id: "nic2", properties: { host: "0000:02:00.0" } }],
+  });
+  assert.equal(m.vfio!.containers.length, 1);
+  const names = m.vfio!.io.log.slice().map((r) => r.ioctl);
+  assert.equal(names.filter((n) => n === "IOMMU_IOAS_ALLOC").length, 1);
+  assert.equal(names.filter((n) => n === "IOMMU_HWPT_ALLOC").length, 1);
+  assert.equal(names.filter((n) => n === "VFIO_DEVICE_ATTACH_IOMMUFD_PT").length, 2);
+});
+
+test("iommufd on a host whose aperture ends at 4 GiB: the IOAS reserves the rest and the chain has no group", () => {
+  const m = new Q35Machine({
+    memory: 4n * GiB,
+    host: { platform: NARROW, backend: "iommufd" },
+    qemu: "10.0",
+  });
+  const error = hotplugError(m);
+  assert.match(
+    error,
+    /^vfio 0000:01:00\.0: memory listener initialization failed: Region \S+: vfio_container_dma_map\(0x[0-9a-f]+, 0x100000000, 0x80000000, 0x7fff80000000\) = -22 \(Invalid argument\)$/,
+  );
+  assert.deepEqual(m.vfio!.events.reports, []);
+  assert.equal(m.vfio!.process.lockedPages, 0n, "the failed hot-plug unpinned everything");
+});
+
+test("under QEMU 7.2 there is no iommufd object: the machine does not start, with 7.2's message", () => {
+  assert.throws(
+    () => new Q35Machine({ host: { platform: X86_HOST, backend: "iommufd" }, qemu: "7.2" }),
+    {
+      name: "Q35DeviceError",
+      message: "-object iommufd,id=iommufd0: Parameter 'qom-type' does not accept value 'iommufd'",
+    },
+  );
+});
