@@ -16,6 +16,7 @@ import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
 import type { QemuLine } from "../qemu/version.ts";
 import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
+import { VFIO_MESSAGES } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
@@ -226,7 +227,11 @@ export class Q35Machine {
     this.#addFunction((0x1f << 3) | 3, ich9Function("ICH9-SMB", 0x2930, 0x0c0500), UNATTACHED(16));
 
     if (config.intelIommu) {
-      const options = { ...config.intelIommu, onAbort: (message: string) => this.abort(message) };
+      const options = {
+        qemu: config.qemu ?? "7.2",
+        ...config.intelIommu,
+        onAbort: (message: string) => this.abort(message),
+      };
       this.intelIommu = new IntelIommu(m, this.memoryAs, options, {
         kind: "dev",
         key: "path",
@@ -376,6 +381,19 @@ export class Q35Machine {
       device.unrealize();
       if (e instanceof VfioError) throw new Q35DeviceError(e.message);
       throw e;
+    }
+    // QEMU 10 (since 9.1) gives the vIOMMU the host IOMMU device and intel-iommu refuses a host
+    // narrower than its aw-bits (vtd_check_hiod); the device is torn down again.
+    if (vfio.qemu === "10.0" && this.intelIommu && this.intelIommu.awBits > container.hostAwBits) {
+      const refusal = VFIO_MESSAGES.hostAwBitsTooSmall.render(
+        this.intelIommu.awBits,
+        container.hostAwBits,
+      );
+      vfio.detach(host);
+      device.unrealize();
+      throw new Q35DeviceError(
+        VFIO_MESSAGES.devicePrefix.render(host) + VFIO_MESSAGES.setVIommuFailed.render() + refusal,
+      );
     }
     const id = spec.id ?? `vfio-pci#${this.devices.size}`;
     this.assigned.set(id, { host, container });

@@ -103,6 +103,11 @@ export class VfioContainer {
   readonly groups: number[] = [];
   /** Host IOMMU page sizes the container can use. */
   pgsizes = 0x1000n;
+  /**
+   * The usable IOVA ranges the kernel reported at setup (type1's IOVA-range capability, iommufd's
+   * IOAS_IOVA_RANGES), which QEMU 10 keeps (`iova_ranges`); undefined when not asked.
+   */
+  iovaRanges: readonly { readonly start: bigint; readonly last: bigint }[] | undefined;
   initialized = false;
   /** The first error met while setting up. */
   error: string | undefined;
@@ -187,13 +192,17 @@ export class VfioContainer {
         this.ctx.report(`warning: ${M.iovaRangesFailed.render(-r.ret)}`);
         this.ctx.report("Fallback to default 64bit IOVA range and 4K page size");
         this.pgsizes = this.ctx.platform.pageSize;
-      } else this.pgsizes = r.alignment ?? this.ctx.platform.pageSize;
+      } else {
+        this.pgsizes = r.alignment ?? this.ctx.platform.pageSize;
+        this.iovaRanges = r.ranges;
+      }
       return;
     }
     if (k instanceof Type1Container) {
       const info = k.getInfo();
       if (info.ret < 0) throw new VfioError(M.type1GetInfoFailed.render(-info.ret));
       this.pgsizes = info.pgsizes ?? 0x1000n;
+      this.iovaRanges = info.info?.iovaRanges.map((r) => ({ start: r.start, last: r.end }));
       this.#hostWinAdd(0n, U64, this.pgsizes);
       return;
     }
@@ -222,6 +231,15 @@ export class VfioContainer {
     this.pgsizes = info.info.ddw?.pgsizes ?? 0x1000n;
     const ret = this.#removeWindow(info.info.dma32WindowStart);
     if (ret < 0) throw new VfioError(M.removeExistingWindowFailed.render(-ret));
+  }
+
+  /**
+   * The host's address width as QEMU 10 derives it for a vIOMMU (`vfio_device_get_aw_bits`): the
+   * last usable IOVA's highest bit plus one, 64 when the kernel reported no ranges.
+   */
+  get hostAwBits(): number {
+    const last = this.iovaRanges?.at(-1);
+    return last ? last.last.toString(2).length : 64;
   }
 
   /** A group the kernel attached already (iommufd) joins the container's list. */

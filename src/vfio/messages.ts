@@ -326,6 +326,20 @@ export const VFIO_MESSAGES = {
     format: `"Cannot get IOVA ranges"`,
     render: (errno: number) => withErrno("Cannot get IOVA ranges", errno),
   }),
+  setVIommuFailed: message({
+    source: "hw/vfio/pci.c vfio_pci_realize (10.0)",
+    qemu: ["10.0"],
+    via: "error_prepend",
+    format: `"Failed to set vIOMMU: "`,
+    render: () => "Failed to set vIOMMU: ",
+  }),
+  hostAwBitsTooSmall: message({
+    source: "hw/i386/intel_iommu.c vtd_check_hiod (10.0)",
+    qemu: ["10.0"],
+    via: "error_setg",
+    format: `"aw-bits %d > host aw-bits %d"`,
+    render: (aw: number, hostAw: number) => `aw-bits ${aw} > host aw-bits ${hostAw}`,
+  }),
 } as const;
 
 /** Messages iova adds where QEMU 7.2 prints nothing (it crashes or cannot get there). */

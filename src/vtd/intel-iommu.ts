@@ -19,6 +19,7 @@ import { U64_MAX } from "../memory/int.ts";
 import type { IommuPermission, IommuTlbEntry } from "../memory/iommu-types.ts";
 import type { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
+import type { QemuLine } from "../qemu/version.ts";
 import {
   CAP,
   CCMD,
@@ -43,8 +44,10 @@ import { IovaTree } from "./iova-tree.ts";
 
 /** `-device intel-iommu` properties iova models. */
 export interface IntelIommuOptions {
-  /** `aw-bits`: 39 (QEMU 7.2's default) or 48. */
+  /** `aw-bits`: 39 or 48; the default is 39 on QEMU 7.2, 48 on 10.0 (since 9.2). */
   readonly awBits?: number;
+  /** Which QEMU's intel-iommu (default 7.2): its `aw-bits` default and its refusal text. */
+  readonly qemu?: QemuLine;
   /** `caching-mode`: the guest must invalidate after every change, which makes MAP notifiers possible. */
   readonly cachingMode?: boolean;
   /** `device-iotlb`: not modelled; `true` is refused. */
@@ -202,9 +205,15 @@ export class IntelIommu {
     options: IntelIommuOptions,
     owner: QomObjectRef,
   ) {
-    const aw = options.awBits ?? 39;
+    const qemu10 = options.qemu === "10.0";
+    const aw = options.awBits ?? (qemu10 ? 48 : 39);
     if (aw !== 39 && aw !== 48) {
-      throw new IntelIommuError("Supported values for aw-bits are: 39, 48");
+      // vtd_decide_config; 10.0 names the mode (legacy here) in front.
+      throw new IntelIommuError(
+        qemu10
+          ? "Legacy mode: supported values for aw-bits are: 39, 48"
+          : "Supported values for aw-bits are: 39, 48",
+      );
     }
     if (options.scalableMode) {
       throw new IntelIommuError("x-scalable-mode=on is not modelled by iova (legacy mode only)");

@@ -112,6 +112,8 @@ const SAMPLES: Record<keyof typeof VFIO_MESSAGES, readonly unknown[]> = {
   bindFailed: [23, 21, 22],
   attachFailed: [21, "0000:01:00.0", 23, 2, 98],
   iovaRangesFailed: [25],
+  setVIommuFailed: [],
+  hostAwBitsTooSmall: [48, 39],
 };
 
 describe("VFIO messages against QEMU 7.2's format strings", () => {

@@ -134,3 +134,48 @@ test("under QEMU 7.2 there is no iommufd object: the machine does not start, wit
     },
   );
 });
+
+/** A host IOMMU that addresses 39 bits (as many client VT-d implementations do). */
+const HOST39 = { ...X86_HOST, iovaRange: [0n, (1n << 39n) - 1n] as const };
+const VTD_NIC = { driver: "vfio-pci", id: "nic", slot: 3, properties: { host: "0000:01:00.0" } };
+
+test("intel-iommu's aw-bits default is 39 on 7.2 and 48 on 10.0, and 10.0 names the mode in its refusal", () => {
+  const m7 = new Q35Machine({ intelIommu: { cachingMode: true }, qemu: "7.2" });
+  const m10 = new Q35Machine({ intelIommu: { cachingMode: true }, qemu: "10.0" });
+  assert.equal(m7.intelIommu!.awBits, 39);
+  assert.equal(m10.intelIommu!.awBits, 48);
+  assert.throws(() => new Q35Machine({ intelIommu: { awBits: 40 }, qemu: "7.2" }), {
+    message: "Supported values for aw-bits are: 39, 48",
+  });
+  assert.throws(() => new Q35Machine({ intelIommu: { awBits: 40 }, qemu: "10.0" }), {
+    message: "Legacy mode: supported values for aw-bits are: 39, 48",
+  });
+});
+
+test("10.0 refuses vfio-pci behind a 48-bit intel-iommu on a 39-bit host IOMMU; 7.2 plugs it", () => {
+  const m7 = new Q35Machine({
+    intelIommu: { cachingMode: true },
+    host: { platform: HOST39 },
+    qemu: "7.2",
+  });
+  m7.plug(VTD_NIC);
+  assert.equal(m7.vfio!.containers.length, 1);
+  const m10 = new Q35Machine({
+    intelIommu: { cachingMode: true },
+    host: { platform: HOST39 },
+    qemu: "10.0",
+  });
+  assert.throws(() => m10.plug(VTD_NIC), {
+    name: "Q35DeviceError",
+    message: "vfio 0000:01:00.0: Failed to set vIOMMU: aw-bits 48 > host aw-bits 39",
+  });
+  assert.equal(m10.vfio!.containers.length, 0, "the container was torn down");
+  assert.equal(m10.vfio!.process.lockedPages, 0n);
+  const ok = new Q35Machine({
+    intelIommu: { cachingMode: true, awBits: 39 },
+    host: { platform: HOST39 },
+    qemu: "10.0",
+  });
+  ok.plug(VTD_NIC);
+  assert.equal(ok.vfio!.containers.length, 1, "aw-bits=39 fits the host");
+});
