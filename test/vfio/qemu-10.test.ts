@@ -179,3 +179,21 @@ test("10.0 refuses vfio-pci behind a 48-bit intel-iommu on a 39-bit host IOMMU; 
   ok.plug(VTD_NIC);
   assert.equal(ok.vfio!.containers.length, 1, "aw-bits=39 fits the host");
 });
+
+test("the isolation and accounting checks hold on an iommufd container, and accounting sees a pin it did not make", async () => {
+  const { runCheck } = await import("../../src/vfio/checks.ts");
+  const m = new Q35Machine({
+    memory: 256n << 20n,
+    host: { platform: X86_HOST, backend: "iommufd" },
+    qemu: "10.0",
+    devices: [NIC],
+  });
+  // (The shadow check compares with guest IOMMU tables: q35 without one is not its case.)
+  for (const name of ["isolation", "accounting"] as const) {
+    const r = runCheck(m.vfio, name);
+    assert.equal(r.ok, true, `${name}: ${r.violations.map((v) => v.message).join("; ")}`);
+  }
+  // Memory pinned behind the container's back (another user of the process) breaks the sum.
+  m.vfio!.process.charge(3n);
+  assert.equal(runCheck(m.vfio, "accounting").ok, false);
+});
