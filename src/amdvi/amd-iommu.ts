@@ -5,6 +5,13 @@
  * QEMU's with the IOMMU disabled (identity, 4 KiB pages); the registers and enabling
  * translation are not modelled, and touching them ends the machine with a message saying so.
  * QEMU 7.2 refuses MAP notifiers, so vfio-pci behind it fails with QEMU's message.
+ *
+ * QEMU 10.0 builds each function's address space differently: its root `amdvi_root` holds an
+ * alias `amdvi-sys` of a container shared by all functions (an alias `amdvi-nodma` of system
+ * memory, and `amdvi-ir`), enabled while the IOMMU passes DMA through (the default), and the
+ * `amd_iommu` region (disabled then) with an alias of `amdvi-ir` inside it. The IOAPIC's address
+ * space is made before the shared regions exist, so its two aliases have size 0 and its flat
+ * view is empty (`realize` marks the point).
  */
 import { IommuRegion } from "../iommu/iommu-region.ts";
 import { IommuNotifierError, IommuNotifierFlag } from "../iommu/notifier.ts";
@@ -12,6 +19,9 @@ import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX } from "../memory/int.ts";
 import type { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
+
+/** Which QEMU release the IOMMU follows (machine/qemu-line.ts's QemuLine). */
+type QemuLine = "7.2" | "10.0";
 
 /** The register window's guest-physical address and size. */
 export const AMDVI_BASE_ADDR = 0xfed80000n;
@@ -38,16 +48,34 @@ export class AmdIommu {
   readonly #system: MemorySystem;
   readonly #memoryAs: AddressSpace;
   readonly #owner: QomObjectRef;
+  /** Which QEMU release this IOMMU follows. */
+  readonly qemu: QemuLine;
+  /** QEMU 10.0's shared `amdvi-sys` container and its `amdvi-ir` window. */
+  readonly #shared: { readonly sys: MemoryRegion; readonly ir: MemoryRegion } | undefined;
+  /** Whether the shared regions exist yet (QEMU 10.0 makes them after the IOAPIC's space). */
+  #realized = false;
 
   constructor(
     system: MemorySystem,
     memoryAs: AddressSpace,
     owner: QomObjectRef,
     onAbort: (message: string) => void,
+    qemu: QemuLine = "7.2",
   ) {
     this.#system = system;
     this.#memoryAs = memoryAs;
     this.#owner = owner;
+    this.qemu = qemu;
+    if (qemu !== "7.2") {
+      const o = { owner };
+      const sys = system.container("amdvi-sys", U64_MAX, o);
+      const ir = system.io("amdvi-ir", INT_SIZE, { read: () => 0n, write: () => 0 }, o);
+      system.transaction(() => {
+        sys.addSubregion(system.alias("amdvi-nodma", memoryAs.root, 0n, U64_MAX, o), 0n);
+        sys.addSubregionOverlap(ir, INT_FIRST, 1);
+      });
+      this.#shared = { sys, ir };
+    }
     const refuse = () => {
       onAbort("amd-iommu: its registers are not modelled by iova");
       return 0n;
@@ -65,11 +93,22 @@ export class AmdIommu {
     return this.addressSpaceOf(bus, devfn).root;
   }
 
+  /** QEMU 10.0: the shared regions now exist; address spaces made from here alias them whole. */
+  realize(): void {
+    this.#realized = true;
+  }
+
   /** The function's address space, created on first use. */
   addressSpaceOf(bus: number, devfn: number): AmdviAddressSpace {
     const key = (bus << 8) | devfn;
     const existing = this.spaces.get(key);
     if (existing) return existing;
+    const space = this.#newSpace(bus, devfn);
+    this.spaces.set(key, space);
+    return space;
+  }
+
+  #newSpace(bus: number, devfn: number): AmdviAddressSpace {
     const m = this.#system;
     const o = { owner: this.#owner };
     const where = `${hex2(bus)}.${hex2(devfn >> 3)}.${devfn & 7}`;
@@ -97,6 +136,24 @@ export class AmdIommu {
     );
     const root = m.container("amdvi_root", U64_MAX, o);
     const as = m.addressSpace(root, `amd_iommu_devfn_${devfn}`);
+    const shared = this.#shared;
+    if (shared) {
+      // Before realize the shared regions have size 0 in QEMU, and so do aliases of them.
+      const whole = this.#realized;
+      m.transaction(() => {
+        // The IOMMU region first: the alias added after it is listed (and rendered) before it.
+        root.addSubregion(iommu.region, 0n);
+        root.addSubregion(m.alias("amdvi-sys", shared.sys, 0n, whole ? U64_MAX : 0n, o), 0n);
+        iommu.region.addSubregionOverlap(
+          m.alias("amdvi-ir", shared.ir, 0n, whole ? INT_SIZE : 0n, o),
+          INT_FIRST,
+          1,
+        );
+        // Pass-through is on by default: DMA goes to system memory, not through the IOMMU.
+        iommu.region.setEnabled(false);
+      });
+      return { devfn, root, iommu, as };
+    }
     m.transaction(() => {
       root.addSubregionOverlap(
         m.io("amd_iommu_ir", INT_SIZE, { read: () => 0n, write: () => 0 }, o),
@@ -105,9 +162,7 @@ export class AmdIommu {
       );
       root.addSubregionOverlap(iommu.region, 0n, 1);
     });
-    const space = { devfn, root, iommu, as };
-    this.spaces.set(key, space);
-    return space;
+    return { devfn, root, iommu, as };
   }
 }
 

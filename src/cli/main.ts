@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { MachineTypeError } from "../machine/machine-type.ts";
 import { diffMtree } from "../memory/mtree/diff.ts";
 import { importMtree } from "../memory/mtree/import.ts";
 import { MtreeSyntaxError } from "../memory/mtree/parse.ts";
@@ -112,7 +113,11 @@ function program(context: CliContext, ran: { result?: number | Promise<number> }
         writeErr: context.err,
         outputError: (message, write) =>
           write(
-            `iova: ${message.replace(/^error: /, "").trimEnd()} (see 'iova help ${spec.name}')\n`,
+            // Commander's "(Did you mean --x?)" comes on a line of its own: keep one `iova:` line.
+            `iova: ${message
+              .replace(/^error: /, "")
+              .trimEnd()
+              .replace(/\n/g, " ")} (see 'iova help ${spec.name}')\n`,
           ),
       })
       .action((...a: unknown[]) => {
@@ -138,6 +143,7 @@ function report(e: unknown, context: CliContext): number {
   if (
     e instanceof UsageError ||
     e instanceof ScenarioError ||
+    e instanceof MachineTypeError ||
     e instanceof QmpError ||
     e instanceof MtreeSyntaxError
   ) {

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Q35Machine } from "../machine/q35.ts";
+import type { QemuLine } from "../machine/qemu-line.ts";
 import { formatMtree } from "../memory/mtree/print.ts";
 import { q35ConfigFromArgv, splitCommandLine } from "../qtest/cmdline.ts";
 import { QtestSession } from "../qtest/protocol.ts";
@@ -17,6 +18,8 @@ export interface QtestCommandOptions {
   readonly machine: string;
   /** The transcript or script. */
   readonly script: string;
+  /** Which QEMU release the machine models (default 7.2). */
+  readonly qemu?: QemuLine;
   /** Print only the verdict, not every reply. */
   readonly quiet?: boolean;
   /** After the replay, print `info mtree` with these flags. */
@@ -55,7 +58,7 @@ export function runQtestCommand(
         .filter((l) => !l.startsWith("#"))
         .join(" "),
     );
-    machine = new Q35Machine(q35ConfigFromArgv(words));
+    machine = new Q35Machine({ ...q35ConfigFromArgv(words), qemu: options.qemu });
   } catch (e) {
     err(`${options.machine}: ${(e as Error).message}\n`);
     return 2;

@@ -68,14 +68,16 @@ function shorten(hex: string): string {
   return hex.length > 32 ? `${hex.slice(0, 32)}… (${hex.length / 2} bytes)` : hex;
 }
 
-/** The opening lines, known before any step runs. */
+/** The opening lines, known before any step runs: the scenario, and which QEMU it models. */
 export function formatHead(
   scenario: string,
-  behaviour: string,
+  model: { readonly qemu: string; readonly behaviour: string },
   style: Style = PLAIN,
   withSteps = true,
 ): string {
-  const head = style.bold(`scenario ${scenario}`) + style.dim(` (behaviour ${behaviour})`);
+  const head =
+    style.bold(`scenario ${scenario}`) +
+    style.dim(` (QEMU ${model.qemu}, behaviour ${model.behaviour})`);
   return `${head}\n\n${withSteps ? `${style.bold("steps")}\n` : ""}`;
 }
 
@@ -186,9 +188,5 @@ export function formatReport(
   options: { mtree?: boolean } = {},
 ): string {
   const steps = report.steps.map((s) => formatStep(s, style)).join("");
-  return (
-    formatHead(report.scenario, report.behaviour, style) +
-    steps +
-    formatTail(report, style, options)
-  );
+  return formatHead(report.scenario, report, style) + steps + formatTail(report, style, options);
 }

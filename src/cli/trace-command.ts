@@ -6,6 +6,7 @@
  */
 import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
+import type { QemuLine } from "../machine/qemu-line.ts";
 import { ScenarioError } from "../scenario/reader.ts";
 import type { Behaviour } from "../scenario/schema.ts";
 import { CommandLineError, parseCommandLine, type TracedMachine } from "../trace/cmdline.ts";
@@ -28,6 +29,8 @@ export interface TraceCommandOptions {
   readonly scenario?: string;
   readonly assume?: string;
   readonly behaviour?: string;
+  /** Which QEMU release the model plays (`--qemu`). */
+  readonly qemu?: QemuLine;
   readonly quiet?: boolean;
   /** Show progress on stderr (a terminal). */
   readonly progress?: boolean;
@@ -102,6 +105,7 @@ export function traceCommand(
       logName: options.log,
       machineName,
       assumption: assumption as Assumption,
+      qemu: options.qemu,
       behaviour: behaviour as Behaviour | undefined,
       onProgress: options.progress
         ? (what, done, total) =>

@@ -7,4 +7,5 @@ export * from "./pci-nics.ts";
 export * from "./pseries.ts";
 export * from "./q35.ts";
 export * from "./q35-chipset.ts";
+export * from "./qemu-line.ts";
 export * from "./qemu-xhci.ts";

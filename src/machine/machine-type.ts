@@ -1,12 +1,23 @@
 /**
- * What a pseries machine type changes: QEMU keeps older machine types' defaults so that guests
- * see the same hardware after an upgrade.
+ * Machine types per QEMU release. QEMU keeps older machine types' defaults so that guests see the
+ * same hardware after an upgrade, and removes the oldest ones now and then: QEMU 7.2 has
+ * pseries-2.1 to 7.2, QEMU 10.0 pseries-3.0 to 10.0 (2.1 to 2.12 removed); both have
+ * pc-q35-2.4 up to their own release. The bare names (`pseries`, `q35`) are the release's newest.
  */
 import type { PhbConfig } from "../spapr/phb.ts";
+import { DEFAULT_QEMU_LINE, type QemuLine } from "./qemu-line.ts";
+
+/**
+ * A machine type the modelled QEMU does not have. The message is what QEMU prints, binary name
+ * first (`qemu-system-ppc64: unsupported machine type: "pseries-2.1"` and the hint line).
+ */
+export class MachineTypeError extends Error {
+  override name = "MachineTypeError";
+}
 
 /** The defaults of one pseries machine type. */
 export interface PseriesCompat {
-  /** "7.2" for `pseries` itself. */
+  /** "7.2" for `pseries` under QEMU 7.2, "10.0" under 10.0. */
   readonly version: string;
   /** PHB defaults that differ by machine type. */
   readonly phb: Pick<PhbConfig, "ddw" | "pgsz">;
@@ -18,22 +29,83 @@ export interface PseriesCompat {
   readonly xive: boolean;
 }
 
-/** The newest machine type iova models; `pseries` means this one. */
-export const LATEST_PSERIES = "7.2";
+/** The newest machine type of each release; `pseries` and `q35` mean this one. */
+export const LATEST_MACHINE_VERSION: Readonly<Record<QemuLine, string>> = {
+  "7.2": "7.2",
+  "10.0": "10.0",
+};
 
-function parseVersion(v: string): [number, number] | undefined {
-  const m = /^(\d+)\.(\d+)$/.exec(v);
-  return m ? [Number(m[1]), Number(m[2])] : undefined;
+/** The newest machine type QEMU 7.2 has; `pseries` means this one under 7.2. */
+export const LATEST_PSERIES = LATEST_MACHINE_VERSION["7.2"];
+
+/** The oldest pseries-X.Y each release has (QEMU 10.0 removed 2.1 to 2.12). */
+const OLDEST_PSERIES: Readonly<Record<QemuLine, number>> = { "7.2": 201, "10.0": 300 };
+/** The oldest pc-q35-X.Y each release has. */
+const OLDEST_Q35: Readonly<Record<QemuLine, number>> = { "7.2": 204, "10.0": 204 };
+/** Every X.Y a release numbered its machine types with (QEMU's releases, 2.1 to 10.0). */
+const RELEASES = new Set([
+  201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 300, 301, 400, 401, 402, 500, 501,
+  502, 600, 601, 602, 700, 701, 702, 800, 801, 802, 900, 901, 902, 1000,
+]);
+
+function versionNumber(v: string): number | undefined {
+  const m = /^(\d{1,2})\.(\d{1,2})$/.exec(v);
+  if (!m) return undefined;
+  const at = Number(m[1]) * 100 + Number(m[2]);
+  return RELEASES.has(at) ? at : undefined;
 }
 
-/** The compat defaults of `pseries` or `pseries-X.Y`; undefined for an unknown type. */
-export function pseriesCompat(machineType: string): PseriesCompat | undefined {
-  const version = machineType === "pseries" ? LATEST_PSERIES : machineType.replace(/^pseries-/, "");
-  const parsed = machineType.startsWith("pseries") ? parseVersion(version) : undefined;
-  if (!parsed) return undefined;
-  const [major, minor] = parsed;
-  const at = major * 100 + minor;
-  if (at < 201 || at > 702) return undefined;
+function lineNumber(qemu: QemuLine): number {
+  return versionNumber(LATEST_MACHINE_VERSION[qemu]) as number;
+}
+
+/**
+ * The versioned machine type a name means under a release (`pseries` → `7.2` or `10.0`,
+ * `pseries-5.2` → `5.2`), or undefined when that release has no such type.
+ */
+export function machineTypeVersion(
+  family: "pseries" | "pc-q35",
+  machineType: string,
+  qemu: QemuLine = DEFAULT_QEMU_LINE,
+): string | undefined {
+  const bare = family === "pseries" ? "pseries" : "q35";
+  if (machineType === bare) return LATEST_MACHINE_VERSION[qemu];
+  if (!machineType.startsWith(`${family}-`)) return undefined;
+  const version = machineType.slice(family.length + 1);
+  // pc-q35-4.0.1 is the one three-part type (a 4.0 fix release), in both releases.
+  if (family === "pc-q35" && version === "4.0.1") return version;
+  const at = versionNumber(version);
+  const oldest = family === "pseries" ? OLDEST_PSERIES[qemu] : OLDEST_Q35[qemu];
+  if (at === undefined || at < oldest || at > lineNumber(qemu)) return undefined;
+  return version;
+}
+
+/**
+ * What QEMU prints (after `qemu-system-ARCH: `) for a machine type it does not have: 10.0 names
+ * the type, 7.2 does not; both add the hint on a second line.
+ */
+export function unsupportedMachineTypeMessage(machineType: string, qemu: QemuLine): string {
+  const named = qemu === "7.2" ? "" : `: "${machineType}"`;
+  return `unsupported machine type${named}\nUse -machine help to list supported machines`;
+}
+
+/** The pseries types a release has, for messages: `2.1 to 7.2`, `3.0 to 10.0`. */
+export function pseriesRange(qemu: QemuLine): string {
+  const oldest = OLDEST_PSERIES[qemu];
+  return `${Math.floor(oldest / 100)}.${oldest % 100} to ${LATEST_MACHINE_VERSION[qemu]}`;
+}
+
+/**
+ * The compat defaults of `pseries` or `pseries-X.Y` under a release (QEMU 7.2 by default);
+ * undefined for a type that release does not have.
+ */
+export function pseriesCompat(
+  machineType: string,
+  qemu: QemuLine = DEFAULT_QEMU_LINE,
+): PseriesCompat | undefined {
+  const version = machineTypeVersion("pseries", machineType, qemu);
+  if (version === undefined) return undefined;
+  const at = versionNumber(version) as number;
   return {
     version,
     phb: {

@@ -4,9 +4,11 @@
  * `virtio-net-pci` by identity only (its BARs are not modelled). Neither's registers do
  * anything; their DMA goes through their bus-master address spaces.
  */
+
 import type { MemorySystem } from "../memory/memory-system.ts";
 import type { QomObjectRef } from "../memory/region.ts";
 import type { PciFunctionSpec } from "./pci-device.ts";
+import { atLeast, type QemuLine } from "./qemu-line.ts";
 
 const INERT = { read: () => 0n, write: () => 0 };
 
@@ -49,8 +51,31 @@ export function e1000(system: MemorySystem, owner: QomObjectRef): PciFunctionSpe
   };
 }
 
-/** virtio-net-pci's PCI identity (transitional device; BARs not modelled). */
-export function virtioNetPci(_system: MemorySystem, _owner: QomObjectRef): PciFunctionSpec {
+/** virtio-pci's modern capability regions, each 4 KiB in its 16 KiB BAR container. */
+const VIRTIO_PCI_MODERN = ["common", "isr", "device", "notify"] as const;
+
+/**
+ * virtio-net-pci's PCI identity (transitional device; BARs not modelled). Under QEMU 10.0 its
+ * modern BAR container `virtio-pci` is also the root of an address space,
+ * `virtio-pci-cfg-mem-as`, through which the VIRTIO_PCI_CAP_PCI_CFG window reaches the
+ * capability registers; 7.2 dispatched those accesses to the regions directly, with no such
+ * address space.
+ */
+export function virtioNetPci(
+  system: MemorySystem,
+  owner: QomObjectRef,
+  qemu: QemuLine = "7.2",
+): PciFunctionSpec {
+  if (atLeast(qemu, "10.0")) {
+    const modern = system.container("virtio-pci", 0x4000n, { owner });
+    VIRTIO_PCI_MODERN.forEach((part, i) => {
+      modern.addSubregion(
+        system.io(`virtio-pci-${part}-virtio-net`, 0x1000n, INERT, { owner }),
+        BigInt(i) * 0x1000n,
+      );
+    });
+    system.addressSpace(modern, "virtio-pci-cfg-mem-as");
+  }
   return {
     typeName: "virtio-net-pci",
     vendorId: 0x1af4,

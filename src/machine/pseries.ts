@@ -22,8 +22,14 @@ import { VfioError } from "../vfio/container.ts";
 import { VFIO_MESSAGES as M } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import type { Behaviour } from "./behaviour.ts";
-import { type PseriesCompat, pseriesCompat } from "./machine-type.ts";
+import {
+  MachineTypeError,
+  type PseriesCompat,
+  pseriesCompat,
+  unsupportedMachineTypeMessage,
+} from "./machine-type.ts";
 import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
+import { atLeast, DEFAULT_QEMU_LINE, type QemuLine } from "./qemu-line.ts";
 import { qemuXhci } from "./qemu-xhci.ts";
 
 /** A PHB as the machine description gives it; index 0 is the machine's default PHB. */
@@ -45,7 +51,9 @@ export interface DeviceSpec {
 
 /** A pseries machine description. */
 export interface PseriesConfig {
-  /** `pseries` or `pseries-X.Y`. */
+  /** Which QEMU release the machine models (default 7.2): its machine types and behaviour. */
+  readonly qemu?: QemuLine;
+  /** `pseries` (that release's newest) or `pseries-X.Y`. */
   readonly machineType?: string;
   /** RAM in bytes. */
   readonly memory: bigint;
@@ -102,6 +110,8 @@ const SPAPR_PCI_BASE = 1n << 45n;
 
 /** A pseries machine. */
 export class PseriesMachine implements TceHost, RtasHost {
+  /** Which QEMU release this machine models; rules that changed between releases branch on it. */
+  readonly qemu: QemuLine;
   readonly compat: PseriesCompat;
   readonly memory: MemorySystem;
   readonly sysmem: MemoryRegion;
@@ -142,8 +152,13 @@ export class PseriesMachine implements TceHost, RtasHost {
   }
 
   constructor(config: PseriesConfig) {
-    const compat = pseriesCompat(config.machineType ?? "pseries");
-    if (!compat) throw new DeviceError(`unsupported machine type '${config.machineType}'`);
+    this.qemu = config.qemu ?? DEFAULT_QEMU_LINE;
+    const machineType = config.machineType ?? "pseries";
+    const compat = pseriesCompat(machineType, this.qemu);
+    if (!compat)
+      throw new MachineTypeError(
+        `qemu-system-ppc64: ${unsupportedMachineTypeMessage(machineType, this.qemu)}`,
+      );
     this.compat = compat;
     this.#config = config;
     const m = new MemorySystem();
@@ -159,15 +174,17 @@ export class PseriesMachine implements TceHost, RtasHost {
       owner: { kind: "obj", key: "path", value: "/objects/ppc_spapr.ram" },
     });
     this.sysmem.addSubregion(this.ram, 0n);
+    let deviceMemory: MemoryRegion | undefined;
     if (config.maxMemory !== undefined && config.maxMemory > config.memory) {
       const base = (config.memory + GiB - 1n) & ~(GiB - 1n);
-      this.sysmem.addSubregion(
-        m.container("device-memory", config.maxMemory - config.memory),
-        base,
-      );
+      deviceMemory = m.container("device-memory", config.maxMemory - config.memory);
+      this.sysmem.addSubregion(deviceMemory, base);
     }
     if (compat.xive) this.#addXive();
     m.commit();
+    // QEMU 10.0, unlike 7.2, gives the device-memory area an address space of its own
+    // (machine_memory_devices_init), which `info mtree` lists.
+    if (deviceMemory && atLeast(this.qemu, "10.0")) m.addressSpace(deviceMemory, "device-memory");
     for (let i = 0; i < smp; i++) this.cpuAs.push(m.addressSpace(this.sysmem, `cpu-memory-${i}`));
 
     const devicesBefore = (compat.xive ? 3 : 2) + smp;

@@ -1,5 +1,5 @@
 /**
- * The fixed parts of QEMU 7.2's q35 machine that the DMA path does not act on but `info mtree`
+ * The fixed parts of QEMU's q35 machine (7.2's, with 10.0's QOM owners) that the DMA path does not act on but `info mtree`
  * shows: the legacy I/O ports of the ICH9 south bridge and its neighbours, and the MCH's PAM and
  * SMRAM aliases (`hw/pci-host/q35.c`, `hw/pci-host/pam.c`), with the register logic that enables
  * them.
@@ -7,6 +7,7 @@
 import type { MemoryRegionOps } from "../memory/access-types.ts";
 import type { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
+import { atLeast, type QemuLine } from "./qemu-line.ts";
 
 const dev = (value: string): QomObjectRef => ({ kind: "dev", key: "path", value });
 const UNATTACHED_DEVICE = (n: number) => dev(`/machine/unattached/device[${n}]`);
@@ -60,14 +61,63 @@ const ICH9_PM: readonly PortRegion[] = [
   ["sm-tco", 0x60, 0x20, UNATTACHED_DEVICE(2)],
 ];
 
+/**
+ * Where QEMU 10.0 puts the owners QEMU 7.2 numbered differently: the ISA DMA controllers and the
+ * RTC became children of the ICH9-LPC function (device[2]), so the devices after them in
+ * /machine/unattached moved down, and a port list's regions are owned by the list itself with
+ * the device as their parent (`dma-page`).
+ */
+const QEMU_10_OWNERS: Readonly<Record<string, QomObjectRef>> = {
+  "/machine/unattached/device[3]": dev("/machine/unattached/device[2]/dma[0]"),
+  "/machine/unattached/device[4]": dev("/machine/unattached/device[2]/dma[1]"),
+  "/machine/unattached/device[5]": UNATTACHED_DEVICE(3),
+  "/machine/unattached/device[6]": UNATTACHED_DEVICE(4),
+  "/machine/unattached/device[8]": dev("/machine/unattached/device[2]/rtc"),
+  "/machine/unattached/device[9]": UNATTACHED_DEVICE(6),
+  "/machine/unattached/device[10]": UNATTACHED_DEVICE(7),
+  "/machine/unattached/device[11]": UNATTACHED_DEVICE(8),
+  "/machine/unattached/device[12]": UNATTACHED_DEVICE(9),
+  "/machine/unattached/device[14]": UNATTACHED_DEVICE(11),
+};
+
+/** A port list's region under QEMU 10.0: owned by the list, the device as its QOM parent. */
+const PORTIO_LIST_OWNER: QomObjectRef = {
+  kind: "obj",
+  key: "type",
+  value: "memory-region-portio-list",
+};
+
+/** A legacy region's ownership under a release (7.2's table, renumbered for 10.0). */
+function ownership(
+  name: string,
+  owner: QomObjectRef | undefined,
+  qemu: QemuLine,
+): { owner?: QomObjectRef; parent?: QomObjectRef } {
+  if (!owner) return {};
+  if (!atLeast(qemu, "10.0")) return { owner };
+  const moved = QEMU_10_OWNERS[owner.value] ?? owner;
+  return name === "dma-page" ? { owner: PORTIO_LIST_OWNER, parent: moved } : { owner: moved };
+}
+
+/** The QOM path QEMU gives the HPET on q35 (7.2: device[7], 10.0: device[5]). */
+export function hpetOwner(qemu: QemuLine): QomObjectRef {
+  return UNATTACHED_DEVICE(atLeast(qemu, "10.0") ? 5 : 7);
+}
+
+/** The QOM paths of the ich9-ahci and ICH9-SMB functions (7.2: device[15], [16]; 10.0: [12], [13]). */
+export function ich9FunctionOwners(qemu: QemuLine): { ahci: QomObjectRef; smbus: QomObjectRef } {
+  const first = atLeast(qemu, "10.0") ? 12 : 15;
+  return { ahci: UNATTACHED_DEVICE(first), smbus: UNATTACHED_DEVICE(first + 1) };
+}
+
 /** Adds the legacy ports, the RTC and the ICH9 PM block to the I/O space. */
-export function addLegacyPorts(m: MemorySystem, io: MemoryRegion): void {
+export function addLegacyPorts(m: MemorySystem, io: MemoryRegion, qemu: QemuLine = "7.2"): void {
   const region = ([name, , size, owner]: PortRegion) =>
-    m.io(name, BigInt(size), INERT, owner ? { owner } : {});
+    m.io(name, BigInt(size), INERT, ownership(name, owner, qemu));
   for (const p of LEGACY_PORTS) io.addSubregion(region(p), BigInt(p[1]));
-  const rtcOwner = UNATTACHED_DEVICE(8);
-  const rtc = m.io("rtc", 2n, INERT, { owner: rtcOwner });
-  rtc.addSubregion(m.io("rtc-index", 1n, INERT, { owner: rtcOwner }), 0n);
+  const rtcOwner = ownership("rtc", UNATTACHED_DEVICE(8), qemu);
+  const rtc = m.io("rtc", 2n, INERT, rtcOwner);
+  rtc.addSubregion(m.io("rtc-index", 1n, INERT, rtcOwner), 0n);
   io.addSubregion(rtc, 0x70n);
   const pm = m.container("ich9-pm", 0x80n, { owner: UNATTACHED_DEVICE(2) });
   for (const p of ICH9_PM) pm.addSubregion(region(p), BigInt(p[1]));

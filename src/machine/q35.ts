@@ -20,10 +20,17 @@ import { VFIO_MESSAGES } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
+import {
+  MachineTypeError,
+  machineTypeVersion,
+  unsupportedMachineTypeMessage,
+} from "./machine-type.ts";
 import { type PciBus, PciDevice, type PciFunctionSpec } from "./pci-device.ts";
 import { e1000, e1000e, virtioNetPci } from "./pci-nics.ts";
 import {
   addLegacyPorts,
+  hpetOwner,
+  ich9FunctionOwners,
   initPam,
   MCH,
   type PamSegment,
@@ -31,6 +38,7 @@ import {
   updatePam,
   updateSmram,
 } from "./q35-chipset.ts";
+import { atLeast, DEFAULT_QEMU_LINE, type QemuLine } from "./qemu-line.ts";
 import { qemuXhci } from "./qemu-xhci.ts";
 
 const KiB = 1024n;
@@ -50,6 +58,10 @@ export interface Q35DeviceSpec {
 
 /** A q35 machine description. */
 export interface Q35Config {
+  /** Which QEMU release the machine models (default 7.2): its machine types and behaviour. */
+  readonly qemu?: QemuLine;
+  /** `q35` (that release's newest) or `pc-q35-X.Y`; default `q35`. */
+  readonly machineType?: string;
   /** RAM in bytes (QEMU's `-m`; 128 MiB by default). */
   readonly memory?: bigint;
   /** Number of CPUs (each has its memory and SMM address spaces). */
@@ -89,7 +101,7 @@ export const Q35_DRIVERS: Record<string, (ctx: DeviceContext) => PciFunctionSpec
   edu,
   e1000: (ctx) => e1000(ctx.system, ctx.owner),
   e1000e: (ctx) => e1000e(ctx.system, ctx.owner),
-  "virtio-net-pci": (ctx) => virtioNetPci(ctx.system, ctx.owner),
+  "virtio-net-pci": (ctx) => virtioNetPci(ctx.system, ctx.owner, ctx.machine.qemu),
   "qemu-xhci": (ctx) => qemuXhci(ctx.system, ctx.owner),
 };
 
@@ -100,6 +112,10 @@ export interface Q35Bus extends PciBus {
 
 /** A q35 machine. */
 export class Q35Machine {
+  /** Which QEMU release this machine models; rules that changed between releases branch on it. */
+  readonly qemu: QemuLine;
+  /** The versioned machine type built (`q35` under 10.0 is `10.0`). */
+  readonly machineVersion: string;
   readonly memory: MemorySystem;
   readonly sysmem: MemoryRegion;
   readonly io: MemoryRegion;
@@ -140,6 +156,14 @@ export class Q35Machine {
   #anonymous = 0;
 
   constructor(config: Q35Config = {}) {
+    this.qemu = config.qemu ?? DEFAULT_QEMU_LINE;
+    const machineType = config.machineType ?? "q35";
+    const version = machineTypeVersion("pc-q35", machineType, this.qemu);
+    if (version === undefined)
+      throw new MachineTypeError(
+        `qemu-system-x86_64: ${unsupportedMachineTypeMessage(machineType, this.qemu)}`,
+      );
+    this.machineVersion = version;
     const ramSize = config.memory ?? 128n * MiB;
     const m = new MemorySystem();
     this.memory = m;
@@ -196,12 +220,10 @@ export class Q35Machine {
       0xfec00000n,
     );
     this.sysmem.addSubregion(
-      m.io("hpet", 0x400n, inert, {
-        owner: { ...cpuOwner, value: "/machine/unattached/device[7]" },
-      }),
+      m.io("hpet", 0x400n, inert, { owner: hpetOwner(this.qemu) }),
       0xfed00000n,
     );
-    addLegacyPorts(m, this.io);
+    addLegacyPorts(m, this.io, this.qemu);
     const q35Owner: QomObjectRef = { ...mchOwner, value: "/machine/q35" };
     this.io.addSubregion(
       m.io("pci-conf-idx", 4n, this.#configIndexOps(), { owner: q35Owner }),
@@ -223,8 +245,9 @@ export class Q35Machine {
     this.bus = { name: "pcie.0", pciMemory: this.pci, pciIo: this.io, functions: new Map() };
     this.mch = this.#addFunction(0, mchSpec(this), mchOwner);
     this.#addFunction(0x1f << 3, ich9Function("ICH9-LPC", 0x2918, 0x060100), UNATTACHED(2));
-    this.#addFunction((0x1f << 3) | 2, ich9Function("ich9-ahci", 0x2922, 0x010601), UNATTACHED(15));
-    this.#addFunction((0x1f << 3) | 3, ich9Function("ICH9-SMB", 0x2930, 0x0c0500), UNATTACHED(16));
+    const ich9 = ich9FunctionOwners(this.qemu);
+    this.#addFunction((0x1f << 3) | 2, ich9Function("ich9-ahci", 0x2922, 0x010601), ich9.ahci);
+    this.#addFunction((0x1f << 3) | 3, ich9Function("ICH9-SMB", 0x2930, 0x0c0500), ich9.smbus);
 
     if (config.intelIommu) {
       const options = {
@@ -269,12 +292,19 @@ export class Q35Machine {
           value: `/machine/peripheral-anon/device[${this.#anonymous++}]`,
         },
         (message) => this.abort(message),
+        this.qemu,
       );
       this.sysmem.addSubregion(this.amdIommu.mmio, AMDVI_BASE_ADDR);
       // amdvi_sysbus_realize: the IOMMU's own PCI function takes the first free slot, then the
       // IOAPIC gets its pseudo address space.
-      this.#addFunction(this.#devfnFor({ driver: "AMDVI-PCI" }), amdviPciSpec(), UNATTACHED(25));
+      this.#addFunction(
+        this.#devfnFor({ driver: "AMDVI-PCI" }),
+        amdviPciSpec(),
+        // 10.0 numbers /machine/unattached three lower (the ISA DMA and RTC moved under ICH9-LPC).
+        UNATTACHED(atLeast(this.qemu, "10.0") ? 22 : 25),
+      );
       this.amdIommu.addressSpaceOf(0, AMDVI_IOAPIC_DEVFN);
+      this.amdIommu.realize();
     }
     for (const d of config.devices ?? []) this.plug(d);
     // Machine ready: bus-master aliases for the cold-plugged functions, in devfn order.

@@ -1,10 +1,13 @@
 /**
  * Which QEMU a live VM runs: QMP's `query-version`, checked, and what iova can say about it.
- * iova's DMA-path model follows QEMU 7.2; a memory map read from any QEMU is rebuilt from that
- * QEMU's own dumps, but the behaviour after it (TCE hypercalls, VFIO mirroring) is 7.2's, so a
- * live VM of another version is named as such rather than silently treated as 7.2.
+ * iova models two release lines (7.2 and 10.0, `machine/qemu-line.ts`); a live VM of one of them
+ * is modelled as that line, one of another release is named as such and not modelled (its memory
+ * map is still rebuilt from its own dumps), rather than silently treated as 7.2.
  */
+import type { QemuLine } from "../machine/qemu-line.ts";
 import { type MtreeDumps, type QmpClient, QmpError, readMtreeDumps } from "./qmp.ts";
+
+export type { QemuLine };
 
 /** A QEMU's version as `query-version` reports it. */
 export interface QemuVersion {
@@ -15,9 +18,6 @@ export interface QemuVersion {
   readonly package: string;
 }
 
-/** The QEMU release lines iova knows: the one it models, and 10.0 (recorded, not yet modelled). */
-export type QemuLine = "7.2" | "10.0";
-
 /** What iova tells a user about the QEMU it talks to. */
 export interface QemuIdentity {
   readonly version: QemuVersion;
@@ -25,7 +25,7 @@ export interface QemuIdentity {
   readonly text: string;
   /** The release line it belongs to, if iova knows it. */
   readonly line: QemuLine | undefined;
-  /** Whether iova's behaviour model (`qemu-7.2`) is this QEMU's own. */
+  /** Whether iova models this QEMU's release line (then `line` is the model it picks). */
   readonly modelled: boolean;
   /** One sentence for people. */
   readonly summary: string;
@@ -63,11 +63,11 @@ export function qemuLine(v: QemuVersion): QemuLine | undefined {
 export function identifyQemu(version: QemuVersion): QemuIdentity {
   const text = `${version.major}.${version.minor}.${version.micro}`;
   const line = qemuLine(version);
-  const modelled = line === "7.2";
+  const modelled = line !== undefined;
   const built = version.package ? ` (${version.package})` : "";
   const summary = modelled
-    ? `QEMU ${text}${built}: the version iova models`
-    : `QEMU ${text}${built}: iova models QEMU 7.2; the memory map is rebuilt from this QEMU's own dumps, but behaviour beyond it is 7.2's`;
+    ? `QEMU ${text}${built}: modelled as QEMU ${line} (--qemu ${line})`
+    : `QEMU ${text}${built}: iova models QEMU 7.2 and 10.0, not this release; the memory map is rebuilt from this QEMU's own dumps, behaviour beyond it is not modelled`;
   return { version, text, line, modelled, summary };
 }
 

@@ -17,6 +17,7 @@ export class CmdlineError extends Error {
 const SKIPPED_WITH_ARG = new Set([
   "-qmp",
   "-qtest",
+  "-qtest-log",
   "-accel",
   "-display",
   "-serial",
@@ -237,10 +238,12 @@ export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
         throw new CmdlineError(`option ${a} is not modelled`);
     }
   }
-  if (machine !== "q35" && machine !== "pc-q35-7.2") {
+  // Which pc-q35-X.Y the modelled QEMU has is the machine's to say (it differs by release).
+  if (machine !== "q35" && !machine?.startsWith("pc-q35-")) {
     throw new CmdlineError(`machine '${machine ?? "pc"}': only q35 is modelled for x86`);
   }
   return {
+    ...(machine === "q35" ? {} : { machineType: machine }),
     ...(memory === undefined ? {} : { memory }),
     ...(smp === undefined ? {} : { smp }),
     ...(intelIommu === undefined ? {} : { intelIommu }),

@@ -9,6 +9,12 @@
  */
 import { type Document, isMap, isSeq, Lexer, LineCounter, type Node, parseDocument } from "yaml";
 import type { z } from "zod";
+import {
+  pseriesCompat,
+  pseriesRange,
+  unsupportedMachineTypeMessage,
+} from "../machine/machine-type.ts";
+import { DEFAULT_QEMU_LINE } from "../machine/qemu-line.ts";
 import { readStepItem } from "./fast-step.ts";
 import { FloatScalar, NodeProblem, nodeAt, Positions, ScenarioError, toPlain } from "./reader.ts";
 import {
@@ -552,9 +558,20 @@ function finish(
       known(s.friendly.target.device);
   });
   const { steps: _steps, ...rest } = head;
+  const qemu = rest.qemu ?? DEFAULT_QEMU_LINE;
+  if (!pseriesCompat(rest.machine.machineType, qemu)) {
+    const at = nodeAt(top, headPiece.doc, ["machine", "type"]).node;
+    loader.fail(
+      headPiece,
+      at,
+      `machine type '${rest.machine.machineType}' does not exist in QEMU ${qemu} (it has pseries-X.Y for ${pseriesRange(qemu)}); QEMU ${qemu} says: ${unsupportedMachineTypeMessage(rest.machine.machineType, qemu).split("\n")[0]}`,
+      "machine-version",
+    );
+  }
   return {
     name: rest.name,
     description: rest.description,
+    qemu,
     behaviour: rest.behaviour ?? "qemu-7.2",
     machine: rest.machine,
     host: rest.host,

@@ -5,6 +5,7 @@
  * (`npm run schema:report`). The text and HTML views are made from it.
  */
 import { z } from "zod";
+import { QEMU_LINES } from "../machine/qemu-line.ts";
 
 const hex = z
   .string()
@@ -168,6 +169,9 @@ export type Summary = z.infer<typeof SummarySchema>;
 export const ReportSchema = z
   .object({
     scenario: z.string(),
+    qemu: z
+      .enum(QEMU_LINES)
+      .describe("which QEMU release the machine models (the scenario's `qemu`, or `--qemu`)"),
     behaviour: z.enum(["qemu-7.2", "qemu-2016-prefix"]),
     ok: z
       .boolean()

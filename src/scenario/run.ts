@@ -11,6 +11,7 @@ import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.
 import { dmaRead, dmaWrite } from "../iommu/dma.ts";
 import { MaterialisationLimitError } from "../iommu/limits.ts";
 import { DeviceError, PseriesMachine } from "../machine/pseries.ts";
+import type { QemuLine } from "../machine/qemu-line.ts";
 import { hex } from "../memory/int.ts";
 import { formatMtree } from "../memory/mtree/print.ts";
 import { hcallReturnName } from "../spapr/constants.ts";
@@ -49,6 +50,8 @@ export interface TraceEvent {
 
 /** Options of a run. */
 export interface RunOptions {
+  /** Overrides the scenario's `qemu` (which QEMU release the machine models). */
+  readonly qemu?: QemuLine;
   /** Overrides the scenario's behaviour. */
   readonly behaviour?: Behaviour;
   /** A refused or faulted step without an expectation fails the run. */
@@ -101,9 +104,13 @@ const BYTES_HEAD = 32;
 /** Lines of a step's ioctl and QEMU log kept in its result; the rest are counted. */
 const LOG_LIMIT = 1000;
 
-/** Runs a scenario to its end. */
+/**
+ * Runs a scenario to its end. A machine type the chosen QEMU does not have (`--qemu 10.0` on a
+ * pseries-2.1 scenario) throws `MachineTypeError` with QEMU's message: there is no machine to run.
+ */
 export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
   const behaviour = options.behaviour ?? scenario.behaviour;
+  const qemu = options.qemu ?? scenario.qemu;
   const spec = scenario.machine;
   const needsHost =
     scenario.host !== undefined ||
@@ -112,6 +119,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   const machine = new PseriesMachine({
     ...spec,
     host: needsHost ? hostFrom(scenario.host) : undefined,
+    qemu,
     behaviour,
     materialisedEntryLimit: options.materialisedEntryLimit,
   });
@@ -260,6 +268,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     !(strict && summary.refused > 0);
   const report: Report = {
     scenario: scenario.name,
+    qemu,
     behaviour,
     ok,
     strict,

@@ -13,8 +13,9 @@ import { z } from "zod";
 import { Errno, errnoByName } from "../host/errno.ts";
 import type { DmaStatus } from "../iommu/dma.ts";
 import { type Behaviour, BEHAVIOURS as MACHINE_BEHAVIOURS } from "../machine/behaviour.ts";
-import { pseriesCompat } from "../machine/machine-type.ts";
+import { pseriesCompat, pseriesRange } from "../machine/machine-type.ts";
 import type { PseriesConfig } from "../machine/pseries.ts";
+import { isQemuLine, QEMU_LINES, type QemuLine } from "../machine/qemu-line.ts";
 import { SIZE_2_64 } from "../memory/int.ts";
 import { RTAS_CALLS } from "../spapr/rtas.ts";
 import { FloatScalar, parseNumber } from "./reader.ts";
@@ -30,7 +31,8 @@ export const LOADER_ONLY_RULES = {
     "bounds, powers of two and multiples of a number written as a string (quoted, or with K/M/G/T)",
   "exact-range": "bounds beyond 2^53, where JSON numbers are no longer exact",
   "power-of-two": "page sizes are powers of two",
-  "machine-version": "pseries-X.Y exists only for 2.1 to 7.2",
+  "machine-version":
+    "pseries-X.Y exists only for 2.1 to 7.2 under QEMU 7.2, and for 3.0 to 10.0 under QEMU 10.0",
   "maxmem-at-least-memory": "maxmem is at least memory",
   "unique-phb-index": "PHB indexes are unique",
   "device-bus": "a device's bus names a PHB in machine.phbs",
@@ -316,14 +318,26 @@ const BEHAVIOURS = MACHINE_BEHAVIOURS as readonly Behaviour[] as readonly [
 
 export type { Behaviour };
 
+// Whether the type exists under the scenario's `qemu` is checked with it (load.ts).
 const machineType = leaf({ type: "string", pattern: "^pseries(-[0-9]+\\.[0-9]+)?$" }, (v) => {
   if (!isScalar(v)) return new Problem("expected machine type");
   if (typeof v !== "string") return new Problem("expected machine type as a string");
-  if (pseriesCompat(v)) return v;
+  if (QEMU_LINES.some((line) => pseriesCompat(v, line))) return v;
   return new Problem(
-    `expected machine type pseries or pseries-X.Y (2.1 to 7.2); got '${v}'`,
+    `expected machine type pseries or pseries-X.Y (${QEMU_LINES.map((l) => `${pseriesRange(l)} under QEMU ${l}`).join(", ")}); got '${v}'`,
     /^pseries-[0-9]+\.[0-9]+$/.test(v) ? "machine-version" : undefined,
   );
+});
+
+/**
+ * `qemu:` names a release line. YAML reads an unquoted `10.0` as the number 10, so a number is
+ * taken as the text it was written as (`7.2`, `10.0`), never as its value.
+ */
+const qemuLine = leaf({ enum: [...QEMU_LINES, 7.2, 10] }, (v): QemuLine | Problem => {
+  const expected = `expected qemu to be one of: ${QEMU_LINES.join(", ")}`;
+  if (!isScalar(v)) return new Problem(expected);
+  const text = v instanceof FloatScalar ? v.text : typeof v === "string" ? v : String(v);
+  return isQemuLine(text) ? text : new Problem(`${expected}; got '${text}'`);
 });
 
 const phbFields = {
@@ -400,7 +414,9 @@ export type MachineDevice = z.output<typeof device>;
 const machine = map("machine", {
   type: machineType
     .optional()
-    .describe("`pseries` (7.2) or `pseries-X.Y` (2.1 to 7.2), with that type's defaults")
+    .describe(
+      "`pseries` (the release's newest: pseries-7.2 under QEMU 7.2, pseries-10.0 under 10.0) or `pseries-X.Y` (2.1 to 7.2 under 7.2, 3.0 to 10.0 under 10.0), with that type's defaults",
+    )
     .meta({ docDefault: "pseries" }),
   smp: int("smp", 1, 64)
     .optional()
@@ -1281,6 +1297,12 @@ export const CHECKS = ["shadow", "isolation", "accounting"] as const;
 export const scenarioHead = map("the scenario", {
   name: str("the scenario name").describe("the scenario's name, shown in reports"),
   description: str("description").optional().describe("free text"),
+  qemu: qemuLine
+    .optional()
+    .describe(
+      "which QEMU release the machine models: `7.2` or `10.0` (its machine types, `info mtree` and behaviour; `iova run --qemu` overrides it)",
+    )
+    .meta({ docDefault: "7.2" }),
   behaviour: words("behaviour", BEHAVIOURS)
     .optional()
     .describe("`qemu-7.2` or `qemu-2016-prefix` (the 2016 iova bug; see docs/semantics.md)")
@@ -1305,6 +1327,8 @@ export const scenarioFile = scenarioHead
 export interface Scenario {
   readonly name: string;
   readonly description?: string;
+  /** Which QEMU release the machine models (7.2 when the file does not say). */
+  readonly qemu: QemuLine;
   readonly behaviour: Behaviour;
   readonly machine: MachineSpec;
   readonly host?: HostSpec;

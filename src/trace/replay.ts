@@ -5,6 +5,7 @@
  * entries the log does not give are skipped by those checks and counted.
  */
 import type { PseriesMachine } from "../machine/pseries.ts";
+import type { QemuLine } from "../machine/qemu-line.ts";
 import { loadScenario } from "../scenario/load.ts";
 import type { Report } from "../scenario/report.ts";
 import { runScenario } from "../scenario/run.ts";
@@ -34,6 +35,8 @@ export interface TraceOptions {
   readonly machineName: string;
   /** How entries the log does not give are filled in (default none: they stay unknown). */
   readonly assumption?: Assumption;
+  /** Which QEMU release the model plays (default the scenario's, 7.2). */
+  readonly qemu?: QemuLine;
   /** The model's behaviour to compare with (default qemu-7.2). */
   readonly behaviour?: Behaviour;
   /** Told how far it got, now and then: lines read, then steps played. */
@@ -141,8 +144,11 @@ const CONTEXT = 3;
 const MAX_MISMATCHES = 20;
 
 /** The PHBs and open windows of the machine a command line describes, from the model itself. */
-function machineShape(traced: TracedMachine): { phbs: TracedPhb[]; windows: TracedWindow[] } {
-  const text = scenarioHead("machine", traced, "qemu-7.2", "") + "steps: []\n";
+function machineShape(
+  traced: TracedMachine,
+  qemu: QemuLine | undefined,
+): { phbs: TracedPhb[]; windows: TracedWindow[] } {
+  const text = scenarioHead("machine", traced, "qemu-7.2", "", qemu) + "steps: []\n";
   const { machine } = runScenario(loadScenario(text, "<command line>"));
   const phbs: TracedPhb[] = machine.phbs.map((p) => {
     const def = p.tables[0];
@@ -173,10 +179,12 @@ function scenarioHead(
   traced: TracedMachine,
   behaviour: Behaviour,
   description: string,
+  qemu: QemuLine | undefined,
 ): string {
   return block({
     name,
     ...(description ? { description } : {}),
+    ...(qemu ? { qemu } : {}),
     behaviour,
     machine: traced.machine,
     ...(traced.host ? { host: traced.host } : {}),
@@ -210,6 +218,7 @@ export function scenarioText(
     traced,
     options.behaviour ?? "qemu-7.2",
     `QEMU trace log ${options.logName}`,
+    options.qemu,
   );
   const steps = rebuilt.steps
     .map((s, i) => `  - ${flow(s)} # ${options.logName}:${rebuilt.stepLines[i]}\n`)
@@ -294,7 +303,7 @@ export function replayTrace(
   options: TraceOptions,
 ): TraceReplay {
   const assumption = options.assumption ?? "none";
-  const shape = machineShape(traced);
+  const shape = machineShape(traced, options.qemu);
   const cold = ((traced.machine.devices ?? []) as { host?: string }[]).flatMap((d) =>
     d.host ? [d.host] : [],
   );
@@ -399,6 +408,7 @@ export function replayTrace(
     }
   };
   const { report, machine } = runScenario(scenario, {
+    qemu: options.qemu,
     behaviour: options.behaviour,
     onProgress:
       options.onProgress && scenario.steps.length >= 1000

@@ -37,6 +37,7 @@ export function cmdlineToScenario(name: string, text: string): Conversion {
         continue;
       case "-qmp":
       case "-qtest":
+      case "-qtest-log":
         i++;
         continue;
       case "-M": {

@@ -25,15 +25,18 @@ const skip10 = existsSync(join(QEMU10_DIR, "usr/bin/qemu-system-ppc64"))
 const PSERIES_ARGS = ["-M", "pseries", "-m", "1G", "-nodefaults", "-nographic"];
 const PSERIES_10 = [WRAPPER, "qemu-system-ppc64", ...PSERIES_ARGS, "-device", "qemu-xhci"];
 
-test("iova qemu names Debian's QEMU 7.2 as the version it models", {
+test("iova qemu picks the 7.2 model for Debian's QEMU 7.2 and says so", {
   timeout: 60_000,
 }, async () => {
   const r = await runCliAsync("qemu", "-f", "--", "qemu-system-ppc64", ...PSERIES_ARGS);
   assert.equal(r.code, 0, r.err);
-  assert.match(r.err, /^iova: QEMU 7\.2\.\d+ \(Debian 1:7\.2[^)]*\): the version iova models\n$/);
+  assert.match(
+    r.err,
+    /^iova: QEMU 7\.2\.\d+ \(Debian 1:7\.2[^)]*\): modelled as QEMU 7\.2 \(--qemu 7\.2\)\n$/,
+  );
 });
 
-test("iova qemu --json names QEMU 10.0 in qemuVersion, and stays quiet on stderr", {
+test("iova qemu --json names QEMU 10.0 and its model in qemuVersion, and stays quiet on stderr", {
   timeout: 60_000,
   skip: skip10,
 }, async () => {
@@ -44,12 +47,13 @@ test("iova qemu --json names QEMU 10.0 in qemuVersion, and stays quiet on stderr
   assert.equal(report.qemuVersion.major, 10);
   assert.equal(report.qemuVersion.minor, 0);
   assert.equal(report.qemuVersion.text, `10.0.${report.qemuVersion.micro}`);
-  assert.equal(report.qemuVersion.modelled, false);
+  assert.equal(report.qemuVersion.modelled, true);
+  assert.equal(report.qemuVersion.model, "10.0");
   assert.match(String(report.qemuVersion.package), /bpo12/);
   assert.match(report.mtree, /^address-space: memory$/m);
 });
 
-test("iova attach to a running QEMU 10.0 says so in text, and prints its map", {
+test("iova attach to a running QEMU 10.0 picks the 10.0 model, says so, and prints its map", {
   timeout: 60_000,
   skip: skip10,
 }, async () => {
@@ -63,7 +67,10 @@ test("iova attach to a running QEMU 10.0 says so in text, and prints its map", {
   try {
     const r = await runCliAsync("attach", "--qmp", sock, "-f");
     assert.equal(r.code, 0, r.err);
-    assert.match(r.err, /^iova: QEMU 10\.0\.\d+ \([^)]*\): iova models QEMU 7\.2;/);
+    assert.match(
+      r.err,
+      /^iova: QEMU 10\.0\.\d+ \([^)]*\): modelled as QEMU 10\.0 \(--qemu 10\.0\)\n$/,
+    );
     assert.match(r.out, /^FlatView #\d+$/m);
   } finally {
     child.kill("SIGKILL");

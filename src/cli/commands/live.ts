@@ -35,7 +35,13 @@ function printLive(
 ) {
   // Which QEMU this is goes to stderr, so that stdout stays QEMU's own text format.
   if (!flags.json) context.err(`iova: ${qemu.summary}\n`);
-  const qemuVersion = { ...qemu.version, text: qemu.text, modelled: qemu.modelled };
+  // `model`: the release line iova models this VM as (what `--qemu` would name), null for none.
+  const qemuVersion = {
+    ...qemu.version,
+    text: qemu.text,
+    modelled: qemu.modelled,
+    model: qemu.line ?? null,
+  };
   let result: ReturnType<CliContext["deps"]["importMtree"]>;
   try {
     result = context.deps.importMtree(dumps.tree, dumps.flat);

@@ -1,5 +1,6 @@
 /** `iova mtree` and `iova diff`: QEMU's `info mtree`, from a scenario or rebuilt from dumps. */
 
+import type { QemuLine } from "../../machine/qemu-line.ts";
 import { formatMtreeDiff, type MtreeDiff } from "../../memory/mtree/diff.ts";
 import type { ImportResult, InferredFact } from "../../memory/mtree/import.ts";
 import { MtreeSyntaxError } from "../../memory/mtree/parse.ts";
@@ -9,7 +10,7 @@ import { renderDiffHtml } from "../../view/html.ts";
 import type { CliCommand, CliContext } from "../command.ts";
 import { UsageError } from "../errors.ts";
 import { ChunkedWriter, readInput, writeJson, writeOutput } from "../io.ts";
-import { readScenario } from "./run.ts";
+import { qemuOption, readScenario } from "./run.ts";
 
 /** The tree (and flat hint) files rebuilt into a model; a syntax error names its file and line. */
 export function importFiles(
@@ -31,6 +32,7 @@ export function importFiles(
 }
 
 interface MtreeFlags {
+  qemu?: QemuLine;
   import?: string;
   flat?: string;
   flatView?: boolean;
@@ -86,7 +88,8 @@ export const mtreeCommand: CliCommand = {
         "with --import: list on stderr what was inferred beyond the tree text, and how sure",
       )
       .option("--json", "with --import: print the text and the inferred facts as JSON")
-      .option("--html <file>", "write a self-contained page of the flat views and tree");
+      .option("--html <file>", "write a self-contained page of the flat views and tree")
+      .addOption(qemuOption());
   },
   run(context, args, options) {
     const flags = options as MtreeFlags;
@@ -98,11 +101,15 @@ export const mtreeCommand: CliCommand = {
       throw new UsageError("--flat is a hint for --import");
     if ((flags.explain || flags.json) && flags.import === undefined)
       throw new UsageError("--explain and --json go with --import");
+    // An imported map is QEMU's own text, whatever its release: there is nothing to choose.
+    if (flags.qemu !== undefined && flags.import !== undefined)
+      throw new UsageError("--qemu goes with a SCENARIO (an --import rebuilds QEMU's own text)");
     const imported =
       flags.import !== undefined ? importFiles(context, flags.import, flags.flat) : undefined;
     const system =
       imported?.system ??
-      context.deps.runScenario(readScenario(context, scenarioPath)).machine.memory;
+      context.deps.runScenario(readScenario(context, scenarioPath), { qemu: flags.qemu }).machine
+        .memory;
     const source = flags.import ?? scenarioPath;
     if (imported && flags.explain) context.err(formatInferred(imported.inferred));
     if (flags.html !== undefined) {

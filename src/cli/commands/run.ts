@@ -1,6 +1,7 @@
 /** `iova run` and `iova check`: play a scenario and report on it. */
 import { Option } from "commander";
 import { BEHAVIOUR_HELP } from "../../machine/behaviour.ts";
+import { QEMU_LINES, type QemuLine } from "../../machine/qemu-line.ts";
 import type { RunOptions } from "../../scenario/run.ts";
 import { snapshotState } from "../../scenario/run.ts";
 import type { Scenario } from "../../scenario/schema.ts";
@@ -97,6 +98,7 @@ interface RunFlags {
   quiet?: boolean;
   strict?: boolean;
   behaviour?: "qemu-7.2" | "qemu-2016-prefix";
+  qemu?: QemuLine;
   trace?: boolean;
   traceFile?: string;
   traceFormat?: "json" | "qemu";
@@ -131,11 +133,14 @@ function play(
   // end, and the fields known only at the end (verdict, summary, state) follow them.
   const streamJson = mode === "json" && !wantHtml;
   let jsonSteps = 0;
-  if (stream) text.write(formatHead(scenario.name, flags.behaviour ?? scenario.behaviour, style));
+  const model = {
+    qemu: flags.qemu ?? scenario.qemu,
+    behaviour: flags.behaviour ?? scenario.behaviour,
+  };
+  if (stream) text.write(formatHead(scenario.name, model, style));
   if (streamJson) {
-    const behaviour = flags.behaviour ?? scenario.behaviour;
     text.write(
-      `{\n  "scenario": ${JSON.stringify(scenario.name)},\n  "behaviour": ${JSON.stringify(behaviour)},\n  "steps": [`,
+      `{\n  "scenario": ${JSON.stringify(scenario.name)},\n  "qemu": ${JSON.stringify(model.qemu)},\n  "behaviour": ${JSON.stringify(model.behaviour)},\n  "steps": [`,
     );
   }
   // QEMU's own trace format (what `iova trace` reads) instead of JSON lines.
@@ -143,6 +148,7 @@ function play(
     flags.traceFormat === "qemu" && (flags.trace || traceFile) ? new QemuTraceWriter() : undefined;
   const qemuHooks = qemuTrace?.options();
   const options: RunOptions = {
+    qemu: flags.qemu,
     behaviour: flags.behaviour,
     strict: flags.strict,
     // Only the JSON report and the HTML page need every step at the end.
@@ -214,7 +220,13 @@ function play(
   if (streamJson) {
     text.write(jsonSteps === 0 ? "]" : "\n  ]");
     for (const [key, value] of Object.entries(report)) {
-      if (key === "scenario" || key === "behaviour" || key === "steps" || value === undefined)
+      if (
+        key === "scenario" ||
+        key === "qemu" ||
+        key === "behaviour" ||
+        key === "steps" ||
+        value === undefined
+      )
         continue;
       text.write(`,\n  ${JSON.stringify(key)}: `);
       writeJson(value, text, "  ");
@@ -236,7 +248,7 @@ function play(
     text.write(`${report.ok ? "ok" : "FAILED"}\n`);
   } else {
     if (!stream) {
-      text.write(formatHead(report.scenario, report.behaviour, style));
+      text.write(formatHead(report.scenario, report, style));
       for (const s of report.steps) text.write(formatStep(s, style));
     }
     text.write(formatTail(report, style));
@@ -250,6 +262,12 @@ const behaviourOption = () =>
     "qemu-7.2",
     "qemu-2016-prefix",
   ]);
+/** `--qemu 7.2|10.0`: which QEMU release the machine models (overrides the scenario's `qemu`). */
+export const qemuOption = () =>
+  new Option(
+    "--qemu <release>",
+    "model this QEMU release: its machine types, info mtree and behaviour (overrides the scenario's qemu:)",
+  ).choices(QEMU_LINES);
 const strictOption = () =>
   new Option("--strict", "a step refused or faulted without an expectation fails the run");
 
@@ -262,6 +280,7 @@ export const runCommand: CliCommand = {
       .option("--json", "print the report as JSON (schema/report.schema.json)")
       .option("-q, --quiet", "print only the verdict")
       .addOption(strictOption())
+      .addOption(qemuOption())
       .addOption(behaviourOption())
       .option("--trace", "write JSON lines of events to stderr")
       .option("--trace-file <file>", "write JSON lines of events to FILE")
@@ -295,6 +314,7 @@ export const checkCommand: CliCommand = {
   define(c) {
     c.argument("<scenario>", "scenario file")
       .addOption(strictOption())
+      .addOption(qemuOption())
       .addOption(behaviourOption());
   },
   run(context, args, options) {

@@ -1,10 +1,12 @@
 /** `iova trace`: a QEMU trace log replayed through the model, with the machine from a command line or a live QEMU. */
 import { Option } from "commander";
+import type { QemuLine } from "../../machine/qemu-line.ts";
 import { QmpClient } from "../../qemu/qmp.ts";
 import { machineFromQtree } from "../../trace/index.ts";
 import type { CliCommand, CliContext } from "../command.ts";
 import { UsageError } from "../errors.ts";
 import { traceCommand as replayTrace, type TraceCommandOptions } from "../trace-command.ts";
+import { qemuOption } from "./run.ts";
 
 interface TraceFlags {
   machine?: string;
@@ -14,6 +16,7 @@ interface TraceFlags {
   html?: string;
   scenario?: string;
   behaviour?: string;
+  qemu?: QemuLine;
   quiet?: boolean;
 }
 
@@ -26,6 +29,7 @@ function options(context: CliContext, log: string, flags: TraceFlags): TraceComm
     scenario: flags.scenario,
     assume: flags.assume,
     behaviour: flags.behaviour,
+    qemu: flags.qemu,
     quiet: flags.quiet,
     progress: context.stderrIsTTY && !flags.json,
     style: context.style,
@@ -84,6 +88,7 @@ export const traceCommand: CliCommand = {
           "qemu-2016-prefix",
         ]),
       )
+      .addOption(qemuOption())
       .option("-q, --quiet", "print only the verdict")
       .addHelpText(
         "after",

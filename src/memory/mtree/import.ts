@@ -70,6 +70,11 @@ export interface ImportAssumptions {
   asOrder: number[];
   /** Names of the address spaces KVM keeps slots for; undefined: no KVM. */
   kvm: Set<string> | undefined;
+  /**
+   * Regions printed START-START that are 0 bytes rather than 1 (QEMU prints both alike; the
+   * hint tells them apart where a view renders nothing there).
+   */
+  readonly empty: Set<number>;
 }
 
 /** The imported machine before it is built. */
@@ -623,6 +628,7 @@ function defaultAssumptions(machine: ImportedMachine): ImportAssumptions {
     order: new Map(),
     asOrder: machine.addressSpaces.map((_, i) => i),
     kvm: undefined,
+    empty: new Set(),
   };
 }
 
@@ -646,14 +652,15 @@ function instantiate(
     importWork.steps++;
     const r = machine.regions[id];
     const opts = { owner: r.owner, parent: r.parent };
+    const size = assumptions.empty.has(id) ? 0n : r.size;
     let mr: MemoryRegion;
-    if (r.alias) mr = system.alias(r.name, live[r.alias.target], r.alias.offset, r.size, opts);
-    else if (r.type === "ram") mr = system.ram(r.name, r.size, opts);
-    else if (r.type === "rom") mr = system.rom(r.name, r.size, opts);
-    else if (r.type === "romd") mr = system.romDevice(r.name, r.size, {}, opts);
-    else if (r.type === "ramd") mr = system.ramDevice(r.name, r.size, opts);
-    else if (assumptions.renders.has(id)) mr = system.reservation(r.name, r.size, opts);
-    else mr = system.container(r.name, r.size, opts);
+    if (r.alias) mr = system.alias(r.name, live[r.alias.target], r.alias.offset, size, opts);
+    else if (r.type === "ram") mr = system.ram(r.name, size, opts);
+    else if (r.type === "rom") mr = system.rom(r.name, size, opts);
+    else if (r.type === "romd") mr = system.romDevice(r.name, size, {}, opts);
+    else if (r.type === "ramd") mr = system.ramDevice(r.name, size, opts);
+    else if (assumptions.renders.has(id)) mr = system.reservation(r.name, size, opts);
+    else mr = system.container(r.name, size, opts);
     // Regions keep exactly the owner and parent the text gave.
     mr.parent = r.parent;
     live[id] = mr;
@@ -1091,6 +1098,35 @@ function inferFromFlat(
   inferOverlapOrder(machine, assumptions, index);
   inferAddressSpaceOrder(machine, assumptions, hint);
   inferAccelerator(machine, assumptions, hint);
+  inferEmpty(machine, assumptions, index);
+}
+
+/** Most START-START aliases and containers tried at 0 bytes (each trial re-renders). */
+const EMPTY_TRIALS = 64;
+
+/**
+ * Rule 6: an alias or container printed START-START is 0 bytes, not 1, when that brings the
+ * rendering closer to the hint (QEMU 10.0's AMD-Vi IOAPIC space aliases a region before it has
+ * a size, and its view prints `No rendered FlatView`). Only tried where the model still differs.
+ */
+function inferEmpty(
+  machine: ImportedMachine,
+  assumptions: ImportAssumptions,
+  hint: HintIndex,
+): void {
+  const candidates = machine.regions.filter(
+    (r) => r.size === 1n && (r.alias !== undefined || r.type === "i/o") && r.children.length === 0,
+  );
+  if (candidates.length === 0) return;
+  let score = mismatch(instantiate(machine, assumptions).system, hint);
+  for (const r of candidates.slice(0, EMPTY_TRIALS)) {
+    if (score === 0) return;
+    if (!r.alias && assumptions.renders.has(r.id)) continue;
+    assumptions.empty.add(r.id);
+    const trial = mismatch(instantiate(machine, assumptions).system, hint);
+    if (trial < score) score = trial;
+    else assumptions.empty.delete(r.id);
+  }
 }
 
 /**
