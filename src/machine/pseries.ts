@@ -11,7 +11,6 @@ import { DEFAULT_MATERIALISED_ENTRY_LIMIT, formatBytes } from "../iommu/limits.t
 import { type AddressSpace, MemorySystem } from "../memory/index.ts";
 import { U64_MAX } from "../memory/int.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
-import type { QemuLine } from "../qemu/version.ts";
 import type { TceHost } from "../spapr/hcalls.ts";
 import { PHB_DEFAULTS, type PhbConfig, type PhbPlacement, SpaprPhb } from "../spapr/phb.ts";
 import type { RtasHost } from "../spapr/rtas.ts";
@@ -71,8 +70,6 @@ export interface PseriesConfig {
     /** `iommufd`: QEMU's iommufd backend, which no pseries QEMU has (the machine does not start). */
     readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1" | "iommufd";
   };
-  /** Which QEMU the machine is (default 7.2). */
-  readonly qemu?: QemuLine;
   /**
    * Which QEMU the machine behaves like (default qemu-7.2): `qemu-2016-prefix` sets both the TCE
    * tables' notifications and the VFIO side to the 2016 code (see BEHAVIOUR_HELP).
@@ -204,7 +201,7 @@ export class PseriesMachine implements TceHost, RtasHost {
     if (config.host?.backend === "iommufd") {
       // `-object iommufd`: 7.2 has no such object, 10.0's ppc64 build registers none (Linux's
       // sPAPR TCE IOMMU gives no paging domain either, see host/iommufd.ts).
-      this.startupError = iommufdObjectRefusal(config.qemu ?? "7.2", "ppc64", "iommufd0");
+      this.startupError = iommufdObjectRefusal(this.qemu, "ppc64", "iommufd0");
     } else if (config.host) {
       const hva = new Map([[this.ram, GUEST_RAM_HVA]]);
       this.vfio = new VfioHost(
@@ -213,7 +210,7 @@ export class PseriesMachine implements TceHost, RtasHost {
         this.behaviour,
         this.memoryAs,
         hva,
-        { qemu: config.qemu ?? "7.2" },
+        { qemu: this.qemu },
       );
     }
     // Devices are realized before the first system reset, which enables the default windows.

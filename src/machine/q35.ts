@@ -13,7 +13,6 @@ import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX } from "../memory/int.ts";
 import { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
-import type { QemuLine } from "../qemu/version.ts";
 import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
 import { VFIO_MESSAGES } from "../vfio/messages.ts";
@@ -79,8 +78,6 @@ export interface Q35Config {
   readonly host?: { readonly platform: HostPlatform; readonly backend?: "type1" | "iommufd" };
   /** How the VFIO side behaves (default qemu-7.2). */
   readonly vfioBehaviour?: VfioBehaviour;
-  /** Which QEMU the machine is (default 7.2). */
-  readonly qemu?: QemuLine;
 }
 
 /** A plug that cannot be done, with QEMU's message. */
@@ -250,8 +247,12 @@ export class Q35Machine {
     this.#addFunction((0x1f << 3) | 3, ich9Function("ICH9-SMB", 0x2930, 0x0c0500), ich9.smbus);
 
     if (config.intelIommu) {
+      // hw_compat_9_1 keeps aw-bits at 39 on machine types up to pc-q35-9.1 (10.0's default is 48).
+      const [major, minor] = this.machineVersion.split(".").map(Number);
+      const compat39 = major < 9 || (major === 9 && minor < 2);
       const options = {
-        qemu: config.qemu ?? "7.2",
+        qemu: this.qemu,
+        ...(compat39 ? { awBits: 39 } : {}),
         ...config.intelIommu,
         onAbort: (message: string) => this.abort(message),
       };
@@ -269,7 +270,7 @@ export class Q35Machine {
       // QEMU 7.2 has no iommufd object (the backend came with 8.2): `-object iommufd` stops it.
       const refused =
         config.host.backend === "iommufd"
-          ? iommufdObjectRefusal(config.qemu ?? "7.2", "x86_64", "iommufd0")
+          ? iommufdObjectRefusal(this.qemu, "x86_64", "iommufd0")
           : undefined;
       if (refused) throw new Q35DeviceError(refused);
       this.vfio = new VfioHost(
@@ -278,7 +279,7 @@ export class Q35Machine {
         config.vfioBehaviour ?? "qemu-7.2",
         this.memoryAs,
         this.#ramHva(),
-        { qemu: config.qemu ?? "7.2" },
+        { qemu: this.qemu },
       );
     }
     if (config.amdIommu) {

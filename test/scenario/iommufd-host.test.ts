@@ -26,6 +26,14 @@ test("a pseries scenario with an iommufd host does not start, with QEMU 7.2's re
   assert.equal(report.steps.length, 0);
 });
 
+test("under qemu: 10.0 the same scenario is refused as QEMU 10.0's ppc64 build refuses it", () => {
+  const { report } = runScenario(loadScenario(`qemu: "10.0"\n${SCENARIO}`, "iommufd-10.yaml"));
+  assert.equal(report.ok, false);
+  assert.equal(report.error, "qemu-system-ppc64: invalid object type: iommufd");
+  const viaOption = runScenario(loadScenario(SCENARIO, "iommufd.yaml"), { qemu: "10.0" });
+  assert.equal(viaOption.report.error, "qemu-system-ppc64: invalid object type: iommufd");
+});
+
 test("iommufd is a host choice the loader takes, and a misspelt one names the choices", () => {
   assert.throws(
     () => loadScenario(SCENARIO.replace("iommu: iommufd", "iommu: iommu-fd"), "bad.yaml"),

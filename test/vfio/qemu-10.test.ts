@@ -197,3 +197,10 @@ test("the isolation and accounting checks hold on an iommufd container, and acco
   m.vfio!.process.charge(3n);
   assert.equal(runCheck(m.vfio, "accounting").ok, false);
 });
+
+test("under 10.0 a pc-q35-9.1 machine keeps intel-iommu's old aw-bits default (hw_compat_9_1)", () => {
+  const old = new Q35Machine({ machineType: "pc-q35-9.1", intelIommu: {}, qemu: "10.0" });
+  const now = new Q35Machine({ machineType: "pc-q35-9.2", intelIommu: {}, qemu: "10.0" });
+  assert.equal(old.intelIommu!.awBits, 39);
+  assert.equal(now.intelIommu!.awBits, 48);
+});
