@@ -378,9 +378,14 @@ export class VfioContainer {
       if (typeof created === "string") return created;
       this.#hostWinAdd(first, last, created);
     }
-    // QEMU 10 keeps the host window list for sPAPR only (hw/vfio/spapr.c); 7.2's type1 list
-    // was one window [0, 2^64 - 1], which every section passes; iommufd never had one.
-    if (this.#usesHostWindows && !this.#hostWinFor(iova, end)) {
+    if (this.ctx.qemu === "10.0") {
+      // QEMU 10 checks host windows for sPAPR v1 only (vfio_spapr_container_add_section_window),
+      // on the section's own bounds rather than its host-page-aligned part; a v2 window was just
+      // made for the section, type1 has no list any more (7.2's was one window [0, 2^64 - 1],
+      // which every section passed), iommufd never had one.
+      if (this.kernel.backend === "spapr-tce" && !this.#hostWinFor(first, last))
+        return M.cannotMapRegion.render(this.pointer, first, last);
+    } else if (!this.#hostWinFor(iova, end)) {
       return M.cannotMapRegion.render(this.pointer, iova, end);
     }
     const iommu = IommuRegion.of(s.mr);
@@ -418,13 +423,6 @@ export class VfioContainer {
       (this.ctx.hvaOf(s.mr) ?? 0n) + s.offsetWithinRegion + (iova - s.offsetWithinAddressSpace);
     const ret = this.#dmaMap(iova, end + 1n - iova, hva, s.readonly || s.mr.readonly);
     return ret < 0 ? this.#mapFailed(iova, end + 1n - iova, hva, ret) : undefined;
-  }
-
-  get #usesHostWindows(): boolean {
-    return (
-      this.kernel.backend !== "iommufd" &&
-      (this.ctx.qemu === "7.2" || this.isV2 || this.kernel.backend === "spapr-tce")
-    );
   }
 
   /** The line a failed map prints: QEMU 10 names the container API and prints strerror(-ret). */

@@ -204,3 +204,29 @@ test("under 10.0 a pc-q35-9.1 machine keeps intel-iommu's old aw-bits default (h
   assert.equal(old.intelIommu!.awBits, 39);
   assert.equal(now.intelIommu!.awBits, 48);
 });
+
+/** A v1 host (no DDW) and a default window whose end is not on a 64 KiB host page. */
+const V1_ODD_WINDOW = `name: v1-odd-window
+machine:
+  memory: 4G
+  phbs:
+    - { index: 0, dma_win_addr: 0x10000, dma_win_size: 0x7fff8000 }
+host:
+  ddw: false
+steps:
+  - device_add: { id: hostdev0, driver: vfio-pci, host: "0001:01:00.0" }
+`;
+
+test("sPAPR v1: 7.2 checks a section's host-page-aligned part against the 32-bit window, 10.0 its own bounds", async () => {
+  const { loadScenario } = await import("../../src/scenario/load.ts");
+  const { runScenario } = await import("../../src/scenario/run.ts");
+  const run = (qemu: "7.2" | "10.0") =>
+    runScenario(loadScenario(V1_ODD_WINDOW, "v1.yaml"), { qemu }).report.steps[0];
+  assert.equal(run("7.2").outcome, "succeeded", "the aligned part [0x10000, 0x7fffffff] fits");
+  const step = run("10.0");
+  assert.equal(step.outcome, "refused");
+  assert.match(
+    String(step.error),
+    /failed to setup container for group 1: memory listener initialization failed: Region tce-iommu-80000000: Container 0x[0-9a-f]+ can't map guest IOVA region 0x10000\.\.0x80007fff$/,
+  );
+});
