@@ -196,8 +196,6 @@ export class IntelIommu {
   #iqHead = 0;
   #iqTail = 0;
   #nextFrcd = 0;
-  /** Which QEMU's intel-iommu this is. */
-  readonly #qemu: QemuLine;
   #contextCacheGen = 1;
   #iotlb = new Map<string, IotlbEntry>();
 
@@ -224,7 +222,6 @@ export class IntelIommu {
       throw new IntelIommuError("device-iotlb=on is not modelled by iova");
     }
     this.awBits = aw;
-    this.#qemu = options.qemu ?? "7.2";
     this.#haw = (1n << BigInt(aw)) - 1n;
     this.cachingMode = options.cachingMode ?? false;
     this.#passThrough = options.passThrough ?? true;
@@ -1218,10 +1215,7 @@ export class IntelIommu {
     this.#pageWalk(vas, r.entry, 0n, M64, true, (e) => vas.iommu.notify(0, e));
   }
 
-  /**
-   * QEMU's `vtd_address_space_unmap`: UNMAP the notifier's range in aligned power-of-two blocks
-   * (under 10.0 only the blocks something is mapped in).
-   */
+  /** QEMU's `vtd_address_space_unmap`: UNMAP the notifier's range in aligned power-of-two blocks. */
   #addressSpaceUnmap(vas: VtdAddressSpace, n: IommuNotifier): void {
     let start = n.start;
     let end = n.end;
@@ -1231,13 +1225,6 @@ export class IntelIommu {
     let remain = end - start + 1n;
     while (remain >= 0x1000n) {
       const mask = alignedPow2Mask(start, end, this.awBits);
-      // Since 8.1 only blocks the IOVA tree has mappings in are unmapped ("intel_iommu: Optimize
-      // out some unnecessary UNMAP calls"); 7.2 unmaps every block of the range.
-      if (this.#qemu === "10.0" && !vas.iovaTree.find(start, mask)) {
-        start += mask + 1n;
-        remain -= mask + 1n;
-        continue;
-      }
       notifyOne(n, {
         type: IommuNotifierFlag.unmap,
         entry: {
