@@ -1,7 +1,8 @@
 /**
  * The model's refusals and defaults that differ between QEMU 7.2 and 10.0, compared with the real
  * binaries: `-object iommufd` (7.2 has none; 10.0's ppc64 build has none), intel-iommu's aw-bits
- * check and default. Each QEMU here exits at once (an option refused, or `help`). The 10.0 cases
+ * check and default, and its capability register (read over qtest, then the QEMU is stopped).
+ * The others exit at once (an option refused, or `help`). The 10.0 cases
  * need scripts/install-qemu-10.sh's tree and are skipped, saying so, without it.
  */
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import { test } from "node:test";
 import { iommufdObjectRefusal } from "../../src/host/iommufd.ts";
 import { X86_HOST } from "../../src/host/x86-host.ts";
 import { Q35Machine } from "../../src/machine/q35.ts";
+import { startQtestQemu } from "../../src/qemu/qtest-client.ts";
 
 const WRAPPER = join(import.meta.dirname, "../../scripts/qemu-10.sh");
 const QEMU10_DIR = process.env.IOVA_QEMU10_DIR ?? join(homedir(), ".cache/iova/qemu-10.0");
@@ -78,5 +80,33 @@ for (const line of ["7.2", "10.0"] as const) {
     });
     const modelled = new Q35Machine({ intelIommu: { cachingMode: true }, qemu: line }).intelIommu!;
     assert.equal(helpDefault(line, "aw-bits"), String(modelled.awBits));
+  });
+}
+
+for (const [line, machineType] of [
+  ["7.2", "q35"],
+  ["10.0", "pc-q35-9.1"],
+  ["10.0", "q35"],
+] as const) {
+  const skip = line === "7.2" ? skip7 : skip10;
+  test(`QEMU ${line} ${machineType}: intel-iommu's capability register (MGAW, SAGAW) is the model's`, {
+    skip,
+    timeout: 60_000,
+  }, async () => {
+    const args = ["-M", machineType, "-device", "intel-iommu", "-nodefaults"];
+    const qemu =
+      line === "7.2"
+        ? await startQtestQemu("qemu-system-x86_64", args)
+        : await startQtestQemu(WRAPPER, ["qemu-system-x86_64", ...args]);
+    let real: string;
+    try {
+      real = await qemu.command("readq 0xfed90008");
+    } finally {
+      await qemu.stop();
+    }
+    const m = new Q35Machine({ machineType, intelIommu: {}, qemu: line });
+    const r = m.cpuMemory.read(0xfed90008n, 8);
+    const cap = new DataView(r.data.buffer, r.data.byteOffset).getBigUint64(0, true);
+    assert.equal(real, `OK 0x${cap.toString(16).padStart(16, "0")}`);
   });
 }
