@@ -230,3 +230,53 @@ test("sPAPR v1: 7.2 checks a section's host-page-aligned part against the 32-bit
     /failed to setup container for group 1: memory listener initialization failed: Region tce-iommu-80000000: Container 0x[0-9a-f]+ can't map guest IOVA region 0x10000\.\.0x80007fff$/,
   );
 });
+
+/** q35 under 10.0 with an iommufd host whose kernel fails `ioctl` with `errno` (a fault plan). */
+function iommufdWithFault(ioctl: string, errno: number): { m: Q35Machine; error?: string } {
+  const platform = { ...X86_HOST, faults: [{ ioctl, errno }] };
+  const m = new Q35Machine({
+    memory: 256n << 20n,
+    host: { platform, backend: "iommufd" },
+    qemu: "10.0",
+  });
+  try {
+    m.plug(NIC);
+    return { m };
+  } catch (e) {
+    assert.ok(e instanceof Q35DeviceError);
+    return { m, error: e.message };
+  }
+}
+
+test("iommufd failures read as QEMU 10 prints them: page table, IOAS, map (EFAULT warns), IOVA ranges (warns, goes on)", () => {
+  assert.equal(
+    iommufdWithFault("IOMMU_HWPT_ALLOC", 95).error,
+    "vfio 0000:01:00.0: Failed to allocate hwpt: Operation not supported",
+  );
+  assert.equal(
+    iommufdWithFault("IOMMU_IOAS_ALLOC", 12).error,
+    "vfio 0000:01:00.0: Failed to allocate ioas: Cannot allocate memory",
+  );
+  const fault = iommufdWithFault("IOMMU_IOAS_MAP", 14);
+  assert.match(
+    fault.error ?? "",
+    /^vfio 0000:01:00\.0: memory listener initialization failed: Region \S+: vfio_container_dma_map\(0x[0-9a-f]+, 0x0, 0xc0000, 0x7fff00000000\) = -14 \(Bad address\)$/,
+  );
+  assert.equal(
+    fault.m.vfio!.events.reports[0],
+    "warning: IOMMU_IOAS_MAP failed: Bad address, PCI BAR?",
+  );
+  const ranges = iommufdWithFault("IOMMU_IOAS_IOVA_RANGES", 25);
+  assert.equal(ranges.error, undefined, "a warning only");
+  assert.deepEqual(ranges.m.vfio!.events.reports, [
+    "warning: Cannot get IOVA ranges: Inappropriate ioctl for device",
+    "Fallback to default 64bit IOVA range and 4K page size",
+  ]);
+  assert.equal(ranges.m.vfio!.containers[0].hostAwBits, 64, "no ranges: QEMU assumes 64 bits");
+  const unbound = iommufdWithFault("VFIO_DEVICE_BIND_IOMMUFD", 16);
+  assert.equal(
+    unbound.error,
+    "vfio 0000:01:00.0: error bind device fd=22 to iommufd=21: Device or resource busy",
+  );
+  assert.equal(unbound.m.vfio!.process.lockedPages, 0n);
+});
