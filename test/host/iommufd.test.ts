@@ -266,3 +266,21 @@ test("property: after any sequence of fixed maps and unmaps, areas are disjoint,
     { seed: 22, numRuns: 200 },
   );
 });
+
+test("on an Arm SMMUv3 host the device reserves the software MSI window instead of x86's", async () => {
+  const { ARM64_HOST } = await import("../../src/host/arm-host.ts");
+  const f = new Iommufd(ARM64_HOST, [{ start: H, size: 4n * GiB }]);
+  const devId = f.bindDevice("0000:00:01.0").devId!;
+  const ioasId = f.ioasAlloc().ioasId!;
+  assert.equal(f.attachDevice(devId, ioasId).ret, 0);
+  assert.deepEqual(f.ioasIovaRanges(ioasId).ranges, [
+    { start: 0n, last: 0x7ffffffn },
+    { start: 0x8100000n, last: (1n << 48n) - 1n },
+  ]);
+  assert.equal(f.ioasMap(ioasId, 0x8000000n, 0x1000n, H, FIXED | R).ret, -Errno.EINVAL);
+  assert.equal(
+    f.ioasMap(ioasId, 0xfee00000n, 0x1000n, H, FIXED | R).ret,
+    0,
+    "x86's window is free here",
+  );
+});
