@@ -4,6 +4,8 @@
 # `info mtree -f` over QMP, and quits QEMU.
 # usage: capture-guest.sh OUTDIR MEM [extra QEMU arguments...]
 #   env KAPPEND: extra kernel command line words (for example disable_ddw)
+#   env IOVA_QEMU=10.0: boot under QEMU 10.0 from install-qemu-10.sh's tree (via qemu-10.sh);
+#     cmdline.txt still names qemu-system-ppc64 (replay it with `iova trace --qemu 10.0`)
 # Writes OUTDIR/cmdline.txt (the QEMU command line as shell text), trace.log, console.log,
 # mtree.txt and mtree-f.txt. Needs python3 for the QMP exchange.
 set -eu
@@ -25,6 +27,11 @@ for a in "$@"; do
   esac
 done | sed '1s/^ //' > "$OUT/cmdline.txt"
 echo >> "$OUT/cmdline.txt"
+case ${IOVA_QEMU:-7.2} in
+  7.2) ;;
+  10.0) set -- "$HERE/qemu-10.sh" "$@" ;;
+  *) echo "capture-guest: IOVA_QEMU is 7.2 or 10.0, not '$IOVA_QEMU'" >&2; exit 64 ;;
+esac
 "$@" > "$OUT/qemu-stderr.txt" 2>&1 &
 QPID=$!
 i=0

@@ -7,11 +7,14 @@
  * transcript ends there; otherwise QEMU's `info mtree -D` and `info mtree -f` after the last
  * command are saved beside it (`NAME.mtree-D.txt`, `NAME.mtree-f.txt`).
  *
- *   node --import tsx scripts/record-qtest.ts [DIR] [NAME...]
+ *   node --import tsx scripts/record-qtest.ts [--qemu-10] [DIR] [NAME...]
  *
- * DIR defaults to test/conformance/qtest.
+ * DIR defaults to test/conformance/qtest. With --qemu-10 the binary is QEMU 10.0 from
+ * scripts/install-qemu-10.sh's tree and DIR defaults to test/conformance/qtest-10.0; a case
+ * missing there is first copied from test/conformance/qtest (its .cmdline, and its .qtest with
+ * the 7.2 replies left off), so both releases answer the same commands.
  */
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startQtestQemu } from "../src/qemu/qtest-client.ts";
 import { splitCommandLine } from "../src/qtest/cmdline.ts";
@@ -29,10 +32,10 @@ function deathMessage(output: string): string {
   return other ?? "QEMU died";
 }
 
-async function recordCase(dir: string, name: string): Promise<void> {
+async function recordCase(dir: string, name: string, release: "7.2" | "10.0"): Promise<void> {
   const args = splitCommandLine(readFileSync(join(dir, `${name}.cmdline`), "utf8"));
   const source = readFileSync(join(dir, `${name}.qtest`), "utf8").split("\n");
-  const qemu = await startQtestQemu("qemu-system-x86_64", args, { qmp: true });
+  const qemu = await startQtestQemu("qemu-system-x86_64", args, { qmp: true, release });
   const out: string[] = [];
   let died = false;
   try {
@@ -73,9 +76,28 @@ async function recordCase(dir: string, name: string): Promise<void> {
   process.stdout.write(`recorded ${name}\n`);
 }
 
-const [dirArg, ...names] = process.argv.slice(2);
-const dir = dirArg ?? join(import.meta.dirname, "..", "test", "conformance", "qtest");
+const argv = process.argv.slice(2);
+const release = argv[0] === "--qemu-10" ? "10.0" : "7.2";
+if (release === "10.0") argv.shift();
+const [dirArg, ...names] = argv;
+const conformance = join(import.meta.dirname, "..", "test", "conformance");
+const dir = dirArg ?? join(conformance, release === "10.0" ? "qtest-10.0" : "qtest");
+if (release === "10.0") {
+  // Seed the 10.0 directory with the 7.2 cases' machines and commands (replies dropped).
+  const source = join(conformance, "qtest");
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(source).filter((f) => f.endsWith(".qtest"))) {
+    const name = f.slice(0, -".qtest".length);
+    if (names.length > 0 && !names.includes(name)) continue;
+    if (existsSync(join(dir, f))) continue;
+    writeFileSync(join(dir, `${name}.cmdline`), readFileSync(join(source, `${name}.cmdline`)));
+    const commands = readFileSync(join(source, f), "utf8")
+      .split("\n")
+      .map((l) => (l.trim().startsWith("#") ? l : l.split("\t")[0]));
+    writeFileSync(join(dir, f), commands.join("\n"));
+  }
+}
 const all = readdirSync(dir)
   .filter((f) => f.endsWith(".qtest"))
   .map((f) => f.slice(0, -".qtest".length));
-for (const name of names.length > 0 ? names : all) await recordCase(dir, name);
+for (const name of names.length > 0 ? names : all) await recordCase(dir, name, release);

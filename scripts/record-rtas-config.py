@@ -6,12 +6,20 @@ call through qtest's `rtas` command with its argument and return buffers in gues
 what was asked and what came back to test/spapr/data/rtas-pci-config-qemu-7.2.json. Return words
 are preset to 0xdeadbeef, so a word QEMU leaves untouched shows as such.
 
-    python3 scripts/record-rtas-config.py
+    python3 scripts/record-rtas-config.py [--qemu-10]
+
+With --qemu-10 the binary is QEMU 10.0 from scripts/install-qemu-10.sh's tree (run through
+scripts/qemu-10.sh, with -qtest-log none, which 10.0's qtest needs) and the output is
+rtas-pci-config-qemu-10.0.json.
 """
 import json, os, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "..", "test", "spapr", "data", "rtas-pci-config-qemu-7.2.json")
+QEMU10 = "--qemu-10" in sys.argv[1:]
+OUT = os.path.join(HERE, "..", "test", "spapr", "data",
+                   "rtas-pci-config-qemu-%s.json" % ("10.0" if QEMU10 else "7.2"))
+# How to run the binary: the host's, or the 10.0 tree's through its wrapper.
+RUN = [os.path.join(HERE, "qemu-10.sh")] if QEMU10 else []
 BUID = 0x800000020000000
 SCRATCH = 0x10000
 
@@ -88,7 +96,9 @@ def main():
     argv = ["qemu-system-ppc64", "-S", "-nographic", "-nodefaults", "-M", "pseries", "-m", "1G",
             "-device", "qemu-xhci,addr=0.0", "-device", "e1000,addr=1.0",
             "-qtest", "unix:%s,server=on,wait=off" % qt_sock]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    if QEMU10:
+        argv += ["-qtest-log", "none"]
+    proc = subprocess.Popen(RUN + argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
         qt = Line(qt_sock, proc)
@@ -104,7 +114,7 @@ def main():
                           "nret": nret, "qtest": res, "rets": ["0x%x" % r for r in rets]})
     finally:
         proc.kill(); proc.wait()
-    version = subprocess.run(["qemu-system-ppc64", "--version"], capture_output=True,
+    version = subprocess.run(RUN + ["qemu-system-ppc64", "--version"], capture_output=True,
                              text=True).stdout.splitlines()[0]
     shown = [a if not a.startswith("unix:") else "unix:$WORK/qtest,server=on,wait=off" for a in argv]
     data = {"qemu": version, "cmdline": " ".join(shown),

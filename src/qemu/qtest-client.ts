@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { qemu10Command } from "./qemu-10.ts";
 import { QmpClient } from "./qmp.ts";
 
 /** Why a qtest session with QEMU failed. */
@@ -41,7 +42,12 @@ export function haltingFirmware(): Uint8Array {
 export async function startQtestQemu(
   binary: string,
   args: readonly string[],
-  options: { readonly timeoutMs?: number; readonly qmp?: boolean } = {},
+  options: {
+    readonly timeoutMs?: number;
+    readonly qmp?: boolean;
+    /** "10.0": run `binary` from scripts/install-qemu-10.sh's tree (qemu-10.ts), not the host's. */
+    readonly release?: "7.2" | "10.0";
+  } = {},
 ): Promise<QtestQemu> {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const dir = mkdtempSync(join(tmpdir(), "iova-qtest-"));
@@ -50,22 +56,26 @@ export async function startQtestQemu(
   const socketPath = join(dir, "qtest.sock");
   const qmpPath = join(dir, "qmp.sock");
   const qmpArgs = options.qmp ? ["-qmp", `unix:${qmpPath},server=on,wait=off`] : [];
-  const child: ChildProcess = spawn(
-    binary,
-    [
-      ...args,
-      "-bios",
-      firmware,
-      "-display",
-      "none",
-      "-accel",
-      "tcg",
-      "-qtest",
-      `unix:${socketPath},server=on,wait=off`,
-      ...qmpArgs,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const fullArgs = [
+    ...args,
+    "-bios",
+    firmware,
+    "-display",
+    "none",
+    "-accel",
+    "tcg",
+    "-qtest",
+    `unix:${socketPath},server=on,wait=off`,
+    ...qmpArgs,
+  ];
+  const command =
+    options.release === "10.0"
+      ? qemu10Command(binary, fullArgs)
+      : { argv: [binary, ...fullArgs], env: process.env };
+  const child: ChildProcess = spawn(command.argv[0], command.argv.slice(1), {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: command.env,
+  });
   let output = "";
   child.stdout?.on("data", (d) => {
     output += String(d);

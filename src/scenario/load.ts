@@ -508,7 +508,7 @@ function readStep(
       loader.fail(
         piece,
         nodeAt(node, piece.doc, [kind]).node,
-        `expected ${kind === "hcall" ? "hypercall" : "ioctl"} to be one of: ${list.join(", ")}; got '${name instanceof FloatScalar ? name.text : String(name)}'`,
+        `expected ${kind === "hcall" ? "hypercall" : "ioctl"} to be one of: ${list.join(", ")}; got ${name instanceof FloatScalar ? `'${name.text}'` : typeof name === "object" && name !== null ? (Array.isArray(name) ? "a list" : "a map") : `'${String(name)}'`}`,
       );
     schema = (kind === "hcall" ? HCALL_STEPS : IOCTL_STEPS)[name as never];
   }

@@ -115,3 +115,24 @@ test("--mtree prints info mtree after the replay: edu switched to its VT-d regio
   assert.equal(bad.code, 2);
   assert.match(bad.err, /-f, -D and -o go with --mtree/);
 });
+
+test("--qemu 10.0 builds the machine of that release: QEMU 10.0's transcript replays, and a removed type is refused", () => {
+  const data10 = join(import.meta.dirname, "..", "conformance", "qtest-10.0");
+  const r = runCli(
+    "qtest",
+    "-q",
+    "--qemu",
+    "10.0",
+    "--machine",
+    join(data10, "vtd-context-switch.cmdline"),
+    join(data10, "vtd-context-switch.qtest"),
+  );
+  assert.equal(r.code, 0, r.err);
+  // pc-q35-10.0 exists only in 10.0: 7.2 refuses it in its own words.
+  const machine = write("q10.cmdline", "-M pc-q35-10.0 -m 256M\n");
+  const script = write("empty.qtest", "");
+  const on72 = runCli("qtest", "--machine", machine, script);
+  assert.equal(on72.code, 2);
+  assert.match(on72.err, /q10\.cmdline: qemu-system-x86_64: unsupported machine type\n/);
+  assert.equal(runCli("qtest", "--qemu", "10.0", "--machine", machine, script).code, 0);
+});

@@ -1,5 +1,7 @@
 /**
- * qtest transcripts recorded on real QEMU 7.2 (`scripts/record-qtest.ts`: intel-iommu and edu
+ * qtest transcripts recorded on real QEMU 7.2 (qtest/) and on QEMU 10.0 (qtest-10.0/, the same
+ * commands, `scripts/record-qtest.ts --qemu-10`), replayed on a machine of the release each was
+ * recorded on. qtest transcripts recorded on real QEMU 7.2 (`scripts/record-qtest.ts`: intel-iommu and edu
  * driven through registers, tables written into guest RAM, edu's DMA polled) replay unchanged in
  * iova: every reply equal to QEMU's, and afterwards `info mtree -D` and `-f` equal to what QEMU
  * printed after the same commands (which shows each function's switch between its VT-d region
@@ -10,6 +12,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Q35Machine } from "../../src/machine/q35.ts";
+import type { QemuLine } from "../../src/machine/qemu-line.ts";
 import { formatMtree } from "../../src/memory/mtree/print.ts";
 import { q35ConfigFromArgv, splitCommandLine } from "../../src/qtest/cmdline.ts";
 import { QtestSession } from "../../src/qtest/protocol.ts";
@@ -26,26 +29,91 @@ test("there are at least 10 recorded cases, each with its machine", () => {
   for (const c of cases) assert.ok(readFileSync(join(dir, `${c}.cmdline`), "utf8").length > 0);
 });
 
+const dir10 = join(import.meta.dirname, "qtest-10.0");
+const cases10 = readdirSync(dir10)
+  .filter((f) => f.endsWith(".qtest"))
+  .map((f) => f.slice(0, -".qtest".length));
+
+/**
+ * Where QEMU 10.0 answers differently from 7.2 and iova does not model it yet (a change in the
+ * DMA path between the releases): the first differing line and why. Checked to still differ
+ * there, so modelling the change makes this test ask for the entry to be removed.
+ */
+const KNOWN_10: Record<string, { readonly line: number; readonly reason: string }> = {
+  "edu-whole-buffer-abort": {
+    line: 12,
+    reason:
+      "edu's DMA bounds check: 7.2 stops the VM for a transfer that fills the whole 4 KiB buffer (an off-by-one), 10.0 accepts it",
+  },
+  "vtd-iotlb-psi-alias": {
+    line: 54,
+    reason:
+      "a page-selective IOTLB invalidation: after it 10.0 reads the new mapping where 7.2 still read the old, cached one",
+  },
+  "vtd-registers": {
+    line: 3,
+    reason:
+      "intel-iommu's default aw-bits: 39 in 7.2 (CAP MGAW 38, SAGAW 3-level), 48 in 10.0 (MGAW 47, SAGAW 3- and 4-level)",
+  },
+};
+
+/** Replays a case on a machine of `qemu`; the mismatch (if any) and the mtree differences. */
+function replay(directory: string, name: string, qemu: QemuLine) {
+  const args = splitCommandLine(readFileSync(join(directory, `${name}.cmdline`), "utf8"));
+  const lines = parseTranscript(readFileSync(join(directory, `${name}.qtest`), "utf8"));
+  const unrecorded = lines.filter((l) => l.kind === "command" && l.expected === undefined);
+  assert.deepEqual(unrecorded, [], "every command has QEMU's reply");
+  const machine = new Q35Machine({ ...q35ConfigFromArgv(args), qemu });
+  const result = replayTranscript(new QtestSession(machine), lines);
+  const mtree: Record<string, { missing: string[]; extra: string[] }> = {};
+  for (const [file, options] of [
+    ["mtree-D.txt", { disabled: true }],
+    ["mtree-f.txt", { flat: true }],
+  ] as const) {
+    const path = join(directory, `${name}.${file}`);
+    if (!existsSync(path)) continue;
+    mtree[file] = blockDifference(readFileSync(path, "utf8"), formatMtree(machine.memory, options));
+  }
+  return { mismatch: result.mismatch, mtree };
+}
+
+const noDifference = (mtree: Record<string, { missing: string[]; extra: string[] }>) =>
+  Object.fromEntries(Object.keys(mtree).map((f) => [f, { missing: [], extra: [] }]));
+
 for (const name of cases) {
   test(`${name}: every reply equals QEMU's`, () => {
-    const args = splitCommandLine(readFileSync(join(dir, `${name}.cmdline`), "utf8"));
-    const lines = parseTranscript(readFileSync(join(dir, `${name}.qtest`), "utf8"));
-    const unrecorded = lines.filter((l) => l.kind === "command" && l.expected === undefined);
-    assert.deepEqual(unrecorded, [], "every command has QEMU's reply");
-    const machine = new Q35Machine(q35ConfigFromArgv(args));
-    const result = replayTranscript(new QtestSession(machine), lines);
-    assert.equal(result.mismatch, undefined);
-    for (const [file, options] of [
-      ["mtree-D.txt", { disabled: true }],
-      ["mtree-f.txt", { flat: true }],
-    ] as const) {
-      const path = join(dir, `${name}.${file}`);
-      if (!existsSync(path)) continue;
-      const diff = blockDifference(
-        readFileSync(path, "utf8"),
-        formatMtree(machine.memory, options),
-      );
-      assert.deepEqual(diff, { missing: [], extra: [] }, file);
-    }
+    const { mismatch, mtree } = replay(dir, name, "7.2");
+    assert.equal(mismatch, undefined);
+    assert.deepEqual(mtree, noDifference(mtree));
   });
+}
+
+test("the QEMU 10.0 transcripts are the 7.2 cases' commands, case for case", () => {
+  assert.deepEqual(cases10.sort(), [...cases].sort());
+  const commands = (d: string, n: string) =>
+    parseTranscript(readFileSync(join(d, `${n}.qtest`), "utf8")).flatMap((l) =>
+      l.kind === "command" ? [l.command] : [],
+    );
+  for (const n of cases10) {
+    const seven = commands(dir, n);
+    const ten = commands(dir10, n);
+    // A transcript stops where QEMU died: 10.0 may run further than 7.2, never elsewhere.
+    assert.deepEqual(ten.slice(0, seven.length), seven.slice(0, ten.length), n);
+  }
+});
+
+for (const name of cases10) {
+  const known = KNOWN_10[name];
+  if (!known) {
+    test(`${name} under --qemu 10.0: every reply and info mtree equal QEMU 10.0's`, () => {
+      const { mismatch, mtree } = replay(dir10, name, "10.0");
+      assert.equal(mismatch, undefined);
+      assert.deepEqual(mtree, noDifference(mtree));
+    });
+  } else {
+    test(`${name} under --qemu 10.0: known difference at line ${known.line} (${known.reason})`, () => {
+      const { mismatch } = replay(dir10, name, "10.0");
+      assert.equal(mismatch?.line, known.line, "modelled now? remove it from KNOWN_10");
+    });
+  }
 }

@@ -7,7 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import type { QemuLine } from "../../src/machine/qemu-line.ts";
 import { formatMtree } from "../../src/memory/mtree/print.ts";
+import { qemu10Dir, qemu10Installed } from "../../src/qemu/qemu-10.ts";
 import { parseCommandLine } from "../../src/trace/cmdline.ts";
 import { replayTrace } from "../../src/trace/replay.ts";
 import { phbFlatBlock, phbTreeBlock } from "./phb-blocks.ts";
@@ -17,16 +19,18 @@ const BOOT = { timeout: 120_000 };
 const PHB0 = "pci@800000020000000";
 const PHB1 = "pci@800000020000001";
 
-function replay(run: GuestRun, assumption: "none" | "linear" = "none") {
+function replay(run: GuestRun, assumption: "none" | "linear" = "none", qemu?: QemuLine) {
   return replayTrace([run.log], parseCommandLine(run.cmdline), {
     logName: `${run.dir}/trace.log`,
     machineName: "cmdline",
     assumption,
+    qemu,
   });
 }
 
-function assertRebuildsPhbs(run: GuestRun, buses: readonly string[]) {
-  const { result, machine } = replay(run);
+function assertRebuildsPhbs(run: GuestRun, buses: readonly string[], qemu?: QemuLine) {
+  const { result, machine } = replay(run, "none", qemu);
+  if (qemu) assert.equal(machine.qemu, qemu);
   const failed = result.report.steps.filter((s) => !s.ok);
   assert.deepEqual(failed, [], `steps that differ from the log (${run.dir})`);
   assert.equal(result.comparison.firstDivergence, null);
@@ -112,5 +116,28 @@ describe("a real Linux guest traced by QEMU and replayed by iova", () => {
     const result = assertRebuildsPhbs(run, [PHB0, PHB1]);
     assert.deepEqual(result.machine.ignored, ["-device virtio-net-pci", "-device nvme"]);
     assert.ok(result.translations.checked > 0);
+  });
+});
+
+const skip10 = qemu10Installed("qemu-system-ppc64")
+  ? false
+  : `QEMU 10.0 is not installed in ${qemu10Dir()} (run scripts/install-qemu-10.sh)`;
+
+describe("the same guest under QEMU 10.0, replayed by iova --qemu 10.0", () => {
+  test("-m 4G with a qemu-xhci: Linux creates the 64-bit window under 10.0, iova rebuilds it", {
+    timeout: 300_000,
+    skip: skip10,
+  }, async () => {
+    const run = await bootGuest("4G", ["-device", "qemu-xhci,id=xhci"], {
+      release: "10.0",
+      timeoutMs: 280_000,
+    });
+    assert.match(run.console, /INIT READY/);
+    const result = assertRebuildsPhbs(run, [PHB0], "10.0");
+    assert.equal(result.report.qemu, "10.0");
+    assert.match(
+      phbTreeBlock(run.mtree, PHB0) ?? "",
+      /0800000000000000-08000000ffffffff \(prio 0, i\/o\): tce-iommu-80000001/,
+    );
   });
 });

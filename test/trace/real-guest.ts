@@ -1,6 +1,7 @@
 /**
  * Boots the real Linux guest scripts/build-guest.sh builds (cached in ~/.cache/iova/guest) under
- * qemu-system-ppc64 -M pseries with QEMU's sPAPR IOMMU and VFIO trace events on, waits for the
+ * qemu-system-ppc64 -M pseries (the host's QEMU 7.2, or with `release: "10.0"` QEMU 10.0 from
+ * scripts/install-qemu-10.sh's tree) with QEMU's sPAPR IOMMU and VFIO trace events on, waits for the
  * guest's INIT READY, and takes QEMU's own `info mtree` and `info mtree -f` over QMP before quitting.
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -8,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { qemu10Command } from "../../src/qemu/qemu-10.ts";
 import { QmpClient } from "../../src/qemu/qmp.ts";
 
 /** What a boot leaves: the command line (shell text), the trace log, QEMU's dumps, the console. */
@@ -38,7 +40,13 @@ const quote = (a: string) =>
 export async function bootGuest(
   memory: string,
   extra: readonly string[],
-  options: { append?: string; timestamps?: boolean; timeoutMs?: number } = {},
+  options: {
+    append?: string;
+    timestamps?: boolean;
+    timeoutMs?: number;
+    /** Which QEMU boots it: the host's 7.2 (default) or 10.0. */
+    release?: "7.2" | "10.0";
+  } = {},
 ): Promise<GuestRun> {
   const g = guest();
   const dir = mkdtempSync(join(tmpdir(), "iova-guest-"));
@@ -73,7 +81,14 @@ export async function bootGuest(
     ...extra,
   ];
   const cmdline = ["qemu-system-ppc64", ...args].map(quote).join(" ");
-  const child = spawn("qemu-system-ppc64", args, { stdio: ["ignore", "ignore", "pipe"] });
+  const command =
+    options.release === "10.0"
+      ? qemu10Command("qemu-system-ppc64", args)
+      : { argv: ["qemu-system-ppc64", ...args], env: process.env };
+  const child = spawn(command.argv[0], command.argv.slice(1), {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: command.env,
+  });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (s: string) => {
     stderr += s;

@@ -1,10 +1,11 @@
 /** `iova mtree` and `iova diff`: QEMU's `info mtree`, from a scenario or rebuilt from dumps. */
 
-import type { QemuLine } from "../../machine/qemu-line.ts";
+import { isQemuLine, QEMU_LINES, type QemuLine } from "../../machine/qemu-line.ts";
 import { formatMtreeDiff, type MtreeDiff } from "../../memory/mtree/diff.ts";
 import type { ImportResult, InferredFact } from "../../memory/mtree/import.ts";
 import { MtreeSyntaxError } from "../../memory/mtree/parse.ts";
 import { formatMtree } from "../../memory/mtree/print.ts";
+import { diffReleases, formatReleaseDiff } from "../../scenario/release-diff.ts";
 import { renderMemoryHtml } from "../../view/flat-views.ts";
 import { renderDiffHtml } from "../../view/html.ts";
 import type { CliCommand, CliContext } from "../command.ts";
@@ -137,30 +138,79 @@ function differs(d: MtreeDiff): boolean {
   );
 }
 
+/** `--qemu A,B`: two distinct release lines, in the order given. */
+function releasePair(text: string): readonly [QemuLine, QemuLine] {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.length !== 2 || !parts.every(isQemuLine) || parts[0] === parts[1])
+    throw new UsageError(
+      `diff --qemu takes two different releases separated by a comma (${QEMU_LINES.join(",")}), not '${text}'`,
+    );
+  return parts as [QemuLine, QemuLine];
+}
+
+interface DiffFlags {
+  flatA?: string;
+  flatB?: string;
+  json?: boolean;
+  html?: string;
+  qemu?: string;
+}
+
+/** `iova diff --qemu A,B SCENARIO`: the scenario under two releases. */
+function diffAcrossReleases(context: CliContext, path: string, flags: DiffFlags): number {
+  if (flags.flatA !== undefined || flags.flatB !== undefined)
+    throw new UsageError("--flat-a and --flat-b go with two dumps, not with --qemu");
+  const releases = releasePair(flags.qemu as string);
+  const d = diffReleases(readScenario(context, path), releases, context.deps.runScenario);
+  if (flags.html !== undefined) {
+    if (!d.mtree)
+      throw new UsageError(
+        `--html: under one of QEMU ${releases.join(" and ")} the machine does not exist`,
+      );
+    writeOutput(flags.html, renderDiffHtml(d.mtree, `QEMU ${releases[0]}`, `QEMU ${releases[1]}`));
+  } else if (flags.json) {
+    const w = new ChunkedWriter(context.out);
+    writeJson(d, w);
+    w.write("\n");
+    w.flush();
+  } else context.out(formatReleaseDiff(d));
+  return d.differs ? 1 : 0;
+}
+
 /** `iova diff`. */
 export const diffCommand: CliCommand = {
   name: "diff",
-  summary: "what changed between two `info mtree -D` dumps (exit 1 when they differ)",
+  summary:
+    "what changed between two `info mtree -D` dumps, or a scenario under two QEMUs (exit 1 when they differ)",
   define(c) {
-    c.argument("<a>", "the dump before")
-      .argument("<b>", "the dump after")
+    c.argument("<a>", "the dump before (with --qemu: the scenario)")
+      .argument("[b]", "the dump after")
       .option("--flat-a <file>", "`info mtree -f` of A, as a hint")
       .option("--flat-b <file>", "`info mtree -f` of B, as a hint")
+      .option(
+        "--qemu <a,b>",
+        "run the scenario A under two QEMU releases (e.g. 7.2,10.0) and show what changes",
+      )
       .option("--json", "print the differences as JSON")
       .option("--html <file>", "write the differences as a self-contained page")
       .addHelpText(
         "after",
-        "\nExit status, as diff(1): 0 when the two are the same, 1 when they differ, 2 for bad input.",
+        "\nWith --qemu 7.2,10.0 SCENARIO: each release's verdict, then each step whose outcome,\nerror, ioctls, QEMU log or result changes, the invariants that change, and the info mtree\ndifferences at the end (what a user sees change when upgrading).\n\nExit status, as diff(1): 0 when the two are the same, 1 when they differ, 2 for bad input.",
       );
   },
   run(context, args, options) {
-    const [a, b] = args as string[];
-    const flags = options as { flatA?: string; flatB?: string; json?: boolean; html?: string };
+    const [a, b] = args as (string | undefined)[];
+    const flags = options as DiffFlags;
+    if (flags.qemu !== undefined) {
+      if (b !== undefined) throw new UsageError("diff --qemu takes one SCENARIO");
+      return diffAcrossReleases(context, a as string, flags);
+    }
+    if (b === undefined) throw new UsageError("diff needs two dumps A B (or --qemu A,B SCENARIO)");
     const d = context.deps.diffMtree(
-      importFiles(context, a, flags.flatA),
+      importFiles(context, a as string, flags.flatA),
       importFiles(context, b, flags.flatB),
     );
-    if (flags.html !== undefined) writeOutput(flags.html, renderDiffHtml(d, a, b));
+    if (flags.html !== undefined) writeOutput(flags.html, renderDiffHtml(d, a as string, b));
     else if (flags.json) {
       const w = new ChunkedWriter(context.out);
       writeJson(d, w);

@@ -2,6 +2,7 @@
 import { Option } from "commander";
 import type { QemuLine } from "../../machine/qemu-line.ts";
 import { QmpClient } from "../../qemu/qmp.ts";
+import { type QemuIdentity, queryQemuVersion } from "../../qemu/version.ts";
 import { machineFromQtree } from "../../trace/index.ts";
 import type { CliCommand, CliContext } from "../command.ts";
 import { UsageError } from "../errors.ts";
@@ -36,10 +37,16 @@ function options(context: CliContext, log: string, flags: TraceFlags): TraceComm
   };
 }
 
-/** The machine as the live QEMU that writes the log has it now (queries only). */
-async function liveMachine(socket: string): Promise<NonNullable<TraceCommandOptions["live"]>> {
+/**
+ * The machine as the live QEMU that writes the log has it now (queries only), and the release it
+ * runs (`query-version`), which picks the model unless `--qemu` says otherwise.
+ */
+async function liveMachine(
+  socket: string,
+): Promise<NonNullable<TraceCommandOptions["live"]> & { readonly qemu: QemuIdentity }> {
   const client = await QmpClient.connect(socket, { connectTimeoutMs: 2000 });
   try {
+    const qemu = await queryQemuVersion(client);
     const type = (await client.execute("qom-get", {
       path: "/machine",
       property: "type",
@@ -55,7 +62,7 @@ async function liveMachine(socket: string): Promise<NonNullable<TraceCommandOpti
       BigInt(memory["base-memory"]),
       cpus.length,
     );
-    return { machine: { ...machine, kvm: kvm.enabled }, source: socket };
+    return { machine: { ...machine, kvm: kvm.enabled }, source: socket, qemu };
   } finally {
     client.close();
   }
@@ -102,8 +109,13 @@ export const traceCommand: CliCommand = {
       throw new UsageError("trace takes --machine or --qmp, not both");
     const base = options(context, log, flags);
     if (flags.qmp === undefined) return replayTrace(base, context.out, context.err);
-    return liveMachine(flags.qmp).then((live) =>
-      replayTrace({ ...base, machine: undefined, live }, context.out, context.err),
-    );
+    return liveMachine(flags.qmp).then(({ qemu, ...live }) => {
+      if (!flags.json) context.err(`iova: ${qemu.summary}\n`);
+      return replayTrace(
+        { ...base, machine: undefined, live, qemu: flags.qemu ?? qemu.line },
+        context.out,
+        context.err,
+      );
+    });
   },
 };
