@@ -196,6 +196,8 @@ export class IntelIommu {
   #iqHead = 0;
   #iqTail = 0;
   #nextFrcd = 0;
+  /** Which QEMU's intel-iommu this is. */
+  readonly #qemu: QemuLine;
   #contextCacheGen = 1;
   #iotlb = new Map<string, IotlbEntry>();
 
@@ -222,6 +224,7 @@ export class IntelIommu {
       throw new IntelIommuError("device-iotlb=on is not modelled by iova");
     }
     this.awBits = aw;
+    this.#qemu = options.qemu ?? "7.2";
     this.#haw = (1n << BigInt(aw)) - 1n;
     this.cachingMode = options.cachingMode ?? false;
     this.#passThrough = options.passThrough ?? true;
@@ -853,7 +856,8 @@ export class IntelIommu {
     // QEMU 7.2 keeps this mask in a uint8_t (VTDIOTLBPageInvInfo.mask): only the low 8 bits of
     // the page numbers are compared, so an invalidation also drops entries 256 pages apart, and
     // with am >= 8 every entry of the domain (recorded on QEMU 7.2: vtd-iotlb-psi-alias.qtest).
-    const mask = ~((1n << am) - 1n) & 0xffn;
+    // 10.0's mask is 64 bits wide: only the invalidated pages go (recorded on 10.0 likewise).
+    const mask = ~((1n << am) - 1n) & (this.#qemu === "10.0" ? M64 : 0xffn);
     const gfn = (addr >> 12n) & mask;
     for (const [k, e] of this.#iotlb) {
       const gfnTlb = (addr & e.mask) >> 12n;
