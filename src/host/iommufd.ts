@@ -844,14 +844,16 @@ export class IommufdContainer implements HostIommu {
     return { ret: 0 };
   }
 
-  /** A device leaves: detached and unbound; its page table goes with its last device. */
+  /**
+   * A device leaves: detached and unbound; its page table goes with its last device. The IOAS
+   * stays until `release` (QEMU unregisters its listener, unmapping, before freeing it).
+   */
   detachGroup(group: number): void {
     const devId = this.#devices.get(group);
     if (devId === undefined) return;
     this.#devices.delete(group);
     this.fd.unbindDevice(devId);
     this.#dropUnusedHwpts();
-    if (this.#devices.size === 0) this.release();
   }
 
   #dropUnusedHwpts(): void {
@@ -884,12 +886,11 @@ export class IommufdContainer implements HostIommu {
       : { ret: full.ret };
   }
 
-  /** Everything unmapped and the IOAS destroyed (the container closed). */
+  /** The container closed: devices unbound, page tables and the IOAS destroyed (which unmaps what is left). */
   release(): void {
     for (const devId of this.#devices.values()) this.fd.unbindDevice(devId);
     this.#devices.clear();
     this.#dropUnusedHwpts();
-    this.fd.ioasUnmap(this.ioasId, 0n, ULONG_MAX);
     this.fd.destroy(this.ioasId);
   }
 

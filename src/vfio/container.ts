@@ -270,6 +270,10 @@ export class VfioContainer {
 
   /** QEMU's `vfio_disconnect_container`: listeners out (region_del replays), group out, close. */
   #teardown(): void {
+    // iommufd (iommufd_cdev_detach): the device is detached and its page table freed first, then
+    // the listener goes (unmapping from the IOAS), then the IOAS is freed.
+    const iommufd = this.kernel.backend === "iommufd";
+    if (iommufd) for (const group of this.groups.splice(0)) this.kernel.detachGroup(group);
     if (this.#listening) {
       this.#listening = false;
       this.ctx.memory.system.unregisterListener(this.#listener);

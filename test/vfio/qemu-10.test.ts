@@ -123,6 +123,21 @@ test("iommufd on a host whose aperture ends at 4 GiB: the IOAS reserves the rest
   );
   assert.deepEqual(m.vfio!.events.reports, []);
   assert.equal(m.vfio!.process.lockedPages, 0n, "the failed hot-plug unpinned everything");
+  // QEMU's rollback (iommufd_cdev_attach's error path): detach and free the page table, then the
+  // listener goes (unmapping; the section that failed answers ENOENT, ignored), then the IOAS.
+  const names = m.vfio!.io.log.slice().map((r) => `${r.ioctl} ${r.ret}`);
+  const rollback = names.slice(names.indexOf("VFIO_DEVICE_DETACH_IOMMUFD_PT 0"));
+  assert.deepEqual(rollback, [
+    "VFIO_DEVICE_DETACH_IOMMUFD_PT 0",
+    "IOMMU_DESTROY 0",
+    "IOMMU_IOAS_UNMAP 0",
+    "IOMMU_IOAS_UNMAP 0",
+    "IOMMU_IOAS_UNMAP 0",
+    "IOMMU_IOAS_UNMAP 0",
+    "IOMMU_IOAS_UNMAP 0",
+    "IOMMU_IOAS_UNMAP -2",
+    "IOMMU_DESTROY 0",
+  ]);
 });
 
 test("under QEMU 7.2 there is no iommufd object: the machine does not start, with 7.2's message", () => {
