@@ -33,6 +33,8 @@ export const LOADER_ONLY_RULES = {
   "power-of-two": "page sizes are powers of two",
   "machine-version":
     "pseries-X.Y exists only for 2.1 to 7.2 under QEMU 7.2, and for 3.0 to 10.0 under QEMU 10.0",
+  "qemu-as-written":
+    "qemu given as a number is read as written: 10.0 (or 7.2), not 10 (JSON numbers cannot tell the two apart)",
   "maxmem-at-least-memory": "maxmem is at least memory",
   "unique-phb-index": "PHB indexes are unique",
   "device-bus": "a device's bus names a PHB in machine.phbs",
@@ -337,7 +339,10 @@ const qemuLine = leaf({ enum: [...QEMU_LINES, 7.2, 10] }, (v): QemuLine | Proble
   const expected = `expected qemu to be one of: ${QEMU_LINES.join(", ")}`;
   if (!isScalar(v)) return new Problem(expected);
   const text = v instanceof FloatScalar ? v.text : typeof v === "string" ? v : String(v);
-  return isQemuLine(text) ? text : new Problem(`${expected}; got '${text}'`);
+  if (isQemuLine(text)) return text;
+  // `10` equals `10.0` as a JSON number: the schema takes it, the loader does not.
+  const asNumber = typeof v === "bigint" && QEMU_LINES.some((l) => Number(l) === Number(v));
+  return new Problem(`${expected}; got '${text}'`, asNumber ? "qemu-as-written" : undefined);
 });
 
 const phbFields = {

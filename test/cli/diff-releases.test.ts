@@ -5,7 +5,7 @@
  * each step field the comparison reads. Exit 1 when the runs differ, 0 when not, 2 for bad input.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -45,6 +45,21 @@ test("a machine with maxmem gains QEMU 10.0's device-memory address space: exit 
     // The other way round, it vanishes.
     const back = runCli("diff", "--qemu", "10.0,7.2", file);
     assert.match(back.out, /^ {2}- address-space device-memory \(root device-memory\)$/m);
+  });
+});
+
+test("--html writes the two releases' info mtree differences as a page named for them", () => {
+  withFile(machine("  maxmem: 4G\n"), (file) => {
+    const page = join(tmpdir(), `iova-diffq-${process.pid}.html`);
+    try {
+      const r = runCli("diff", "--qemu", "7.2,10.0", "--html", page, file);
+      assert.equal(r.code, 1, r.err);
+      const html = readFileSync(page, "utf8");
+      assert.match(html, /QEMU 7\.2/);
+      assert.match(html, /QEMU 10\.0/);
+    } finally {
+      rmSync(page, { force: true });
+    }
   });
 });
 

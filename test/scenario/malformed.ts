@@ -28,6 +28,27 @@ export const CASES: [string, string, number, number, RegExp][] = [
     /behaviour to be one of: qemu-7\.2, qemu-2016-prefix/,
   ],
   [
+    "a release iova does not model",
+    `${M}qemu: 9.2\n`,
+    4,
+    7,
+    /qemu to be one of: 7\.2, 10\.0; got '9\.2'/,
+  ],
+  [
+    "a release written as a whole number",
+    `${M}qemu: 10\n`,
+    4,
+    7,
+    /qemu to be one of: 7\.2, 10\.0; got '10'/,
+  ],
+  [
+    "a machine type the release does not have",
+    'name: t\nqemu: "10.0"\nmachine:\n  type: pseries-2.1\n  memory: 1G\n',
+    4,
+    9,
+    /does not exist in QEMU 10\.0 .*unsupported machine type: "pseries-2\.1"/,
+  ],
+  [
     "unknown machine type",
     "name: t\nmachine:\n  type: q35\n  memory: 1G\n",
     3,

@@ -93,3 +93,23 @@ test("iova run --qemu 10.0 says which QEMU it models, in text and JSON; a bad re
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("iova mtree and check take --qemu: the 10.0 machine's map and verdicts; --import refuses it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "iova-qemu-"));
+  try {
+    const file = join(dir, "m.yaml");
+    writeFileSync(file, "name: m\nmachine:\n  memory: 1G\n  maxmem: 4G\nsteps: []\n");
+    const ten = runCli("mtree", "--qemu", "10.0", file);
+    assert.equal(ten.code, 0, ten.err);
+    assert.match(ten.out, /^address-space: device-memory$/m);
+    const seven = runCli("mtree", file);
+    assert.doesNotMatch(seven.out, /^address-space: device-memory$/m);
+    const check = runCli("check", "--qemu", "10.0", file);
+    assert.equal(check.code, 0, check.err);
+    const imported = runCli("mtree", "--qemu", "10.0", "--import", file);
+    assert.equal(imported.code, 2);
+    assert.match(imported.err, /^iova: --qemu goes with a SCENARIO/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
