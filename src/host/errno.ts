@@ -11,6 +11,10 @@ export const Errno = {
   EINVAL: 22,
   ENOTTY: 25,
   ENOSPC: 28,
+  EOVERFLOW: 75,
+  EMSGSIZE: 90,
+  EOPNOTSUPP: 95,
+  EADDRINUSE: 98,
 } as const;
 
 const TEXT: Record<number, string> = {
@@ -25,6 +29,10 @@ const TEXT: Record<number, string> = {
   22: "Invalid argument",
   25: "Inappropriate ioctl for device",
   28: "No space left on device",
+  75: "Value too large for defined data type",
+  90: "Message too long",
+  95: "Operation not supported",
+  98: "Address already in use",
 };
 
 /** strerror(): the C library's text for an errno. */

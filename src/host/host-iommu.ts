@@ -20,7 +20,7 @@ export interface HostWindow {
 
 /** A host IOMMU container as the kernel keeps it. */
 export interface HostIommu {
-  readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
+  readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1" | "iommufd";
   readonly io: IoctlBoundary;
   /** The VMM process whose locked_vm (RLIMIT_MEMLOCK) the container charges. */
   readonly process: HostProcess;

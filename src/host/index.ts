@@ -1,9 +1,10 @@
-/** The simulated host kernel: sPAPR TCE (v1, v2) and type1 IOMMU backends behind recorded ioctls. */
+/** The simulated host kernel: sPAPR TCE (v1, v2), type1 and iommufd IOMMU backends behind recorded ioctls. */
 export * from "./container.ts";
 export * from "./errno.ts";
 export * from "./fold.ts";
 export * from "./host-iommu.ts";
 export * from "./ioctl.ts";
+export * from "./iommufd.ts";
 export * from "./platform.ts";
 export * from "./process.ts";
 export * from "./raw-ioctl.ts";

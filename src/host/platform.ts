@@ -22,11 +22,11 @@ export interface HostPlatform {
   readonly memlockLimit?: bigint;
   /** type1: most mappings per container. */
   readonly dmaEntryLimit: number;
-  /** type1: the IOVA range the IOMMU can address (its aperture, both ends included). */
+  /** type1 and iommufd: the IOVA range the IOMMU can address (its aperture, both ends included). */
   readonly iovaRange: readonly [bigint, bigint];
   /**
-   * type1: IOVA ranges the platform reserves inside the aperture (both ends included), which
-   * MAP_DMA refuses; default x86's MSI window (see `X86_MSI_WINDOW`).
+   * type1 and iommufd: IOVA ranges the platform reserves in every group (both ends included),
+   * which MAP_DMA and IOMMU_IOAS_MAP refuse; default x86's MSI window (see `X86_MSI_WINDOW`).
    */
   readonly reservedIova?: readonly (readonly [bigint, bigint])[];
   /** Smallest page backing guest RAM (QEMU's qemu_minrampagesize; a hugepage size if RAM is on hugepages). */

@@ -7,7 +7,8 @@
  *
  * 7.2's quirks are kept: bus addresses are clamped to `dma_mask` (28 bits by default), and a
  * transfer that reaches the last byte of the buffer fails the range check (`within(end, ...)`
- * excludes the end) and aborts QEMU through `hw_error`; fixed in QEMU 8.0.
+ * excludes the end) and aborts QEMU through `hw_error`; the fix (posted in 2022, applied in
+ * 2024) is in 10.0, and a machine of `qemu: "10.0"` has it.
  */
 import { dmaRead, dmaWrite } from "../iommu/dma.ts";
 import type { MemoryRegionOps } from "../memory/access-types.ts";
@@ -73,12 +74,18 @@ export function edu(ctx: DeviceContext): PciFunctionSpec & { readonly state: Edu
     return res;
   };
 
-  /** 7.2's `edu_check_range`; false when QEMU would have aborted. */
+  /**
+   * `edu_check_range`; false when QEMU would have aborted. 7.2's excludes a transfer ending at
+   * the buffer's end (and an empty one); 10.0's takes any transfer within the
+   * buffer, an empty one included, as long as nothing wraps.
+   */
   const inRange = (addr: bigint, size: bigint): boolean => {
     const end1 = (addr + size) & M64;
     const end2 = EDU_DMA_START + EDU_DMA_SIZE;
     const within = (a: bigint) => EDU_DMA_START <= a && a < end2;
-    if (within(addr) && end1 > addr && within(end1)) return true;
+    if (machine.qemu === "10.0") {
+      if (end1 >= addr && addr >= EDU_DMA_START && end1 <= end2) return true;
+    } else if (within(addr) && end1 > addr && within(end1)) return true;
     machine.abort(
       `hardware error: EDU: DMA range 0x${hex16(addr)}-0x${hex16((end1 - 1n) & M64)} out of bounds (0x${hex16(EDU_DMA_START)}-0x${hex16(end2 - 1n)})!`,
     );

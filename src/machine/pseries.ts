@@ -4,6 +4,7 @@
  * windows, and PCI devices, cold- and hot-plugged. No guest runs: scenario steps play the guest.
  */
 
+import { iommufdObjectRefusal } from "../host/iommufd.ts";
 import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
 import { RawIoctlHost } from "../host/raw-ioctl.ts";
 import { DEFAULT_MATERIALISED_ENTRY_LIMIT, formatBytes } from "../iommu/limits.ts";
@@ -66,7 +67,8 @@ export interface PseriesConfig {
   /** The host assigned devices come from; needed for vfio-pci. */
   readonly host?: {
     readonly platform: HostPlatform;
-    readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
+    /** `iommufd`: QEMU's iommufd backend, which no pseries QEMU has (the machine does not start). */
+    readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1" | "iommufd";
   };
   /**
    * Which QEMU the machine behaves like (default qemu-7.2): `qemu-2016-prefix` sets both the TCE
@@ -196,7 +198,11 @@ export class PseriesMachine implements TceHost, RtasHost {
     // Before the 2016 fix, live H_PUT_TCE notified absolute bus addresses.
     if (this.behaviour === "qemu-2016-prefix")
       for (const t of this.tables) t.iovaConvention = "absolute-live";
-    if (config.host) {
+    if (config.host?.backend === "iommufd") {
+      // `-object iommufd`: 7.2 has no such object, 10.0's ppc64 build registers none (Linux's
+      // sPAPR TCE IOMMU gives no paging domain either, see host/iommufd.ts).
+      this.startupError = iommufdObjectRefusal(this.qemu, "ppc64", "iommufd0");
+    } else if (config.host) {
       const hva = new Map([[this.ram, GUEST_RAM_HVA]]);
       this.vfio = new VfioHost(
         config.host.platform,
@@ -204,6 +210,7 @@ export class PseriesMachine implements TceHost, RtasHost {
         this.behaviour,
         this.memoryAs,
         hva,
+        { qemu: this.qemu },
       );
     }
     // Devices are realized before the first system reset, which enables the default windows.

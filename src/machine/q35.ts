@@ -6,6 +6,7 @@
  * (a scenario, or a qtest transcript) plays the guest's loads, stores and port I/O.
  */
 import { AMDVI_BASE_ADDR, AMDVI_IOAPIC_DEVFN, AmdIommu } from "../amdvi/amd-iommu.ts";
+import { iommufdObjectRefusal } from "../host/iommufd.ts";
 import { GUEST_RAM_HVA, type HostPlatform } from "../host/platform.ts";
 import type { MemoryRegionOps } from "../memory/access-types.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
@@ -14,6 +15,7 @@ import { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
 import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
+import { VFIO_MESSAGES } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
@@ -69,8 +71,11 @@ export interface Q35Config {
   readonly amdIommu?: boolean;
   /** `-device` PCI functions in command-line order. */
   readonly devices?: readonly Q35DeviceSpec[];
-  /** The host assigned (`vfio-pci`) devices come from, with Linux's type1 IOMMU backend. */
-  readonly host?: { readonly platform: HostPlatform };
+  /**
+   * The host assigned (`vfio-pci`) devices come from: Linux's type1 IOMMU backend, or iommufd
+   * (`-object iommufd` and `vfio-pci,iommufd=`, QEMU 10 only).
+   */
+  readonly host?: { readonly platform: HostPlatform; readonly backend?: "type1" | "iommufd" };
   /** How the VFIO side behaves (default qemu-7.2). */
   readonly vfioBehaviour?: VfioBehaviour;
 }
@@ -242,7 +247,15 @@ export class Q35Machine {
     this.#addFunction((0x1f << 3) | 3, ich9Function("ICH9-SMB", 0x2930, 0x0c0500), ich9.smbus);
 
     if (config.intelIommu) {
-      const options = { ...config.intelIommu, onAbort: (message: string) => this.abort(message) };
+      // hw_compat_9_1 keeps aw-bits at 39 on machine types up to pc-q35-9.1 (10.0's default is 48).
+      const [major, minor] = this.machineVersion.split(".").map(Number);
+      const compat39 = major < 9 || (major === 9 && minor < 2);
+      const options = {
+        qemu: this.qemu,
+        ...(compat39 ? { awBits: 39 } : {}),
+        ...config.intelIommu,
+        onAbort: (message: string) => this.abort(message),
+      };
       this.intelIommu = new IntelIommu(m, this.memoryAs, options, {
         kind: "dev",
         key: "path",
@@ -254,12 +267,19 @@ export class Q35Machine {
       this.intelIommu.addressSpaceOf(0, 0);
     }
     if (config.host) {
+      // QEMU 7.2 has no iommufd object (the backend came with 8.2): `-object iommufd` stops it.
+      const refused =
+        config.host.backend === "iommufd"
+          ? iommufdObjectRefusal(this.qemu, "x86_64", "iommufd0")
+          : undefined;
+      if (refused) throw new Q35DeviceError(refused);
       this.vfio = new VfioHost(
         config.host.platform,
-        "type1",
+        config.host.backend ?? "type1",
         config.vfioBehaviour ?? "qemu-7.2",
         this.memoryAs,
         this.#ramHva(),
+        { qemu: this.qemu },
       );
     }
     if (config.amdIommu) {
@@ -392,6 +412,19 @@ export class Q35Machine {
       device.unrealize();
       if (e instanceof VfioError) throw new Q35DeviceError(e.message);
       throw e;
+    }
+    // QEMU 10 (since 9.1) gives the vIOMMU the host IOMMU device and intel-iommu refuses a host
+    // narrower than its aw-bits (vtd_check_hiod); the device is torn down again.
+    if (vfio.qemu === "10.0" && this.intelIommu && this.intelIommu.awBits > container.hostAwBits) {
+      const refusal = VFIO_MESSAGES.hostAwBitsTooSmall.render(
+        this.intelIommu.awBits,
+        container.hostAwBits,
+      );
+      vfio.detach(host);
+      device.unrealize();
+      throw new Q35DeviceError(
+        VFIO_MESSAGES.devicePrefix.render(host) + VFIO_MESSAGES.setVIommuFailed.render() + refusal,
+      );
     }
     const id = spec.id ?? `vfio-pci#${this.devices.size}`;
     this.assigned.set(id, { host, container });

@@ -483,8 +483,10 @@ export type MachineSpec = z.output<typeof machine> & Omit<PseriesConfig, "device
 // ---------------------------------------------------------------------------------------------
 // Host
 
-/** The host IOMMU backends. */
+/** The host IOMMU backends (VFIO container types). */
 export const HOST_IOMMUS = ["spapr-tce-v2", "spapr-tce", "type1"] as const;
+/** What a scenario's host offers VFIO: a container type, or QEMU 10's iommufd backend. */
+export const HOST_BACKENDS = [...HOST_IOMMUS, "iommufd"] as const;
 /** The ioctls an `ioctl` step can make. */
 export const IOCTLS = [
   "SET_IOMMU",
@@ -522,9 +524,11 @@ const hostSize = (what: string, max: bigint) =>
   u64(what, { sizes: true, min: 0x1000n, max, powerOfTwo: true });
 
 const host = map("host", {
-  iommu: words("host iommu", HOST_IOMMUS)
+  iommu: words("host iommu", HOST_BACKENDS)
     .optional()
-    .describe("`spapr-tce-v2`, `spapr-tce` (v1) or `type1`")
+    .describe(
+      "`spapr-tce-v2`, `spapr-tce` (v1), `type1`, or `iommufd` (QEMU 10's `-object iommufd`; no pseries QEMU has it: the machine does not start)",
+    )
     .meta({ docDefault: "spapr-tce-v2" }),
   page_size: hostSize("page_size", 1n << 30n)
     .optional()
@@ -583,7 +587,7 @@ const host = map("host", {
     .meta({ docDefault: true }),
 }).transform((h) => {
   const out: {
-    iommu: (typeof HOST_IOMMUS)[number];
+    iommu: (typeof HOST_BACKENDS)[number];
     pageSize: bigint;
     pgsizes: readonly bigint[];
     maxLevels?: number;

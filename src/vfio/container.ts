@@ -14,6 +14,7 @@
 
 import { Errno, strerror } from "../host/errno.ts";
 import type { HostIommu } from "../host/host-iommu.ts";
+import type { IommufdContainer } from "../host/iommufd.ts";
 import type { HostPlatform } from "../host/platform.ts";
 import { SpaprTceContainer } from "../host/spapr-tce.ts";
 import { Type1Container } from "../host/type1.ts";
@@ -23,6 +24,7 @@ import type { AddressSpace } from "../memory/address-space.ts";
 import type { IommuTlbEntry } from "../memory/iommu-types.ts";
 import type { MemoryListener, MemoryRegionSection } from "../memory/listener.ts";
 import type { MemoryRegion } from "../memory/region.ts";
+import type { QemuLine } from "../qemu/version.ts";
 import { IOVA_MESSAGES, VFIO_MESSAGES as M } from "./messages.ts";
 
 /** Which QEMU a container behaves like (the machine's behaviour, see machine/behaviour.ts). */
@@ -31,8 +33,10 @@ export type VfioBehaviour = "qemu-7.2" | "qemu-2016-prefix";
 /** What every container of a machine shares: the host, system memory, and where logs go. */
 export interface VfioContext {
   readonly platform: HostPlatform;
-  readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
+  readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1" | "iommufd";
   readonly behaviour: VfioBehaviour;
+  /** Whose messages and error policy: QEMU 7.2's or 10.0's (docs/semantics.md, "QEMU 10.0 versus 7.2"). */
+  readonly qemu: QemuLine;
   /** System memory (QEMU's address_space_memory): what guest IOMMUs translate into. */
   readonly memory: AddressSpace;
   /** The host virtual address of a RAM region's first byte. */
@@ -99,6 +103,11 @@ export class VfioContainer {
   readonly groups: number[] = [];
   /** Host IOMMU page sizes the container can use. */
   pgsizes = 0x1000n;
+  /**
+   * The usable IOVA ranges the kernel reported at setup (type1's IOVA-range capability, iommufd's
+   * IOAS_IOVA_RANGES), which QEMU 10 keeps (`iova_ranges`); undefined when not asked.
+   */
+  iovaRanges: readonly { readonly start: bigint; readonly last: bigint }[] | undefined;
   initialized = false;
   /** The first error met while setting up. */
   error: string | undefined;
@@ -134,8 +143,8 @@ export class VfioContainer {
    * type, prepare it, then listen to the DMA address space. Throws `VfioError` with QEMU's chain
    * (after rolling back) when setup fails.
    */
-  connect(group: number): void {
-    let ret = this.kernel.attachGroup(group);
+  connect(group: number, options: { readonly attached?: boolean } = {}): void {
+    let ret = options.attached ? 0 : this.kernel.attachGroup(group);
     if (ret < 0 && this.kernel.backend === "spapr-tce-v2") {
       // vfio_init_container: the spapr driver advertises both types and only attaching decides,
       // so any failure of VFIO_SET_IOMMU in v2 mode is retried once as v1.
@@ -176,10 +185,24 @@ export class VfioContainer {
 
   #prepare(): void {
     const k = this.kernel;
+    if (k.backend === "iommufd") {
+      // iommufd_cdev_get_info_iova_range: a failure is a warning; QEMU goes on with 4 KiB pages.
+      const r = (k as IommufdContainer).iovaRanges();
+      if (r.ret !== 0) {
+        this.ctx.report(`warning: ${M.iovaRangesFailed.render(-r.ret)}`);
+        this.ctx.report("Fallback to default 64bit IOVA range and 4K page size");
+        this.pgsizes = this.ctx.platform.pageSize;
+      } else {
+        this.pgsizes = r.alignment ?? this.ctx.platform.pageSize;
+        this.iovaRanges = r.ranges;
+      }
+      return;
+    }
     if (k instanceof Type1Container) {
       const info = k.getInfo();
       if (info.ret < 0) throw new VfioError(M.type1GetInfoFailed.render(-info.ret));
       this.pgsizes = info.pgsizes ?? 0x1000n;
+      this.iovaRanges = info.info?.iovaRanges.map((r) => ({ start: r.start, last: r.end }));
       this.#hostWinAdd(0n, U64, this.pgsizes);
       return;
     }
@@ -210,6 +233,20 @@ export class VfioContainer {
     if (ret < 0) throw new VfioError(M.removeExistingWindowFailed.render(-ret));
   }
 
+  /**
+   * The host's address width as QEMU 10 derives it for a vIOMMU (`vfio_device_get_aw_bits`): the
+   * last usable IOVA's highest bit plus one, 64 when the kernel reported no ranges.
+   */
+  get hostAwBits(): number {
+    const last = this.iovaRanges?.at(-1);
+    return last ? last.last.toString(2).length : 64;
+  }
+
+  /** A group the kernel attached already (iommufd) joins the container's list. */
+  adopt(group: number): void {
+    this.groups.push(group);
+  }
+
   /** Joins another group to this container (no replay: the kernel programs existing windows). */
   join(group: number): boolean {
     if (this.kernel.attachGroup(group) < 0) return false;
@@ -223,7 +260,8 @@ export class VfioContainer {
     if (at < 0) return;
     if (this.groups.length > 1) {
       this.groups.splice(at, 1);
-      this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
+      if (this.kernel.backend !== "iommufd")
+        this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
       this.kernel.detachGroup(group);
       return;
     }
@@ -232,6 +270,10 @@ export class VfioContainer {
 
   /** QEMU's `vfio_disconnect_container`: listeners out (region_del replays), group out, close. */
   #teardown(): void {
+    // iommufd (iommufd_cdev_detach): the device is detached and its page table freed first, then
+    // the listener goes (unmapping from the IOAS), then the IOAS is freed.
+    const iommufd = this.kernel.backend === "iommufd";
+    if (iommufd) for (const group of this.groups.splice(0)) this.kernel.detachGroup(group);
     if (this.#listening) {
       this.#listening = false;
       this.ctx.memory.system.unregisterListener(this.#listener);
@@ -242,7 +284,8 @@ export class VfioContainer {
     }
     for (const g of this.giommus.splice(0)) g.iommu.unregisterNotifier(g.notifier);
     for (const group of this.groups.splice(0)) {
-      this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
+      if (this.kernel.backend !== "iommufd")
+        this.kernel.io.call("GROUP_UNSET_CONTAINER", { group }, () => 0);
       this.kernel.detachGroup(group);
     }
     this.kernel.release();
@@ -339,7 +382,14 @@ export class VfioContainer {
       if (typeof created === "string") return created;
       this.#hostWinAdd(first, last, created);
     }
-    if (!this.#hostWinFor(iova, end)) {
+    if (this.ctx.qemu === "10.0") {
+      // QEMU 10 checks host windows for sPAPR v1 only (vfio_spapr_container_add_section_window),
+      // on the section's own bounds rather than its host-page-aligned part; a v2 window was just
+      // made for the section, type1 has no list any more (7.2's was one window [0, 2^64 - 1],
+      // which every section passed), iommufd never had one.
+      if (this.kernel.backend === "spapr-tce" && !this.#hostWinFor(first, last))
+        return M.cannotMapRegion.render(this.pointer, first, last);
+    } else if (!this.#hostWinFor(iova, end)) {
       return M.cannotMapRegion.render(this.pointer, iova, end);
     }
     const iommu = IommuRegion.of(s.mr);
@@ -376,9 +426,20 @@ export class VfioContainer {
     const hva =
       (this.ctx.hvaOf(s.mr) ?? 0n) + s.offsetWithinRegion + (iova - s.offsetWithinAddressSpace);
     const ret = this.#dmaMap(iova, end + 1n - iova, hva, s.readonly || s.mr.readonly);
-    return ret < 0
-      ? M.dmaMapFailed.render(this.pointer, iova, end + 1n - iova, hva, ret, -ret)
-      : undefined;
+    return ret < 0 ? this.#mapFailed(iova, end + 1n - iova, hva, ret) : undefined;
+  }
+
+  /** The line a failed map prints: QEMU 10 names the container API and prints strerror(-ret). */
+  #mapFailed(iova: bigint, size: bigint, vaddr: bigint, ret: number): string {
+    return this.ctx.qemu === "10.0"
+      ? M.containerDmaMapFailed.render(this.pointer, iova, size, vaddr, ret, strerror(-ret))
+      : M.dmaMapFailed.render(this.pointer, iova, size, vaddr, ret, -ret);
+  }
+
+  #unmapFailed(iova: bigint, size: bigint, ret: number): string {
+    return this.ctx.qemu === "10.0"
+      ? M.containerDmaUnmapFailed.render(this.pointer, iova, size, ret, strerror(-ret))
+      : M.dmaUnmapFailed.render(this.pointer, iova, size, ret, -ret);
   }
 
   /**
@@ -470,8 +531,7 @@ export class VfioContainer {
     if (range) {
       const size = range.llend - range.iova;
       const ret = this.#dmaUnmap(range.iova, size);
-      if (ret < 0)
-        this.ctx.report(M.dmaUnmapFailed.render(this.pointer, range.iova, size, ret, -ret));
+      if (ret < 0) this.ctx.report(this.#unmapFailed(range.iova, size, ret));
     }
     if (this.isV2) {
       const first = s.offsetWithinAddressSpace;
@@ -514,7 +574,7 @@ export class VfioContainer {
     }
     if (entry.perm === 0) {
       const ret = this.#dmaUnmap(iova, size);
-      if (ret < 0) this.ctx.report(M.dmaUnmapFailed.render(this.pointer, iova, size, ret, -ret));
+      if (ret < 0) this.ctx.report(this.#unmapFailed(iova, size, ret));
       return;
     }
     // vfio_get_xlat_addr: a write-permitted entry is translated as a write.
@@ -535,7 +595,7 @@ export class VfioContainer {
     if (ret < 0) {
       const f = this.#lastMapFailure;
       if (f?.iova !== iova || f.size !== size || f.vaddr !== vaddr || f.ret !== ret) {
-        const text = M.dmaMapFailed.render(this.pointer, iova, size, vaddr, ret, -ret);
+        const text = this.#mapFailed(iova, size, vaddr, ret);
         this.#lastMapFailure = { iova, size, vaddr, ret, text };
       }
       this.ctx.report(this.#lastMapFailure!.text);
@@ -577,8 +637,17 @@ export class VfioContainer {
     return t;
   }
 
-  /** QEMU's `vfio_dma_map`: READ always, WRITE unless read-only; one retry after EBUSY. */
+  /**
+   * QEMU's `vfio_dma_map` (7.2) or `vfio_legacy_dma_map` (10.0): READ always, WRITE unless
+   * read-only; one retry after EBUSY. 10.0 no longer prints "VFIO_MAP_DMA failed" itself; its
+   * iommufd backend (`iommufd_backend_map_dma`) warns only for EFAULT and never retries.
+   */
   #dmaMap(iova: bigint, size: bigint, vaddr: bigint, readonly: boolean): number {
+    if (this.kernel.backend === "iommufd") {
+      const ret = (this.kernel as IommufdContainer).mapDma(iova, size, vaddr, true, !readonly);
+      if (ret === -Errno.EFAULT) this.ctx.report(M.ioasMapFault.render(Errno.EFAULT));
+      return ret;
+    }
     const k = this.kernel as SpaprTceContainer | Type1Container;
     let ret = k.mapDma(iova, size, vaddr, true, !readonly);
     if (ret === -Errno.EBUSY && this.#dmaUnmap(iova, size) === 0)
@@ -586,11 +655,27 @@ export class VfioContainer {
     if (ret === 0) return 0;
     // A positive return (the spapr driver's +1) leaves errno as it was: report a stale one.
     const errno = ret < 0 ? -ret : this.#staleErrno();
-    this.ctx.report(M.mapDmaIoctlFailed.render(errno ? strerror(errno) : "Success"));
+    if (this.ctx.qemu === "7.2")
+      this.ctx.report(M.mapDmaIoctlFailed.render(errno ? strerror(errno) : "Success"));
     return -errno;
   }
 
   #dmaUnmap(iova: bigint, size: bigint): number {
+    if (this.kernel.backend === "iommufd") {
+      // iommufd_cdev_unmap: 2^64 in two halves; iommufd_backend_unmap_dma: ENOENT (nothing was
+      // mapped there) counts as success, as the legacy backend allows it, and nothing is printed.
+      const k = this.kernel as IommufdContainer;
+      const one = (at: bigint, n: bigint) => {
+        const r = k.unmapDma(at, n);
+        return r === -Errno.ENOENT ? 0 : r;
+      };
+      if (size === 1n << 64n) {
+        const half = 1n << 63n;
+        const a = one(iova, half);
+        return a !== 0 ? a : one(iova + half, half);
+      }
+      return one(iova, size);
+    }
     const k = this.kernel as SpaprTceContainer | Type1Container;
     if (size === 1n << 64n) {
       const half = 1n << 63n;

@@ -1,14 +1,19 @@
 /**
- * Every message the VFIO side can print or fail with, beside the format string QEMU 7.2 prints it
- * with, so that each rendered message can be checked against QEMU's own format (see
- * test/vfio/messages.test.ts). Hex values follow QEMU: `0x` only where the format has it.
+ * Every message the VFIO side can print or fail with, beside the format string QEMU 7.2 or 10.0
+ * prints it with, so that each rendered message can be checked against QEMU's own format (see
+ * test/vfio/messages.test.ts, which also finds each format in the real binaries when they are
+ * installed). Hex values follow QEMU: `0x` only where the format has it.
  */
+
 import { strerror } from "../host/errno.ts";
+import type { QemuLine } from "../qemu/version.ts";
 
 /** How QEMU emits a message. */
 export type QemuVia =
   /** error_report: one line on stderr. */
   | "error_report"
+  /** warn_report: one line on stderr, after "warning: ". */
+  | "warn_report"
   /** error_setg: the message of an error that travels up a chain. */
   | "error_setg"
   /** error_setg_errno: the same, with ": " and strerror(errno) appended. */
@@ -20,8 +25,10 @@ export type QemuVia =
 
 /** One message: where QEMU prints it, its format string (C source text) and how iova renders it. */
 export interface QemuMessage<A extends readonly unknown[] = readonly never[]> {
-  /** The QEMU 7.2 function that prints it, with its file. */
+  /** The QEMU function that prints it, with its file. */
   readonly source: string;
+  /** The QEMU lines whose binaries print it; both when absent. */
+  readonly qemu?: readonly QemuLine[];
   readonly via: QemuVia;
   /**
    * QEMU's format, as written in its C source: string literals and the PRIx64, HWADDR_PRIx and
@@ -142,6 +149,7 @@ export const VFIO_MESSAGES = {
   }),
   dmaMapFailed: message({
     source: "hw/vfio/common.c vfio_listener_region_add, vfio_iommu_map_notify",
+    qemu: ["7.2"],
     via: "error_report",
     format: `"vfio_dma_map(%p, 0x%"HWADDR_PRIx", " "0x%"HWADDR_PRIx", %p) = %d (%m)"`,
     render: (
@@ -162,6 +170,7 @@ export const VFIO_MESSAGES = {
   }),
   dmaUnmapFailed: message({
     source: "hw/vfio/common.c vfio_listener_region_del, vfio_iommu_map_notify",
+    qemu: ["7.2"],
     via: "error_report",
     format: `"vfio_dma_unmap(%p, 0x%"HWADDR_PRIx", " "0x%"HWADDR_PRIx") = %d (%m)"`,
     render: (container: string, iova: bigint, size: bigint, ret: number, errno: number) =>
@@ -220,6 +229,7 @@ export const VFIO_MESSAGES = {
   }),
   mapDmaIoctlFailed: message({
     source: "hw/vfio/common.c vfio_dma_map",
+    qemu: ["7.2"],
     via: "error_report",
     format: `"VFIO_MAP_DMA failed: %s"`,
     render: (error: string) => `VFIO_MAP_DMA failed: ${error}`,
@@ -247,6 +257,88 @@ export const VFIO_MESSAGES = {
     via: "hw_error",
     format: `"vfio: Memory registering failed, unable to continue"`,
     render: () => "vfio: Memory registering failed, unable to continue",
+  }),
+  containerDmaMapFailed: message({
+    source: "hw/vfio/listener.c vfio_listener_region_add, vfio_iommu_map_notify (10.0)",
+    qemu: ["10.0"],
+    via: "error_report",
+    format: `"vfio_container_dma_map(%p, 0x%"HWADDR_PRIx", " "0x%"HWADDR_PRIx", %p) = %d (%s)"`,
+    render: (
+      container: string,
+      iova: bigint,
+      size: bigint,
+      vaddr: bigint,
+      ret: number,
+      error: string,
+    ) =>
+      `vfio_container_dma_map(${container}, 0x${x(iova)}, 0x${x(size)}, 0x${x(vaddr)}) = ${ret} (${error})`,
+  }),
+  containerDmaUnmapFailed: message({
+    source: "hw/vfio/listener.c vfio_listener_region_del, vfio_iommu_map_notify (10.0)",
+    qemu: ["10.0"],
+    via: "error_report",
+    format: `"vfio_container_dma_unmap(%p, 0x%"HWADDR_PRIx", " "0x%"HWADDR_PRIx") = %d (%s)"`,
+    render: (container: string, iova: bigint, size: bigint, ret: number, error: string) =>
+      `vfio_container_dma_unmap(${container}, 0x${x(iova)}, 0x${x(size)}) = ${ret} (${error})`,
+  }),
+  ioasMapFault: message({
+    source: "backends/iommufd.c iommufd_backend_map_dma (10.0)",
+    qemu: ["10.0"],
+    via: "warn_report",
+    format: `"IOMMU_IOAS_MAP failed: %m, PCI BAR?"`,
+    render: (errno: number) => `warning: IOMMU_IOAS_MAP failed: ${strerror(errno)}, PCI BAR?`,
+  }),
+  allocIoasFailed: message({
+    source: "backends/iommufd.c iommufd_backend_alloc_ioas (10.0)",
+    qemu: ["10.0"],
+    via: "error_setg_errno",
+    format: `"Failed to allocate ioas"`,
+    render: (errno: number) => withErrno("Failed to allocate ioas", errno),
+  }),
+  allocHwptFailed: message({
+    source: "backends/iommufd.c iommufd_backend_alloc_hwpt (10.0)",
+    qemu: ["10.0"],
+    via: "error_setg_errno",
+    format: `"Failed to allocate hwpt"`,
+    render: (errno: number) => withErrno("Failed to allocate hwpt", errno),
+  }),
+  bindFailed: message({
+    source: "hw/vfio/iommufd.c iommufd_cdev_connect_and_bind (10.0)",
+    qemu: ["10.0"],
+    via: "error_setg_errno",
+    format: `"error bind device fd=%d to iommufd=%d"`,
+    render: (deviceFd: number, iommufd: number, errno: number) =>
+      withErrno(`error bind device fd=${deviceFd} to iommufd=${iommufd}`, errno),
+  }),
+  attachFailed: message({
+    source: "hw/vfio/iommufd.c iommufd_cdev_attach_ioas_hwpt (10.0)",
+    qemu: ["10.0"],
+    via: "error_setg_errno",
+    format: `"[iommufd=%d] error attach %s (%d) to id=%d"`,
+    render: (iommufd: number, name: string, deviceFd: number, id: number, errno: number) =>
+      withErrno(`[iommufd=${iommufd}] error attach ${name} (${deviceFd}) to id=${id}`, errno),
+  }),
+  iovaRangesFailed: message({
+    source:
+      "hw/vfio/iommufd.c iommufd_cdev_get_info_iova_range (10.0, reported by warn_report_err)",
+    qemu: ["10.0"],
+    via: "error_setg_errno",
+    format: `"Cannot get IOVA ranges"`,
+    render: (errno: number) => withErrno("Cannot get IOVA ranges", errno),
+  }),
+  setVIommuFailed: message({
+    source: "hw/vfio/pci.c vfio_pci_realize (10.0)",
+    qemu: ["10.0"],
+    via: "error_prepend",
+    format: `"Failed to set vIOMMU: "`,
+    render: () => "Failed to set vIOMMU: ",
+  }),
+  hostAwBitsTooSmall: message({
+    source: "hw/i386/intel_iommu.c vtd_check_hiod (10.0)",
+    qemu: ["10.0"],
+    via: "error_setg",
+    format: `"aw-bits %d > host aw-bits %d"`,
+    render: (aw: number, hostAw: number) => `aw-bits ${aw} > host aw-bits ${hostAw}`,
   }),
 } as const;
 

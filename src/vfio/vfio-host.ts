@@ -7,12 +7,14 @@
 import { RepeatFolder } from "../host/fold.ts";
 import type { HostEntry } from "../host/host-iommu.ts";
 import { IoctlBoundary } from "../host/ioctl.ts";
+import { Iommufd, IommufdContainer } from "../host/iommufd.ts";
 import type { HostPlatform } from "../host/platform.ts";
 import { HostProcess } from "../host/process.ts";
 import { SpaprTceContainer } from "../host/spapr-tce.ts";
 import { Type1Container } from "../host/type1.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
 import type { MemoryRegion } from "../memory/region.ts";
+import type { QemuLine } from "../qemu/version.ts";
 import { type VfioBehaviour, VfioContainer, type VfioContext, VfioError } from "./container.ts";
 import { VFIO_MESSAGES as M } from "./messages.ts";
 
@@ -30,9 +32,21 @@ export interface HostDmaResult {
 }
 
 /** The machine's VFIO host. */
+/** The host IOMMU interface QEMU's VFIO uses: a VFIO container type, or the iommufd backend. */
+export type VfioBackend = "spapr-tce-v2" | "spapr-tce" | "type1" | "iommufd";
+
+/**
+ * The file descriptors QEMU's iommufd messages print: iova's choice (a QEMU that has opened its
+ * usual files first); the real numbers depend on the process.
+ */
+const IOMMUFD_FD = 21;
+const FIRST_DEVICE_FD = 22;
+
 export class VfioHost {
   readonly platform: HostPlatform;
-  readonly backend: "spapr-tce-v2" | "spapr-tce" | "type1";
+  readonly backend: VfioBackend;
+  /** Whose VFIO this is: QEMU 7.2's or 10.0's. */
+  readonly qemu: QemuLine;
   readonly containers: VfioContainer[] = [];
   readonly #reports = new RepeatFolder();
   /**
@@ -53,15 +67,21 @@ export class VfioHost {
   /** Told now and then while many guest mappings are mirrored (progress on a terminal). */
   onWork: (() => void) | undefined;
 
+  /** The iommufd backend object's /dev/iommu, opened by the first device that uses it. */
+  #iommufd: Iommufd | undefined;
+  readonly #deviceFds = new Map<string, number>();
+
   constructor(
     platform: HostPlatform,
-    backend: "spapr-tce-v2" | "spapr-tce" | "type1",
+    backend: VfioBackend,
     behaviour: VfioBehaviour,
     memory: AddressSpace,
     ramHva: Map<MemoryRegion, bigint>,
+    options: { readonly qemu?: QemuLine } = {},
   ) {
     this.platform = platform;
     this.backend = backend;
+    this.qemu = options.qemu ?? "7.2";
     this.#memory = memory;
     this.#ramHva = ramHva;
     this.io = new IoctlBoundary(platform.faults);
@@ -70,6 +90,7 @@ export class VfioHost {
       platform,
       backend,
       behaviour,
+      qemu: this.qemu,
       memory,
       hvaOf: (mr) => ramHva.get(mr),
       report: (m) => this.#reports.push(m),
@@ -108,6 +129,7 @@ export class VfioHost {
     for (const c of this.containers) {
       if (c.groups.includes(group)) throw new VfioError(`group ${group} is already attached`);
     }
+    if (this.backend === "iommufd") return this.#attachIommufd(host, group, dmaAs);
     for (const c of this.containers) {
       if (c.dmaAs === dmaAs && c.join(group)) return c;
     }
@@ -129,6 +151,62 @@ export class VfioHost {
         throw new VfioError(
           M.devicePrefix.render(host) + M.groupSetupFailed.render(group) + e.message,
         );
+      throw e;
+    }
+    this.containers.push(container);
+    return container;
+  }
+
+  /**
+   * QEMU 10's `iommufd_cdev_attach`: bind the device to the backend's /dev/iommu, try each
+   * iommufd container of the address space (attaching to one of its page tables), else allocate
+   * an IOAS, attach through a new page table, read the IOVA ranges and listen. Errors carry
+   * QEMU's text after "vfio HOST: " (no group in the chain: iommufd has none).
+   */
+  #attachIommufd(host: string, group: number, dmaAs: AddressSpace): VfioContainer {
+    const fail = (message: string) => new VfioError(M.devicePrefix.render(host) + message);
+    this.#iommufd ??= new Iommufd(this.platform, this.#userMemory(), {
+      io: this.io,
+      process: this.process,
+    });
+    const fd = this.#iommufd;
+    let deviceFd = this.#deviceFds.get(host);
+    if (deviceFd === undefined) {
+      deviceFd = FIRST_DEVICE_FD + this.#deviceFds.size;
+      this.#deviceFds.set(host, deviceFd);
+    }
+    const bound = fd.bindDevice(host);
+    if (bound.devId === undefined)
+      throw fail(M.bindFailed.render(deviceFd, IOMMUFD_FD, -bound.ret));
+    const devId = bound.devId;
+    const attachError = (r: { ret: number; failed?: string; id?: number }) =>
+      r.failed === "IOMMU_HWPT_ALLOC"
+        ? M.allocHwptFailed.render(-r.ret)
+        : M.attachFailed.render(IOMMUFD_FD, host, deviceFd, r.id ?? 0, -r.ret);
+    for (const c of this.containers) {
+      if (c.dmaAs !== dmaAs || c.kernel.backend !== "iommufd") continue;
+      if ((c.kernel as IommufdContainer).attachBound(group, devId).ret === 0) {
+        c.adopt(group);
+        return c;
+      }
+    }
+    const ioas = fd.ioasAlloc();
+    if (ioas.ioasId === undefined) {
+      fd.unbindDevice(devId);
+      throw fail(M.allocIoasFailed.render(-ioas.ret));
+    }
+    const kernel = new IommufdContainer(fd, ioas.ioasId);
+    const attached = kernel.attachBound(group, devId);
+    if (attached.ret !== 0) {
+      fd.unbindDevice(devId);
+      fd.destroy(ioas.ioasId);
+      throw fail(attachError(attached));
+    }
+    const container = new VfioContainer(this.#ctx, dmaAs, kernel);
+    try {
+      container.connect(group, { attached: true });
+    } catch (e) {
+      if (e instanceof VfioError) throw fail(e.message);
       throw e;
     }
     this.containers.push(container);

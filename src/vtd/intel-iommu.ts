@@ -19,6 +19,7 @@ import { U64_MAX } from "../memory/int.ts";
 import type { IommuPermission, IommuTlbEntry } from "../memory/iommu-types.ts";
 import type { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
+import type { QemuLine } from "../qemu/version.ts";
 import {
   CAP,
   CCMD,
@@ -43,8 +44,10 @@ import { IovaTree } from "./iova-tree.ts";
 
 /** `-device intel-iommu` properties iova models. */
 export interface IntelIommuOptions {
-  /** `aw-bits`: 39 (QEMU 7.2's default) or 48. */
+  /** `aw-bits`: 39 or 48; the default is 39 on QEMU 7.2, 48 on 10.0 (since 9.2). */
   readonly awBits?: number;
+  /** Which QEMU's intel-iommu (default 7.2): its `aw-bits` default and its refusal text. */
+  readonly qemu?: QemuLine;
   /** `caching-mode`: the guest must invalidate after every change, which makes MAP notifiers possible. */
   readonly cachingMode?: boolean;
   /** `device-iotlb`: not modelled; `true` is refused. */
@@ -193,6 +196,8 @@ export class IntelIommu {
   #iqHead = 0;
   #iqTail = 0;
   #nextFrcd = 0;
+  /** Which QEMU's intel-iommu this is. */
+  readonly #qemu: QemuLine;
   #contextCacheGen = 1;
   #iotlb = new Map<string, IotlbEntry>();
 
@@ -202,9 +207,15 @@ export class IntelIommu {
     options: IntelIommuOptions,
     owner: QomObjectRef,
   ) {
-    const aw = options.awBits ?? 39;
+    const qemu10 = options.qemu === "10.0";
+    const aw = options.awBits ?? (qemu10 ? 48 : 39);
     if (aw !== 39 && aw !== 48) {
-      throw new IntelIommuError("Supported values for aw-bits are: 39, 48");
+      // vtd_decide_config; 10.0 names the mode (legacy here) in front.
+      throw new IntelIommuError(
+        qemu10
+          ? "Legacy mode: supported values for aw-bits are: 39, 48"
+          : "Supported values for aw-bits are: 39, 48",
+      );
     }
     if (options.scalableMode) {
       throw new IntelIommuError("x-scalable-mode=on is not modelled by iova (legacy mode only)");
@@ -213,6 +224,7 @@ export class IntelIommu {
       throw new IntelIommuError("device-iotlb=on is not modelled by iova");
     }
     this.awBits = aw;
+    this.#qemu = options.qemu ?? "7.2";
     this.#haw = (1n << BigInt(aw)) - 1n;
     this.cachingMode = options.cachingMode ?? false;
     this.#passThrough = options.passThrough ?? true;
@@ -844,7 +856,8 @@ export class IntelIommu {
     // QEMU 7.2 keeps this mask in a uint8_t (VTDIOTLBPageInvInfo.mask): only the low 8 bits of
     // the page numbers are compared, so an invalidation also drops entries 256 pages apart, and
     // with am >= 8 every entry of the domain (recorded on QEMU 7.2: vtd-iotlb-psi-alias.qtest).
-    const mask = ~((1n << am) - 1n) & 0xffn;
+    // 10.0's mask is 64 bits wide: only the invalidated pages go (recorded on 10.0 likewise).
+    const mask = ~((1n << am) - 1n) & (this.#qemu === "10.0" ? M64 : 0xffn);
     const gfn = (addr >> 12n) & mask;
     for (const [k, e] of this.#iotlb) {
       const gfnTlb = (addr & e.mask) >> 12n;

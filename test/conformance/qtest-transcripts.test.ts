@@ -39,23 +39,7 @@ const cases10 = readdirSync(dir10)
  * DMA path between the releases): the first differing line and why. Checked to still differ
  * there, so modelling the change makes this test ask for the entry to be removed.
  */
-const KNOWN_10: Record<string, { readonly line: number; readonly reason: string }> = {
-  "edu-whole-buffer-abort": {
-    line: 12,
-    reason:
-      "edu's DMA bounds check: 7.2 stops the VM for a transfer that fills the whole 4 KiB buffer (an off-by-one), 10.0 accepts it",
-  },
-  "vtd-iotlb-psi-alias": {
-    line: 54,
-    reason:
-      "7.2 keeps a page-selective invalidation's mask in a uint8_t, so invalidating iova 0x100000 also dropped iova 0x200000's cached entry (the comments describe 7.2); 10.0 compares whole page numbers, keeps that entry, and the DMA reads the stale page 0x400000",
-  },
-  "vtd-registers": {
-    line: 3,
-    reason:
-      "intel-iommu's default aw-bits: 39 in 7.2 (CAP MGAW 38, SAGAW 3-level), 48 in 10.0 (MGAW 47, SAGAW 3- and 4-level)",
-  },
-};
+const KNOWN_10: Record<string, { readonly line: number; readonly reason: string }> = {};
 
 /** Replays a case on a machine of `qemu`; the mismatch (if any) and the mtree differences. */
 function replay(directory: string, name: string, qemu: QemuLine) {

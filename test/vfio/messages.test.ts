@@ -3,7 +3,8 @@
  * through a small printf (the C string concatenation, PRIx64-style macros, %s %d %x %lx %p %m).
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { strerror } from "../../src/host/errno.ts";
@@ -54,6 +55,7 @@ function printf(format: string, args: readonly unknown[]): string {
 
 /** What QEMU prints for a message given these arguments. */
 function qemuText(m: QemuMessage<readonly unknown[]>, args: readonly unknown[]): string {
+  if (m.via === "warn_report") return `warning: ${printf(cString(m.format), args)}`;
   if (m.via === "error_setg_errno") {
     const errno = args[args.length - 1] as number;
     return `${printf(cString(m.format), args.slice(0, -1))}: ${strerror(errno)}`;
@@ -95,6 +97,23 @@ const SAMPLES: Record<keyof typeof VFIO_MESSAGES, readonly unknown[]> = {
   preregUnalignedRegion: ["vfio_prereg_listener_region_add"],
   memoryRegisteringFailed: [1],
   memoryRegisteringFatal: [],
+  containerDmaMapFailed: [
+    "0x55d5c0de1000",
+    0xfee00000n,
+    0x1000n,
+    0x7fff00000000n,
+    -22,
+    "Invalid argument",
+  ],
+  containerDmaUnmapFailed: ["0x55d5c0de1000", 0x100000n, 0x1000n, -22, "Invalid argument"],
+  ioasMapFault: [14],
+  allocIoasFailed: [12],
+  allocHwptFailed: [95],
+  bindFailed: [23, 21, 22],
+  attachFailed: [21, "0000:01:00.0", 23, 2, 98],
+  iovaRangesFailed: [25],
+  setVIommuFailed: [],
+  hostAwBitsTooSmall: [48, 39],
 };
 
 describe("VFIO messages against QEMU 7.2's format strings", () => {
@@ -119,6 +138,54 @@ describe("VFIO messages against QEMU 7.2's format strings", () => {
   });
 });
 
+/** The printable strings (4 bytes or more) of a binary, as `strings` finds them. */
+function binaryStrings(path: string): Set<string> {
+  const bytes = readFileSync(path);
+  const out = new Set<string>();
+  let start = -1;
+  for (let i = 0; i <= bytes.length; i++) {
+    const b = i < bytes.length ? bytes[i] : 0;
+    const printable = (b >= 0x20 && b < 0x7f) || b === 0x09;
+    if (printable && start < 0) start = i;
+    else if (!printable && start >= 0) {
+      if (i - start >= 4) out.add(bytes.toString("latin1", start, i));
+      start = -1;
+    }
+  }
+  return out;
+}
+
+const QEMU10_DIR = process.env.IOVA_QEMU10_DIR ?? join(homedir(), ".cache/iova/qemu-10.0");
+const BINARIES: Record<"7.2" | "10.0", string[]> = {
+  "7.2": ["/usr/bin/qemu-system-ppc64", "/usr/bin/qemu-system-x86_64"],
+  "10.0": ["qemu-system-ppc64", "qemu-system-x86_64"].map((b) => join(QEMU10_DIR, "usr/bin", b)),
+};
+
+describe("each message's format is in the binaries of the QEMU lines that print it, and only there", () => {
+  for (const line of ["7.2", "10.0"] as const) {
+    const present = BINARIES[line].every((b) => existsSync(b));
+    test(`QEMU ${line}'s binaries`, { skip: present ? false : "binaries not installed" }, () => {
+      const strings = new Set<string>();
+      for (const b of BINARIES[line]) for (const s of binaryStrings(b)) strings.add(s);
+      const has = (text: string) => {
+        if (strings.has(text)) return true;
+        for (const s of strings) if (s.includes(text)) return true;
+        return false;
+      };
+      for (const [name, message] of Object.entries(VFIO_MESSAGES)) {
+        const m = message as unknown as QemuMessage<readonly unknown[]>;
+        const text = cString(m.format);
+        const printed = (m.qemu ?? ["7.2", "10.0"]).includes(line);
+        assert.equal(
+          has(text),
+          printed,
+          `${name}: "${text}" ${printed ? "missing from" : "found in"} QEMU ${line}`,
+        );
+      }
+    });
+  }
+});
+
 /** A pattern matching any text QEMU prints with this format (error_setg_errno adds its suffix). */
 function patternOf(m: QemuMessage<readonly unknown[]>): string {
   const escaped = cString(m.format).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -128,6 +195,7 @@ function patternOf(m: QemuMessage<readonly unknown[]>): string {
     if (conv === "p") return "0x[0-9a-f]+";
     return ".*";
   });
+  if (m.via === "warn_report") return `warning: ${body}`;
   return m.via === "error_setg_errno" ? `${body}: .*` : body;
 }
 
