@@ -5,6 +5,7 @@
  * an error that names it.
  */
 
+import { isPciBridgeDriver } from "../machine/pci-bridge.ts";
 import type { Q35Config, Q35DeviceSpec } from "../machine/q35.ts";
 import type { IntelIommuOptions } from "../vtd/intel-iommu.ts";
 
@@ -45,6 +46,9 @@ const SKIPPED = new Set([
   "-no-shutdown",
   "-daemonize",
 ]);
+
+/** Bridge properties that number hot-plug slots. */
+const PORT_NUMBERING = new Set(["chassis", "slot", "port", "chassis_nr", "addr_nr"]);
 
 /** Splits a command line into words: whitespace separates, single or double quotes group. */
 export function splitCommandLine(text: string): string[] {
@@ -138,6 +142,7 @@ function deviceSpec(driver: string, props: Map<string, string>): Q35DeviceSpec {
   let id: string | undefined;
   let slot: number | undefined;
   let fn: number | undefined;
+  let bus: string | undefined;
   for (const [k, v] of props) {
     if (k === "id") id = v;
     else if (k === "addr") {
@@ -145,13 +150,15 @@ function deviceSpec(driver: string, props: Map<string, string>): Q35DeviceSpec {
       if (!m) throw new CmdlineError(`Property '${driver}.addr' doesn't take value '${v}'`);
       slot = Number.parseInt(m[1], 16);
       fn = m[2] === undefined ? undefined : Number(m[2]);
-    } else if (k === "bus") {
-      if (v !== "pcie.0") throw new CmdlineError(`bus '${v}': only pcie.0 is modelled`);
+    } else if (k === "bus") bus = v;
+    else if (isPciBridgeDriver(driver) && PORT_NUMBERING.has(k)) {
+      // Chassis, slot and port numbers name hot-plug slots: no part of the DMA path.
     } else rest[k] = v;
   }
   return {
     driver,
     ...(id === undefined ? {} : { id }),
+    ...(bus === undefined ? {} : { bus }),
     ...(slot === undefined ? {} : { slot }),
     ...(fn === undefined ? {} : { function: fn }),
     properties: rest,

@@ -95,9 +95,19 @@ interface IotlbEntry {
   readonly mask: bigint;
 }
 
+/**
+ * A PCI bus as VT-d sees it: its number now (QEMU's `pci_bus_num`, which firmware changes by
+ * programming bridges). Address spaces are keyed by the bus object, as QEMU keys them by the
+ * `PCIBus` pointer; a plain number stands for the bus of that number that never changes (the
+ * root bus).
+ */
+export interface VtdBus {
+  readonly number: number;
+}
+
 /** One PCI function's VT-d address space (QEMU's `VTDAddressSpace`). */
 export class VtdAddressSpace {
-  readonly bus: number;
+  readonly #bus: VtdBus;
   readonly devfn: number;
   /** `vtd-SS.F`: the root of the function's DMA address space. */
   readonly root: MemoryRegion;
@@ -111,7 +121,7 @@ export class VtdAddressSpace {
   notifierFlags = 0;
 
   constructor(
-    bus: number,
+    bus: VtdBus,
     devfn: number,
     root: MemoryRegion,
     nodmar: MemoryRegion,
@@ -119,13 +129,18 @@ export class VtdAddressSpace {
     irFault: MemoryRegion,
     as: AddressSpace,
   ) {
-    this.bus = bus;
+    this.#bus = bus;
     this.devfn = devfn;
     this.root = root;
     this.nodmar = nodmar;
     this.iommu = iommu;
     this.irFault = irFault;
     this.as = as;
+  }
+
+  /** The bus number now. */
+  get bus(): number {
+    return this.#bus.number;
   }
 
   /** The PCI requester id. */
@@ -162,8 +177,12 @@ export class IntelIommu {
   readonly nodmar: MemoryRegion;
   /** `vtd-ir`: the interrupt window. */
   readonly ir: MemoryRegion;
-  /** Per-function address spaces by `bus << 8 | devfn`, in creation order. */
-  readonly spaces = new Map<number, VtdAddressSpace>();
+  /** Per-function address spaces, in creation order. */
+  readonly spaces = new Set<VtdAddressSpace>();
+  /** The same by bus object, then devfn. */
+  readonly #byBus = new Map<VtdBus, Map<number, VtdAddressSpace>>();
+  /** The bus objects that plain bus numbers stand for. */
+  readonly #numberedBus = new Map<number, VtdBus>();
   /** Every fault, recorded or not. */
   readonly faults: VtdFault[] = [];
   /** QEMU's `error_report_once` lines and other diagnostics. */
@@ -277,14 +296,23 @@ export class IntelIommu {
    * The function's DMA root, created on first use with its address space `vtd-root` (QEMU's
    * `vtd_find_add_as`).
    */
-  deviceRoot(bus: number, devfn: number): MemoryRegion {
+  deviceRoot(bus: number | VtdBus, devfn: number): MemoryRegion {
     return this.addressSpaceOf(bus, devfn).root;
   }
 
   /** The function's VT-d address space, created on first use. */
-  addressSpaceOf(bus: number, devfn: number): VtdAddressSpace {
-    const key = (bus << 8) | devfn;
-    const existing = this.spaces.get(key);
+  addressSpaceOf(busOrNumber: number | VtdBus, devfn: number): VtdAddressSpace {
+    let bus: VtdBus;
+    if (typeof busOrNumber === "number") {
+      bus = this.#numberedBus.get(busOrNumber) ?? { number: busOrNumber };
+      this.#numberedBus.set(busOrNumber, bus);
+    } else bus = busOrNumber;
+    let onBus = this.#byBus.get(bus);
+    if (!onBus) {
+      onBus = new Map();
+      this.#byBus.set(bus, onBus);
+    }
+    const existing = onBus.get(devfn);
     if (existing) return existing;
     const m = this.#system;
     const o = { owner: this.#owner };
@@ -318,7 +346,8 @@ export class IntelIommu {
       root.addSubregionOverlap(nodmar, 0n, 0);
     });
     vas = new VtdAddressSpace(bus, devfn, root, nodmar, iommu, irFault, as);
-    this.spaces.set(key, vas);
+    this.spaces.add(vas);
+    onBus.set(devfn, vas);
     this.#switchAddressSpace(vas);
     return vas;
   }
