@@ -17,16 +17,11 @@ import { VfioError } from "../vfio/container.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
-import {
-  isPciBridgeDriver,
-  PCI_BRIDGE_MODELS,
-  type PciBridgeDriver,
-  PciBridgeWindows,
-  pciBridgeSpec,
-} from "./pci-bridge.ts";
+import { isPciBridgeDriver, type PciBridgeDriver } from "./pci-bridge.ts";
+import { PciBusNode } from "./pci-bus-node.ts";
 import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
 import { e1000, e1000e, virtioNetPci } from "./pci-nics.ts";
-import { Q35Bus } from "./q35-bus.ts";
+import { PciTopology } from "./pci-topology.ts";
 import {
   addLegacyPorts,
   initPam,
@@ -42,7 +37,8 @@ const KiB = 1024n;
 const MiB = 1024n * KiB;
 const GiB = 1024n * MiB;
 
-export { Q35Bus } from "./q35-bus.ts";
+/** A bus of the q35 machine (`pcie.0`, a bridge's secondary bus, an expander's bus). */
+export type Q35Bus = PciBusNode;
 
 /** A `-device` PCI function on q35. */
 export interface Q35DeviceSpec {
@@ -112,8 +108,8 @@ export class Q35Machine {
   readonly aboveFourG: bigint;
   /** The root bus `pcie.0`: PCI memory is the `pci` region, PCI I/O the machine's I/O space. */
   readonly bus: Q35Bus;
-  /** Every bus by id, `pcie.0` first, then in creation order. */
-  readonly buses = new Map<string, Q35Bus>();
+  /** The buses below `pcie.0`, with their bridges. */
+  readonly topology: PciTopology;
   readonly mch: PciDevice<Q35Bus>;
   /** The functions on `pcie.0` by devfn (each bus has its own `functions`). */
   readonly functions = new Map<number, PciDevice<Q35Bus>>();
@@ -222,14 +218,14 @@ export class Q35Machine {
       this.#addSmmAddressSpace(i);
     }
 
-    this.bus = new Q35Bus({
+    this.bus = new PciBusNode({
       name: "pcie.0",
       kind: "root",
       pciMemory: this.pci,
       pciIo: this.io,
       express: true,
     });
-    this.buses.set(this.bus.name, this.bus);
+    this.topology = new PciTopology(m, this.bus, (message) => new Q35DeviceError(message));
     const root = this.bus;
     this.mch = this.#addFunction(root, 0, mchSpec(this), mchOwner);
     this.#addFunction(root, 0x1f << 3, ich9Function("ICH9-LPC", 0x2918, 0x060100), UNATTACHED(2));
@@ -276,22 +272,17 @@ export class Q35Machine {
       // IOAPIC gets its pseudo address space.
       this.#addFunction(
         this.bus,
-        this.#devfnFor({ driver: "AMDVI-PCI" }),
+        this.topology.devfnFor("AMDVI-PCI", this.bus),
         amdviPciSpec(),
         UNATTACHED(25),
       );
       this.amdIommu.addressSpaceOf(0, AMDVI_IOAPIC_DEVFN);
     }
     for (const d of config.devices ?? []) this.plug(d);
-    // Machine ready: bus-master aliases for the cold-plugged functions. Each bus registered its
-    // machine-done notifier when it was made, and QEMU runs them newest first; a bus takes its
-    // functions in devfn order (`pcibus_machine_done`).
+    // Machine ready: bus-master aliases for the cold-plugged functions.
     this.#machineReady = true;
-    for (const bus of [...this.buses.values()].reverse()) {
-      for (const devfn of [...bus.functions.keys()].sort((a, b) => a - b)) {
-        bus.functions.get(devfn)!.initBusMaster(this.#dmaRoot(bus, devfn));
-      }
-    }
+    for (const f of this.topology.machineDoneOrder())
+      f.initBusMaster(this.#dmaRoot(f.phb, f.devfn));
     this.reset();
   }
 
@@ -303,7 +294,7 @@ export class Q35Machine {
   /** System reset: every function's PCI reset, the MCH's registers, the IOMMU's. */
   reset(): void {
     this.memory.transaction(() => {
-      for (const bus of this.buses.values()) for (const f of bus.functions.values()) f.reset();
+      for (const f of this.topology.functions()) f.reset();
       this.intelIommu?.reset();
     });
   }
@@ -316,8 +307,8 @@ export class Q35Machine {
     if (spec.id !== undefined && this.devices.has(spec.id)) {
       throw new Q35DeviceError(`Duplicate device ID '${spec.id}' for device`);
     }
-    const bus = this.#busFor(spec);
-    const devfn = this.#devfnFor(spec, bus);
+    const bus = this.topology.busFor(spec.bus);
+    const devfn = this.topology.devfnFor(spec.driver, bus, spec.slot, spec.function);
     const owner: QomObjectRef =
       spec.id !== undefined
         ? { kind: "dev", key: "id", value: spec.id }
@@ -329,12 +320,9 @@ export class Q35Machine {
     return { bus, devfn, owner };
   }
 
-  /** The bus a function goes on (QEMU's `bus=`, else `pcie.0`). */
-  #busFor(spec: Q35DeviceSpec): Q35Bus {
-    if (spec.bus === undefined) return this.bus;
-    const bus = this.buses.get(spec.bus);
-    if (!bus) throw new Q35DeviceError(`Bus '${spec.bus}' not found`);
-    return bus;
+  /** Every bus by id, `pcie.0` first, then in creation order. */
+  get buses(): ReadonlyMap<string, Q35Bus> {
+    return this.topology.buses;
   }
 
   /** Plugs a PCI function (cold before the machine is ready, hot after). */
@@ -351,7 +339,7 @@ export class Q35Machine {
       properties: spec.properties ?? {},
       machine: this,
     });
-    const device = this.#addFunction(bus, devfn, onBus(fn, bus), owner);
+    const device = this.#addFunction(bus, devfn, fn, owner);
     return this.#finishPlug(spec, bus, device);
   }
 
@@ -367,26 +355,12 @@ export class Q35Machine {
    * bus, named by the bridge's id (QEMU's `pci_bridge_initfn`).
    */
   #plugBridge(spec: Q35DeviceSpec, driver: PciBridgeDriver): PciDevice<Q35Bus> {
-    const model = PCI_BRIDGE_MODELS[driver];
     for (const k of Object.keys(spec.properties ?? {})) {
       throw new Q35DeviceError(`${driver} property '${k}' is not modelled`);
     }
     const { bus, devfn, owner } = this.#claim(spec);
-    const windows = new PciBridgeWindows(this.memory, bus, owner);
-    const fn = pciBridgeSpec(driver, windows, !bus.express);
-    const device = this.#addFunction(bus, devfn, fn, owner);
-    const secondary = new Q35Bus({
-      name: spec.id ?? `${driver}.${this.buses.size}`,
-      kind: "secondary",
-      pciMemory: windows.spaces.memory,
-      pciIo: windows.spaces.io,
-      express: model.secondaryExpress,
-      parentDevice: device,
-      slotZeroOnly: model.slotZeroOnly,
-      behindPcieToPciBridge: model.pcieToPci,
-    });
-    bus.children.unshift(secondary);
-    this.buses.set(secondary.name, secondary);
+    const device = this.topology.addBridge(driver, spec.id, bus, devfn, owner);
+    if (bus === this.bus) this.functions.set(devfn, device);
     return this.#finishPlug(spec, bus, device);
   }
 
@@ -414,17 +388,7 @@ export class Q35Machine {
       bars: [],
     };
     const device = this.#addFunction(bus, devfn, fn, owner);
-    const expander = new Q35Bus({
-      name: spec.id ?? `pxb-pcie.${this.buses.size}`,
-      kind: "expander",
-      pciMemory: this.pci,
-      pciIo: this.io,
-      express: true,
-      parentDevice: device,
-      expanderNumber: busNr,
-    });
-    bus.children.unshift(expander);
-    this.buses.set(expander.name, expander);
+    this.topology.addExpanderBus(spec.id, device, busNr);
     return this.#finishPlug(spec, bus, device);
   }
 
@@ -527,31 +491,9 @@ export class Q35Machine {
     this.aborted ??= message;
   }
 
-  /**
-   * The requester an IOMMU sees for the function at `devfn` on `bus` (QEMU 7.2's
-   * `pci_device_iommu_address_space`): walking up to `pcie.0`, a conventional bus replaces the
-   * requester by its bridge's alias: (secondary bus, 00.0) behind a PCI Express to PCI bridge,
-   * else the bridge itself on its parent bus. PCI Express buses keep the requester.
-   */
+  /** The requester an IOMMU on `pcie.0` sees for a function (see `PciTopology`). */
   dmaRequester(bus: Q35Bus, devfn: number): { readonly bus: Q35Bus; readonly devfn: number } {
-    let requesterBus = bus;
-    let requesterDevfn = devfn;
-    let walk = bus;
-    while (walk.parentDevice) {
-      const parent = walk.parentDevice;
-      const parentBus = parent.phb;
-      if (!walk.express) {
-        if (walk.behindPcieToPciBridge && parentBus.express) {
-          requesterBus = walk;
-          requesterDevfn = 0;
-        } else {
-          requesterBus = parentBus;
-          requesterDevfn = parent.devfn;
-        }
-      }
-      walk = parentBus;
-    }
-    return { bus: requesterBus, devfn: requesterDevfn };
+    return this.topology.dmaRequester(bus, devfn);
   }
 
   /**
@@ -583,38 +525,14 @@ export class Q35Machine {
     spec: PciFunctionSpec,
     owner: QomObjectRef,
   ): PciDevice<Q35Bus> {
-    const device = new PciDevice<Q35Bus>(this.memory, bus, devfn, spec, owner);
+    const device = this.topology.addFunction(bus, devfn, spec, owner);
     if (bus === this.bus) this.functions.set(devfn, device);
-    bus.functions.set(devfn, device);
     return device;
-  }
-
-  #devfnFor(spec: Q35DeviceSpec, bus: Q35Bus = this.bus): number {
-    if (spec.slot !== undefined) {
-      const fn = spec.function ?? 0;
-      if (spec.slot < 0 || spec.slot > 31 || fn < 0 || fn > 7) {
-        throw new Q35DeviceError(`Property 'addr' out of range: ${spec.slot}.${fn}`);
-      }
-      const devfn = (spec.slot << 3) | fn;
-      if (bus.functions.has(devfn)) {
-        throw new Q35DeviceError(
-          `PCI: slot ${spec.slot} function ${fn} not available for ${spec.driver}, in use by ${bus.functions.get(devfn)!.spec.typeName}`,
-        );
-      }
-      if (bus.slotZeroOnly && spec.slot !== 0) {
-        throw new Q35DeviceError(
-          `PCI: slot ${spec.slot} is not valid for ${spec.driver}, parent device only allows plugging into slot 0.`,
-        );
-      }
-      return devfn;
-    }
-    for (let s = 0; s < 32; s++) if (!bus.functions.has(s << 3)) return s << 3;
-    throw new Q35DeviceError(`PCI: no slot/function available for ${spec.driver}, all in use`);
   }
 
   /** The function a configuration cycle for `busNumber`/`devfn` reaches (`pci_find_device`). */
   #configTarget(busNumber: number, devfn: number): PciDevice<Q35Bus> | undefined {
-    return this.bus.find(busNumber)?.functions.get(devfn);
+    return this.topology.configTarget(busNumber, devfn);
   }
 
   /** Port 0xcf8: the configuration address, taken only from aligned 4-byte writes. */
@@ -825,9 +743,4 @@ function amdviPciSpec(): PciFunctionSpec {
 /** An ICH9 function whose only part on the DMA path is its bus-master address space. */
 function ich9Function(typeName: string, deviceId: number, classCode: number): PciFunctionSpec {
   return { typeName, vendorId: 0x8086, deviceId, classCode, revision: 2, bars: [] };
-}
-
-/** A function on a conventional bus has no PCI Express capability, so 256 bytes of config. */
-function onBus(spec: PciFunctionSpec, bus: Q35Bus): PciFunctionSpec {
-  return spec.express && !bus.express ? { ...spec, express: false } : spec;
 }

@@ -1,6 +1,6 @@
 /**
- * A PCI bus of the q35 machine: the root bus `pcie.0`, a bridge's secondary bus, or a PCI
- * expander's root bus (`pxb-pcie`). It knows where its functions' BARs appear, its number as
+ * A PCI bus in a machine's hierarchy: the host bridge's root bus (`pcie.0`), a bridge's
+ * secondary bus, or a PCI expander's root bus (`pxb-pcie`). It knows where its functions' BARs appear, its number as
  * QEMU's `pci_bus_num` computes it (live: the parent bridge's secondary-bus register), and how
  * its topology shapes the requester id an IOMMU sees.
  */
@@ -9,35 +9,35 @@ import { BRIDGE_CTL_BUS_RESET, BRIDGE_REG } from "./pci-bridge.ts";
 import type { PciBus, PciDevice } from "./pci-device.ts";
 
 /** What kind of bus this is. */
-export type Q35BusKind = "root" | "secondary" | "expander";
+export type PciBusKind = "root" | "secondary" | "expander";
 
-/** A bus of a q35 machine. */
-export class Q35Bus implements PciBus {
+/** A bus of a machine. */
+export class PciBusNode implements PciBus {
   /** QEMU's bus id: `pcie.0`, or the bridge's id for its secondary bus. */
   readonly name: string;
-  readonly kind: Q35BusKind;
+  readonly kind: PciBusKind;
   readonly pciMemory: MemoryRegion;
   readonly pciIo: MemoryRegion;
-  readonly functions: Map<number, PciDevice<Q35Bus>> = new Map();
+  readonly functions: Map<number, PciDevice<PciBusNode>> = new Map();
   /** PCI Express (else conventional PCI). */
   readonly express: boolean;
   /** The bridge or expander device whose bus this is (none for `pcie.0`). */
-  readonly parentDevice: PciDevice<Q35Bus> | undefined;
+  readonly parentDevice: PciDevice<PciBusNode> | undefined;
   /** Only slot 0 may be used (the link below a root or downstream port). */
   readonly slotZeroOnly: boolean;
   /** The parent bridge is a PCI Express to PCI bridge (requester ids become secondary-bus 00.0). */
   readonly behindPcieToPciBridge: boolean;
   /** Buses below this one, newest first (QEMU inserts at the head of `child`). */
-  readonly children: Q35Bus[] = [];
+  readonly children: PciBusNode[] = [];
   readonly #expanderNumber: number;
 
   constructor(options: {
     name: string;
-    kind: Q35BusKind;
+    kind: PciBusKind;
     pciMemory: MemoryRegion;
     pciIo: MemoryRegion;
     express: boolean;
-    parentDevice?: PciDevice<Q35Bus>;
+    parentDevice?: PciDevice<PciBusNode>;
     slotZeroOnly?: boolean;
     behindPcieToPciBridge?: boolean;
     expanderNumber?: number;
@@ -54,7 +54,7 @@ export class Q35Bus implements PciBus {
   }
 
   /** The bus the parent device sits on. */
-  get parentBus(): Q35Bus | undefined {
+  get parentBus(): PciBusNode | undefined {
     return this.parentDevice?.phb;
   }
 
@@ -86,12 +86,12 @@ export class Q35Bus implements PciBus {
   }
 
   /** QEMU's `pci_find_bus_nr` from this bus: the bus numbered `bus` below it, if any. */
-  find(bus: number): Q35Bus | undefined {
+  find(bus: number): PciBusNode | undefined {
     if (this.number === bus) return this;
     if (this.kind === "secondary" && !this.routes(bus)) return undefined;
-    let current: Q35Bus | undefined = this;
+    let current: PciBusNode | undefined = this;
     while (current) {
-      let next: Q35Bus | undefined;
+      let next: PciBusNode | undefined;
       for (const child of current.children) {
         if (child.number === bus) return child;
         if (child.routes(bus)) {
