@@ -250,6 +250,8 @@ export function pciBridgeSpec(
   driver: PciBridgeDriver,
   windows: PciBridgeWindows,
   onlyConventional: boolean,
+  system: MemorySystem,
+  owner: QomObjectRef,
 ): PciFunctionSpec {
   const model = PCI_BRIDGE_MODELS[driver];
   return {
@@ -258,7 +260,8 @@ export function pciBridgeSpec(
     deviceId: model.deviceId,
     classCode: 0x060400,
     revision: model.revision,
-    bars: [],
+    bars:
+      driver === "pcie-root-port" ? [{ region: rootPortMsix(system, owner), kind: "mem32" }] : [],
     express: model.express && !onlyConventional,
     registers: [
       { offset: 0x0e, size: 1, value: 0x01, writable: 0 },
@@ -312,4 +315,17 @@ function bridgeReset(d: PciDevice<PciBus>, model: PciBridgeModel): void {
     c[BRIDGE_REG.prefBase] |= 0xf0;
     c[BRIDGE_REG.prefBase + 1] = 0xff;
   }
+}
+
+/**
+ * A root port's MSI-X BAR 0 with one vector (QEMU's `msix_init_exclusive_bar`: 4 KiB, the
+ * table at 0, the PBA at half the BAR). The switch ports use MSI, which needs no BAR.
+ */
+function rootPortMsix(system: MemorySystem, owner: QomObjectRef): MemoryRegion {
+  const o = { owner };
+  const inert = { read: () => 0n, write: () => 0 };
+  const bar = system.container("pcie-root-port-msix", 0x1000n, o);
+  bar.addSubregion(system.io("msix-table", 0x10n, inert, o), 0n);
+  bar.addSubregion(system.io("msix-pba", 0x8n, inert, o), 0x800n);
+  return bar;
 }

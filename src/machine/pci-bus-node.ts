@@ -27,6 +27,7 @@ export class PciBusNode implements PciBus {
   readonly slotZeroOnly: boolean;
   /** The parent bridge is a PCI Express to PCI bridge (requester ids become secondary-bus 00.0). */
   readonly behindPcieToPciBridge: boolean;
+  readonly allowZeroAddress: boolean;
   /** Buses below this one, newest first (QEMU inserts at the head of `child`). */
   readonly children: PciBusNode[] = [];
   readonly #expanderNumber: number;
@@ -41,6 +42,7 @@ export class PciBusNode implements PciBus {
     slotZeroOnly?: boolean;
     behindPcieToPciBridge?: boolean;
     expanderNumber?: number;
+    allowZeroAddress?: boolean;
   }) {
     this.name = options.name;
     this.kind = options.kind;
@@ -51,6 +53,7 @@ export class PciBusNode implements PciBus {
     this.slotZeroOnly = options.slotZeroOnly ?? false;
     this.behindPcieToPciBridge = options.behindPcieToPciBridge ?? false;
     this.#expanderNumber = options.expanderNumber ?? 0;
+    this.allowZeroAddress = options.allowZeroAddress ?? false;
   }
 
   /** The bus the parent device sits on. */

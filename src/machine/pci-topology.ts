@@ -94,12 +94,8 @@ export class PciTopology {
   ): PciDevice<PciBusNode> {
     const model = PCI_BRIDGE_MODELS[driver];
     const windows = new PciBridgeWindows(this.#system, bus, owner);
-    const device = this.addFunction(
-      bus,
-      devfn,
-      pciBridgeSpec(driver, windows, !bus.express),
-      owner,
-    );
+    const spec = pciBridgeSpec(driver, windows, !bus.express, this.#system, owner);
+    const device = this.addFunction(bus, devfn, spec, owner);
     const secondary = new PciBusNode({
       name: id ?? `${driver}.${this.buses.size}`,
       kind: "secondary",
@@ -109,6 +105,7 @@ export class PciTopology {
       parentDevice: device,
       slotZeroOnly: model.slotZeroOnly,
       behindPcieToPciBridge: model.pcieToPci,
+      allowZeroAddress: this.root.allowZeroAddress,
     });
     bus.children.unshift(secondary);
     this.buses.set(secondary.name, secondary);
@@ -125,6 +122,7 @@ export class PciTopology {
       express: true,
       parentDevice: device,
       expanderNumber: busNr,
+      allowZeroAddress: this.root.allowZeroAddress,
     });
     this.root.children.unshift(expander);
     this.buses.set(expander.name, expander);

@@ -82,6 +82,8 @@ export interface DeviceContext {
   readonly owner: QomObjectRef;
   readonly properties: Readonly<Record<string, string>>;
   readonly machine: Q35Machine;
+  /** The function sits below a PCIe root or downstream port (not on a root bus). */
+  readonly onPciePort?: boolean;
 }
 
 /** The emulated PCI devices q35 can build, by QEMU's driver name. */
@@ -89,7 +91,7 @@ export const Q35_DRIVERS: Record<string, (ctx: DeviceContext) => PciFunctionSpec
   edu,
   e1000: (ctx) => e1000(ctx.system, ctx.owner),
   e1000e: (ctx) => e1000e(ctx.system, ctx.owner),
-  "virtio-net-pci": (ctx) => virtioNetPci(ctx.system, ctx.owner),
+  "virtio-net-pci": (ctx) => virtioNetPci(ctx.system, ctx.owner, ctx.onPciePort),
   "qemu-xhci": (ctx) => qemuXhci(ctx.system, ctx.owner),
 };
 
@@ -338,6 +340,7 @@ export class Q35Machine {
       owner,
       properties: spec.properties ?? {},
       machine: this,
+      onPciePort: bus.kind === "secondary" && bus.express,
     });
     const device = this.#addFunction(bus, devfn, fn, owner);
     return this.#finishPlug(spec, bus, device);

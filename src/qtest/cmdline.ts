@@ -15,7 +15,7 @@ export class CmdlineError extends Error {
 }
 
 /** Options skipped together with their argument. */
-const SKIPPED_WITH_ARG = new Set([
+export const SKIPPED_WITH_ARG = new Set([
   "-qmp",
   "-qtest",
   "-accel",
@@ -38,7 +38,7 @@ const SKIPPED_WITH_ARG = new Set([
 ]);
 
 /** Options skipped alone. */
-const SKIPPED = new Set([
+export const SKIPPED = new Set([
   "-S",
   "-nographic",
   "-nodefaults",
@@ -72,14 +72,15 @@ export function parseSize(text: string, defaultUnit: bigint): bigint {
   return BigInt(m[1]) * unit[m[2].toUpperCase()];
 }
 
-function parseBool(name: string, value: string): boolean {
+/** QEMU's on/off property values. */
+export function parseBool(name: string, value: string): boolean {
   if (["on", "true", "yes"].includes(value)) return true;
   if (["off", "false", "no"].includes(value)) return false;
   throw new CmdlineError(`Parameter '${name}' expects 'on' or 'off'`);
 }
 
 /** Splits `driver,key=value,...` (QEMU's `,,` escape is an ordinary comma). */
-function splitOptions(text: string): [string, Map<string, string>] {
+export function splitOptions(text: string): [string, Map<string, string>] {
   const parts: string[] = [];
   let current = "";
   for (let i = 0; i < text.length; i++) {
@@ -137,7 +138,8 @@ function intelIommuOptions(props: Map<string, string>): IntelIommuOptions {
   return out;
 }
 
-function deviceSpec(driver: string, props: Map<string, string>): Q35DeviceSpec {
+/** A `-device` option's driver and properties as a PCI function description. */
+export function deviceSpec(driver: string, props: Map<string, string>): Q35DeviceSpec {
   const rest: Record<string, string> = {};
   let id: string | undefined;
   let slot: number | undefined;
