@@ -48,7 +48,6 @@ export class VfioHost {
   readonly #ctx: VfioContext;
   readonly #groups = new Map<string, number>();
   readonly #ramHva: Map<MemoryRegion, bigint>;
-  readonly #memory: AddressSpace;
   /** Observes VFIO trace events. */
   onTrace: ((event: string, fields: Record<string, unknown>) => void) | undefined;
   /** Told now and then while many guest mappings are mirrored (progress on a terminal). */
@@ -63,7 +62,6 @@ export class VfioHost {
   ) {
     this.platform = platform;
     this.backend = backend;
-    this.#memory = memory;
     this.#ramHva = ramHva;
     this.io = new IoctlBoundary(platform.faults);
     this.process = new HostProcess(platform.pageSize, platform.memlockLimit);
