@@ -17,6 +17,7 @@ import { VfioError } from "../vfio/container.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
+import { ich9UsbEhci1 } from "./ich9-ehci.ts";
 import { isPciBridgeDriver, type PciBridgeDriver } from "./pci-bridge.ts";
 import { PciBusNode } from "./pci-bus-node.ts";
 import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
@@ -93,6 +94,7 @@ export const Q35_DRIVERS: Record<string, (ctx: DeviceContext) => PciFunctionSpec
   e1000e: (ctx) => e1000e(ctx.system, ctx.owner),
   "virtio-net-pci": (ctx) => virtioNetPci(ctx.system, ctx.owner, ctx.onPciePort),
   "qemu-xhci": (ctx) => qemuXhci(ctx.system, ctx.owner),
+  "ich9-usb-ehci1": (ctx) => ich9UsbEhci1(ctx.system, ctx.owner),
 };
 
 /** A q35 machine. */

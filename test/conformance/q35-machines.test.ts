@@ -18,8 +18,6 @@ const cases = readdirSync(dataDir).filter((c) => c.startsWith("x86_64-q35-"));
 
 /** Cases iova does not model, and why. */
 const EXPECTED_UNSUPPORTED: Record<string, RegExp> = {
-  // The EHCI controller is not modelled.
-  "x86_64-q35-bridges": /'ich9-usb-ehci1' is not a valid device model name/,
   // KVM holds memory slots that `info mtree -f` names; only TCG and qtest are modelled on q35.
   "x86_64-q35-kvm": /only TCG and qtest are modelled/,
   // SeaBIOS ran for 4 s and programmed BARs of devices (VGA) that are not modelled.
