@@ -135,6 +135,8 @@ export class PciBridgeWindows {
   readonly #owner: QomObjectRef;
   readonly #parent: PciBus;
   #windows: MemoryRegion[] = [];
+  /** The bridge-control register before the last write (a reset triggers on 0 -> 1). */
+  lastControl = 0;
 
   constructor(system: MemorySystem, parent: PciBus, owner: QomObjectRef) {
     this.#system = system;
@@ -252,6 +254,7 @@ export function pciBridgeSpec(
   onlyConventional: boolean,
   system: MemorySystem,
   owner: QomObjectRef,
+  onSecondaryBusReset: () => void,
 ): PciFunctionSpec {
   const model = PCI_BRIDGE_MODELS[driver];
   return {
@@ -280,14 +283,22 @@ export function pciBridgeSpec(
       { offset: BRIDGE_REG.ioBaseUpper, size: 4, value: 0, writable: 0 },
       { offset: 0x34, size: 4, value: 0, writable: 0 },
       { offset: 0x38, size: 4, value: 0, writable: 0 },
-      { offset: BRIDGE_REG.control, size: 2, value: 0, writable: 0x0fff },
+      // Bridge control: every bit but the write-1-to-clear discard status (0x400).
+      { offset: BRIDGE_REG.control, size: 2, value: 0, writable: 0x0bff },
     ],
     // pci_bridge_initfn makes the windows with the function (all closed: decoders off).
     onRealize: (d) => windows.update(d.config),
     afterConfigWrite: (d, offset, size) => {
+      const control = d.config[BRIDGE_REG.control] | (d.config[BRIDGE_REG.control + 1] << 8);
       if (touchesWindows(offset, size)) windows.update(d.config);
+      // pci_bridge_write_config: a 0 -> 1 secondary bus reset resets everything below.
+      if (~windows.lastControl & control & BRIDGE_CTL_BUS_RESET) onSecondaryBusReset();
+      windows.lastControl = control;
     },
-    onReset: (d) => bridgeReset(d, model),
+    onReset: (d) => {
+      bridgeReset(d, model);
+      windows.lastControl = 0;
+    },
   };
 }
 

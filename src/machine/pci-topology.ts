@@ -94,7 +94,14 @@ export class PciTopology {
   ): PciDevice<PciBusNode> {
     const model = PCI_BRIDGE_MODELS[driver];
     const windows = new PciBridgeWindows(this.#system, bus, owner);
-    const spec = pciBridgeSpec(driver, windows, !bus.express, this.#system, owner);
+    let secondaryBus: PciBusNode | undefined;
+    const resetBelow = () => {
+      // qbus_reset_all: every function on the secondary bus and on the buses below it.
+      this.#system.transaction(() => {
+        for (const f of this.#functionsBelow(secondaryBus!)) f.reset();
+      });
+    };
+    const spec = pciBridgeSpec(driver, windows, !bus.express, this.#system, owner, resetBelow);
     const device = this.addFunction(bus, devfn, spec, owner);
     const secondary = new PciBusNode({
       name: id ?? `${driver}.${this.buses.size}`,
@@ -107,9 +114,21 @@ export class PciTopology {
       behindPcieToPciBridge: model.pcieToPci,
       allowZeroAddress: this.root.allowZeroAddress,
     });
+    secondaryBus = secondary;
     bus.children.unshift(secondary);
     this.buses.set(secondary.name, secondary);
     return device;
+  }
+
+  /** The functions on `bus` and on every bus below it. */
+  #functionsBelow(bus: PciBusNode): PciDevice<PciBusNode>[] {
+    const out: PciDevice<PciBusNode>[] = [];
+    const stack = [bus];
+    for (let b = stack.pop(); b; b = stack.pop()) {
+      out.push(...b.functions.values());
+      stack.push(...b.children);
+    }
+    return out;
   }
 
   /** A PCI expander's root bus numbered `busNr`, sharing the host bridge's spaces. */

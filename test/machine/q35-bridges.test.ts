@@ -189,3 +189,34 @@ test("a function hot-plugged behind a switch gets its bus master at once", () =>
   assert.equal(d.busMasterAlias.alias, m.sysmem);
   assert.equal(m.buses.get("dn1")!.functions.get(0), d);
 });
+
+test("a secondary bus reset (bridge control 0 -> 1) resets every function below the bridge", () => {
+  const m = new Q35Machine({
+    devices: [
+      { driver: "pcie-root-port", id: "rp1", slot: 3 },
+      { driver: "x3130-upstream", id: "up1", bus: "rp1" },
+      { driver: "xio3130-downstream", id: "dn1", bus: "up1" },
+      { driver: "e1000e", id: "nic", bus: "dn1" },
+    ],
+  });
+  const nic = m.devices.get("nic")!;
+  const up1 = m.devices.get("up1")!;
+  nic.configWrite(0x04, 2, 0x6);
+  up1.configWrite(0x19, 1, 2);
+  assert.equal(nic.busMasterAlias.enabled, true);
+  // Writing the bit again while it is set resets nothing more; a 0 -> 1 change does.
+  const rp1 = m.devices.get("rp1")!;
+  rp1.configWrite(0x3e, 2, 0x40);
+  assert.equal(nic.command, 0);
+  assert.equal(nic.busMasterAlias.enabled, false);
+  assert.equal(up1.config[0x19], 0, "the upstream port's bus numbers are reset too");
+  nic.configWrite(0x04, 2, 0x6);
+  rp1.configWrite(0x3e, 2, 0x40);
+  assert.equal(nic.command, 0x6, "no second reset while the bit stays set");
+  rp1.configWrite(0x3e, 2, 0);
+  rp1.configWrite(0x3e, 2, 0x40);
+  assert.equal(nic.command, 0);
+  assert.equal(rp1.configRead(0x3e, 2), 0x40, "the bridge keeps its own control register");
+  rp1.configWrite(0x3e, 2, 0xffff);
+  assert.equal(rp1.configRead(0x3e, 2), 0x0bff, "discard status (0x400) is not writable");
+});
