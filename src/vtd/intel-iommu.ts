@@ -177,8 +177,14 @@ export class IntelIommu {
   readonly nodmar: MemoryRegion;
   /** `vtd-ir`: the interrupt window. */
   readonly ir: MemoryRegion;
-  /** Per-function address spaces, in creation order. */
-  readonly spaces = new Set<VtdAddressSpace>();
+  /** Every function's address space, in creation order. */
+  readonly addressSpaces: VtdAddressSpace[] = [];
+  /**
+   * The address spaces asked for by bus number (the root bus: `addressSpaceOf(0, devfn)`), by
+   * `bus << 8 | devfn`; those behind bridges are keyed by their bus object and only listed in
+   * `addressSpaces`.
+   */
+  readonly spaces = new Map<number, VtdAddressSpace>();
   /** The same by bus object, then devfn. */
   readonly #byBus = new Map<VtdBus, Map<number, VtdAddressSpace>>();
   /** The bus objects that plain bus numbers stand for. */
@@ -346,7 +352,8 @@ export class IntelIommu {
       root.addSubregionOverlap(nodmar, 0n, 0);
     });
     vas = new VtdAddressSpace(bus, devfn, root, nodmar, iommu, irFault, as);
-    this.spaces.add(vas);
+    this.addressSpaces.push(vas);
+    if (typeof busOrNumber === "number") this.spaces.set((busOrNumber << 8) | devfn, vas);
     onBus.set(devfn, vas);
     this.#switchAddressSpace(vas);
     return vas;
@@ -828,7 +835,7 @@ export class IntelIommu {
   // ---- caches and invalidation --------------------------------------------------------------
 
   #resetCaches(): void {
-    for (const vas of this.spaces.values()) vas.contextCacheGen = 0;
+    for (const vas of this.addressSpaces) vas.contextCacheGen = 0;
     this.#contextCacheGen = 1;
     this.#iotlb.clear();
   }
@@ -836,7 +843,7 @@ export class IntelIommu {
   #contextGlobalInvalidate(): void {
     this.#contextCacheGen++;
     if (this.#contextCacheGen === 0xffffffff) {
-      for (const vas of this.spaces.values()) vas.contextCacheGen = 0;
+      for (const vas of this.addressSpaces) vas.contextCacheGen = 0;
       this.#contextCacheGen = 1;
     }
     this.#addressSpaceRefreshAll();
@@ -848,7 +855,7 @@ export class IntelIommu {
     const mask = ~[0, 4, 6, 7][functionMask & 3] & 0xff;
     const bus = sourceId >> 8;
     const devfn = sourceId & 0xff;
-    for (const vas of this.spaces.values()) {
+    for (const vas of this.addressSpaces) {
       if (vas.bus !== bus || (vas.devfn & mask) !== (devfn & mask)) continue;
       vas.contextCacheGen = 0;
       this.#switchAddressSpace(vas);
@@ -918,7 +925,7 @@ export class IntelIommu {
       for (const n of vas.iommu.notifiers) this.#addressSpaceUnmap(vas, n);
     }
     this.#system.transaction(() => {
-      for (const vas of this.spaces.values()) this.#switchAddressSpace(vas);
+      for (const vas of this.addressSpaces) this.#switchAddressSpace(vas);
     });
   }
 

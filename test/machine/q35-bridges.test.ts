@@ -88,7 +88,7 @@ test("PCI Express switches keep each function's requester: one VT-d space per bu
   assert.equal(new Set(targets).size, 5);
   assert.equal(m.devices.get("dn2")!.devfn, 1 << 3);
   // The IOAPIC's vtd-00.0 on pcie.0 plus MCH share one; the four 00.0 functions below have theirs.
-  const named = [...m.intelIommu!.spaces].filter((s) => s.root.name === "vtd-00.0");
+  const named = m.intelIommu!.addressSpaces.filter((s) => s.root.name === "vtd-00.0");
   assert.equal(named.length, 5);
 });
 
