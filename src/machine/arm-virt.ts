@@ -61,6 +61,36 @@ export class ArmVirtDeviceError extends Error {
   override name = "ArmVirtDeviceError";
 }
 
+/** A machine description QEMU 7.2 refuses (its message), or one iova does not model. */
+export class ArmVirtConfigError extends Error {
+  override name = "ArmVirtConfigError";
+}
+
+/** QEMU 7.2's CPU limits of `-M virt`, with its messages (checked on the real binary). */
+function checkCpus(smp: number, gic: 2 | 3, highmem: boolean): void {
+  if (!Number.isInteger(smp) || smp < 1) {
+    throw new ArmVirtConfigError(`smp ${smp}: expected a CPU count of at least 1`);
+  }
+  if (smp > 512) {
+    throw new ArmVirtConfigError(
+      `Invalid SMP CPUs ${smp}. The max CPUs supported by machine 'virt-7.2' is 512`,
+    );
+  }
+  if (gic === 2 && smp > 8) {
+    throw new ArmVirtConfigError(
+      `Number of SMP CPUs requested (${smp}) exceeds max CPUs supported by machine 'mach-virt' (8)`,
+    );
+  }
+  // The first redistributor region holds 123 CPUs; more need the second one above RAM.
+  if (gic === 3 && smp > 123) {
+    throw new ArmVirtConfigError(
+      highmem
+        ? `${smp} CPUs need a second GICv3 redistributor region, which iova does not model`
+        : `Capacity of the redist regions(123) does not match the number of vcpus(${smp})`,
+    );
+  }
+}
+
 /** The emulated PCI functions arm virt can build, by QEMU's driver name. */
 const DRIVERS: Record<
   string,
@@ -137,6 +167,7 @@ export class ArmVirtMachine {
     const smp = config.smp ?? 1;
     const gic = config.gicVersion ?? 2;
     const highmem = config.highmem ?? true;
+    checkCpus(smp, gic, highmem);
     const m = new MemorySystem();
     this.memory = m;
     const unattachedObj: QomObjectRef = { kind: "obj", key: "path", value: "/machine/unattached" };

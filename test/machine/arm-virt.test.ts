@@ -8,7 +8,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ARM64_HOST } from "../../src/host/arm64-host.ts";
 import { GUEST_RAM_HVA } from "../../src/host/platform.ts";
-import { ArmVirtDeviceError, ArmVirtMachine } from "../../src/machine/arm-virt.ts";
+import {
+  ArmVirtConfigError,
+  ArmVirtDeviceError,
+  ArmVirtMachine,
+} from "../../src/machine/arm-virt.ts";
 import { splitCommandLine } from "../../src/qtest/cmdline.ts";
 import { armVirtConfigFromArgv } from "../../src/qtest/virt-cmdline.ts";
 
@@ -158,4 +162,27 @@ test("QEMU command lines for arm virt: machine properties read, unknown ones nam
     () => armVirtConfigFromArgv(splitCommandLine("qemu-system-aarch64 -M virt,iommu=bogus")),
     /Invalid iommu value 'bogus'/,
   );
+});
+
+// The messages were printed by Debian's qemu-system-aarch64 7.2 for the same command lines.
+test("CPU counts QEMU 7.2 refuses are refused with its messages", () => {
+  assert.throws(
+    () => new ArmVirtMachine({ smp: 9 }),
+    new ArmVirtConfigError(
+      "Number of SMP CPUs requested (9) exceeds max CPUs supported by machine 'mach-virt' (8)",
+    ),
+  );
+  assert.throws(
+    () => new ArmVirtMachine({ smp: 124, gicVersion: 3, highmem: false }),
+    new ArmVirtConfigError(
+      "Capacity of the redist regions(123) does not match the number of vcpus(124)",
+    ),
+  );
+  assert.throws(
+    () => new ArmVirtMachine({ smp: 513, gicVersion: 3 }),
+    new ArmVirtConfigError(
+      "Invalid SMP CPUs 513. The max CPUs supported by machine 'virt-7.2' is 512",
+    ),
+  );
+  assert.equal(new ArmVirtMachine({ smp: 8 }).cpuAs.length, 8);
 });
