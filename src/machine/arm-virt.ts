@@ -168,6 +168,14 @@ export class ArmVirtMachine {
     const gic = config.gicVersion ?? 2;
     const highmem = config.highmem ?? true;
     checkCpus(smp, gic, highmem);
+    // virt_set_memmap: RAM (rounded up to 1 GiB) must end inside the physical address space.
+    const memtop = ((VIRT_MEMMAP.mem + ramSize + GiB - 1n) / GiB) * GiB;
+    const paLimit = 1n << (highmem ? PA_BITS : 32n);
+    if (memtop > paLimit) {
+      throw new ArmVirtConfigError(
+        `Addressing limited to ${highmem ? PA_BITS : 32n} bits, but memory exceeds it by ${memtop - paLimit} bytes`,
+      );
+    }
     const m = new MemorySystem();
     this.memory = m;
     const unattachedObj: QomObjectRef = { kind: "obj", key: "path", value: "/machine/unattached" };

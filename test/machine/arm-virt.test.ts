@@ -165,7 +165,7 @@ test("QEMU command lines for arm virt: machine properties read, unknown ones nam
 });
 
 // The messages were printed by Debian's qemu-system-aarch64 7.2 for the same command lines.
-test("CPU counts QEMU 7.2 refuses are refused with its messages", () => {
+test("CPU counts and RAM sizes QEMU 7.2 refuses are refused with its messages", () => {
   assert.throws(
     () => new ArmVirtMachine({ smp: 9 }),
     new ArmVirtConfigError(
@@ -185,4 +185,11 @@ test("CPU counts QEMU 7.2 refuses are refused with its messages", () => {
     ),
   );
   assert.equal(new ArmVirtMachine({ smp: 8 }).cpuAs.length, 8);
+  assert.throws(
+    () => new ArmVirtMachine({ memory: 4n << 30n, highmem: false }),
+    new ArmVirtConfigError(
+      "Addressing limited to 32 bits, but memory exceeds it by 1073741824 bytes",
+    ),
+  );
+  assert.equal(new ArmVirtMachine({ memory: 3n << 30n, highmem: false }).ram.size, 3n << 30n);
 });
