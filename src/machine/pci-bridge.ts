@@ -263,8 +263,7 @@ export function pciBridgeSpec(
     deviceId: model.deviceId,
     classCode: 0x060400,
     revision: model.revision,
-    bars:
-      driver === "pcie-root-port" ? [{ region: rootPortMsix(system, owner), kind: "mem32" }] : [],
+    bars: bridgeBars(driver, system, owner),
     express: model.express && !onlyConventional,
     registers: [
       { offset: 0x0e, size: 1, value: 0x01, writable: 0 },
@@ -326,6 +325,31 @@ function bridgeReset(d: PciDevice<PciBus>, model: PciBridgeModel): void {
     c[BRIDGE_REG.prefBase] |= 0xf0;
     c[BRIDGE_REG.prefBase + 1] = 0xff;
   }
+}
+
+/** BAR 0 of each bridge: a root port's MSI-X, the PCI bridges' SHPC hot-plug controller. */
+function bridgeBars(
+  driver: PciBridgeDriver,
+  system: MemorySystem,
+  owner: QomObjectRef,
+): PciFunctionSpec["bars"] {
+  if (driver === "pcie-root-port") return [{ region: rootPortMsix(system, owner), kind: "mem32" }];
+  if (driver === "pcie-pci-bridge" || driver === "pci-bridge") {
+    return [{ region: shpcBar(system, owner), kind: "mem64" }];
+  }
+  return [];
+}
+
+/**
+ * The SHPC BAR of `pcie-pci-bridge` and `pci-bridge` (`shpc_init` into a 256-byte 64-bit BAR:
+ * `shpc-bar` holding the 0xa0-byte register block `shpc-mmio`, as recorded from QEMU 7.2).
+ * The hot-plug controller's registers are not modelled.
+ */
+function shpcBar(system: MemorySystem, owner: QomObjectRef): MemoryRegion {
+  const o = { owner };
+  const bar = system.container("shpc-bar", 0x100n, o);
+  bar.addSubregion(system.io("shpc-mmio", 0xa0n, { read: () => 0n, write: () => 0 }, o), 0n);
+  return bar;
 }
 
 /**

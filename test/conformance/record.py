@@ -412,6 +412,13 @@ BRIDGE_CASES = [
                         io=(0x1000, 0x1fff)) +
       ecam_enable(VIRT_ECAM, (1, 0, 0), [(0x10, 0x10000000)]),
       what="virt root port window opened and an e1000e BAR placed via ECAM"),
+    C("aarch64-virt-bridges-bars", A64,
+      ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M",
+       "-device", "pcie-pci-bridge,id=pb1,addr=1",
+       "-device", "pci-bridge,id=br1,chassis_nr=1,addr=2"],
+      steps=ecam_enable(VIRT_ECAM, (0, 1, 0), [(0x10, 0x10000000), (0x14, 0)]) +
+      ecam_enable(VIRT_ECAM, (0, 2, 0), [(0x10, 0x10001000), (0x14, 0)]),
+      what="virt: a pcie-pci-bridge's and a pci-bridge's BARs placed and decoding on"),
     C("aarch64-virt-hotplug-rp", A64,
       ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M",
        "-device", "pcie-root-port,id=rp1,chassis=1"],
