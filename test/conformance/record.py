@@ -416,9 +416,15 @@ BRIDGE_CASES = [
       ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M",
        "-device", "pcie-pci-bridge,id=pb1,addr=1",
        "-device", "pci-bridge,id=br1,chassis_nr=1,addr=2"],
-      steps=ecam_enable(VIRT_ECAM, (0, 1, 0), [(0x10, 0x10000000), (0x14, 0)]) +
-      ecam_enable(VIRT_ECAM, (0, 2, 0), [(0x10, 0x10001000), (0x14, 0)]),
-      what="virt: a pcie-pci-bridge's and a pci-bridge's BARs placed and decoding on"),
+      # Windows closed first (base above limit) so that they do not overlap; memory decoding
+      # on, bus mastering on for pci-bridge only (so no flat view lists both bridges).
+      steps=[("ecam", VIRT_ECAM, bdf, reg, 4, val)
+             for bdf, bar in (((0, 1, 0), 0x10000000), ((0, 2, 0), 0x10001000))
+             for reg, val in ((0x1c, 0x000000f0), (0x20, 0x0000fff0), (0x24, 0x0000fff0),
+                              (0x10, bar), (0x14, 0))] +
+      [("ecam", VIRT_ECAM, (0, 1, 0), 0x04, 2, 0x0002),
+       ("ecam", VIRT_ECAM, (0, 2, 0), 0x04, 2, 0x0006)],
+      what="virt: a pcie-pci-bridge's and a pci-bridge's SHPC BARs placed, windows closed"),
     C("aarch64-virt-hotplug-rp", A64,
       ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M",
        "-device", "pcie-root-port,id=rp1,chassis=1"],
