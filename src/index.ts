@@ -10,6 +10,7 @@ export * from "./memory/index.ts";
 export * from "./qemu/index.ts";
 export * from "./qtest/index.ts";
 export * from "./scenario/index.ts";
+export * from "./smmuv3/index.ts";
 export * from "./spapr/index.ts";
 export * from "./trace/index.ts";
 export * from "./view/index.ts";

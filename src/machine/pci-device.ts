@@ -17,6 +17,8 @@ export interface PciBus {
   readonly pciIo: MemoryRegion;
   /** Functions on the bus by devfn. */
   readonly functions: Map<number, PciConfigTarget>;
+  /** A BAR at address 0 is mapped (the machine's `pci_allow_0_address`: arm virt, not x86). */
+  readonly allowZeroAddress?: boolean;
 }
 
 /** Command register bits. */
@@ -205,14 +207,18 @@ export class PciDevice<B extends PciBus = SpaprPhb> implements PciConfigTarget {
       if (!(this.command & PCI_COMMAND.io)) return UNMAPPED;
       const addr = BigInt(c.getUint32(reg, true)) & ~(size - 1n);
       const last = addr + size - 1n;
-      return last <= addr || last >= 0xffffffffn || addr === 0n ? UNMAPPED : addr;
+      return last <= addr || last >= 0xffffffffn || (addr === 0n && !this.phb.allowZeroAddress)
+        ? UNMAPPED
+        : addr;
     }
     if (!(this.command & PCI_COMMAND.memory)) return UNMAPPED;
     let addr = BigInt(c.getUint32(reg, true));
     if (bar.kind === "mem64") addr |= BigInt(c.getUint32(reg + 4, true)) << 32n;
     addr &= BigInt.asUintN(64, ~(size - 1n));
     const last = addr + size - 1n;
-    if (last <= addr || last === U64_MAX || addr === 0n) return UNMAPPED;
+    if (last <= addr || last === U64_MAX || (addr === 0n && !this.phb.allowZeroAddress)) {
+      return UNMAPPED;
+    }
     if (bar.kind === "mem32" && last >= 0xffffffffn) return UNMAPPED;
     return addr;
   }

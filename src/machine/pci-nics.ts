@@ -1,7 +1,7 @@
 /**
  * Network functions that appear in recorded q35 machines: `e1000` and `e1000e` with their BARs (QEMU 7.2
  * `hw/net/e1000e.c`: 128 KiB registers, an empty 128 KiB flash BAR, 32 I/O ports, 16 KiB MSI-X) and
- * `virtio-net-pci` by identity only (its BARs are not modelled). Neither's registers do
+ * `virtio-net-pci` with its three BARs. Neither's registers do
  * anything; their DMA goes through their bus-master address spaces.
  */
 
@@ -55,8 +55,10 @@ export function e1000(system: MemorySystem, owner: QomObjectRef): PciFunctionSpe
 const VIRTIO_PCI_MODERN = ["common", "isr", "device", "notify"] as const;
 
 /**
- * virtio-net-pci's PCI identity (transitional device; BARs not modelled). Under QEMU 10.0 its
- * modern BAR container `virtio-pci` is also the root of an address space,
+ * virtio-net-pci's PCI identity and BARs (QEMU's defaults): the legacy I/O BAR 0 (a
+ * transitional device, unless below a PCIe port), the MSI-X BAR 1 (4 vectors) and the modern
+ * BAR 4 with its common, ISR, device and notify structures. Their registers are not modelled.
+ * Under QEMU 10.0 the modern BAR container `virtio-pci` is also the root of an address space,
  * `virtio-pci-cfg-mem-as`, through which the VIRTIO_PCI_CAP_PCI_CFG window reaches the
  * capability registers; 7.2 dispatched those accesses to the regions directly, with no such
  * address space.
@@ -64,24 +66,36 @@ const VIRTIO_PCI_MODERN = ["common", "isr", "device", "notify"] as const;
 export function virtioNetPci(
   system: MemorySystem,
   owner: QomObjectRef,
+  onPciePort = false,
   qemu: QemuLine = "7.2",
 ): PciFunctionSpec {
-  if (atLeast(qemu, "10.0")) {
-    const modern = system.container("virtio-pci", 0x4000n, { owner });
-    VIRTIO_PCI_MODERN.forEach((part, i) => {
-      modern.addSubregion(
-        system.io(`virtio-pci-${part}-virtio-net`, 0x1000n, INERT, { owner }),
-        BigInt(i) * 0x1000n,
-      );
-    });
-    system.addressSpace(modern, "virtio-pci-cfg-mem-as");
-  }
+  const o = { owner };
+  // virtio_pci_realize: `disable-legacy=auto` drops the legacy interface below a PCIe port.
+  const legacy = !onPciePort;
+  const msix = system.container("virtio-net-pci-msix", 0x1000n, o);
+  msix.addSubregion(system.io("msix-table", 0x40n, INERT, o), 0n);
+  msix.addSubregion(system.io("msix-pba", 0x8n, INERT, o), 0x800n);
+  const modern = system.container("virtio-pci", 0x4000n, o);
+  VIRTIO_PCI_MODERN.forEach((part, i) => {
+    modern.addSubregion(
+      system.io(`virtio-pci-${part}-virtio-net`, 0x1000n, INERT, o),
+      BigInt(i) * 0x1000n,
+    );
+  });
+  if (atLeast(qemu, "10.0")) system.addressSpace(modern, "virtio-pci-cfg-mem-as");
   return {
     typeName: "virtio-net-pci",
     vendorId: 0x1af4,
-    deviceId: 0x1000,
+    deviceId: legacy ? 0x1000 : 0x1041,
     classCode: 0x020000,
     revision: 1,
-    bars: [],
+    ...(legacy ? {} : { express: true }),
+    bars: [
+      legacy ? { region: system.io("virtio-pci", 0x20n, INERT, o), kind: "io" } : undefined,
+      { region: msix, kind: "mem32" },
+      undefined,
+      undefined,
+      { region: modern, kind: "mem64", prefetchable: true },
+    ],
   };
 }

@@ -19,13 +19,17 @@ import { VFIO_MESSAGES } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
+import { ich9UsbEhci1 } from "./ich9-ehci.ts";
 import {
   MachineTypeError,
   machineTypeVersion,
   unsupportedMachineTypeMessage,
 } from "./machine-type.ts";
-import { type PciBus, PciDevice, type PciFunctionSpec } from "./pci-device.ts";
+import { isPciBridgeDriver, type PciBridgeDriver } from "./pci-bridge.ts";
+import { PciBusNode } from "./pci-bus-node.ts";
+import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
 import { e1000, e1000e, virtioNetPci } from "./pci-nics.ts";
+import { PciTopology } from "./pci-topology.ts";
 import {
   addLegacyPorts,
   hpetOwner,
@@ -44,11 +48,16 @@ const KiB = 1024n;
 const MiB = 1024n * KiB;
 const GiB = 1024n * MiB;
 
+/** A bus of the q35 machine (`pcie.0`, a bridge's secondary bus, an expander's bus). */
+export type Q35Bus = PciBusNode;
+
 /** A `-device` PCI function on q35. */
 export interface Q35DeviceSpec {
   readonly driver: string;
   readonly id?: string;
-  /** Slot on `pcie.0` (QEMU's `addr=`); default the first free one. */
+  /** The bus (QEMU's `bus=`): `pcie.0` (the default) or a bridge's or expander's id. */
+  readonly bus?: string;
+  /** Slot on its bus (QEMU's `addr=`); default the first free one. */
   readonly slot?: number;
   readonly function?: number;
   /** The device's other properties as on QEMU's command line (`dma_mask=...`). */
@@ -91,6 +100,8 @@ export interface DeviceContext {
   readonly owner: QomObjectRef;
   readonly properties: Readonly<Record<string, string>>;
   readonly machine: Q35Machine;
+  /** The function sits below a PCIe root or downstream port (not on a root bus). */
+  readonly onPciePort?: boolean;
 }
 
 /** The emulated PCI devices q35 can build, by QEMU's driver name. */
@@ -98,14 +109,10 @@ export const Q35_DRIVERS: Record<string, (ctx: DeviceContext) => PciFunctionSpec
   edu,
   e1000: (ctx) => e1000(ctx.system, ctx.owner),
   e1000e: (ctx) => e1000e(ctx.system, ctx.owner),
-  "virtio-net-pci": (ctx) => virtioNetPci(ctx.system, ctx.owner, ctx.machine.qemu),
+  "virtio-net-pci": (ctx) => virtioNetPci(ctx.system, ctx.owner, ctx.onPciePort, ctx.machine.qemu),
   "qemu-xhci": (ctx) => qemuXhci(ctx.system, ctx.owner),
+  "ich9-usb-ehci1": (ctx) => ich9UsbEhci1(ctx.system, ctx.owner),
 };
-
-/** q35's root bus: PCI memory is the `pci` region, PCI I/O the machine's I/O space. */
-export interface Q35Bus extends PciBus {
-  readonly name: "pcie.0";
-}
 
 /** A q35 machine. */
 export class Q35Machine {
@@ -124,9 +131,12 @@ export class Q35Machine {
   /** RAM below and above 4 GiB, as QEMU 7.2 splits it. */
   readonly belowFourG: bigint;
   readonly aboveFourG: bigint;
+  /** The root bus `pcie.0`: PCI memory is the `pci` region, PCI I/O the machine's I/O space. */
   readonly bus: Q35Bus;
+  /** The buses below `pcie.0`, with their bridges. */
+  readonly topology: PciTopology;
   readonly mch: PciDevice<Q35Bus>;
-  /** Every PCI function by devfn. */
+  /** The functions on `pcie.0` by devfn (each bus has its own `functions`). */
   readonly functions = new Map<number, PciDevice<Q35Bus>>();
   /** `-device` functions by id (anonymous ones get `<driver>#<n>`). */
   readonly devices = new Map<string, PciDevice<Q35Bus>>();
@@ -239,12 +249,22 @@ export class Q35Machine {
       this.#addSmmAddressSpace(i);
     }
 
-    this.bus = { name: "pcie.0", pciMemory: this.pci, pciIo: this.io, functions: new Map() };
-    this.mch = this.#addFunction(0, mchSpec(this), mchOwner);
-    this.#addFunction(0x1f << 3, ich9Function("ICH9-LPC", 0x2918, 0x060100), UNATTACHED(2));
+    this.bus = new PciBusNode({
+      name: "pcie.0",
+      kind: "root",
+      pciMemory: this.pci,
+      pciIo: this.io,
+      express: true,
+    });
+    this.topology = new PciTopology(m, this.bus, (message) => new Q35DeviceError(message));
+    const root = this.bus;
+    this.mch = this.#addFunction(root, 0, mchSpec(this), mchOwner);
+    this.#addFunction(root, 0x1f << 3, ich9Function("ICH9-LPC", 0x2918, 0x060100), UNATTACHED(2));
     const ich9 = ich9FunctionOwners(this.qemu);
-    this.#addFunction((0x1f << 3) | 2, ich9Function("ich9-ahci", 0x2922, 0x010601), ich9.ahci);
-    this.#addFunction((0x1f << 3) | 3, ich9Function("ICH9-SMB", 0x2930, 0x0c0500), ich9.smbus);
+    const ahci = ich9Function("ich9-ahci", 0x2922, 0x010601);
+    this.#addFunction(root, (0x1f << 3) | 2, ahci, ich9.ahci);
+    const smbus = ich9Function("ICH9-SMB", 0x2930, 0x0c0500);
+    this.#addFunction(root, (0x1f << 3) | 3, smbus, ich9.smbus);
 
     if (config.intelIommu) {
       // hw_compat_9_1 keeps aw-bits at 39 on machine types up to pc-q35-9.1 (10.0's default is 48).
@@ -299,7 +319,8 @@ export class Q35Machine {
       // amdvi_sysbus_realize: the IOMMU's own PCI function takes the first free slot, then the
       // IOAPIC gets its pseudo address space.
       this.#addFunction(
-        this.#devfnFor({ driver: "AMDVI-PCI" }),
+        this.bus,
+        this.topology.devfnFor("AMDVI-PCI", this.bus),
         amdviPciSpec(),
         // 10.0 numbers /machine/unattached three lower (the ISA DMA and RTC moved under ICH9-LPC).
         UNATTACHED(atLeast(this.qemu, "10.0") ? 22 : 25),
@@ -308,12 +329,10 @@ export class Q35Machine {
       this.amdIommu.realize();
     }
     for (const d of config.devices ?? []) this.plug(d);
-    // Machine ready: bus-master aliases for the cold-plugged functions, in devfn order.
+    // Machine ready: bus-master aliases for the cold-plugged functions.
     this.#machineReady = true;
-    for (const devfn of [...this.functions.keys()].sort((a, b) => a - b)) {
-      const f = this.functions.get(devfn)!;
-      f.initBusMaster(this.#dmaRoot(devfn));
-    }
+    for (const f of this.topology.machineDoneOrder())
+      f.initBusMaster(this.#dmaRoot(f.phb, f.devfn));
     this.reset();
   }
 
@@ -325,7 +344,7 @@ export class Q35Machine {
   /** System reset: every function's PCI reset, the MCH's registers, the IOMMU's. */
   reset(): void {
     this.memory.transaction(() => {
-      for (const f of this.functions.values()) f.reset();
+      for (const f of this.topology.functions()) f.reset();
       this.intelIommu?.reset();
     });
   }
@@ -334,11 +353,12 @@ export class Q35Machine {
    * The slot and QOM owner a new function takes: its id, or the next anonymous peripheral path
    * (refused when the id is taken, before anything is created).
    */
-  #claim(spec: Q35DeviceSpec): { devfn: number; owner: QomObjectRef } {
+  #claim(spec: Q35DeviceSpec): { bus: Q35Bus; devfn: number; owner: QomObjectRef } {
     if (spec.id !== undefined && this.devices.has(spec.id)) {
       throw new Q35DeviceError(`Duplicate device ID '${spec.id}' for device`);
     }
-    const devfn = this.#devfnFor(spec);
+    const bus = this.topology.busFor(spec.bus);
+    const devfn = this.topology.devfnFor(spec.driver, bus, spec.slot, spec.function);
     const owner: QomObjectRef =
       spec.id !== undefined
         ? { kind: "dev", key: "id", value: spec.id }
@@ -347,25 +367,80 @@ export class Q35Machine {
             key: "path",
             value: `/machine/peripheral-anon/device[${this.#anonymous++}]`,
           };
-    return { devfn, owner };
+    return { bus, devfn, owner };
+  }
+
+  /** Every bus by id, `pcie.0` first, then in creation order. */
+  get buses(): ReadonlyMap<string, Q35Bus> {
+    return this.topology.buses;
   }
 
   /** Plugs a PCI function (cold before the machine is ready, hot after). */
   plug(spec: Q35DeviceSpec): PciDevice<Q35Bus> {
     if (spec.driver === "vfio-pci") return this.#plugVfio(spec);
+    if (isPciBridgeDriver(spec.driver)) return this.#plugBridge(spec, spec.driver);
+    if (spec.driver === "pxb-pcie") return this.#plugExpander(spec);
     const build = Q35_DRIVERS[spec.driver];
     if (!build) throw new Q35DeviceError(`'${spec.driver}' is not a valid device model name`);
-    const { devfn, owner } = this.#claim(spec);
+    const { bus, devfn, owner } = this.#claim(spec);
     const fn = build({
       system: this.memory,
       owner,
       properties: spec.properties ?? {},
       machine: this,
+      onPciePort: bus.kind === "secondary" && bus.express,
     });
-    const device = this.#addFunction(devfn, fn, owner);
+    const device = this.#addFunction(bus, devfn, fn, owner);
+    return this.#finishPlug(spec, bus, device);
+  }
+
+  /** Records a plugged function and, once the machine is ready, gives it its bus master. */
+  #finishPlug(spec: Q35DeviceSpec, bus: Q35Bus, device: PciDevice<Q35Bus>): PciDevice<Q35Bus> {
     this.devices.set(spec.id ?? `${spec.driver}#${this.devices.size}`, device);
-    if (this.#machineReady) device.initBusMaster(this.#dmaRoot(devfn));
+    if (this.#machineReady) device.initBusMaster(this.#dmaRoot(bus, device.devfn));
     return device;
+  }
+
+  /**
+   * A root port, switch port or PCI bridge: its function on the parent bus and its secondary
+   * bus, named by the bridge's id (QEMU's `pci_bridge_initfn`).
+   */
+  #plugBridge(spec: Q35DeviceSpec, driver: PciBridgeDriver): PciDevice<Q35Bus> {
+    for (const k of Object.keys(spec.properties ?? {})) {
+      throw new Q35DeviceError(`${driver} property '${k}' is not modelled`);
+    }
+    const { bus, devfn, owner } = this.#claim(spec);
+    const device = this.topology.addBridge(driver, spec.id, bus, devfn, owner);
+    if (bus === this.bus) this.functions.set(devfn, device);
+    return this.#finishPlug(spec, bus, device);
+  }
+
+  /**
+   * `pxb-pcie`: a PCI expander on `pcie.0` whose own root bus (numbered `bus_nr`) shares the
+   * machine's PCI memory and I/O spaces; its devices reach the IOMMU of `pcie.0`.
+   */
+  #plugExpander(spec: Q35DeviceSpec): PciDevice<Q35Bus> {
+    const props = spec.properties ?? {};
+    for (const k of Object.keys(props)) {
+      if (k !== "bus_nr") throw new Q35DeviceError(`pxb-pcie property '${k}' is not modelled`);
+    }
+    const busNr = Number(props.bus_nr ?? "0");
+    if (!/^\d+$/.test(props.bus_nr ?? "0") || busNr > 255) {
+      throw new Q35DeviceError(`Parameter 'bus_nr' expects uint8`);
+    }
+    const { bus, devfn, owner } = this.#claim(spec);
+    if (bus !== this.bus) throw new Q35DeviceError("pxb-pcie: only on pcie.0 in iova");
+    const fn: PciFunctionSpec = {
+      typeName: "pxb-pcie",
+      vendorId: 0x1b36,
+      deviceId: 0x000b,
+      classCode: 0x060000,
+      revision: 0,
+      bars: [],
+    };
+    const device = this.#addFunction(bus, devfn, fn, owner);
+    this.topology.addExpanderBus(spec.id, device, busNr);
+    return this.#finishPlug(spec, bus, device);
   }
 
   /**
@@ -389,7 +464,7 @@ export class Q35Machine {
     if ([...this.assigned.values()].some((a) => a.host === host)) {
       throw new Q35DeviceError(`vfio ${host}: device is already attached`);
     }
-    const { devfn, owner } = this.#claim(spec);
+    const { bus, devfn, owner } = this.#claim(spec);
     const fn: PciFunctionSpec = {
       typeName: "vfio-pci",
       vendorId: 0x8086,
@@ -397,14 +472,10 @@ export class Q35Machine {
       classCode: 0x020000,
       revision: 1,
       bars: [],
-      express: true,
+      express: bus.express,
     };
-    const device = new PciDevice<Q35Bus>(this.memory, this.bus, devfn, fn, owner);
-    const dmaAs = this.intelIommu
-      ? this.intelIommu.addressSpaceOf(0, devfn).as
-      : this.amdIommu
-        ? this.amdIommu.addressSpaceOf(0, devfn).as
-        : this.memoryAs;
+    const device = new PciDevice<Q35Bus>(this.memory, bus, devfn, fn, owner);
+    const dmaAs = this.#dmaSpace(bus, devfn)?.as ?? this.memoryAs;
     let container: VfioContainer;
     try {
       container = vfio.attach(host, dmaAs);
@@ -428,10 +499,10 @@ export class Q35Machine {
     }
     const id = spec.id ?? `vfio-pci#${this.devices.size}`;
     this.assigned.set(id, { host, container });
-    this.functions.set(devfn, device);
-    this.bus.functions.set(devfn, device);
+    if (bus === this.bus) this.functions.set(devfn, device);
+    bus.functions.set(devfn, device);
     this.devices.set(id, device);
-    if (this.#machineReady) device.initBusMaster(this.#dmaRoot(devfn));
+    if (this.#machineReady) device.initBusMaster(this.#dmaRoot(bus, devfn));
     return device;
   }
 
@@ -484,36 +555,48 @@ export class Q35Machine {
     this.aborted ??= message;
   }
 
-  /** The root of the DMA address space of the function at `devfn` on `pcie.0`. */
-  #dmaRoot(devfn: number): MemoryRegion {
-    if (this.intelIommu) return this.intelIommu.deviceRoot(0, devfn);
-    if (this.amdIommu) return this.amdIommu.deviceRoot(0, devfn);
-    return this.sysmem;
+  /** The requester an IOMMU on `pcie.0` sees for a function (see `PciTopology`). */
+  dmaRequester(bus: Q35Bus, devfn: number): { readonly bus: Q35Bus; readonly devfn: number } {
+    return this.topology.dmaRequester(bus, devfn);
   }
 
-  #addFunction(devfn: number, spec: PciFunctionSpec, owner: QomObjectRef): PciDevice<Q35Bus> {
-    const device = new PciDevice<Q35Bus>(this.memory, this.bus, devfn, spec, owner);
-    this.functions.set(devfn, device);
-    this.bus.functions.set(devfn, device);
+  /**
+   * The guest IOMMU's address space for the function at `devfn` on `bus` (undefined without
+   * one): the IOMMU on `pcie.0` is asked for the requester `dmaRequester` gives.
+   */
+  #dmaSpace(
+    bus: Q35Bus,
+    devfn: number,
+  ): { readonly root: MemoryRegion; readonly as: AddressSpace } | undefined {
+    const r = this.dmaRequester(bus, devfn);
+    // VT-d keys its spaces by bus object; pcie.0 is the bus numbered 0 that callers name by 0.
+    if (this.intelIommu) {
+      return this.intelIommu.addressSpaceOf(r.bus.kind === "root" ? 0 : r.bus, r.devfn);
+    }
+    // AMD-Vi keys them by the bus number at the time (0 for every bus before firmware runs).
+    if (this.amdIommu) return this.amdIommu.addressSpaceOf(r.bus.number, r.devfn);
+    return undefined;
+  }
+
+  /** The root of the DMA address space of the function at `devfn` on `bus`. */
+  #dmaRoot(bus: Q35Bus, devfn: number): MemoryRegion {
+    return this.#dmaSpace(bus, devfn)?.root ?? this.sysmem;
+  }
+
+  #addFunction(
+    bus: Q35Bus,
+    devfn: number,
+    spec: PciFunctionSpec,
+    owner: QomObjectRef,
+  ): PciDevice<Q35Bus> {
+    const device = this.topology.addFunction(bus, devfn, spec, owner);
+    if (bus === this.bus) this.functions.set(devfn, device);
     return device;
   }
 
-  #devfnFor(spec: Q35DeviceSpec): number {
-    if (spec.slot !== undefined) {
-      const fn = spec.function ?? 0;
-      if (spec.slot < 0 || spec.slot > 31 || fn < 0 || fn > 7) {
-        throw new Q35DeviceError(`Property 'addr' out of range: ${spec.slot}.${fn}`);
-      }
-      const devfn = (spec.slot << 3) | fn;
-      if (this.functions.has(devfn)) {
-        throw new Q35DeviceError(
-          `PCI: slot ${spec.slot} function ${fn} not available for ${spec.driver}, in use by ${this.functions.get(devfn)!.spec.typeName}`,
-        );
-      }
-      return devfn;
-    }
-    for (let s = 0; s < 32; s++) if (!this.functions.has(s << 3)) return s << 3;
-    throw new Q35DeviceError(`PCI: no slot/function available for ${spec.driver}, all in use`);
+  /** The function a configuration cycle for `busNumber`/`devfn` reaches (`pci_find_device`). */
+  #configTarget(busNumber: number, devfn: number): PciDevice<Q35Bus> | undefined {
+    return this.topology.configTarget(busNumber, devfn);
   }
 
   /** Port 0xcf8: the configuration address, taken only from aligned 4-byte writes. */
@@ -528,13 +611,12 @@ export class Q35Machine {
     };
   }
 
-  /** Port 0xcfc: data of the function the configuration address selects (bus 0 only). */
+  /** Port 0xcfc: data of the function the configuration address selects. */
   #configDataOps(): MemoryRegionOps {
     const target = (offset: bigint) => {
       const a = this.#configAddress >>> 0;
       if (!(a & 0x80000000)) return undefined;
-      if ((a >> 16) & 0xff) return undefined;
-      const f = this.functions.get((a >> 8) & 0xff);
+      const f = this.#configTarget((a >> 16) & 0xff, (a >> 8) & 0xff);
       return f ? { f, reg: (a & 0xfc) | Number(offset & 3n) } : undefined;
     };
     return {
@@ -652,11 +734,13 @@ export class Q35Machine {
     this.sysmem.addSubregion(this.#mmcfg, addr);
   }
 
-  /** ECAM: bus, device, function and register from the offset (bus 0 only). */
+  /** ECAM: bus, device, function and register from the offset. */
   #mmcfgOps(): MemoryRegionOps {
     const target = (offset: bigint) => {
-      if (offset >> 20n) return undefined;
-      const f = this.functions.get(Number((offset >> 12n) & 0xffn));
+      const f = this.#configTarget(
+        Number((offset >> 20n) & 0xffn),
+        Number((offset >> 12n) & 0xffn),
+      );
       return f ? { f, reg: Number(offset & 0xfffn) } : undefined;
     };
     return {

@@ -5,6 +5,7 @@
  * an error that names it.
  */
 
+import { isPciBridgeDriver } from "../machine/pci-bridge.ts";
 import type { Q35Config, Q35DeviceSpec } from "../machine/q35.ts";
 import type { IntelIommuOptions } from "../vtd/intel-iommu.ts";
 
@@ -14,7 +15,7 @@ export class CmdlineError extends Error {
 }
 
 /** Options skipped together with their argument. */
-const SKIPPED_WITH_ARG = new Set([
+export const SKIPPED_WITH_ARG = new Set([
   "-qmp",
   "-qtest",
   "-qtest-log",
@@ -38,7 +39,7 @@ const SKIPPED_WITH_ARG = new Set([
 ]);
 
 /** Options skipped alone. */
-const SKIPPED = new Set([
+export const SKIPPED = new Set([
   "-S",
   "-nographic",
   "-nodefaults",
@@ -46,6 +47,9 @@ const SKIPPED = new Set([
   "-no-shutdown",
   "-daemonize",
 ]);
+
+/** Bridge properties that number hot-plug slots. */
+const PORT_NUMBERING = new Set(["chassis", "slot", "port", "chassis_nr", "addr_nr"]);
 
 /** Splits a command line into words: whitespace separates, single or double quotes group. */
 export function splitCommandLine(text: string): string[] {
@@ -69,14 +73,15 @@ export function parseSize(text: string, defaultUnit: bigint): bigint {
   return BigInt(m[1]) * unit[m[2].toUpperCase()];
 }
 
-function parseBool(name: string, value: string): boolean {
+/** QEMU's on/off property values. */
+export function parseBool(name: string, value: string): boolean {
   if (["on", "true", "yes"].includes(value)) return true;
   if (["off", "false", "no"].includes(value)) return false;
   throw new CmdlineError(`Parameter '${name}' expects 'on' or 'off'`);
 }
 
 /** Splits `driver,key=value,...` (QEMU's `,,` escape is an ordinary comma). */
-function splitOptions(text: string): [string, Map<string, string>] {
+export function splitOptions(text: string): [string, Map<string, string>] {
   const parts: string[] = [];
   let current = "";
   for (let i = 0; i < text.length; i++) {
@@ -134,11 +139,13 @@ function intelIommuOptions(props: Map<string, string>): IntelIommuOptions {
   return out;
 }
 
-function deviceSpec(driver: string, props: Map<string, string>): Q35DeviceSpec {
+/** A `-device` option's driver and properties as a PCI function description. */
+export function deviceSpec(driver: string, props: Map<string, string>): Q35DeviceSpec {
   const rest: Record<string, string> = {};
   let id: string | undefined;
   let slot: number | undefined;
   let fn: number | undefined;
+  let bus: string | undefined;
   for (const [k, v] of props) {
     if (k === "id") id = v;
     else if (k === "addr") {
@@ -146,13 +153,15 @@ function deviceSpec(driver: string, props: Map<string, string>): Q35DeviceSpec {
       if (!m) throw new CmdlineError(`Property '${driver}.addr' doesn't take value '${v}'`);
       slot = Number.parseInt(m[1], 16);
       fn = m[2] === undefined ? undefined : Number(m[2]);
-    } else if (k === "bus") {
-      if (v !== "pcie.0") throw new CmdlineError(`bus '${v}': only pcie.0 is modelled`);
+    } else if (k === "bus") bus = v;
+    else if (isPciBridgeDriver(driver) && PORT_NUMBERING.has(k)) {
+      // Chassis, slot and port numbers name hot-plug slots: no part of the DMA path.
     } else rest[k] = v;
   }
   return {
     driver,
     ...(id === undefined ? {} : { id }),
+    ...(bus === undefined ? {} : { bus }),
     ...(slot === undefined ? {} : { slot }),
     ...(fn === undefined ? {} : { function: fn }),
     properties: rest,

@@ -2,3 +2,4 @@
 export * from "./cmdline.ts";
 export * from "./protocol.ts";
 export * from "./transcript.ts";
+export * from "./virt-cmdline.ts";

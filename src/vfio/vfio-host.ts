@@ -13,6 +13,7 @@ import { HostProcess } from "../host/process.ts";
 import { SpaprTceContainer } from "../host/spapr-tce.ts";
 import { Type1Container } from "../host/type1.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
+import type { SparseRam } from "../memory/ram.ts";
 import type { MemoryRegion } from "../memory/region.ts";
 import type { QemuLine } from "../qemu/version.ts";
 import { type VfioBehaviour, VfioContainer, type VfioContext, VfioError } from "./container.ts";
@@ -61,7 +62,6 @@ export class VfioHost {
   readonly #ctx: VfioContext;
   readonly #groups = new Map<string, number>();
   readonly #ramHva: Map<MemoryRegion, bigint>;
-  readonly #memory: AddressSpace;
   /** Observes VFIO trace events. */
   onTrace: ((event: string, fields: Record<string, unknown>) => void) | undefined;
   /** Told now and then while many guest mappings are mirrored (progress on a terminal). */
@@ -82,7 +82,6 @@ export class VfioHost {
     this.platform = platform;
     this.backend = backend;
     this.qemu = options.qemu ?? "7.2";
-    this.#memory = memory;
     this.#ramHva = ramHva;
     this.io = new IoctlBoundary(platform.faults);
     this.process = new HostProcess(platform.pageSize, platform.memlockLimit);
@@ -230,6 +229,16 @@ export class VfioHost {
     return undefined;
   }
 
+  /** The RAM block and offset a host virtual address falls in. */
+  #ramAt(hva: bigint): { block: SparseRam; offset: bigint } | undefined {
+    for (const [mr, base] of this.#ramHva) {
+      if (hva >= base && hva < base + mr.size && mr.ramBlock) {
+        return { block: mr.ramBlock, offset: hva - base };
+      }
+    }
+    return undefined;
+  }
+
   /**
    * DMA by an assigned device: each page goes through the host IOMMU of its container; a missing
    * mapping or permission is a fault (EEH would freeze the device), and nothing after it moves.
@@ -246,12 +255,18 @@ export class VfioHost {
       const at = iova + BigInt(pos);
       const entry: HostEntry | undefined = container.kernel.lookup(at);
       const allowed = entry && (write ? entry.perm !== "r" : entry.perm !== "w");
-      const gpa = entry ? this.gpaOf(entry.hva + (at - entry.iova)) : undefined;
-      if (!entry || !allowed || gpa === undefined)
+      const ram = entry ? this.#ramAt(entry.hva + (at - entry.iova)) : undefined;
+      if (!entry || !allowed || ram === undefined)
         return { status: "permission-fault", faultAddress: at };
       const chunk = Math.min(length - pos, Number(entry.iova + entry.pageSize - at));
-      if (write) this.#memory.write(gpa, write.subarray(pos, pos + chunk));
-      else data.set(this.#memory.read(gpa, chunk).data, pos);
+      // The device reaches the RAM block behind the host page, wherever the guest maps it
+      // (arm virt's RAM starts at 1 GiB; q35's above-4G part is a later piece of the block).
+      if (write) ram.block.write(ram.offset, write.subarray(pos, pos + chunk));
+      else {
+        const part = new Uint8Array(chunk);
+        ram.block.read(ram.offset, part);
+        data.set(part, pos);
+      }
       pos += chunk;
     }
     return write ? { status: "ok" } : { status: "ok", data };

@@ -98,9 +98,19 @@ interface IotlbEntry {
   readonly mask: bigint;
 }
 
+/**
+ * A PCI bus as VT-d sees it: its number now (QEMU's `pci_bus_num`, which firmware changes by
+ * programming bridges). Address spaces are keyed by the bus object, as QEMU keys them by the
+ * `PCIBus` pointer; a plain number stands for the bus of that number that never changes (the
+ * root bus).
+ */
+export interface VtdBus {
+  readonly number: number;
+}
+
 /** One PCI function's VT-d address space (QEMU's `VTDAddressSpace`). */
 export class VtdAddressSpace {
-  readonly bus: number;
+  readonly #bus: VtdBus;
   readonly devfn: number;
   /** `vtd-SS.F`: the root of the function's DMA address space. */
   readonly root: MemoryRegion;
@@ -114,7 +124,7 @@ export class VtdAddressSpace {
   notifierFlags = 0;
 
   constructor(
-    bus: number,
+    bus: VtdBus,
     devfn: number,
     root: MemoryRegion,
     nodmar: MemoryRegion,
@@ -122,13 +132,18 @@ export class VtdAddressSpace {
     irFault: MemoryRegion,
     as: AddressSpace,
   ) {
-    this.bus = bus;
+    this.#bus = bus;
     this.devfn = devfn;
     this.root = root;
     this.nodmar = nodmar;
     this.iommu = iommu;
     this.irFault = irFault;
     this.as = as;
+  }
+
+  /** The bus number now. */
+  get bus(): number {
+    return this.#bus.number;
   }
 
   /** The PCI requester id. */
@@ -165,8 +180,18 @@ export class IntelIommu {
   readonly nodmar: MemoryRegion;
   /** `vtd-ir`: the interrupt window. */
   readonly ir: MemoryRegion;
-  /** Per-function address spaces by `bus << 8 | devfn`, in creation order. */
+  /** Every function's address space, in creation order. */
+  readonly addressSpaces: VtdAddressSpace[] = [];
+  /**
+   * The address spaces asked for by bus number (the root bus: `addressSpaceOf(0, devfn)`), by
+   * `bus << 8 | devfn`; those behind bridges are keyed by their bus object and only listed in
+   * `addressSpaces`.
+   */
   readonly spaces = new Map<number, VtdAddressSpace>();
+  /** The same by bus object, then devfn. */
+  readonly #byBus = new Map<VtdBus, Map<number, VtdAddressSpace>>();
+  /** The bus objects that plain bus numbers stand for. */
+  readonly #numberedBus = new Map<number, VtdBus>();
   /** Every fault, recorded or not. */
   readonly faults: VtdFault[] = [];
   /** QEMU's `error_report_once` lines and other diagnostics. */
@@ -289,14 +314,23 @@ export class IntelIommu {
    * The function's DMA root, created on first use with its address space `vtd-root` (QEMU's
    * `vtd_find_add_as`).
    */
-  deviceRoot(bus: number, devfn: number): MemoryRegion {
+  deviceRoot(bus: number | VtdBus, devfn: number): MemoryRegion {
     return this.addressSpaceOf(bus, devfn).root;
   }
 
   /** The function's VT-d address space, created on first use. */
-  addressSpaceOf(bus: number, devfn: number): VtdAddressSpace {
-    const key = (bus << 8) | devfn;
-    const existing = this.spaces.get(key);
+  addressSpaceOf(busOrNumber: number | VtdBus, devfn: number): VtdAddressSpace {
+    let bus: VtdBus;
+    if (typeof busOrNumber === "number") {
+      bus = this.#numberedBus.get(busOrNumber) ?? { number: busOrNumber };
+      this.#numberedBus.set(busOrNumber, bus);
+    } else bus = busOrNumber;
+    let onBus = this.#byBus.get(bus);
+    if (!onBus) {
+      onBus = new Map();
+      this.#byBus.set(bus, onBus);
+    }
+    const existing = onBus.get(devfn);
     if (existing) return existing;
     const m = this.#system;
     const o = { owner: this.#owner };
@@ -330,7 +364,9 @@ export class IntelIommu {
       root.addSubregionOverlap(nodmar, 0n, 0);
     });
     vas = new VtdAddressSpace(bus, devfn, root, nodmar, iommu, irFault, as);
-    this.spaces.set(key, vas);
+    this.addressSpaces.push(vas);
+    if (typeof busOrNumber === "number") this.spaces.set((busOrNumber << 8) | devfn, vas);
+    onBus.set(devfn, vas);
     this.#switchAddressSpace(vas);
     return vas;
   }
@@ -811,7 +847,7 @@ export class IntelIommu {
   // ---- caches and invalidation --------------------------------------------------------------
 
   #resetCaches(): void {
-    for (const vas of this.spaces.values()) vas.contextCacheGen = 0;
+    for (const vas of this.addressSpaces) vas.contextCacheGen = 0;
     this.#contextCacheGen = 1;
     this.#iotlb.clear();
   }
@@ -819,7 +855,7 @@ export class IntelIommu {
   #contextGlobalInvalidate(): void {
     this.#contextCacheGen++;
     if (this.#contextCacheGen === 0xffffffff) {
-      for (const vas of this.spaces.values()) vas.contextCacheGen = 0;
+      for (const vas of this.addressSpaces) vas.contextCacheGen = 0;
       this.#contextCacheGen = 1;
     }
     this.#addressSpaceRefreshAll();
@@ -831,7 +867,7 @@ export class IntelIommu {
     const mask = ~[0, 4, 6, 7][functionMask & 3] & 0xff;
     const bus = sourceId >> 8;
     const devfn = sourceId & 0xff;
-    for (const vas of this.spaces.values()) {
+    for (const vas of this.addressSpaces) {
       if (vas.bus !== bus || (vas.devfn & mask) !== (devfn & mask)) continue;
       vas.contextCacheGen = 0;
       this.#switchAddressSpace(vas);
@@ -902,7 +938,7 @@ export class IntelIommu {
       for (const n of vas.iommu.notifiers) this.#addressSpaceUnmap(vas, n);
     }
     this.#system.transaction(() => {
-      for (const vas of this.spaces.values()) this.#switchAddressSpace(vas);
+      for (const vas of this.addressSpaces) this.#switchAddressSpace(vas);
     });
   }
 

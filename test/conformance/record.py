@@ -388,6 +388,18 @@ BRIDGE_CASES = [
       ["-M", "virt,iommu=smmuv3", "-cpu", "cortex-a57", "-m", "512M"] + SWITCH +
       ["-device", "e1000e,bus=dn1"],
       what="SMMUv3 with a device behind a switch"),
+    C("aarch64-virt-smmuv3-pcie-pci-bridge", A64,
+      ["-M", "virt,iommu=smmuv3", "-cpu", "cortex-a57", "-m", "512M",
+       "-device", "pcie-root-port,id=rp1,chassis=1",
+       "-device", "pcie-pci-bridge,id=pb1,bus=rp1",
+       "-device", "e1000,bus=pb1,addr=1", "-device", "e1000,bus=pb1,addr=2",
+       "-device", "e1000e"],
+      what="SMMUv3 with two devices behind a PCIe-to-PCI bridge (one requester alias)"),
+    C("x86_64-q35-intel-iommu-pci-bridge", X86,
+      ["-M", "q35,kernel-irqchip=split", "-m", "512M", "-device", "intel-iommu",
+       "-device", "pci-bridge,id=br1,chassis_nr=1,addr=5",
+       "-device", "e1000,bus=br1,addr=1", "-device", "e1000,bus=br1,addr=2"],
+      what="VT-d with devices behind a conventional PCI bridge on pcie.0 (the bridge's requester id)"),
     C("aarch64-virt-virtio-iommu-bridge", A64,
       ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M", "-device", "virtio-iommu-pci",
        "-device", "pcie-root-port,id=rp1,chassis=1",
@@ -400,6 +412,19 @@ BRIDGE_CASES = [
                         io=(0x1000, 0x1fff)) +
       ecam_enable(VIRT_ECAM, (1, 0, 0), [(0x10, 0x10000000)]),
       what="virt root port window opened and an e1000e BAR placed via ECAM"),
+    C("aarch64-virt-bridges-bars", A64,
+      ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M",
+       "-device", "pcie-pci-bridge,id=pb1,addr=1",
+       "-device", "pci-bridge,id=br1,chassis_nr=1,addr=2"],
+      # Windows closed first (base above limit) so that they do not overlap; memory decoding
+      # on, bus mastering on for pci-bridge only (so no flat view lists both bridges).
+      steps=[("ecam", VIRT_ECAM, bdf, reg, 4, val)
+             for bdf, bar in (((0, 1, 0), 0x10000000), ((0, 2, 0), 0x10001000))
+             for reg, val in ((0x1c, 0x000000f0), (0x20, 0x0000fff0), (0x24, 0x0000fff0),
+                              (0x10, bar), (0x14, 0))] +
+      [("ecam", VIRT_ECAM, (0, 1, 0), 0x04, 2, 0x0002),
+       ("ecam", VIRT_ECAM, (0, 2, 0), 0x04, 2, 0x0006)],
+      what="virt: a pcie-pci-bridge's and a pci-bridge's SHPC BARs placed, windows closed"),
     C("aarch64-virt-hotplug-rp", A64,
       ["-M", "virt", "-cpu", "cortex-a57", "-m", "512M",
        "-device", "pcie-root-port,id=rp1,chassis=1"],
