@@ -254,7 +254,9 @@ export class ArmVirtMachine {
       express: true,
       allowZeroAddress: true,
     });
-    this.topology = new PciTopology(m, this.bus, (message) => new ArmVirtDeviceError(message));
+    this.topology = new PciTopology(m, this.bus, (message) => new ArmVirtDeviceError(message), {
+      bridgeAddressSpaces: false,
+    });
     const high = highRegions(ramSize, highmem);
     m.transaction(() => {
       mmioWindow.addSubregion(pciMemory, 0n);

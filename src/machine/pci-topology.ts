@@ -26,10 +26,18 @@ export class PciTopology {
   readonly #system: MemorySystem;
   readonly #fail: PlugErrorFactory;
 
-  constructor(system: MemorySystem, root: PciBusNode, fail: PlugErrorFactory) {
+  readonly #bridgeAddressSpaces: boolean;
+
+  constructor(
+    system: MemorySystem,
+    root: PciBusNode,
+    fail: PlugErrorFactory,
+    options: { readonly bridgeAddressSpaces?: boolean } = {},
+  ) {
     this.#system = system;
     this.root = root;
     this.#fail = fail;
+    this.#bridgeAddressSpaces = options.bridgeAddressSpaces ?? false;
     this.buses.set(root.name, root);
   }
 
@@ -94,6 +102,12 @@ export class PciTopology {
   ): PciDevice<PciBusNode> {
     const model = PCI_BRIDGE_MODELS[driver];
     const windows = new PciBridgeWindows(this.#system, bus, owner);
+    // QEMU 10.0's pci_bridge_initfn also makes an address space over each secondary-bus space
+    // (`pci_bridge_pci_mem`, `pci_bridge_pci_io`); 7.2 has none (recorded: x86_64-q35-bridges).
+    if (this.#bridgeAddressSpaces) {
+      this.#system.addressSpace(windows.spaces.memory, "pci_bridge_pci_mem");
+      this.#system.addressSpace(windows.spaces.io, "pci_bridge_pci_io");
+    }
     let secondaryBus: PciBusNode | undefined;
     const resetBelow = () => {
       // qbus_reset_all: every function on the secondary bus and on the buses below it.

@@ -256,7 +256,9 @@ export class Q35Machine {
       pciIo: this.io,
       express: true,
     });
-    this.topology = new PciTopology(m, this.bus, (message) => new Q35DeviceError(message));
+    this.topology = new PciTopology(m, this.bus, (message) => new Q35DeviceError(message), {
+      bridgeAddressSpaces: atLeast(this.qemu, "10.0"),
+    });
     const root = this.bus;
     this.mch = this.#addFunction(root, 0, mchSpec(this), mchOwner);
     this.#addFunction(root, 0x1f << 3, ich9Function("ICH9-LPC", 0x2918, 0x060100), UNATTACHED(2));

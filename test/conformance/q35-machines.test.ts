@@ -40,9 +40,17 @@ const EXPECTED_UNSUPPORTED: Record<string, RegExp> = {
 
 /** The 10.0 corpus's cases iova does not model (FAILED.txt lists those 10.0 refused). */
 const EXPECTED_UNSUPPORTED_10: Record<string, RegExp> = {
-  "x86_64-q35-bridges": EXPECTED_UNSUPPORTED["x86_64-q35-bridges"],
   "x86_64-q35-seabios-booted": EXPECTED_UNSUPPORTED["x86_64-q35-seabios-booted"],
   "x86_64-q35-tpm-crb": EXPECTED_UNSUPPORTED["x86_64-q35-tpm-crb"],
+};
+
+/**
+ * 10.0 cases whose `-f` listing has every line of QEMU's but not in QEMU's order: QEMU 10.0 makes a
+ * bridge's `pci_bridge_pci_mem`/`pci_bridge_pci_io` address spaces right after the bridge's own
+ * bus-master space, which the model (bus-master spaces made at machine-done) does not reproduce.
+ */
+const FLAT_ORDER_ONLY_10: Record<string, string> = {
+  "x86_64-q35-bridges": "bridge address spaces listed in another place of their flat view's group",
 };
 
 const DUMPS: readonly [string, MtreeOptions][] = [
@@ -122,12 +130,20 @@ for (const name of cases10) {
   describe(`${name} (QEMU 10.0)`, () => {
     const built = build(name, dataDir10, "10.0");
     for (const [file, options] of DUMPS) {
-      test(`${file} matches QEMU 10.0's`, () => {
+      const orderOnly = options.flat === true && name in FLAT_ORDER_ONLY_10;
+      const what = orderOnly
+        ? "has QEMU 10.0's lines (order known to differ)"
+        : "matches QEMU 10.0's";
+      test(`${file} ${what}`, () => {
         assert.ok("machine" in built);
-        const { missing, extra } = blockDifference(
-          readFileSync(join(dataDir10, name, file), "utf8"),
-          formatMtree(built.machine.memory, options),
-        );
+        const recorded = readFileSync(join(dataDir10, name, file), "utf8");
+        const printed = formatMtree(built.machine.memory, options);
+        if (orderOnly) {
+          const lines = (t: string) => t.replaceAll("\r", "").split("\n").sort();
+          assert.deepEqual(lines(printed), lines(recorded));
+          return;
+        }
+        const { missing, extra } = blockDifference(recorded, printed);
         assert.deepEqual({ missing, extra }, { missing: [], extra: [] });
       });
     }
