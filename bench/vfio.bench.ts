@@ -30,6 +30,27 @@ export function machineWithEntries(
   return m;
 }
 
+/**
+ * A guest of `1 << memoryShift` bytes whose DDW (a 2^40-byte window of 64 KiB pages) holds
+ * `entries` valid TCEs from its start mapping guest pages one to one (wrapping over RAM), written
+ * 512 at a time as Linux's H_PUT_TCE_INDIRECT does, before any device is plugged.
+ */
+export function machineMappedOneToOne(entries: number, memoryShift = 40): PseriesMachine {
+  const m = new PseriesMachine({
+    memory: 1n << BigInt(memoryShift),
+    host: { platform: POWER9_HOST, backend: "spapr-tce-v2" },
+  });
+  rtasCall(m, "ibm,create-pe-dma-window", [0, ...BUID, 16, 40], 4);
+  const table = m.findTable(0x80000001n)!;
+  const ramPages = 2 ** (memoryShift - 16);
+  for (let k = 0; k < entries; k += 512) {
+    const gpa = BigInt(k % ramPages) << 16n;
+    const n = Math.min(512, entries - k, ramPages - (k % ramPages));
+    table.putTceSeries(table.busOffset + (BigInt(k) << 16n), gpa | 3n, n, 1n << 16n);
+  }
+  return m;
+}
+
 export const plug = (m: PseriesMachine) =>
   m.plug({ id: "hostdev0", driver: "vfio-pci", host: "0001:01:00.0" });
 
