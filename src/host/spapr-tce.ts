@@ -578,6 +578,31 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     return out.sort((a, b) => (a.iova < b.iova ? -1 : 1));
   }
 
+  /**
+   * The entries as series, in bus address order: `count` pages from `iova`, the k-th mapping
+   * `hva + k * pageSize` (or `hva` itself when `step` is 0) with `perm`. Costs the series, not
+   * the entries (what a check of a 2^24-entry mirror can afford).
+   */
+  entrySeries(): (HostEntry & { readonly count: number; readonly step: bigint })[] {
+    const out: (HostEntry & { count: number; step: bigint })[] = [];
+    const windows = this.#slots.filter((w): w is Window => w !== undefined);
+    windows.sort((a, b) => (a.start < b.start ? -1 : 1));
+    for (const w of windows) {
+      const ps = w.pageSize;
+      w.entries.forEachSeries(w.pageShift < 32 ? 2 ** w.pageShift : 0, (i, count, value, step) => {
+        out.push({
+          iova: w.start + BigInt(i) * ps,
+          pageSize: ps,
+          hva: hvaOf(value),
+          perm: permOf(value),
+          count,
+          step: count === 1 ? 0n : step,
+        });
+      });
+    }
+    return out;
+  }
+
   windows(): HostWindow[] {
     return this.#slots
       .filter((w): w is Window => w !== undefined)

@@ -108,6 +108,20 @@ export class TceTable {
     return out;
   }
 
+  /**
+   * Entries whose TCE grants some access, as series: `count` consecutive entries from `index`, the
+   * k-th holding `tce + k * step` (step 0, or the page size for consecutive pages). Costs the
+   * series, not the entries: a guest mapped one to one is one series per stretch of its RAM.
+   */
+  validSeries(): { index: number; count: number; tce: bigint; step: bigint }[] {
+    const out: { index: number; count: number; tce: bigint; step: bigint }[] = [];
+    const step = this.pageShift >= 2 && this.pageShift < 32 ? 2 ** this.pageShift : 0;
+    this.#entries.forEachSeries(step, (index, count, tce, valueStep) => {
+      if ((tce & 3n) !== 0n) out.push({ index, count, tce, step: count === 1 ? 0n : valueStep });
+    });
+    return out;
+  }
+
   /** Entries whose TCE grants some access, one by one (bound the table first). */
   validEntries(): { index: number; tce: bigint }[] {
     const out: { index: number; tce: bigint }[] = [];
