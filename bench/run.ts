@@ -2,6 +2,7 @@
  * `npm run bench`: runs every benchmark and prints a table, or with `--json` one object
  * `{"results": [{name, value, unit, baseline, ratio}]}`.
  */
+import { fuzzBenchmarks } from "./fuzz.bench.ts";
 import type { BenchResult } from "./harness.ts";
 import { iommuBenchmarks } from "./iommu.bench.ts";
 import { memoryBenchmarks } from "./memory.bench.ts";
@@ -10,13 +11,14 @@ import { scenarioBenchmarks } from "./scenario.bench.ts";
 import { spaprBenchmarks } from "./spapr.bench.ts";
 import { vfioBenchmarks } from "./vfio.bench.ts";
 
-const suites: [string, () => BenchResult[]][] = [
+const suites: [string, () => BenchResult[] | Promise<BenchResult[]>][] = [
   ["memory", memoryBenchmarks],
   ["mtree", mtreeImportBenchmarks],
   ["iommu", iommuBenchmarks],
   ["spapr", spaprBenchmarks],
   ["vfio", vfioBenchmarks],
   ["scenario", scenarioBenchmarks],
+  ["fuzz", () => fuzzBenchmarks()],
 ];
 
 const json = process.argv.includes("--json");
@@ -24,7 +26,7 @@ const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".
 const results: BenchResult[] = [];
 for (const [name, run] of suites) {
   if (only && name !== only) continue;
-  results.push(...run());
+  results.push(...(await run()));
 }
 if (json) {
   console.log(JSON.stringify({ results }, null, 2));
