@@ -9,6 +9,7 @@ import { memoryBenchmarks } from "./memory.bench.ts";
 import { mtreeImportBenchmarks } from "./mtree-import.bench.ts";
 import { scenarioBenchmarks } from "./scenario.bench.ts";
 import { spaprBenchmarks } from "./spapr.bench.ts";
+import { traceBenchmarks } from "./trace.bench.ts";
 import { vfioBenchmarks } from "./vfio.bench.ts";
 
 const suites: [string, () => BenchResult[] | Promise<BenchResult[]>][] = [
@@ -18,6 +19,7 @@ const suites: [string, () => BenchResult[] | Promise<BenchResult[]>][] = [
   ["spapr", spaprBenchmarks],
   ["vfio", vfioBenchmarks],
   ["scenario", scenarioBenchmarks],
+  ["trace", () => traceBenchmarks()],
   ["fuzz", () => fuzzBenchmarks()],
 ];
 
