@@ -469,10 +469,29 @@ export class EntryTable {
           if ((lo | hi) === 0) continue;
           index = base + k;
         } else {
+          const slot = leaf.slots[k];
+          index = base + slot;
+          const joins = count !== 0 && index === first + count;
+          // A sparse table's entries stand alone: words only when a neighbour may join.
+          const joined = slot === LEAF_SIZE - 1 || (k + 1 < n && leaf.slots[k + 1] === slot + 1);
+          if (!joins && !joined) {
+            if (count !== 0) fn(first, count, value, bigStep);
+            while (index > nextRun) {
+              const run = runs[r++];
+              fn(run.start, run.end - run.start, run.value, 0n);
+              nextRun = r < runs.length ? runs[r].start : Number.POSITIVE_INFINITY;
+            }
+            first = index;
+            value = leaf.entries[k];
+            count = 1;
+            // (0, 0) is an empty entry, never compared: nothing joins it.
+            nextLo = 0;
+            nextHi = 0;
+            continue;
+          }
           const v = leaf.entries[k];
           lo = Number(v & 0xffffffffn) | 0;
           hi = Number(v >> 32n) | 0;
-          index = base + leaf.slots[k];
         }
         if (
           count !== 0 &&
