@@ -2,21 +2,25 @@
  * `npm run bench`: runs every benchmark and prints a table, or with `--json` one object
  * `{"results": [{name, value, unit, baseline, ratio}]}`.
  */
+import { fuzzBenchmarks } from "./fuzz.bench.ts";
 import type { BenchResult } from "./harness.ts";
 import { iommuBenchmarks } from "./iommu.bench.ts";
 import { memoryBenchmarks } from "./memory.bench.ts";
 import { mtreeImportBenchmarks } from "./mtree-import.bench.ts";
 import { scenarioBenchmarks } from "./scenario.bench.ts";
 import { spaprBenchmarks } from "./spapr.bench.ts";
+import { traceBenchmarks } from "./trace.bench.ts";
 import { vfioBenchmarks } from "./vfio.bench.ts";
 
-const suites: [string, () => BenchResult[]][] = [
+const suites: [string, () => BenchResult[] | Promise<BenchResult[]>][] = [
   ["memory", memoryBenchmarks],
   ["mtree", mtreeImportBenchmarks],
   ["iommu", iommuBenchmarks],
   ["spapr", spaprBenchmarks],
   ["vfio", vfioBenchmarks],
   ["scenario", scenarioBenchmarks],
+  ["trace", () => traceBenchmarks()],
+  ["fuzz", () => fuzzBenchmarks()],
 ];
 
 const json = process.argv.includes("--json");
@@ -24,7 +28,7 @@ const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".
 const results: BenchResult[] = [];
 for (const [name, run] of suites) {
   if (only && name !== only) continue;
-  results.push(...run());
+  results.push(...(await run()));
 }
 if (json) {
   console.log(JSON.stringify({ results }, null, 2));

@@ -68,7 +68,7 @@ export function spaprBenchmarks(): BenchResult[] {
   const heapMiB = (used() - before) / 2 ** 20;
   return [
     {
-      name: "hcall.indirect_entries_per_s",
+      name: "hcall.indirect_vfio_entries_per_s",
       value: withDevice,
       unit: "entries/s",
       baseline: null,

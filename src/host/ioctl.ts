@@ -33,6 +33,25 @@ interface Shape {
   readonly big: readonly boolean[];
 }
 
+/** Calls [seq, seq + count) kept in one row; `steps[k]`: how much argument k grows per call. */
+interface Series {
+  readonly row: number;
+  readonly seq: number;
+  readonly count: number;
+  readonly steps: readonly bigint[];
+}
+
+/** `args` with each argument named in `steps` advanced `k` steps. */
+function advance(
+  args: Readonly<Record<string, IoctlArg>>,
+  steps: Readonly<Record<string, bigint>>,
+  k: number,
+): Record<string, IoctlArg> {
+  const out: Record<string, IoctlArg> = { ...args };
+  for (const key in steps) out[key] = (args[key] as bigint) + BigInt(k) * steps[key];
+  return out;
+}
+
 /** Marks a record kept whole, as an object (arguments that do not fit the columns). */
 const WHOLE = 0xffff;
 
@@ -52,7 +71,12 @@ function grow<T extends Uint16Array | Uint32Array | Int32Array | Float64Array | 
  * and become objects only when read; arguments that fit no column are kept as they came.
  */
 export class IoctlLog implements Iterable<IoctlRecord> {
+  /** Calls recorded (a series counts every call it stands for). */
   #length = 0;
+  /** Rows stored: one per call, or one per series. */
+  #rows = 0;
+  /** Series of calls kept as one row each, by first call, ascending. */
+  readonly #series: Series[] = [];
   readonly #shapes: Shape[] = [];
   readonly #shapeOf = new Map<string, number[]>();
   #shape = new Uint16Array(64);
@@ -73,21 +97,62 @@ export class IoctlLog implements Iterable<IoctlRecord> {
   /** Appends a call; returns its sequence number. */
   push(ioctl: string, args: Readonly<Record<string, IoctlArg>>, ret: number): number {
     const seq = this.#length++;
-    if (seq === this.#shape.length) {
-      this.#shape = grow(this.#shape, seq + 1);
-      this.#ret = grow(this.#ret, seq + 1);
-      this.#bigStart = grow(this.#bigStart, seq + 1);
-      this.#numStart = grow(this.#numStart, seq + 1);
-    }
-    const shape = Object.is(ret | 0, ret) ? this.#shapeFor(ioctl, args) : WHOLE;
-    this.#shape[seq] = shape;
+    this.#pushRow(seq, ioctl, args, ret);
+    return seq;
+  }
+
+  /**
+   * Appends `count` calls of `ioctl` that all returned `ret`, the k-th with `args` but each 64-bit
+   * argument named in `steps` advanced by k times its step (each value within 64 bits: the
+   * caller checks). Kept as one row; every call reads back as if pushed alone. Returns the first
+   * call's sequence number.
+   */
+  pushSeries(
+    ioctl: string,
+    args: Readonly<Record<string, IoctlArg>>,
+    ret: number,
+    count: number,
+    steps: Readonly<Record<string, bigint>>,
+  ): number {
+    const seq = this.#length;
+    if (count <= 0) return seq;
+    const row = this.#rows;
+    this.#pushRow(seq, ioctl, args, ret);
+    this.#length = seq + count;
+    const shape = this.#shape[row];
+    if (count === 1) return seq;
     if (shape === WHOLE) {
-      this.#whole.set(seq, { seq, ioctl, args, ret });
+      // Arguments that fit no column: each call kept whole (never the case for MAP_DMA).
+      for (let k = 1; k < count; k++) this.#pushRow(seq + k, ioctl, advance(args, steps, k), ret);
       return seq;
     }
-    this.#ret[seq] = ret;
-    this.#bigStart[seq] = this.#bigCount;
-    this.#numStart[seq] = this.#numCount;
+    const keys = this.#shapes[shape].keys;
+    this.#series.push({ row, seq, count, steps: keys.map((key) => steps[key] ?? 0n) });
+    return seq;
+  }
+
+  /** Rows stored: what the log costs, however many calls it holds. */
+  get rows(): number {
+    return this.#rows;
+  }
+
+  #pushRow(seq: number, ioctl: string, args: Readonly<Record<string, IoctlArg>>, ret: number) {
+    const row = this.#rows++;
+    if (row === this.#shape.length) {
+      this.#shape = grow(this.#shape, row + 1);
+      this.#ret = grow(this.#ret, row + 1);
+      this.#bigStart = grow(this.#bigStart, row + 1);
+      this.#numStart = grow(this.#numStart, row + 1);
+    }
+    const shape = Object.is(ret | 0, ret) ? this.#shapeFor(ioctl, args) : WHOLE;
+    this.#shape[row] = shape;
+    if (shape === WHOLE) {
+      this.#whole.set(row, { seq, ioctl, args, ret });
+      return;
+    }
+    this.#ret[row] = ret;
+    this.#bigStart[row] = this.#bigCount;
+    this.#numStart[row] = this.#numCount;
     const { big } = this.#shapes[shape];
     const values = this.#scratch;
     if (this.#bigCount + big.length > this.#bigs.length)
@@ -98,7 +163,6 @@ export class IoctlLog implements Iterable<IoctlRecord> {
       if (big[k]) this.#bigs[this.#bigCount++] = values[k] as bigint;
       else this.#nums[this.#numCount++] = values[k] as number;
     }
-    return seq;
   }
 
   /**
@@ -130,15 +194,41 @@ export class IoctlLog implements Iterable<IoctlRecord> {
   at(seq: number): IoctlRecord | undefined {
     const i = seq < 0 ? this.#length + seq : seq;
     if (!Number.isInteger(i) || i < 0 || i >= this.#length) return undefined;
-    const shape = this.#shape[i];
-    if (shape === WHOLE) return this.#whole.get(i);
+    // The row holding call i, and which call of its series it is.
+    let row = i;
+    let nth = 0;
+    let steps: readonly bigint[] | undefined;
+    const series = this.#series;
+    if (series.length !== 0 && i > series[0].seq) {
+      let lo = 0;
+      let hi = series.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (series[mid].seq <= i) lo = mid;
+        else hi = mid - 1;
+      }
+      const s = series[lo];
+      if (i < s.seq + s.count) {
+        row = s.row;
+        nth = i - s.seq;
+        steps = s.steps;
+      } else row = s.row + 1 + (i - s.seq - s.count);
+    }
+    const shape = this.#shape[row];
+    if (shape === WHOLE) {
+      const whole = this.#whole.get(row)!;
+      return whole.seq === i ? whole : { ...whole, seq: i };
+    }
     const { ioctl, keys, big } = this.#shapes[shape];
     const args: Record<string, IoctlArg> = {};
-    let b = this.#bigStart[i];
-    let n = this.#numStart[i];
-    for (let k = 0; k < keys.length; k++)
-      args[keys[k]] = big[k] ? this.#bigs[b++] : this.#nums[n++];
-    return { seq: i, ioctl, args, ret: this.#ret[i] };
+    let b = this.#bigStart[row];
+    let n = this.#numStart[row];
+    for (let k = 0; k < keys.length; k++) {
+      if (!big[k]) args[keys[k]] = this.#nums[n++];
+      else if (steps && steps[k] !== 0n) args[keys[k]] = this.#bigs[b++] + BigInt(nth) * steps[k];
+      else args[keys[k]] = this.#bigs[b++];
+    }
+    return { seq: i, ioctl, args, ret: this.#ret[row] };
   }
 
   /** Records [start, end), as `Array.prototype.slice`. */
@@ -209,6 +299,28 @@ export class IoctlBoundary {
       this.onCall?.(record);
     }
     return ret;
+  }
+
+  /**
+   * Whether `count` calls can be made and recorded as one series: no fault is planned (each call
+   * would count towards one) and nobody observes calls one by one.
+   */
+  get takesSeries(): boolean {
+    return this.#faults.length === 0 && this.onCall === undefined;
+  }
+
+  /**
+   * Records `count` calls of `name` that the caller has made as one (see `IoctlLog.pushSeries`),
+   * each returning `ret` (not an error); only when `takesSeries`.
+   */
+  recordSeries(
+    name: string,
+    args: Record<string, IoctlArg>,
+    ret: number,
+    count: number,
+    steps: Readonly<Record<string, bigint>>,
+  ): void {
+    this.log.pushSeries(name, args, ret, count, steps);
   }
 
   /** The most recent call that returned an error (what a stale errno would still hold). */

@@ -329,10 +329,30 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
 
   /** Clears entries [first, first + count); walks whichever is smaller, the range or the entries. */
   #clear(w: Window, first: number, count: number): void {
-    w.entries.clearRange(first, count, (_, value, n) => {
-      const region = this.#preregFor(hvaOf(value), 1n);
-      if (region) region.mapped -= n;
-    });
+    const ps = w.pageSize;
+    // Consecutive pages come as series (a step of one page): each region counts its own.
+    const dropStep = w.pageShift < 32 ? 2 ** w.pageShift : 0;
+    w.entries.clearRange(
+      first,
+      count,
+      (_, value, n, step) => {
+        if (step === 0n || n === 1) {
+          const region = this.#preregFor(hvaOf(value), 1n);
+          if (region) region.mapped -= n;
+          return;
+        }
+        let hva = hvaOf(value);
+        let left = n;
+        while (left > 0) {
+          const region = this.#preregFor(hva, 1n);
+          const inRegion = region ? Math.min(left, Number((region.end - hva + ps - 1n) / ps)) : 1;
+          if (region) region.mapped -= inRegion;
+          left -= inRegion;
+          hva += BigInt(inRegion) * ps;
+        }
+      },
+      dropStep,
+    );
   }
 
   #lastRegion: PreregisteredMemory | undefined;
@@ -383,6 +403,84 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
       this.#lastMap = { iova, size, vaddr, flags, ret, generation: this.#generation };
       return ret;
     });
+  }
+
+  /**
+   * `count` MAP_DMA calls at once, the k-th mapping `iova + k * size` to `vaddr + k * vstep`
+   * (`vstep` 0 or `size`): done and recorded as one series when every one of them would succeed
+   * and change only the entries it maps, as `count` calls of `mapDma` would. Returns how many it
+   * made: `count`, or 0 (nothing done; the caller makes the calls one by one).
+   */
+  mapDmaSeries(
+    iova: bigint,
+    size: bigint,
+    vaddr: bigint,
+    vstep: bigint,
+    count: number,
+    read: boolean,
+    write: boolean,
+  ): number {
+    if (count < 2 || !this.io.takesSeries || !this.#enabled || this.#defWindowPending) return 0;
+    if (!read && !write) return 0;
+    const w = this.#windowFor(iova);
+    if (!w || size === 0n) return 0;
+    const low = w.offsetMask;
+    if (((iova | size | vaddr | vstep) & low) !== 0n) return 0;
+    if (vstep !== 0n && vstep !== size) return 0;
+    const n = BigInt(count);
+    // Every page of every call inside the window (a call the driver would cut short is left to
+    // the one-by-one path), and the user addresses within 64 bits.
+    if (iova + n * size > w.end) return 0;
+    const span = (n - 1n) * vstep + size;
+    if (vaddr + span > 1n << 64n) return 0;
+    const flags = (read ? 1 : 0) | (write ? 2 : 0);
+    const last = this.#lastMap;
+    // The first call repeating the last one would be skipped: leave it to the one-by-one path.
+    if (
+      last &&
+      last.generation === this.#generation &&
+      last.iova === iova &&
+      last.size === size &&
+      last.vaddr === vaddr &&
+      last.flags === flags
+    )
+      return 0;
+    // One preregistered region (v2) or one block of guest RAM (v1) holds every page, so each
+    // page's own lookup would find it (registrations never overlap).
+    let region: PreregisteredMemory | undefined;
+    if (this.#v2) {
+      region = this.#preregFor(vaddr, span);
+      if (!region || w.pageShift > region.maxPageShift) return 0;
+    } else if (!this.#pinnable(vaddr, span)) return 0;
+    const first = Number((iova - w.start) >> w.shift);
+    const pagesPerCall = Number(size >> w.shift);
+    const entries = count * pagesPerCall;
+    const permBits = BigInt(flags);
+    // Entries mapped before are replaced: their pages leave their region's count, as one by one.
+    this.#clear(w, first, entries);
+    if (vstep !== 0n || pagesPerCall === 1) {
+      w.entries.setSeries(first, entries, vaddr | permBits, vstep === 0n ? 0n : w.pageSize);
+    } else {
+      for (let k = 0; k < count; k++)
+        w.entries.setSeries(first + k * pagesPerCall, pagesPerCall, vaddr | permBits, w.pageSize);
+    }
+    if (region) region.mapped += entries;
+    this.#generation += count;
+    const lastIova = iova + (n - 1n) * size;
+    const lastVaddr = vaddr + (n - 1n) * vstep;
+    this.#lastMap = {
+      iova: lastIova,
+      size,
+      vaddr: lastVaddr,
+      flags,
+      ret: 0,
+      generation: this.#generation,
+    };
+    this.io.recordSeries("MAP_DMA", { iova, size, vaddr, flags }, 0, count, {
+      iova: size,
+      vaddr: vstep,
+    });
+    return count;
   }
 
   /** Bumped by every call that may change the container's state. */
@@ -478,6 +576,31 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
       });
     }
     return out.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+  }
+
+  /**
+   * The entries as series, in bus address order: `count` pages from `iova`, the k-th mapping
+   * `hva + k * pageSize` (or `hva` itself when `step` is 0) with `perm`. Costs the series, not
+   * the entries (what a check of a 2^24-entry mirror can afford).
+   */
+  entrySeries(): (HostEntry & { readonly count: number; readonly step: bigint })[] {
+    const out: (HostEntry & { count: number; step: bigint })[] = [];
+    const windows = this.#slots.filter((w): w is Window => w !== undefined);
+    windows.sort((a, b) => (a.start < b.start ? -1 : 1));
+    for (const w of windows) {
+      const ps = w.pageSize;
+      w.entries.forEachSeries(w.pageShift < 32 ? 2 ** w.pageShift : 0, (i, count, value, step) => {
+        out.push({
+          iova: w.start + BigInt(i) * ps,
+          pageSize: ps,
+          hva: hvaOf(value),
+          perm: permOf(value),
+          count,
+          step: count === 1 ? 0n : step,
+        });
+      });
+    }
+    return out;
   }
 
   windows(): HostWindow[] {

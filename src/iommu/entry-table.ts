@@ -23,13 +23,22 @@ const LEAF_SIZE = 1 << LEAF_SHIFT;
 const LEAF_MASK = LEAF_SIZE - 1;
 /** Entries at which a leaf turns dense. */
 const DENSE_AT = LEAF_SIZE / 16;
-/** Dense leaves per slab. */
+/** Dense leaves in a table's first slab; each new slab holds twice as many, up to MAX_SLAB_LEAVES. */
 const SLAB_LEAVES = 16;
+/** 1 MiB: a 2^24-entry table allocates 128 slabs, not 2048 (each a zeroed ArrayBuffer). */
+const MAX_SLAB_LEAVES = 256;
+/** Which 32-bit half of a 64-bit entry is its low word (the host's byte order). */
+const LO = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HI = 1 - LO;
 
-/** Storage for dense leaves; `halves` views it as 32-bit words (a zero test allocates nothing). */
+/**
+ * Storage for dense leaves; `halves` views it as signed 32-bit words, so that zero tests and
+ * bulk reads and writes allocate nothing (int32 values stay small integers in V8, where uint32
+ * ones above 2^31 become heap numbers in loops that carry them).
+ */
 interface Slab {
   readonly values: BigUint64Array;
-  readonly halves: Uint32Array;
+  readonly halves: Int32Array;
 }
 
 /** A dense leaf's block: entries [at, at + 512) of a slab. */
@@ -55,8 +64,12 @@ interface Run {
   readonly value: bigint;
 }
 
-/** Told of each dropped entry, or of `count` consecutive equal ones from `index` (a run). */
-export type DropListener = (index: number, value: bigint, count: number) => void;
+/**
+ * Told of each dropped entry, or of `count` consecutive ones from `index`, each `step` more than
+ * the one before: 0n for a run of equal ones (a filled range), the `dropStep` a caller of
+ * `clearRange` asked for for a series.
+ */
+export type DropListener = (index: number, value: bigint, count: number, step: bigint) => void;
 
 export class EntryTable {
   readonly #leaves = new Map<number, Leaf>();
@@ -164,7 +177,7 @@ export class EntryTable {
     this.#runEntries += count;
   }
 
-  /** What the table holds in memory: leaves, and 64 KiB slabs allocated for dense ones. */
+  /** What the table holds in memory: leaves, and slabs allocated for dense ones (the first 64 KiB, each next twice the one before, up to 1 MiB). */
   get storage(): { readonly leaves: number; readonly slabs: number } {
     return { leaves: this.#leaves.size, slabs: this.#slabs };
   }
@@ -277,10 +290,12 @@ export class EntryTable {
   #densify(leaf: Leaf): void {
     let block = this.#freeBlocks.pop();
     if (!block) {
-      const values = new BigUint64Array(SLAB_LEAVES * LEAF_SIZE);
-      const slab = { values, halves: new Uint32Array(values.buffer) };
+      // A table that keeps growing gets bigger slabs (at most twice what it holds already).
+      const leaves = Math.min(MAX_SLAB_LEAVES, SLAB_LEAVES << Math.min(this.#slabs, 4));
+      const values = new BigUint64Array(leaves * LEAF_SIZE);
+      const slab = { values, halves: new Int32Array(values.buffer) };
       this.#slabs++;
-      for (let i = SLAB_LEAVES - 1; i > 0; i--) this.#freeBlocks.push({ slab, at: i * LEAF_SIZE });
+      for (let i = leaves - 1; i > 0; i--) this.#freeBlocks.push({ slab, at: i * LEAF_SIZE });
       block = { slab, at: 0 };
     }
     for (let i = 0; i < leaf.slots.length; i++) {
@@ -304,31 +319,31 @@ export class EntryTable {
 
   /**
    * Empties entries [first, first + count), telling `onDrop` of each non-empty entry, or of each
-   * piece of a run, first, in index order. Walks whichever is fewer: the leaves the range covers,
-   * or the populated ones; and the runs it meets.
+   * piece of a run, first, in index order. With `dropStep` (below 2^32), consecutive entries each
+   * that much more than the one before are told of as one series. Walks whichever is fewer: the
+   * leaves the range covers, or the populated ones; and the runs it meets.
    */
-  clearRange(first: number, count: number, onDrop?: DropListener): void {
+  clearRange(first: number, count: number, onDrop?: DropListener, dropStep = 0): void {
     if (count <= 0 || this.size === 0) return;
     const end = first + count;
     const pieces = this.#cutRuns(first, end);
     if (pieces.length === 0 || !onDrop) {
-      if (onDrop) for (const p of pieces) onDrop(p.start, p.value, p.end - p.start);
-      this.#clearLeaves(first, count, onDrop);
+      if (onDrop) for (const p of pieces) onDrop(p.start, p.value, p.end - p.start, 0n);
+      this.#clearLeaves(first, count, onDrop, dropStep);
       return;
     }
     // Both kinds dropped: tell of them merged in index order.
-    const dropped: [number, bigint][] = [];
-    this.#clearLeaves(first, count, (i, v) => dropped.push([i, v]));
+    const dropped: [number, bigint, number, bigint][] = [];
+    this.#clearLeaves(first, count, (i, v, n, st) => dropped.push([i, v, n, st]), dropStep);
     let k = 0;
     for (const p of pieces) {
-      while (k < dropped.length && dropped[k][0] < p.start)
-        onDrop(dropped[k][0], dropped[k++][1], 1);
-      onDrop(p.start, p.value, p.end - p.start);
+      while (k < dropped.length && dropped[k][0] < p.start) onDrop(...dropped[k++]);
+      onDrop(p.start, p.value, p.end - p.start, 0n);
     }
-    while (k < dropped.length) onDrop(dropped[k][0], dropped[k++][1], 1);
+    while (k < dropped.length) onDrop(...dropped[k++]);
   }
 
-  #clearLeaves(first: number, count: number, onDrop?: DropListener): void {
+  #clearLeaves(first: number, count: number, onDrop: DropListener | undefined, step: number): void {
     if (this.#size === 0) return;
     const end = first + count;
     const firstKey = keyOf(first);
@@ -339,16 +354,60 @@ export class EntryTable {
         : [...this.#leaves.keys()]
             .filter((k) => k >= firstKey && k <= lastKey)
             .sort((a, b) => a - b);
+    const bigStep = BigInt(step);
     for (const key of keys) {
       const leaf = this.#leaves.get(key);
       if (!leaf) continue;
       const base = key * LEAF_SIZE;
       const from = Math.max(first, base) - base;
       const to = Math.min(end, base + LEAF_SIZE) - base;
-      for (const slot of occupiedSlots(leaf, from, to)) {
-        const value = this.#leafGet(base + slot);
-        onDrop?.(base + slot, value, 1);
-        this.#remove(leaf, slot);
+      const block = leaf.block;
+      if (block && step > 0) {
+        // In place, as int32 words (see forEachSeries), telling of series within the leaf.
+        const halves = block.slab.halves;
+        let seriesFirst = 0;
+        let seriesValue = 0n;
+        let seriesCount = 0;
+        let nextLo = 0;
+        let nextHi = 0;
+        let dropped = 0;
+        for (let slot = from; slot < to; slot++) {
+          const word = 2 * (block.at + slot);
+          const lo = halves[word + LO];
+          const hi = halves[word + HI];
+          if ((lo | hi) === 0) continue;
+          dropped++;
+          if (
+            seriesCount !== 0 &&
+            slot === seriesFirst + seriesCount &&
+            lo === nextLo &&
+            hi === nextHi
+          )
+            seriesCount++;
+          else {
+            if (seriesCount !== 0) onDrop?.(base + seriesFirst, seriesValue, seriesCount, bigStep);
+            seriesFirst = slot;
+            seriesValue = block.slab.values[block.at + slot];
+            seriesCount = 1;
+          }
+          const sum = (lo >>> 0) + step;
+          nextLo = sum | 0;
+          if (sum > 0xffffffff) {
+            nextHi = (hi + 1) | 0;
+            if (hi === -1) nextLo = 0;
+          } else nextHi = hi;
+          halves[word] = 0;
+          halves[word + 1] = 0;
+        }
+        if (seriesCount !== 0) onDrop?.(base + seriesFirst, seriesValue, seriesCount, bigStep);
+        leaf.count -= dropped;
+        this.#size -= dropped;
+      } else {
+        for (const slot of occupiedSlots(leaf, from, to)) {
+          const value = this.#leafGet(base + slot);
+          onDrop?.(base + slot, value, 1, 0n);
+          this.#remove(leaf, slot);
+        }
       }
       if (leaf.count === 0) this.#dropLeaf(key, leaf);
     }
@@ -369,6 +428,161 @@ export class EntryTable {
       fn(index, 1, value);
     });
     for (; r < runs.length; r++) fn(runs[r].start, runs[r].end - runs[r].start, runs[r].value);
+  }
+
+  /**
+   * Calls `fn` for each series of non-empty entries in index order: consecutive entries each
+   * `step` (below 2^32) more than the one before, as a one-to-one mapping's TCEs are, found
+   * without making a `bigint` per entry; a filled range comes as itself, with step 0. A series
+   * never wraps past 2^64. The table must not change during the walk.
+   */
+  forEachSeries(
+    step: number,
+    fn: (first: number, count: number, value: bigint, valueStep: bigint) => void,
+  ): void {
+    // One loop, no closures over its state, words as int32: what it carries stays unboxed.
+    const runs = this.#runs;
+    const bigStep = BigInt(step);
+    let r = 0;
+    // Filled ranges lie between leaf entries: each goes out before the first entry past it.
+    let nextRun = runs.length !== 0 ? runs[0].start : Number.POSITIVE_INFINITY;
+    // The series being gathered: its first index and value, its length, and the next words.
+    let first = 0;
+    let value = 0n;
+    let count = 0;
+    let nextLo = 0;
+    let nextHi = 0;
+    for (const [key, leaf] of this.#leavesInOrder()) {
+      const base = key * LEAF_SIZE;
+      const block = leaf.block;
+      const halves = block?.slab.halves;
+      const at = block ? block.at : 0;
+      const n = block ? LEAF_SIZE : leaf.slots.length;
+      for (let k = 0; k < n; k++) {
+        let lo: number;
+        let hi: number;
+        let index: number;
+        if (halves) {
+          const word = 2 * (at + k);
+          lo = halves[word + LO];
+          hi = halves[word + HI];
+          if ((lo | hi) === 0) continue;
+          index = base + k;
+        } else {
+          const slot = leaf.slots[k];
+          index = base + slot;
+          const joins = count !== 0 && index === first + count;
+          // A sparse table's entries stand alone: words only when a neighbour may join.
+          const joined = slot === LEAF_SIZE - 1 || (k + 1 < n && leaf.slots[k + 1] === slot + 1);
+          if (!joins && !joined) {
+            if (count !== 0) fn(first, count, value, bigStep);
+            while (index > nextRun) {
+              const run = runs[r++];
+              fn(run.start, run.end - run.start, run.value, 0n);
+              nextRun = r < runs.length ? runs[r].start : Number.POSITIVE_INFINITY;
+            }
+            first = index;
+            value = leaf.entries[k];
+            count = 1;
+            // (0, 0) is an empty entry, never compared: nothing joins it.
+            nextLo = 0;
+            nextHi = 0;
+            continue;
+          }
+          const v = leaf.entries[k];
+          lo = Number(v & 0xffffffffn) | 0;
+          hi = Number(v >> 32n) | 0;
+        }
+        if (
+          count !== 0 &&
+          index === first + count &&
+          lo === nextLo &&
+          hi === nextHi &&
+          index < nextRun
+        )
+          count++;
+        else {
+          if (count !== 0) fn(first, count, value, bigStep);
+          count = 0;
+          while (index > nextRun) {
+            const run = runs[r++];
+            fn(run.start, run.end - run.start, run.value, 0n);
+            nextRun = r < runs.length ? runs[r].start : Number.POSITIVE_INFINITY;
+          }
+          first = index;
+          value = block ? block.slab.values[at + k] : leaf.entries[k];
+          count = 1;
+        }
+        const sum = (lo >>> 0) + step;
+        nextLo = sum | 0;
+        if (sum > 0xffffffff) {
+          // Past 2^64 nothing follows: (0, 0) is an empty entry, never compared.
+          nextHi = (hi + 1) | 0;
+          if (hi === -1) nextLo = 0;
+        } else nextHi = hi;
+      }
+    }
+    if (count !== 0) fn(first, count, value, bigStep);
+    for (; r < runs.length; r++) fn(runs[r].start, runs[r].end - runs[r].start, runs[r].value, 0n);
+  }
+
+  /**
+   * Stores `value + k * step` (each below 2^64: the caller checks) at `first + k` for k in
+   * [0, count), replacing what was there, in place in the leaves: the bulk form of `count` calls
+   * of `set`. `step` is 0 or below 2^32; an all-zero series empties the range.
+   */
+  setSeries(first: number, count: number, value: bigint, step: bigint): void {
+    if (count <= 0) return;
+    if (value === 0n && step === 0n) {
+      this.clearRange(first, count);
+      return;
+    }
+    if (count === 1 || value === 0n) {
+      for (let k = 0; k < count; k++) this.set(first + k, value + BigInt(k) * step);
+      return;
+    }
+    if (this.#runs.length !== 0) this.#cutRuns(first, first + count);
+    const stepNumber = Number(step);
+    // The next entry's words, as int32 (see Slab).
+    let lo = Number(value & 0xffffffffn) | 0;
+    let hi = Number(value >> 32n) | 0;
+    const end = first + count;
+    for (let index = first; index < end; ) {
+      const key = keyOf(index);
+      const base = key * LEAF_SIZE;
+      const stop = Math.min(end, base + LEAF_SIZE);
+      let leaf = this.#leaf(key);
+      if (!leaf && stop - index >= DENSE_AT) {
+        leaf = { count: 0, block: undefined, slots: [], entries: [] };
+        this.#leaves.set(key, leaf);
+        this.#lastKey = key;
+        this.#lastLeaf = leaf;
+        this.#densify(leaf);
+      }
+      const block = leaf?.block;
+      if (!leaf || !block) {
+        // A short list: entry by entry (fewer than 32 before it turns dense).
+        for (; index < stop; index++) {
+          this.set(index, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+          const sum = (lo >>> 0) + stepNumber;
+          lo = sum | 0;
+          if (sum > 0xffffffff) hi = (hi + 1) | 0;
+        }
+        continue;
+      }
+      const halves = block.slab.halves;
+      let added = 0;
+      for (let word = 2 * (block.at + index - base); index < stop; index++, word += 2) {
+        if ((halves[word] | halves[word + 1]) === 0) added++;
+        halves[word + LO] = lo;
+        halves[word + HI] = hi;
+        const sum = (lo >>> 0) + stepNumber;
+        lo = sum | 0;
+        if (sum > 0xffffffff) hi = (hi + 1) | 0;
+      }
+      leaf.count += added;
+      this.#size += added;
+    }
   }
 
   /**

@@ -144,6 +144,33 @@ export class IommuRegion implements IommuTranslator {
   }
 
   /**
+   * Who hears `count` events of `type` for consecutive pages from `entry` (see
+   * `IommuNotifier.notifySeries`), when they can go as one series: null when nobody would hear
+   * them, the one notifier that takes them whole, or undefined when they must go one by one (an
+   * observer, several notifiers, one without series, or a range that crops them).
+   */
+  seriesTarget(
+    iommuIdx: number,
+    type: 1 | 2,
+    entry: IommuTlbEntry,
+    count: number,
+  ): IommuNotifier | null | undefined {
+    if (this.onNotify) return undefined;
+    let target: IommuNotifier | null = null;
+    for (const n of this.#notifiers) {
+      if (n.iommuIdx !== iommuIdx) continue;
+      if (target) return undefined;
+      target = n;
+    }
+    if (!target || !(type & target.flags)) return null;
+    if (type === IommuNotifierFlag.unmap && entry.perm !== 0) return undefined;
+    const last = entry.iova + BigInt(count) * (entry.addrMask + 1n) - 1n;
+    if (target.start > last || target.end < entry.iova) return null;
+    if (target.start > entry.iova || target.end < last) return undefined;
+    return target.notifySeries ? target : undefined;
+  }
+
+  /**
    * Sends `n` an UNMAP of its whole range (QEMU's `memory_region_unmap_iommu_notifier_range`),
    * naming `targetAs` (QEMU names system memory) as the target.
    */

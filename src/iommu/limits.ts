@@ -4,8 +4,13 @@
  * entry by entry into a host cannot, so past the limit the operation is refused, unchanged.
  */
 
-/** The default ceiling: 2^20 entries per operation (a few hundred MB of host entries at most). */
-export const DEFAULT_MATERIALISED_ENTRY_LIMIT = 2 ** 20;
+/**
+ * The default ceiling: 2^24 entries per operation, what a 1 TiB guest mapped one to one in 64 KiB
+ * pages holds. Runs of consecutive pages are mirrored as series (about 16 bytes an entry for the
+ * guest and host tables together, the ioctl log one row a series): 2^24 entries cost about
+ * 270 MB and a second or two; entry by entry (a trace, faults, scattered pages) several times that.
+ */
+export const DEFAULT_MATERIALISED_ENTRY_LIMIT = 2 ** 24;
 
 /** An operation refused because it would materialise more entries than the ceiling allows. */
 export class MaterialisationLimitError extends Error {

@@ -24,6 +24,13 @@ export interface IommuTlbEvent {
 export interface IommuNotifier {
   /** Called with the (cropped) entry; perm none means unmap. */
   notify(entry: IommuTlbEntry): void;
+  /**
+   * The same as `count` calls of `notify`, the k-th with `iova` advanced k pages (addrMask + 1)
+   * and `translatedAddr` advanced k times `translatedStep` (0 or the page size): a notifier that
+   * can mirror such a series at once says so by having this (it must keep every effect, in
+   * order, that the calls one by one would have). The entries lie within its range.
+   */
+  notifySeries?(entry: IommuTlbEntry, count: number, translatedStep: bigint): void;
   /** OR of `IommuNotifierFlag` values. */
   readonly flags: number;
   /** First offset within the region of interest. */

@@ -6,6 +6,7 @@
  * `h_put_tce_indirect` start from H_PARAMETER and only the loop sets anything else).
  */
 import type { AddressSpace } from "../memory/address-space.ts";
+import { U64_MAX } from "../memory/int.ts";
 import { H, TCE_INDIRECT_MAX } from "./constants.ts";
 import type { TceTable } from "./tce-table.ts";
 
@@ -94,20 +95,41 @@ export function hPutTceIndirect(
   return putMany(table, ioba, count, (i) => view.getBigUint64(i * 8, false));
 }
 
+/**
+ * Writes the TCEs in turn, stopping at the first entry outside the window (only the first can be
+ * below it, and past the window's end every one fails). Stretches of TCEs mapping consecutive
+ * pages go to the table as one series (the same entries and notifications as one by one).
+ */
 function putMany(
   table: TceTable,
   ioba: bigint,
   count: number,
   tceAt: (i: number) => bigint,
 ): HcallResult {
-  const pm = table.pageMask;
   const pageSize = 1n << BigInt(table.pageShift);
-  let at = ioba & pm;
-  // The answer of a call that writes nothing.
-  let ret: number = H.parameter;
-  for (let i = 0; i < count; i++, at += pageSize) {
-    ret = table.putTce(at, tceAt(i));
-    if (ret !== H.success) return { ret, written: i };
+  const start = ioba & table.pageMask;
+  const first = table.indexOf(start);
+  const room = first < BigInt(table.nbTable) ? table.nbTable - Number(first) : 0;
+  const fit = Math.min(count, room);
+  const tces: bigint[] = [];
+  for (let i = 0; i < fit; i++) tces.push(tceAt(i));
+  let at = start;
+  for (let i = 0; i < fit; ) {
+    const tce = tces[i];
+    let j = i + 1;
+    // Only TCEs within 64 bits join a series (others are stored modulo 2^64, one by one).
+    if ((tce & 3n) !== 0n && tce >= 0n) {
+      let next = tce + pageSize;
+      while (j < fit && tces[j] === next && next <= U64_MAX) {
+        j++;
+        next += pageSize;
+      }
+    }
+    if (j - i === 1) table.putTce(at, tce);
+    else table.putTceSeries(at, tce, j - i, pageSize);
+    at += BigInt(j - i) * pageSize;
+    i = j;
   }
-  return { ret, written: count };
+  // The answer of a call that writes nothing is H_PARAMETER, as is stopping at an entry.
+  return { ret: fit === count && count > 0 ? H.success : H.parameter, written: fit };
 }

@@ -91,7 +91,9 @@ export class TceTable {
   /** How many entries grant some access (costs the runs, not their length). */
   get validEntryCount(): number {
     let n = 0;
-    this.#entries.forEachRun((_, count, tce) => {
+    // Series share their low bits (a step of a page keeps them): one test per series.
+    const step = this.pageShift >= 2 && this.pageShift < 32 ? 2 ** this.pageShift : 0;
+    this.#entries.forEachSeries(step, (_, count, tce) => {
       if ((tce & 3n) !== 0n) n += count;
     });
     return n;
@@ -102,6 +104,20 @@ export class TceTable {
     const out: { index: number; count: number; tce: bigint }[] = [];
     this.#entries.forEachRun((index, count, tce) => {
       out.push({ index, count, tce });
+    });
+    return out;
+  }
+
+  /**
+   * Entries whose TCE grants some access, as series: `count` consecutive entries from `index`, the
+   * k-th holding `tce + k * step` (step 0, or the page size for consecutive pages). Costs the
+   * series, not the entries: a guest mapped one to one is one series per stretch of its RAM.
+   */
+  validSeries(): { index: number; count: number; tce: bigint; step: bigint }[] {
+    const out: { index: number; count: number; tce: bigint; step: bigint }[] = [];
+    const step = this.pageShift >= 2 && this.pageShift < 32 ? 2 ** this.pageShift : 0;
+    this.#entries.forEachSeries(step, (index, count, tce, valueStep) => {
+      if ((tce & 3n) !== 0n) out.push({ index, count, tce, step: count === 1 ? 0n : valueStep });
     });
     return out;
   }
@@ -221,9 +237,7 @@ export class TceTable {
       return { ret: done, written: fit };
     }
     if (fit > this.materialisedEntryLimit) throw this.#limitError(fit, tce);
-    const pageSize = 1n << this.#shift;
-    let at = ioba;
-    for (let i = 0; i < fit; i++, at += pageSize) this.putTce(at, tce);
+    this.putTceSeries(ioba, tce, fit, 0n);
     return { ret: done, written: fit };
   }
 
@@ -301,13 +315,72 @@ export class TceTable {
     });
   }
 
-  /** Replays valid entries in index order, or nothing while a window is being created. */
+  /**
+   * Replays valid entries in index order, or nothing while a window is being created. A notifier
+   * that takes series (VFIO) is given each stretch of consecutive entries mapping consecutive
+   * pages (or one page, a filled range) at once; it hears exactly what one notification per entry
+   * would say.
+   */
   replay(region: IommuRegion, n: IommuNotifier): void {
     if (this.skippingReplay) return;
     const shift = this.#shift;
-    this.#entries.forEach((i) => {
-      const entry = region.translate(BigInt(i) << shift, 0, n.iommuIdx);
-      if (entry.perm !== 0) n.notify(entry);
+    if (n.notifySeries === undefined || this.pageShift >= 32) {
+      this.#entries.forEach((i) => {
+        const entry = region.translate(BigInt(i) << shift, 0, n.iommuIdx);
+        if (entry.perm !== 0) n.notify(entry);
+      });
+      return;
+    }
+    const pm = this.#pageMask;
+    const addrMask = U64_MAX ^ pm;
+    const nb = this.nbTable;
+    this.#entries.forEachSeries(2 ** this.pageShift, (first, count, tce, step) => {
+      if (first >= nb) return;
+      const inWindow = Math.min(count, nb - first);
+      // Each entry of the series is one translate call, as one by one.
+      region.translateCount += inWindow;
+      const perm = Number(tce & 3n) as IommuPermission;
+      if (perm === 0) return;
+      const entry: IommuTlbEntry = {
+        targetAs: this.targetAs,
+        iova: BigInt(first) << shift,
+        translatedAddr: tce & pm,
+        addrMask,
+        perm,
+      };
+      if (inWindow === 1) n.notify(entry);
+      else n.notifySeries!(entry, inWindow, step);
     });
+  }
+
+  /**
+   * `count` H_PUT_TCEs at once: `tce + k * step` into the k-th entry from `ioba` (page aligned,
+   * every entry inside the window; `step` 0 or the page size, the TCEs within 64 bits). When one
+   * notifier takes the series whole (or nobody listens) the entries are written in place and
+   * notified as one series; otherwise each is written and notified in turn, as `putTce` does.
+   */
+  putTceSeries(ioba: bigint, tce: bigint, count: number, step: bigint): void {
+    const perm = Number(tce & 3n) as IommuPermission;
+    const pm = this.pageMask;
+    const iova =
+      this.iovaConvention === "absolute-live" ? ioba & pm : wrap64(ioba - this.busOffset) & pm;
+    const entry: IommuTlbEntry = {
+      targetAs: this.targetAs,
+      iova,
+      translatedAddr: tce & pm,
+      addrMask: U64_MAX ^ pm,
+      perm,
+    };
+    const type = perm ? IommuNotifierFlag.map : IommuNotifierFlag.unmap;
+    const target = count > 1 ? this.iommu.seriesTarget(0, type, entry, count) : undefined;
+    if (target === undefined) {
+      const pageSize = 1n << this.#shift;
+      let at = ioba;
+      let value = tce;
+      for (let k = 0; k < count; k++, at += pageSize, value += step) this.putTce(at, value);
+      return;
+    }
+    this.#entries.setSeries(Number(this.indexOf(ioba)), count, tce, step);
+    if (target) target.notifySeries?.(entry, count, step);
   }
 }

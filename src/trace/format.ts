@@ -64,6 +64,28 @@ export function compileFormat(text: string): TraceFormat {
 
 const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
 const isDigit = (c: number) => c >= 48 && c <= 57;
+const hexDigit = (c: number) => (c <= 57 ? c - 48 : c - 87);
+
+/**
+ * The value of the hexadecimal digits line[from, to): 13 digits (52 bits) at a time in a double,
+ * so that a `bigint` is made from numbers, not from a new string parsed again.
+ */
+function hexValue(line: string, from: number, to: number): bigint {
+  // The first chunk takes the digits beyond a multiple of 13; every later one 13.
+  let end = from + ((to - from) % 13 || 13);
+  let part = 0;
+  let p = from;
+  for (; p < end; p++) part = part * 16 + hexDigit(line.charCodeAt(p));
+  if (p === to) return BigInt(part);
+  let value = BigInt(part);
+  while (p < to) {
+    end = p + 13;
+    part = 0;
+    for (; p < end; p++) part = part * 16 + hexDigit(line.charCodeAt(p));
+    value = (value << 52n) | BigInt(part);
+  }
+  return value;
+}
 
 /**
  * Reads `line` from `start` against the format. Returns the values, or what was expected at the
@@ -91,7 +113,7 @@ export function matchFormat(
         const digits = p - from;
         if (digits === 0 || digits > piece.bits / 4)
           return { expected: `a ${piece.bits}-bit hexadecimal number`, at: from };
-        values.push(BigInt(`0x${line.slice(from, p)}`));
+        values.push(hexValue(line, from, p));
         break;
       }
       case "dec":
@@ -104,6 +126,17 @@ export function matchFormat(
             expected: `a ${piece.conv === "dec" ? "signed" : "unsigned"} decimal number`,
             at: from,
           };
+        if (p - digitsFrom <= 15) {
+          // Exact in a double: no string to parse, no bigint compares.
+          let magnitude = 0;
+          for (let q = digitsFrom; q < p; q++) magnitude = magnitude * 10 + line.charCodeAt(q) - 48;
+          const v = p > digitsFrom && from !== digitsFrom ? -magnitude : magnitude;
+          const limit = 2 ** piece.bits;
+          const ok = piece.conv === "dec" ? v >= -limit / 2 && v < limit / 2 : v < limit;
+          if (!ok) return { expected: `a ${piece.bits}-bit decimal number`, at: from };
+          values.push(BigInt(v));
+          break;
+        }
         const v = BigInt(line.slice(from, p));
         const limit = 1n << BigInt(piece.bits);
         const ok = piece.conv === "dec" ? v >= -(limit >> 1n) && v < limit >> 1n : v < limit;
@@ -122,7 +155,7 @@ export function matchFormat(
         const digitsFrom = p;
         while (p < line.length && isHex(line.charCodeAt(p))) p++;
         if (p === digitsFrom || p - digitsFrom > 16) return { expected: "a pointer", at: from };
-        values.push(BigInt(`0x${line.slice(digitsFrom, p)}`));
+        values.push(hexValue(line, digitsFrom, p));
         break;
       }
       case "str": {

@@ -14,6 +14,18 @@ const isNameChar = (c: number) =>
   (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
+/** Whether a line is empty or only white space (as `trim() === ""`, without a copy). */
+function isBlank(line: string): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    // trim()'s white space: ASCII blanks, NBSP, BOM and the other Unicode spaces.
+    if (!(c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0xfeff || c > 0x1000))
+      return false;
+    if (c > 0x1000 && line[i].trim() !== "") return false;
+  }
+  return true;
+}
+
 /** Where the event name starts: after an optional `PID@SECONDS.MICROS:` prefix. */
 function nameStart(line: string): number {
   let p = 0;
@@ -70,7 +82,7 @@ export class TraceReader {
   #line(raw: string): void {
     const n = ++this.lines;
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    if (line.trim() === "") return;
+    if (isBlank(line)) return;
     let start: number;
     try {
       start = nameStart(line);

@@ -47,6 +47,8 @@ export interface VfioContext {
   abort(message: string): void;
   /** A trace event, in the spirit of QEMU's trace points. */
   trace?(event: string, fields: Record<string, unknown>): void;
+  /** Whether `trace` records anything now (without it, a present `trace` is taken to). */
+  traced?(): boolean;
   /** Told every `WORK_TICK` notifications, so that a long step can show progress. */
   work?(): void;
 }
@@ -406,6 +408,7 @@ export class VfioContainer {
           end: legacy ? U64 : s.offsetWithinRegion + s.size - 1n,
           iommuIdx: 0,
           notify: (entry) => this.#mapNotify(giommu, entry),
+          notifySeries: (entry, count, step) => this.#mapNotifySeries(giommu, entry, count, step),
         },
       };
       try {
@@ -550,12 +553,75 @@ export class VfioContainer {
     return ret;
   }
 
-  /** QEMU's `vfio_iommu_map_notify`: guest IOMMU events become host MAP_DMA / UNMAP_DMA. */
-  #mapNotify(g: GuestIommu, entry: IommuTlbEntry): void {
-    if (--this.#untilWork === 0) {
-      this.#untilWork = WORK_TICK;
+  /** Counts `n` notifications towards the next `work` calls. */
+  #tick(n: number): void {
+    this.#untilWork -= n;
+    while (this.#untilWork <= 0) {
+      this.#untilWork += WORK_TICK;
       this.ctx.work?.();
     }
+  }
+
+  /**
+   * `count` notifications of consecutive pages at once (see `IommuNotifier.notifySeries`): each
+   * stretch that lands in one RAM section is mapped by the host as one series of MAP_DMA calls
+   * when the host can take it whole; everything else (traces, unmaps, errors, a host that cannot)
+   * goes one notification at a time, so every effect is what `count` calls of `#mapNotify` make.
+   */
+  #mapNotifySeries(g: GuestIommu, entry: IommuTlbEntry, count: number, step: bigint): void {
+    const size = entry.addrMask + 1n;
+    const kernel = this.kernel as Partial<SpaprTceContainer>;
+    const memory = this.ctx.memory;
+    const bulk =
+      count > 1 &&
+      (this.ctx.trace === undefined || this.ctx.traced?.() === false) &&
+      this.kernel.io.takesSeries &&
+      entry.perm !== 0 &&
+      entry.targetAs === memory &&
+      kernel.mapDmaSeries !== undefined &&
+      (step === 0n || step === size);
+    const one = (k: number) =>
+      this.#mapNotify(
+        g,
+        k === 0
+          ? entry
+          : {
+              ...entry,
+              iova: entry.iova + BigInt(k) * size,
+              translatedAddr: entry.translatedAddr + BigInt(k) * step,
+            },
+      );
+    if (!bulk) {
+      for (let k = 0; k < count; k++) one(k);
+      return;
+    }
+    const writable = (entry.perm & 2) !== 0;
+    let k = 0;
+    while (k < count) {
+      const left = count - k;
+      const from = entry.translatedAddr + BigInt(k) * step;
+      // Where the stretch lands: one RAM range of system memory, no IOMMU on the way.
+      const t = memory.translate(from, step === 0n ? size : BigInt(left) * size, writable);
+      const fits =
+        t.mr?.isRam === true && t.addressSpace === memory && t.pageMask === U64 && t.plen >= size;
+      const pages = !fits ? 0 : step === 0n ? left : Math.min(left, Number(t.plen / size));
+      let done = 0;
+      if (pages > 1) {
+        const vaddr = (this.ctx.hvaOf(t.mr!) ?? 0n) + t.xlat;
+        const readonly = !writable || t.mr!.readonly;
+        const iova = entry.iova + g.iommuOffset + BigInt(k) * size;
+        done = kernel.mapDmaSeries!(iova, size, vaddr, step, pages, true, !readonly);
+      }
+      if (done > 0) {
+        this.#tick(done);
+        k += done;
+      } else one(k++);
+    }
+  }
+
+  /** QEMU's `vfio_iommu_map_notify`: guest IOMMU events become host MAP_DMA / UNMAP_DMA. */
+  #mapNotify(g: GuestIommu, entry: IommuTlbEntry): void {
+    this.#tick(1);
     const iova = entry.iova + g.iommuOffset;
     const size = entry.addrMask + 1n;
     this.ctx.trace?.("vfio_iommu_map_notify", {

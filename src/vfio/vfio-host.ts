@@ -95,6 +95,7 @@ export class VfioHost {
       report: (m) => this.#reports.push(m),
       abort: (m) => this.events.aborts.push(m),
       trace: (event, fields) => this.onTrace?.(event, fields),
+      traced: () => this.onTrace !== undefined,
       work: () => this.onWork?.(),
     };
   }

@@ -102,3 +102,52 @@ test("the log matches a plain array over random calls", () => {
     { seed: 20261128, numRuns: 200 },
   );
 });
+
+test("a series of calls in the log reads back as the calls one by one, between single calls", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.constantFrom("MAP_DMA", "UNMAP_DMA"),
+          fc.record(
+            {
+              iova: fc.bigInt({ min: 0n, max: 1n << 62n }),
+              size: fc.constantFrom(0x1000n, 0x10000n),
+              vaddr: fc.oneof(fc.bigInt({ min: 0n, max: 1n << 62n }), fc.string()),
+              flags: fc.integer({ min: 0, max: 3 }),
+            },
+            { noNullPrototype: true },
+          ),
+          fc.integer({ min: -30, max: 1 }),
+          // 1: a single call; more: a series whose iova (and vaddr, or not) advance.
+          fc.oneof(fc.constant(1), fc.integer({ min: 0, max: 40 })),
+          fc.boolean(),
+        ),
+        { maxLength: 60 },
+      ),
+      (calls) => {
+        const io = new IoctlBoundary();
+        const want: unknown[] = [];
+        for (const [name, args, ret, count, sameVaddr] of calls) {
+          const steps = { iova: args.size, vaddr: sameVaddr ? 0n : args.size };
+          const expanded = Array.from({ length: count }, (_, k) => ({
+            ...args,
+            iova: args.iova + BigInt(k) * args.size,
+            vaddr:
+              typeof args.vaddr === "bigint" ? args.vaddr + BigInt(k) * steps.vaddr : args.vaddr,
+          }));
+          if (count === 1) io.call(name, args, () => ret);
+          else if (typeof args.vaddr === "string")
+            for (const a of expanded) io.call(name, a, () => ret);
+          else io.recordSeries(name, args, ret, count, steps);
+          for (const a of expanded) want.push({ seq: want.length, ioctl: name, args: a, ret });
+        }
+        assert.equal(io.log.length, want.length, "every call of a series is counted");
+        assert.deepEqual(io.log.slice(), want);
+        assert.deepEqual([...io.log], want);
+        if (want.length > 0) assert.deepEqual(io.log.at(-1), want.at(-1));
+      },
+    ),
+    { seed: 20261128, numRuns: 200 },
+  );
+});

@@ -8,6 +8,7 @@ type Op =
   | { kind: "set"; index: number; value: bigint }
   | { kind: "clearRange"; first: number; count: number }
   | { kind: "fill"; first: number; count: number; value: bigint }
+  | { kind: "series"; first: number; count: number; value: bigint; step: bigint }
   | { kind: "clear" };
 
 // Indexes that cluster in a few leaves, spread over 2^32 entries (the largest TCE window) and
@@ -48,8 +49,25 @@ const op = (index: fc.Arbitrary<number>, setWeight: number): fc.Arbitrary<Op> =>
         value,
       }),
     },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant("series" as const),
+        first: index,
+        count: fc.integer({ min: 0, max: 1500 }),
+        // Below 2^63, so that 1500 steps of up to 2^31 stay within 64 bits; words that carry.
+        value: fc.oneof(
+          fc.bigInt({ min: 0n, max: (1n << 63n) - 1n }),
+          fc.constantFrom(0xfffe0003n, 0xffffffff_fff00003n - (1n << 63n), 0n, 3n),
+        ),
+        step: fc.constantFrom(0n, 1n, 4096n, 65536n, 1n << 31n),
+      }),
+    },
     { weight: 1, arbitrary: fc.constant({ kind: "clear" as const }) },
   );
+
+/** A step for series walks and drops (0: per entry / equal runs only). */
+const stepOf = (ops: readonly Op[]) => [0, 1, 4096, 65536][ops.length % 4];
 
 // Crowded runs mostly set entries, or no leaf would ever fill between two clears.
 for (const [name, index, setWeight, maxLength] of [
@@ -69,14 +87,26 @@ for (const [name, index, setWeight, maxLength] of [
             else model.set(o.index, v);
           } else if (o.kind === "clearRange") {
             const dropped: [number, bigint][] = [];
-            table.clearRange(o.first, o.count, (i, v, n) => {
-              for (let k = 0; k < n; k++) dropped.push([i + k, v]);
-            });
+            table.clearRange(
+              o.first,
+              o.count,
+              (i, v, n, step) => {
+                for (let k = 0; k < n; k++) dropped.push([i + k, v + BigInt(k) * step]);
+              },
+              stepOf(ops),
+            );
             const want = [...model]
               .filter(([i]) => i >= o.first && i < o.first + o.count)
               .sort((a, b) => a[0] - b[0]);
             assert.deepEqual(dropped, want, "clearRange tells of each entry it drops, in order");
             for (const [i] of want) model.delete(i);
+          } else if (o.kind === "series") {
+            table.setSeries(o.first, o.count, o.value, o.step);
+            for (let k = 0; k < o.count; k++) {
+              const v = o.value + BigInt(k) * o.step;
+              if (v === 0n) model.delete(o.first + k);
+              else model.set(o.first + k, v);
+            }
           } else if (o.kind === "fill") {
             const v = BigInt.asUintN(64, o.value);
             table.fillRange(o.first, o.count, o.value);
@@ -103,6 +133,20 @@ for (const [name, index, setWeight, maxLength] of [
           for (let k = 0; k < count; k++) runs.push([first + k, v]);
         });
         assert.deepEqual(runs, walked, "runs cover exactly the entries, in order");
+        for (const walkStep of [1, 4096, 65536, 2 ** 31]) {
+          const series: [number, bigint][] = [];
+          let ends = -1;
+          let after: bigint | undefined;
+          table.forEachSeries(walkStep, (first, count, v, step) => {
+            assert.ok(first >= ends, "series come in order and do not overlap");
+            // Entries of leaves (step non-zero) are gathered into the longest series.
+            if (step !== 0n && first === ends) assert.notEqual(v, after, "series are maximal");
+            ends = first + count;
+            after = step === 0n ? undefined : v + BigInt(count) * step;
+            for (let k = 0; k < count; k++) series.push([first + k, v + BigInt(k) * step]);
+          });
+          assert.deepEqual(series, walked, "series cover exactly the entries, in order");
+        }
         for (const [i, v] of model) {
           assert.equal(table.get(i), v);
           assert.ok(table.has(i));

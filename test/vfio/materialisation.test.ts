@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { loadScenario } from "../../src/scenario/load.ts";
 import { runScenario } from "../../src/scenario/run.ts";
 
-const scenario = (npages: number) =>
+const scenario = (npages: number, windowShift = 38) =>
   loadScenario(
     `name: stuff with vfio
 machine:
@@ -19,7 +19,7 @@ steps:
   - rtas: ibm,create-pe-dma-window
     phb: 0
     page_shift: 16
-    window_shift: 38
+    window_shift: ${windowShift}
   - hcall: H_STUFF_TCE
     args: { liobn: 0x80000001, ioba: 0x800000000000000, tce_value: 0x3, npages: ${npages} }
   - device_del: { id: hd0 }
@@ -30,18 +30,18 @@ steps:
     "stuff.yaml",
   );
 
-test("2^22 pages stuffed under VFIO are refused at the default limit, saying what QEMU would do", () => {
-  const { report, machine } = runScenario(scenario(2 ** 22));
+test("2^25 pages stuffed under VFIO are refused at the default limit, saying what QEMU would do", () => {
+  const { report, machine } = runScenario(scenario(2 ** 25, 41));
   const [, stuff, , unobserved, plug] = report.steps;
   assert.match(
     stuff.error ?? "",
-    /^H_STUFF_TCE of 4194304 entries .* makes 4194304 VFIO_IOMMU_MAP_DMA ioctls, one per 64 KiB page.* at most 1048576 entries per step .*Nothing was changed\.$/,
+    /^H_STUFF_TCE of 33554432 entries .* makes 33554432 VFIO_IOMMU_MAP_DMA ioctls, one per 64 KiB page.* at most 16777216 entries per step .*Nothing was changed\.$/,
   );
   // With no VFIO listening, the same call fills the window at once.
   assert.equal(unobserved.result.ret, "H_SUCCESS");
-  assert.match(plug.error ?? "", /attaching replays 4194304 valid TCEs .*Nothing was changed/);
+  assert.match(plug.error ?? "", /attaching replays 33554432 valid TCEs .*Nothing was changed/);
   assert.equal(machine.assigned.size, 0);
-  assert.equal(machine.findTable(0x80000001n)!.validEntryCount, 2 ** 22);
+  assert.equal(machine.findTable(0x80000001n)!.validEntryCount, 2 ** 25);
 });
 
 test("under the limit the same steps mirror every entry and the invariants hold", () => {
