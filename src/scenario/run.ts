@@ -194,13 +194,19 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       const ioctlCount = vfio.io.log.length - before.ioctls;
       if (ioctlCount > 0) {
         // The 2016 replay repeats each large TCE once per 4 KiB step: repeats are folded first.
+        // Formatting stops once the shown lines are settled: a 2^24-entry hot-plug must not build
+        // 2^24 strings. Calls never formatted are counted one line each (unfolded).
         const folder = new RepeatFolder();
-        for (let i = before.ioctls; i < vfio.io.log.length; i++)
+        const end = vfio.io.log.length;
+        let i = before.ioctls;
+        for (; i < end && folder.lines.length <= LOG_LIMIT + 8; i++)
           folder.push(formatIoctl(vfio.io.log.at(i)!));
         folder.break();
         const lines = folder.lines;
+        const unformatted = end - i;
         extra.ioctls = lines.length > LOG_LIMIT ? lines.slice(0, LOG_LIMIT) : lines;
-        if (lines.length > LOG_LIMIT) extra.ioctls_omitted = lines.length - LOG_LIMIT;
+        const omitted = Math.max(0, lines.length - LOG_LIMIT) + unformatted;
+        if (omitted > 0) extra.ioctls_omitted = omitted;
       }
       vfio.breakReports();
       const logCount = vfio.events.reports.length - before.reports;
