@@ -15,6 +15,8 @@ import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
 import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
+import { VIRTIO_IOMMU_PCI, VIRTIO_IOMMU_RESV_MEM_T } from "../virtio-iommu/constants.ts";
+import { VirtioIommu } from "../virtio-iommu/virtio-iommu.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
 import { type PciBus, PciDevice, type PciFunctionSpec } from "./pci-device.ts";
@@ -111,6 +113,8 @@ export class Q35Machine {
   readonly devices = new Map<string, PciDevice<Q35Bus>>();
   readonly intelIommu: IntelIommu | undefined;
   readonly amdIommu: AmdIommu | undefined;
+  /** The `virtio-iommu-pci` device's IOMMU, once plugged. */
+  virtioIommu: VirtioIommu | undefined;
   /** The VFIO host, when the machine has one. */
   readonly vfio: VfioHost | undefined;
   /** Assigned devices by id: host address and container. */
@@ -264,6 +268,8 @@ export class Q35Machine {
       const f = this.functions.get(devfn)!;
       f.initBusMaster(this.#dmaRoot(devfn));
     }
+    // PHASE_MACHINE_READY follows the machine-done notifiers: virtio-iommu's mask is frozen.
+    if (this.virtioIommu) this.virtioIommu.machineReady = true;
     this.reset();
   }
 
@@ -277,6 +283,9 @@ export class Q35Machine {
     this.memory.transaction(() => {
       for (const f of this.functions.values()) f.reset();
       this.intelIommu?.reset();
+      // qemu_register_reset's handler (config.bypass back to boot-bypass), then the virtio reset.
+      this.virtioIommu?.systemReset();
+      this.virtioIommu?.deviceReset();
     });
   }
 
@@ -303,6 +312,7 @@ export class Q35Machine {
   /** Plugs a PCI function (cold before the machine is ready, hot after). */
   plug(spec: Q35DeviceSpec): PciDevice<Q35Bus> {
     if (spec.driver === "vfio-pci") return this.#plugVfio(spec);
+    if (spec.driver === "virtio-iommu-pci") return this.#plugVirtioIommu(spec);
     const build = Q35_DRIVERS[spec.driver];
     if (!build) throw new Q35DeviceError(`'${spec.driver}' is not a valid device model name`);
     const { devfn, owner } = this.#claim(spec);
@@ -350,11 +360,15 @@ export class Q35Machine {
       express: true,
     };
     const device = new PciDevice<Q35Bus>(this.memory, this.bus, devfn, fn, owner);
+    // vfio_realize asks for the function's address space at once: behind virtio-iommu that
+    // creates its region before those of functions initialised at machine-ready.
     const dmaAs = this.intelIommu
       ? this.intelIommu.addressSpaceOf(0, devfn).as
       : this.amdIommu
         ? this.amdIommu.addressSpaceOf(0, devfn).as
-        : this.memoryAs;
+        : this.virtioIommu
+          ? this.virtioIommu.addressSpaceOf(0, devfn).as
+          : this.memoryAs;
     let container: VfioContainer;
     try {
       container = vfio.attach(host, dmaAs);
@@ -369,6 +383,50 @@ export class Q35Machine {
     this.bus.functions.set(devfn, device);
     this.devices.set(id, device);
     if (this.#machineReady) device.initBusMaster(this.#dmaRoot(devfn));
+    return device;
+  }
+
+  /**
+   * `virtio-iommu-pci`: a PCI function whose realize makes the virtio-iommu the IOMMU of
+   * `pcie.0`. q35's pre-plug hook refuses a second vIOMMU and sets the reserved regions to the
+   * MSI window 0xfee00000-0xfeefffff (a `len-reserved-regions` of the user's clashes with it).
+   */
+  #plugVirtioIommu(spec: Q35DeviceSpec): PciDevice<Q35Bus> {
+    if (this.#machineReady) {
+      throw new Q35DeviceError("Device 'virtio-iommu-pci' does not support hotplugging");
+    }
+    if (this.intelIommu || this.amdIommu || this.virtioIommu) {
+      throw new Q35DeviceError("QEMU does not support multiple vIOMMUs for x86 yet.");
+    }
+    const props = { ...(spec.properties ?? {}) };
+    let bootBypass = true;
+    for (const [k, v] of Object.entries(props)) {
+      if (k === "boot-bypass") {
+        const b = parseBool(v);
+        if (b === undefined) {
+          throw new Q35DeviceError(`Parameter 'boot-bypass' expects 'on' or 'off'`);
+        }
+        bootBypass = b;
+      } else if (k === "len-reserved-regions") {
+        throw new Q35DeviceError("array size property len-reserved-regions may only be set once");
+      } else if (!k.startsWith("reserved-regions[")) {
+        throw new Q35DeviceError(`virtio-iommu-pci property '${k}' is not modelled`);
+      }
+    }
+    const { devfn, owner } = this.#claim(spec);
+    const backendOwner: QomObjectRef = {
+      kind: "dev",
+      key: "path",
+      value: `${owner.key === "id" ? `/machine/peripheral/${owner.value}` : owner.value}/virtio-backend`,
+    };
+    this.virtioIommu = new VirtioIommu(this.memory, this.memoryAs, this.sysmem, backendOwner, {
+      bootBypass,
+      reservedRegions: [{ low: 0xfee00000n, high: 0xfeefffffn, type: VIRTIO_IOMMU_RESV_MEM_T.MSI }],
+      onAbort: (message) => this.abort(message),
+    });
+    const fn: PciFunctionSpec = { typeName: "virtio-iommu-pci", ...VIRTIO_IOMMU_PCI, bars: [] };
+    const device = this.#addFunction(devfn, fn, owner);
+    this.devices.set(spec.id ?? `${spec.driver}#${this.devices.size}`, device);
     return device;
   }
 
@@ -425,6 +483,7 @@ export class Q35Machine {
   #dmaRoot(devfn: number): MemoryRegion {
     if (this.intelIommu) return this.intelIommu.deviceRoot(0, devfn);
     if (this.amdIommu) return this.amdIommu.deviceRoot(0, devfn);
+    if (this.virtioIommu) return this.virtioIommu.deviceRoot(0, devfn);
     return this.sysmem;
   }
 
@@ -660,4 +719,11 @@ function amdviPciSpec(): PciFunctionSpec {
 /** An ICH9 function whose only part on the DMA path is its bus-master address space. */
 function ich9Function(typeName: string, deviceId: number, classCode: number): PciFunctionSpec {
   return { typeName, vendorId: 0x8086, deviceId, classCode, revision: 2, bars: [] };
+}
+
+/** QEMU's boolean property words. */
+function parseBool(v: string): boolean | undefined {
+  if (["on", "yes", "true", "y"].includes(v)) return true;
+  if (["off", "no", "false", "n"].includes(v)) return false;
+  return undefined;
 }

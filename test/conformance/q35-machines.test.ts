@@ -45,8 +45,6 @@ const EXPECTED_UNSUPPORTED: Record<string, RegExp> = {
   // Block devices (an NVMe or AHCI disk's -drive) are not modelled.
   "x86_64-q35-intel-iommu-cm": /option -drive is not modelled/,
   "x86_64-q35-root-ports-hotplug": /option -drive is not modelled/,
-  // virtio-iommu is not modelled yet.
-  "x86_64-q35-virtio-iommu": /'virtio-iommu-pci' is not a valid device model name/,
 };
 
 const DUMPS: readonly [string, MtreeOptions][] = [
