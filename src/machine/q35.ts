@@ -122,6 +122,8 @@ export class Q35Machine {
     string,
     { readonly host: string; readonly container: VfioContainer }
   >();
+  /** QEMU's error_report and warn_report lines from device models (virtio-iommu). */
+  readonly reports: string[] = [];
   /** Set when QEMU would have aborted (`hw_error`): the message QEMU prints. */
   aborted: string | undefined;
   /** Pending device timers, run by `runTimers` (time passes between guest actions). */
@@ -423,6 +425,7 @@ export class Q35Machine {
       bootBypass,
       reservedRegions: [{ low: 0xfee00000n, high: 0xfeefffffn, type: VIRTIO_IOMMU_RESV_MEM_T.MSI }],
       onAbort: (message) => this.abort(message),
+      onReport: (message) => this.reports.push(message),
     });
     const fn: PciFunctionSpec = { typeName: "virtio-iommu-pci", ...VIRTIO_IOMMU_PCI, bars: [] };
     const device = this.#addFunction(devfn, fn, owner);

@@ -173,6 +173,8 @@ export class VirtioIommu {
   readonly devices = new Map<number, VirtioIommuDevice>();
   /** Faults written to the event queue, oldest first. */
   readonly faults: VirtioIommuFault[] = [];
+  /** Hears QEMU's `virtio_iommu_*` trace events (settable after construction). */
+  onTrace: VirtioIommuOptions["onTrace"];
   /** Set once the machine is ready: the page-size mask can no longer change. */
   machineReady = false;
   readonly #system: MemorySystem;
@@ -195,6 +197,7 @@ export class VirtioIommu {
     this.#sysmem = sysmem;
     this.#owner = owner;
     this.#options = options;
+    this.onTrace = options.onTrace;
     this.bootBypass = options.bootBypass ?? true;
     this.reservedRegions = options.reservedRegions ?? [];
     const page = options.targetPageSize ?? 0x1000n;
@@ -734,7 +737,7 @@ export class VirtioIommu {
   }
 
   #trace(event: string, fields: Readonly<Record<string, bigint | number | string>>): void {
-    this.#options.onTrace?.(event, fields);
+    this.onTrace?.(event, fields);
   }
 }
 
