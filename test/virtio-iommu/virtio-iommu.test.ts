@@ -12,6 +12,7 @@ import { IommuNotifierFlag } from "../../src/iommu/notifier.ts";
 import { Q35Machine } from "../../src/machine/q35.ts";
 import type { IommuTlbEntry } from "../../src/memory/iommu-types.ts";
 import { formatMtree } from "../../src/memory/mtree/print.ts";
+import { QtestSession } from "../../src/qtest/protocol.ts";
 import {
   VIRTIO_IOMMU_S as S,
   VIRTIO_IOMMU_FAULT_F,
@@ -360,5 +361,45 @@ describe("notifications, replay and the page-size mask", () => {
     );
     assert.equal(vi.setPageSizeMask(name, 0x1000n), undefined, "same granule: accepted");
     assert.equal(vi.config.pageSizeMask, 0x40201000n);
+  });
+});
+
+describe("an emulated device's DMA through virtio-iommu", () => {
+  test("edu's DMA engine copies through the guest's mappings and faults outside them", () => {
+    const { m, vi } = machine();
+    const s = new QtestSession(m);
+    const run = (...lines: string[]) => {
+      for (const l of lines) assert.deepEqual(s.execute(l), { reply: "OK" }, l);
+    };
+    // edu at 00:02.0: BAR0 at 0xfe000000, memory decoding and bus mastering on.
+    run(
+      "outl 0xcf8 0x80001010",
+      "outl 0xcfc 0xfe000000",
+      "outl 0xcf8 0x80001004",
+      "outw 0xcfc 0x6",
+    );
+    m.cpuMemory.write(0x300000n, Uint8Array.of(0xde, 0xad, 0xbe, 0xef));
+    vi.attach(1, EDU);
+    vi.map(1, 0x1000n, 0x1fffn, 0x300000n, 1);
+    vi.map(1, 0x2000n, 0x2fffn, 0x310000n, 2);
+    // RAM -> edu buffer from IOVA 0x1000, then edu buffer -> RAM at IOVA 0x2000.
+    run("writeq 0xfe000080 0x1000", "writeq 0xfe000088 0x40000", "writeq 0xfe000090 0x4");
+    run("writeq 0xfe000098 0x1");
+    s.passTime();
+    run("writeq 0xfe000080 0x40000", "writeq 0xfe000088 0x2000", "writeq 0xfe000098 0x3");
+    s.passTime();
+    assert.deepEqual(m.cpuMemory.read(0x310000n, 4).data, Uint8Array.of(0xde, 0xad, 0xbe, 0xef));
+    assert.deepEqual(vi.faults, []);
+    // A write through the read-only mapping: refused, a MAPPING fault with the WRITE flag.
+    run("writeq 0xfe000088 0x1000", "writeq 0xfe000098 0x3");
+    s.passTime();
+    assert.deepEqual(vi.faults, [
+      {
+        reason: VIRTIO_IOMMU_FAULT_R.MAPPING,
+        flags: VIRTIO_IOMMU_FAULT_F.WRITE | VIRTIO_IOMMU_FAULT_F.ADDRESS,
+        endpoint: EDU,
+        address: 0x1000n,
+      },
+    ]);
   });
 });
