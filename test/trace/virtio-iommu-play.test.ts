@@ -12,9 +12,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Q35Machine } from "../../src/machine/q35.ts";
+import { formatMtree } from "../../src/memory/mtree/print.ts";
 import { TRACE_EVENTS } from "../../src/trace/events.ts";
 import { TraceReader } from "../../src/trace/reader.ts";
 import { playVirtioIommuLog } from "../../src/trace/virtio-iommu-play.ts";
+import { mtreeBlocks } from "../conformance/blocks.ts";
 
 const dir = join(import.meta.dirname, "data", "x86-virtio-iommu");
 const log = readFileSync(join(dir, "trace.log"), "utf8");
@@ -132,4 +134,22 @@ test("a translation QEMU sent elsewhere, or an UNMAP that removed something else
     play2.differences[0].model,
     /^virtio_iommu_unmap_done domain=2 virt_start=0xffffd000/,
   );
+});
+
+test("each function's address space is QEMU's before the driver loads and after the log is played", () => {
+  const virtioBlocks = (text: string) =>
+    mtreeBlocks(text)
+      .filter((b) => b.startsWith("address-space: virtio-iommu-device\n"))
+      .sort();
+  const m = recordedMachine();
+  const read = (f: string) => readFileSync(join(dir, f), "utf8");
+  assert.deepEqual(
+    virtioBlocks(formatMtree(m.memory, {})),
+    virtioBlocks(read("mtree-pre-modules.txt")),
+  );
+  playVirtioIommuLog(log, m);
+  const after = virtioBlocks(formatMtree(m.memory, {}));
+  assert.deepEqual(after, virtioBlocks(read("mtree.txt")));
+  // The attached ones (host bridge, e1000e, NVMe) now show their IOMMU region.
+  assert.equal(after.filter((b) => !b.includes("alias system")).length, 3);
 });
