@@ -53,6 +53,8 @@ export const StepReportSchema = z
       "expect_mtree",
       "ioctl",
       "reset",
+      "qtest",
+      "vtd",
     ]),
     name: z.string().describe("the call or action, e.g. `ibm,create-pe-dma-window`, `H_PUT_TCE`"),
     outcome: z
