@@ -40,6 +40,12 @@ export interface IommuModel {
    * the error text of a refusal. Models without it accept any mask.
    */
   setPageSizeMask?(mask: bigint): string | undefined;
+  /**
+   * Every valid translation now, read from the guest's tables without touching the model's
+   * caches or what its notifiers were told (for invariant checks and reports). Models without
+   * it are read through `replay`, which must then have no side effects.
+   */
+  mappings?(visit: (entry: IommuTlbEntry) => void): void;
   /** The IOMMU index for a transaction's attributes; default 0. */
   attrsToIndex?(attrs: MemTxAttrs): number;
   /** How many IOMMU indexes exist; default 1. */

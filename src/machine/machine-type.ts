@@ -45,3 +45,58 @@ export function pseriesCompat(machineType: string): PseriesCompat | undefined {
     xive: at >= 401,
   };
 }
+
+/**
+ * The q35 machine types QEMU 7.2 accepts (`qemu-system-x86_64 -M help`): `q35` is an alias of
+ * `pc-q35-7.2`.
+ */
+export const Q35_MACHINE_TYPES = [
+  "q35",
+  ...[
+    "2.4",
+    "2.5",
+    "2.6",
+    "2.7",
+    "2.8",
+    "2.9",
+    "2.10",
+    "2.11",
+    "2.12",
+    "3.0",
+    "3.1",
+    "4.0",
+    "4.0.1",
+    "4.1",
+    "4.2",
+    "5.0",
+    "5.1",
+    "5.2",
+    "6.0",
+    "6.1",
+    "6.2",
+    "7.0",
+    "7.1",
+    "7.2",
+  ].map((v) => `pc-q35-${v}`),
+] as const;
+
+/** What an older q35 machine type changes on the modelled DMA path. */
+export interface Q35Compat {
+  /** "7.2" for `q35` itself. */
+  readonly version: string;
+  /** intel-iommu defaults that differ by machine type (compat properties). */
+  readonly intelIommu: { readonly dmaDrain: boolean; readonly passThrough: boolean };
+}
+
+/**
+ * The compat defaults of `q35` or `pc-q35-X.Y`; undefined for a type QEMU 7.2 does not know.
+ * intel-iommu's `dma-drain` is off up to 3.1 (pc_compat_3_1) and `pt` off up to 2.9
+ * (hw_compat_2_9); other compat properties of these types concern nothing iova models.
+ */
+export function q35Compat(machineType: string): Q35Compat | undefined {
+  if (!(Q35_MACHINE_TYPES as readonly string[]).includes(machineType)) return undefined;
+  const version = machineType === "q35" ? "7.2" : machineType.slice("pc-q35-".length);
+  const [major, minor] = version.split(".").map(Number);
+  const at = major * 100 + minor;
+  return { version, intelIommu: { dmaDrain: at > 301, passThrough: at > 209 } };
+}

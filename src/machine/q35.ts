@@ -434,6 +434,25 @@ export class Q35Machine {
   }
 
   /**
+   * Unplugs a `-device` function by id (QEMU's device_del, completed): an assigned one leaves its
+   * container first (VFIO's listener unmaps what it mirrored). The function's VT-d address space
+   * stays, as QEMU keeps it.
+   */
+  unplug(id: string): void {
+    const device = this.devices.get(id);
+    if (!device) throw new Q35DeviceError(`Device '${id}' not found`);
+    const assigned = this.assigned.get(id);
+    if (assigned) {
+      this.vfio?.detach(assigned.host);
+      this.assigned.delete(id);
+    }
+    device.unrealize();
+    this.functions.delete(device.devfn);
+    this.bus.functions.delete(device.devfn);
+    this.devices.delete(id);
+  }
+
+  /**
    * Where QEMU's RAM blocks sit in its own address space: guest RAM, then the BIOS and option
    * ROM, which VFIO maps too. (An assigned device's DMA into the ROMs is read back as if from
    * RAM: `VfioHost.gpaOf` knows one block per guest-physical range.)

@@ -20,6 +20,7 @@ import {
   type Scenario,
   STEP_KEYS,
   STEP_KINDS,
+  STEP_MACHINES,
   STEP_SCHEMAS,
   type Step,
   scenarioHead,
@@ -532,7 +533,14 @@ function finish(
     }
     live.add(d.id);
   });
+  const family = head.machine.family;
   steps.forEach((s, i) => {
+    if (!STEP_MACHINES[s.kind].includes(family))
+      loader.failAt(
+        offsets[i],
+        `a ${s.kind} step is for ${STEP_MACHINES[s.kind].join(" and ")} machines, not ${head.machine.machineType}`,
+        "machine-devices",
+      );
     const known = (id: string) => {
       if (!live.has(id))
         loader.failAt(
@@ -548,7 +556,15 @@ function finish(
       known(s.id);
       live.delete(s.id);
     } else if (s.kind === "dma") known(s.device);
-    else if (s.kind === "rtas" && s.friendly?.target && "device" in s.friendly.target)
+    else if (s.kind === "virtio_iommu") {
+      // An endpoint is a device id unless it is a PCI address (BB:DD.F).
+      const r = s.request;
+      if ("endpoint" in r && !/^[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}\.[0-7]$/.test(r.endpoint))
+        known(r.endpoint);
+    } else if (s.kind === "vtd") {
+      known(s.device);
+      if (s.action === "attach") known(s.domainOf);
+    } else if (s.kind === "rtas" && s.friendly?.target && "device" in s.friendly.target)
       known(s.friendly.target.device);
   });
   const { steps: _steps, ...rest } = head;

@@ -53,6 +53,9 @@ export const StepReportSchema = z
       "expect_mtree",
       "ioctl",
       "reset",
+      "qtest",
+      "vtd",
+      "virtio_iommu",
     ]),
     name: z.string().describe("the call or action, e.g. `ibm,create-pe-dma-window`, `H_PUT_TCE`"),
     outcome: z

@@ -69,7 +69,7 @@ export function runVirtioIommuRequest(
   r: VirtioIommuRequest,
 ): VirtioIommuOutcome {
   const vi = machine.virtioIommu;
-  const name = `virtio-iommu ${r.op.toUpperCase()}`;
+  const name = `${r.op.toUpperCase()} ${"endpoint" in r ? r.endpoint : `domain ${r.domain}`}`;
   if (!vi) return { name, result: {}, error: "the machine has no virtio-iommu-pci" };
   const endpoint = "endpoint" in r ? endpointOf(machine, r.endpoint) : 0;
   if (typeof endpoint === "string") return { name, result: {}, error: endpoint };

@@ -267,6 +267,16 @@ export class VirtioIommu {
           }
         },
         setPageSizeMask: (mask) => this.setPageSizeMask(name, mask),
+        // What MAP notifications told a notifier of the domain's mappings, with no side effect.
+        mappings: (visit) => {
+          const domain = this.#domainOfEndpoint(sid);
+          if (!domain || domain.bypass) return;
+          for (const mp of domain.mappings) {
+            const perm = mapPerm(mp.flags);
+            if (mp.flags & VIRTIO_IOMMU_MAP_F.MMIO || perm === 0) continue;
+            this.#pieces(mp.low, mp.high, mp.phys, perm, visit);
+          }
+        },
       },
       o,
     );
@@ -641,8 +651,7 @@ export class VirtioIommu {
     send: (entry: IommuTlbEntry) => void,
     flags = d.iommu.notifierFlags,
   ): void {
-    const perm = ((mp.flags & VIRTIO_IOMMU_MAP_F.READ ? 1 : 0) |
-      (mp.flags & VIRTIO_IOMMU_MAP_F.WRITE ? 2 : 0)) as IommuPermission;
+    const perm = mapPerm(mp.flags);
     if (!(flags & IommuNotifierFlag.map) || mp.flags & VIRTIO_IOMMU_MAP_F.MMIO || perm === 0)
       return;
     this.#trace("virtio_iommu_notify_map", {
@@ -740,6 +749,11 @@ export class VirtioIommu {
     this.onTrace?.(event, fields);
   }
 }
+
+/** MAP flags as an IOMMU permission (QEMU's `IOMMU_ACCESS_FLAG`). */
+const mapPerm = (flags: number) =>
+  ((flags & VIRTIO_IOMMU_MAP_F.READ ? 1 : 0) |
+    (flags & VIRTIO_IOMMU_MAP_F.WRITE ? 2 : 0)) as IommuPermission;
 
 const mapEvent = (entry: IommuTlbEntry) => ({ type: IommuNotifierFlag.map, entry }) as const;
 

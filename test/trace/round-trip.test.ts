@@ -11,7 +11,7 @@ import { describe, test } from "node:test";
 import { parse } from "yaml";
 import { main } from "../../src/cli/main.ts";
 import { loadScenario } from "../../src/scenario/load.ts";
-import { runScenario } from "../../src/scenario/run.ts";
+import { pseriesOf, runScenario } from "../../src/scenario/run.ts";
 import type { Behaviour } from "../../src/scenario/schema.ts";
 import { machineCommandLine, parseCommandLine } from "../../src/trace/cmdline.ts";
 import { QemuTraceWriter } from "../../src/trace/qemu-format.ts";
@@ -26,7 +26,7 @@ function record(file: string, behaviour?: Behaviour) {
   const scenario = loadScenario(text, file);
   const writer = new QemuTraceWriter();
   const { report, machine } = runScenario(scenario, { behaviour, ...writer.options() });
-  const log = writer.finish(machine);
+  const log = writer.finish(pseriesOf(machine));
   const traced = parseCommandLine(machineCommandLine(scenario.machine));
   // The host kernel is not on a QEMU command line: the example's own host section comes along.
   const host = (parse(text, { intAsBigInt: true }) as { host?: Record<string, unknown> }).host;
