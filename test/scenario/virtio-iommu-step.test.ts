@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Q35Machine } from "../../src/machine/q35.ts";
+import { loadScenario } from "../../src/scenario/load.ts";
+import { runScenario } from "../../src/scenario/run.ts";
 import { endpointOf, runVirtioIommuRequest } from "../../src/scenario/virtio-iommu-step.ts";
 
 const machine = () =>
@@ -61,4 +63,77 @@ test("attach, map, unmap, detach and probe report QEMU's status names", () => {
     runVirtioIommuRequest(new Q35Machine(), { op: "probe", endpoint: "00:00.0" }).error,
     "the machine has no virtio-iommu-pci",
   );
+});
+
+const scenario = (step: string) => `name: t
+machine:
+  type: q35
+  memory: 256M
+  devices:
+    - { driver: virtio-iommu-pci }
+    - { driver: edu, id: dev }
+steps:
+  - ${step}
+`;
+
+test("a virtio_iommu step takes exactly one request, and a named endpoint must be a device", () => {
+  const ok = loadScenario(
+    scenario("virtio_iommu: { attach: { domain: 1, endpoint: dev } }"),
+    "t.yaml",
+  );
+  assert.deepEqual((ok.steps[0] as { request: unknown }).request, {
+    op: "attach",
+    domain: 1,
+    endpoint: "dev",
+  });
+  assert.ok(loadScenario(scenario("virtio_iommu: { probe: { endpoint: '00:1f.0' } }"), "t.yaml"));
+  assert.throws(
+    () =>
+      loadScenario(
+        scenario(
+          "virtio_iommu: { probe: { endpoint: dev }, detach: { domain: 1, endpoint: dev } }",
+        ),
+        "t.yaml",
+      ),
+    /exactly one of 'attach', 'detach', 'map', 'unmap' or 'probe'/,
+  );
+  assert.throws(
+    () =>
+      loadScenario(scenario("virtio_iommu: { attach: { domain: 1, endpoint: nic } }"), "t.yaml"),
+    /t\.yaml:9:\d+: .*nic/,
+  );
+  assert.throws(
+    () =>
+      loadScenario(
+        scenario("virtio_iommu: { map: { domain: 1, iova: 0, size: 0, gpa: 0, perm: rw } }"),
+        "t.yaml",
+      ),
+    /size/,
+  );
+});
+
+test("the shadow check reads virtio-iommu's mappings without notifying anyone", () => {
+  const text = `name: t
+machine:
+  type: q35
+  memory: 256M
+  devices:
+    - { driver: virtio-iommu-pci }
+    - { driver: vfio-pci, id: nic, host: "0000:01:00.0" }
+host: { iommu: type1 }
+steps:
+  - virtio_iommu: { attach: { domain: 1, endpoint: nic } }
+  - virtio_iommu: { map: { domain: 1, iova: 0x10000, size: 64K, gpa: 0x100000, perm: rw } }
+  - check: shadow
+  - check: shadow
+`;
+  const { report, machine } = runScenario(loadScenario(text, "t.yaml"));
+  assert.ok(report.checks.length > 0 && report.checks.every((c) => c.ok));
+  const log = [...(machine as Q35Machine).vfio!.containers[0].kernel.io.log];
+  assert.equal(
+    log.filter((r) => r.ioctl === "MAP_DMA" && (r.args as { iova: bigint }).iova === 0x10000n)
+      .length,
+    1,
+  );
+  assert.deepEqual((machine as Q35Machine).vfio!.events.reports, []);
 });
