@@ -19,7 +19,7 @@ import { type HcallResult, hGetTce, hPutTce, hPutTceIndirect, hStuffTce } from "
 import { rtasCall } from "../spapr/rtas.ts";
 import { decodeRtasReturns, encodeRtasArgs, rtasReturnWords } from "../spapr/rtas-args.ts";
 import type { VfioHost } from "../vfio/vfio-host.ts";
-import { buildQ35, performQ35, type Q35Run } from "./q35-steps.ts";
+import { buildQ35, performQ35, type Q35Run, vtdReport } from "./q35-steps.ts";
 import type { CheckReport, ExpectationFailure, Report, StepReport } from "./report.ts";
 import {
   type Behaviour,
@@ -693,7 +693,12 @@ export function snapshotState(machine: ScenarioMachine): Pick<Report, "guest" | 
   );
   const vfio = machine.vfio;
   return {
-    guest: { windows },
+    guest: {
+      windows,
+      ...(!(machine instanceof PseriesMachine) && machine.intelIommu
+        ? { vtd: vtdReport(machine) }
+        : {}),
+    },
     host: {
       containers: vfio ? containerReports(machine, vfio) : [],
       locked_pages: vfio ? Number(vfio.process.lockedPages) : 0,
