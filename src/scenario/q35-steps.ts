@@ -181,6 +181,8 @@ export const Q35_STEPS: { readonly [K in StepKind]?: Runner<K> } = {
   qtest: (run, step) => {
     run.session ??= new QtestSession(run.machine);
     const r = replayTranscript(run.session, step.lines);
+    // A qtest assertion kills QEMU as a device's hw_error does.
+    if (r.aborted !== undefined) run.machine.abort(r.aborted);
     const replies = r.replies.map((x) => `${x.command}\t${x.reply}`);
     const mismatch = r.mismatch
       ? `qtest line ${r.mismatch.line}: '${r.mismatch.command}' answered '${r.mismatch.actual}', expected '${r.mismatch.expected}'`
