@@ -19,7 +19,7 @@ import { type HcallResult, hGetTce, hPutTce, hPutTceIndirect, hStuffTce } from "
 import { rtasCall } from "../spapr/rtas.ts";
 import { decodeRtasReturns, encodeRtasArgs, rtasReturnWords } from "../spapr/rtas-args.ts";
 import type { VfioHost } from "../vfio/vfio-host.ts";
-import { buildQ35, performQ35, type Q35Run } from "./q35-steps.ts";
+import { buildQ35, performQ35, type Q35Run, vtdReport } from "./q35-steps.ts";
 import type { CheckReport, ExpectationFailure, Report, StepReport } from "./report.ts";
 import {
   type Behaviour,
@@ -107,6 +107,12 @@ export interface RunResult {
 
 /** Lines of a step's ioctl and QEMU log kept in its result; the rest are counted. */
 const LOG_LIMIT = 1000;
+
+/**
+ * Step kinds that are assertions in themselves (an invariant, an `info mtree` look, qtest lines
+ * with the replies QEMU gave): they fail when they do not hold, with or without `expect`.
+ */
+const ASSERTIONS: ReadonlySet<Step["kind"]> = new Set(["check", "expect_mtree", "qtest"]);
 
 /** Runs a scenario to its end. */
 export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
@@ -237,9 +243,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       : outcome.error;
     // A check or an `info mtree` look is an assertion in itself; other steps assert only what
     // their expectation names.
-    const expect =
-      step.expect ??
-      (step.kind === "check" || step.kind === "expect_mtree" ? { ok: true } : undefined);
+    const expect = step.expect ?? (ASSERTIONS.has(step.kind) ? { ok: true } : undefined);
     const failures = expect ? compare(expect, outcome, step.kind) : [];
     if (expect?.qemuAborts !== undefined && expect.qemuAborts !== aborted) {
       failures.push(
@@ -311,7 +315,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
 /** Why a step without an expectation counts as refused or faulted; undefined if it did not. */
 function refusal(step: Step, outcome: Outcome): string | undefined {
   // An invariant or `info mtree` look that does not hold is a failed assertion, not a refusal.
-  if (step.kind === "check" || step.kind === "expect_mtree") return undefined;
+  if (ASSERTIONS.has(step.kind)) return undefined;
   if (outcome.error) return outcome.error;
   const o = outcome.observed;
   switch (step.kind) {
@@ -695,7 +699,12 @@ export function snapshotState(machine: ScenarioMachine): Pick<Report, "guest" | 
   );
   const vfio = machine.vfio;
   return {
-    guest: { windows },
+    guest: {
+      windows,
+      ...(!(machine instanceof PseriesMachine) && machine.intelIommu
+        ? { vtd: vtdReport(machine) }
+        : {}),
+    },
     host: {
       containers: vfio ? containerReports(machine, vfio) : [],
       locked_pages: vfio ? Number(vfio.process.lockedPages) : 0,

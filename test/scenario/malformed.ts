@@ -29,10 +29,10 @@ export const CASES: [string, string, number, number, RegExp][] = [
   ],
   [
     "unknown machine type",
-    "name: t\nmachine:\n  type: q35\n  memory: 1G\n",
+    "name: t\nmachine:\n  type: virt\n  memory: 1G\n",
     3,
     9,
-    /machine type pseries or pseries-X\.Y/,
+    /machine type pseries, pseries-X\.Y \(2\.1 to 7\.2\), q35 or pc-q35-X\.Y/,
   ],
   ["missing memory", "name: t\nmachine:\n  type: pseries\n", 3, 3, /machine needs 'memory'/],
   [
@@ -83,7 +83,7 @@ export const CASES: [string, string, number, number, RegExp][] = [
   ],
   [
     "unknown driver",
-    "name: t\nmachine:\n  memory: 1G\n  devices:\n    - { driver: e1000 }\n",
+    "name: t\nmachine:\n  memory: 1G\n  devices:\n    - { driver: ne2k_pci }\n",
     5,
     17,
     /driver to be one of: qemu-xhci, vfio-pci/,
