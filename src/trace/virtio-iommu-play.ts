@@ -99,19 +99,7 @@ export function playVirtioIommuLog(log: string, machine: Q35Machine): VirtioIomm
         played.virtio_iommu_probe = (played.virtio_iommu_probe ?? 0) + 1;
       }
       compared++;
-      // Within one UNMAP, QEMU removes mappings in its GTree's search order (the shape of an
-      // AVL tree); iova removes them lowest first: those are matched as a set.
-      let at = 0;
-      if (rec.name === "virtio_iommu_unmap_done") {
-        while (
-          at < pending.length &&
-          pending[at].def.name === rec.name &&
-          pending[at].text !== text
-        )
-          at++;
-        if (at === pending.length || pending[at].text !== text) at = 0;
-      }
-      const [next] = pending.splice(at, 1);
+      const next = pending.shift();
       if (!next) differ(rec.line, text, "(nothing)");
       else if (next.text !== text) differ(rec.line, text, next.text);
       return;

@@ -30,6 +30,7 @@ import {
   VIRTIO_IOMMU_S,
   VIRTIO_IOMMU_T,
 } from "./constants.ts";
+import { IntervalTree } from "./interval-tree.ts";
 
 /** A reserved region (`reserved-regions` property: `low:high:type`). */
 export interface ReservedRegion {
@@ -48,12 +49,20 @@ export interface VirtioIommuMapping {
   readonly flags: number;
 }
 
-/** A domain: its bypass flag, mappings sorted by address, endpoints newest first. */
-export interface VirtioIommuDomain {
-  readonly id: number;
-  readonly bypass: boolean;
-  readonly mappings: VirtioIommuMapping[];
-  readonly endpoints: number[];
+/** A domain: its bypass flag, its mappings in QEMU's GTree shape, endpoints newest first. */
+export class VirtioIommuDomain {
+  readonly tree = new IntervalTree<{ readonly phys: bigint; readonly flags: number }>();
+  readonly endpoints: number[] = [];
+
+  constructor(
+    readonly id: number,
+    readonly bypass: boolean,
+  ) {}
+
+  /** The mappings in address order (QEMU's `g_tree_foreach`). */
+  get mappings(): VirtioIommuMapping[] {
+    return this.tree.entries().map((e) => ({ low: e.low, high: e.high, ...e.value }));
+  }
 }
 
 /** A fault the device writes to its event queue. */
@@ -343,7 +352,7 @@ export class VirtioIommu {
       return S.INVAL;
     }
     if (!domain) {
-      domain = { id: domainId, bypass, mappings: [], endpoints: [] };
+      domain = new VirtioIommuDomain(domainId, bypass);
       this.domains.set(domainId, domain);
       this.#trace("virtio_iommu_get_domain", { domain: domainId });
     }
@@ -381,7 +390,7 @@ export class VirtioIommu {
     const domain = this.domains.get(domainId);
     if (!domain) return S.NOENT;
     if (domain.bypass) return S.INVAL;
-    if (overlapping(domain.mappings, virtStart, virtEnd) >= 0) return S.INVAL;
+    if (domain.tree.lookup(virtStart, virtEnd)) return S.INVAL;
     this.#trace("virtio_iommu_map", {
       domain: domainId,
       virt_start: virtStart,
@@ -390,7 +399,7 @@ export class VirtioIommu {
       flags,
     });
     const mapping: VirtioIommuMapping = { low: virtStart, high: virtEnd, phys: physStart, flags };
-    domain.mappings.splice(insertionPoint(domain.mappings, virtStart), 0, mapping);
+    domain.tree.insert(virtStart, virtEnd, { phys: physStart, flags });
     for (const epId of domain.endpoints) {
       const device = this.#deviceOf(epId)!;
       this.#notifyMap(device, mapping, (e) => device.iommu.notify(0, mapEvent(e)));
@@ -401,7 +410,7 @@ export class VirtioIommu {
   /**
    * UNMAP (`virtio_iommu_unmap`): removes every mapping inside [virtStart, virtEnd]; a mapping
    * that straddles an end stops the request with RANGE, keeping what was removed before it.
-   * (QEMU's tree lookup finds overlapping mappings in tree order; iova takes them lowest first.)
+   * Overlapping mappings are taken in the GTree's search order, as QEMU takes them.
    */
   unmap(domainId: number, virtStart: bigint, virtEnd: bigint): number {
     this.#trace("virtio_iommu_unmap", {
@@ -413,13 +422,13 @@ export class VirtioIommu {
     if (!domain) return S.NOENT;
     if (domain.bypass) return S.INVAL;
     for (;;) {
-      const at = overlapping(domain.mappings, virtStart, virtEnd);
-      if (at < 0) return S.OK;
-      const mp = domain.mappings[at];
+      const found = domain.tree.lookup(virtStart, virtEnd);
+      if (!found) return S.OK;
+      const mp = { low: found.low, high: found.high };
       if (!(virtStart <= mp.low && virtEnd >= mp.high)) return S.RANGE;
       for (const epId of domain.endpoints)
         this.#notifyUnmap(this.#deviceOf(epId)!, mp.low, mp.high);
-      domain.mappings.splice(at, 1);
+      domain.tree.remove(mp.low, mp.high);
       this.#trace("virtio_iommu_unmap_done", {
         domain: domainId,
         virt_start: mp.low,
@@ -602,16 +611,15 @@ export class VirtioIommu {
       entry.perm = flag;
       return entry;
     }
-    // 7.2 looks up the interval [addr, addr + 1]: the mapping holding addr, else one starting
-    // at the next byte.
-    let at = overlapping(domain.mappings, addr, addr);
-    if (at < 0 && addr < U64_MAX) at = overlapping(domain.mappings, addr + 1n, addr + 1n);
-    if (at < 0) {
+    // 7.2 looks up the interval [addr, addr + 1] (wrapping at 2^64): a mapping holding either
+    // byte, the first on the tree's search path.
+    const found = domain.tree.lookup(addr, BigInt.asUintN(64, addr + 1n));
+    if (!found) {
       this.#reportOnce(`virtio_iommu_translate no mapping for ${hex(addr)} for sid=${sid}`);
       this.#fault(VIRTIO_IOMMU_FAULT_R.MAPPING, VIRTIO_IOMMU_FAULT_F.ADDRESS, sid, addr);
       return entry;
     }
-    const mp = domain.mappings[at];
+    const mp = { low: found.low, ...found.value };
     let flags = 0;
     if (flag & 1 && !(mp.flags & VIRTIO_IOMMU_MAP_F.READ)) flags |= VIRTIO_IOMMU_FAULT_F.READ;
     if (flag & 2 && !(mp.flags & VIRTIO_IOMMU_MAP_F.WRITE)) flags |= VIRTIO_IOMMU_FAULT_F.WRITE;
@@ -756,27 +764,3 @@ const mapPerm = (flags: number) =>
     (flags & VIRTIO_IOMMU_MAP_F.WRITE ? 2 : 0)) as IommuPermission;
 
 const mapEvent = (entry: IommuTlbEntry) => ({ type: IommuNotifierFlag.map, entry }) as const;
-
-/** Index of a mapping overlapping [low, high] (the sorted list has no overlaps), or -1. */
-function overlapping(list: readonly VirtioIommuMapping[], low: bigint, high: bigint): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (list[mid].high < low) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < list.length && list[lo].low <= high ? lo : -1;
-}
-
-/** Where a mapping starting at `low` goes in the sorted list. */
-function insertionPoint(list: readonly VirtioIommuMapping[], low: bigint): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (list[mid].low < low) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
