@@ -16,6 +16,7 @@ import {
   HCALLS,
   IOCTL_STEPS,
   IOCTLS,
+  driversOf,
   MAP_NAMES,
   type Scenario,
   STEP_KEYS,
@@ -550,6 +551,13 @@ function finish(
         );
     };
     if (s.kind === "device_add") {
+      const drivers: readonly string[] = driversOf(family);
+      if (!drivers.includes(s.driver))
+        loader.failAt(
+          offsets[i],
+          `driver ${s.driver} is not on ${family} machines; expected one of: ${drivers.join(", ")}`,
+          "machine-devices",
+        );
       if (live.has(s.id)) loader.failAt(offsets[i], `duplicate device id '${s.id}'`, "device-ids");
       live.add(s.id);
     } else if (s.kind === "device_del") {
