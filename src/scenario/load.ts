@@ -12,11 +12,11 @@ import type { z } from "zod";
 import { readStepItem } from "./fast-step.ts";
 import { FloatScalar, NodeProblem, nodeAt, Positions, ScenarioError, toPlain } from "./reader.ts";
 import {
+  driversOf,
   HCALL_STEPS,
   HCALLS,
   IOCTL_STEPS,
   IOCTLS,
-  driversOf,
   MAP_NAMES,
   type Scenario,
   STEP_KEYS,
