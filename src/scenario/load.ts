@@ -12,6 +12,7 @@ import type { z } from "zod";
 import { readStepItem } from "./fast-step.ts";
 import { FloatScalar, NodeProblem, nodeAt, Positions, ScenarioError, toPlain } from "./reader.ts";
 import {
+  driversOf,
   HCALL_STEPS,
   HCALLS,
   IOCTL_STEPS,
@@ -550,6 +551,13 @@ function finish(
         );
     };
     if (s.kind === "device_add") {
+      const drivers: readonly string[] = driversOf(family);
+      if (!drivers.includes(s.driver))
+        loader.failAt(
+          offsets[i],
+          `driver ${s.driver} is not on ${family} machines; expected one of: ${drivers.join(", ")}`,
+          "machine-devices",
+        );
       if (live.has(s.id)) loader.failAt(offsets[i], `duplicate device id '${s.id}'`, "device-ids");
       live.add(s.id);
     } else if (s.kind === "device_del") {

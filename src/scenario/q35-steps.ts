@@ -160,6 +160,11 @@ export const Q35_STEPS: { readonly [K in StepKind]?: Runner<K> } = {
   // x86 is little-endian.
   cpu: (run, step, bytes, n) => cpuAccess(run.machine.cpuMemory, step, bytes, n, false),
   device_add: (run, step) => {
+    // x86-iommu's devices are not hot-pluggable (qdev_device_add checks dc->hotpluggable).
+    if (step.driver === "intel-iommu" || step.driver === "amd-iommu")
+      return failed(step.driver, `Device '${step.driver}' does not support hotplugging`, {
+        ok: false,
+      });
     try {
       run.machine.plug(q35Device(step));
       return { name: step.driver, result: { id: step.id }, error: null, observed: { ok: true } };

@@ -40,6 +40,11 @@ const PTE_W = 2n;
 const PTE_PS = 1n << 7n;
 /** QI_DONE, the status the wait descriptor writes. */
 const QI_DONE = 1n;
+/**
+ * The most leaf entries one map may write: past it the step is refused before anything changes
+ * (2^20 entries are 4 GiB of 4 KiB pages; larger aligned ranges use superpages).
+ */
+export const VTD_DRIVER_LEAF_LIMIT = 1 << 20;
 
 interface Domain {
   readonly id: number;
@@ -102,9 +107,29 @@ export class LinuxVtdDriver {
     size: bigint,
     perm: "r" | "w" | "rw",
   ): VtdDriverAction {
+    const bits = (perm.includes("r") ? PTE_R : 0n) | (perm.includes("w") ? PTE_W : 0n);
+    const width = 30 + 9 * (this.#levels - 2);
+    if (iova + size > 1n << BigInt(width))
+      throw new VtdDriverError(
+        `0x${(iova + size - 1n).toString(16)} is beyond the domain's ${width}-bit address width; nothing was changed`,
+      );
+    let leaves = 0;
+    for (let off = 0n; off < size; leaves++) {
+      if (leaves >= VTD_DRIVER_LEAF_LIMIT)
+        throw new VtdDriverError(
+          `mapping 0x${size.toString(16)} bytes at 0x${iova.toString(16)} takes more than ${VTD_DRIVER_LEAF_LIMIT} page-table entries (align it to 2 MiB or 1 GiB for superpages); nothing was changed`,
+        );
+      // Linux never overwrites a present entry (__domain_mapping's cmpxchg: "DMA PTE for vPFN
+      // already set"): refused here before anything is written.
+      const existing = this.#domains.get(devfn);
+      if (existing && this.#leaf(existing, iova + off).present)
+        throw new VtdDriverError(
+          `0x${(iova + off).toString(16)} is already mapped in domain ${existing.id} (Linux: DMA PTE already set); nothing was changed`,
+        );
+      off += 1n << (12n + 9n * BigInt(this.#leafLevel(iova + off, gpa + off, size - off) - 1));
+    }
     const attached = this.#attached(devfn);
     const domain = attached.domain;
-    const bits = (perm.includes("r") ? PTE_R : 0n) | (perm.includes("w") ? PTE_W : 0n);
     for (let off = 0n; off < size; ) {
       const level = this.#leafLevel(iova + off, gpa + off, size - off);
       const pageSize = 1n << (12n + 9n * BigInt(level - 1));
@@ -122,17 +147,17 @@ export class LinuxVtdDriver {
   unmap(devfn: number, iova: bigint, size: bigint): VtdDriverAction {
     const domain = this.#domainOf(devfn);
     if (!domain) throw new VtdDriverError(`device ${bdf(devfn)} has no domain: nothing is mapped`);
+    // A superpage is unmapped whole, and the invalidation covers it (intel_iommu_unmap).
+    let end = iova + size;
     for (let off = 0n; off < size; ) {
       const found = this.#leaf(domain, iova + off);
-      if (!found) {
-        off += PAGE;
-        continue;
-      }
-      const pageSize = 1n << (12n + 9n * BigInt(found.level - 1));
-      this.#write64At(found.slot, 0n);
-      off = ((iova + off) & ~(pageSize - 1n)) + pageSize - iova;
+      const span = 1n << (12n + 9n * BigInt(found.level - 1));
+      // A leaf is cleared; a missing entry skips everything it would have held.
+      if (found.present) this.#write64At(found.slot, 0n);
+      off = ((iova + off) & ~(span - 1n)) + span - iova;
+      if (found.present && iova + off > end) end = iova + off;
     }
-    return { domain: domain.id, invalidations: this.#flushPsi(domain, iova, size) };
+    return { domain: domain.id, invalidations: this.#flushPsi(domain, iova, end - iova) };
   }
 
   /** Puts the device at `devfn` in the domain of the device at `other`. */
@@ -213,17 +238,16 @@ export class LinuxVtdDriver {
     }
   }
 
-  /** The leaf entry mapping `iova`, if one does. */
-  #leaf(domain: Domain, iova: bigint): { slot: bigint; level: number } | undefined {
+  /** The entry that settles `iova`: a present leaf, or the first missing entry on the way. */
+  #leaf(domain: Domain, iova: bigint): { slot: bigint; level: number; present: boolean } {
     let table = domain.pgd;
-    for (let l = this.#levels; l >= 1; l--) {
+    for (let l = this.#levels; ; l--) {
       const slot = table + ((iova >> (12n + 9n * BigInt(l - 1))) & 0x1ffn) * 8n;
       const pte = this.#read64At(slot);
-      if (!(pte & (PTE_R | PTE_W))) return undefined;
-      if (l === 1 || pte & PTE_PS) return { slot, level: l };
+      if (!(pte & (PTE_R | PTE_W))) return { slot, level: l, present: false };
+      if (l === 1 || pte & PTE_PS) return { slot, level: l, present: true };
       table = pte & ~0xfffn & ((1n << 52n) - 1n);
     }
-    return undefined;
   }
 
   #allocPage(): bigint {

@@ -293,3 +293,46 @@ test("the report carries VT-d's translation state, domains and mapping runs", ()
     ],
   );
 });
+
+test("vtd steps Linux would not make are refused before anything changes", () => {
+  const { report } = run(`name: t${CM_NIC}steps:
+  - vtd: { device: nic, map: { iova: 0x100000, gpa: 0x200000, size: 4K, perm: rw } }
+  - vtd: { device: nic, map: { iova: 0x100000, gpa: 0x300000, size: 8K, perm: rw } }
+  - vtd: { device: nic, map: { iova: 0x7ffffff000, gpa: 0x0, size: 8K, perm: rw } }
+  - vtd: { device: nic, map: { iova: 0x1000001000, gpa: 0x0, size: 8G, perm: rw } }
+  - check: shadow
+`);
+  assert.match(report.steps[1].error ?? "", /0x100000 is already mapped in domain 1/);
+  assert.match(report.steps[2].error ?? "", /beyond the domain's 39-bit address width/);
+  assert.match(report.steps[3].error ?? "", /takes more than 1048576 page-table entries/);
+  // Nothing of the refused maps reached the tables or the host.
+  assert.deepEqual(report.guest.vtd!.devices.find((d) => d.device === "nic")!.mappings, [
+    { iova: "0x100000", size: "0x1000", gpa: "0x200000", perm: "rw" },
+  ]);
+  assert.equal(report.steps[4].outcome, "held");
+});
+
+test("unmapping part of a superpage unmaps all of it and invalidates all of it, as Linux does", () => {
+  const { report } = run(`name: t${CM_NIC}steps:
+  - vtd: { device: nic, map: { iova: 0x200000, gpa: 0x400000, size: 2M, perm: rw } }
+  - vtd: { device: nic, unmap: { iova: 0x200000, size: 4K } }
+  - vtd: { device: nic, unmap: { iova: 0x40000000, size: 1T } }
+`);
+  assert.deepEqual(report.steps[1].result.invalidations, [
+    "iotlb page did=1 addr=0x200000 am=9",
+    "wait",
+  ]);
+  assert.deepEqual(report.guest.vtd!.devices.find((d) => d.device === "nic")!.mappings, []);
+  assert.equal(report.steps[2].error, null);
+});
+
+test("device_add of an IOMMU is refused as QEMU refuses it, and of a driver the machine lacks by the loader", () => {
+  const { report } = run(`name: t${CM_NIC}steps:
+  - device_add: { id: second, driver: intel-iommu }
+`);
+  assert.equal(report.steps[0].error, "Device 'intel-iommu' does not support hotplugging");
+  assert.match(
+    loadError("name: t\nmachine: { memory: 1G }\nsteps:\n  - device_add: { id: e, driver: edu }\n"),
+    /driver edu is not on pseries machines/,
+  );
+});
