@@ -7,6 +7,7 @@
  * configuration the driver read is checked against the model's.
  */
 import type { Q35Machine } from "../machine/q35.ts";
+import { VIRTIO_IOMMU_ATTACH_F_BYPASS } from "../virtio-iommu/constants.ts";
 import type { VirtioIommuMapping } from "../virtio-iommu/virtio-iommu.ts";
 import type { TraceEventDef } from "./event-def.ts";
 import { printFormat, type TraceValue } from "./format.ts";
@@ -87,10 +88,34 @@ export function playVirtioIommuLog(log: string, machine: Q35Machine): VirtioIomm
   const n = (v: TraceValue) => Number(v);
   const b = (v: TraceValue) => BigInt(v);
 
-  const onRecord = (rec: TraceRecord, def: TraceEventDef) => {
+  /**
+   * ATTACH's bypass flag is not traced, but the address-space switch that follows it shows the
+   * outcome: the request is held, with the events after it, until that switch (or the next
+   * action) says which flag it had.
+   */
+  let heldAttach:
+    | { domain: number; endpoint: number; events: [TraceRecord, TraceEventDef][] }
+    | undefined;
+  const releaseAttach = (switchedToBypass: boolean | undefined) => {
+    const held = heldAttach;
+    if (!held) return;
+    heldAttach = undefined;
+    const existing = vi.domains.get(held.domain);
+    const bypass = existing ? existing.bypass : (switchedToBypass ?? false);
+    vi.attach(held.domain, held.endpoint, bypass ? VIRTIO_IOMMU_ATTACH_F_BYPASS : 0);
+    for (const [r, d] of held.events) onRecord(r, d);
+  };
+
+  const onRecord = (rec: TraceRecord, def: TraceEventDef): void => {
     const use = virtioIommuEventUse(rec.name);
     const v = rec.values;
     const text = render(def, v);
+    if (heldAttach && use === "compared") {
+      heldAttach.events.push([rec, def]);
+      if (rec.name === "virtio_iommu_switch_address_space") releaseAttach(n(v[3]) === 0);
+      return;
+    }
+    if (heldAttach && use === "action") releaseAttach(undefined);
     if (use === "compared") {
       if (!booted) return; // realize-time switches, before the machine's first reset
       if (rec.name === "virtio_iommu_fill_resv_property" && pending.length === 0) {
@@ -131,8 +156,7 @@ export function playVirtioIommuLog(log: string, machine: Q35Machine): VirtioIomm
         vi.setConfigBypass(n(v[0]));
         break;
       case "virtio_iommu_attach":
-        // ATTACH's bypass flag is not traced: the switch that follows shows it.
-        vi.attach(n(v[0]), n(v[1]), 0);
+        heldAttach = { domain: n(v[0]), endpoint: n(v[1]), events: [] };
         break;
       case "virtio_iommu_detach":
         vi.detach(n(v[0]), n(v[1]));
@@ -158,6 +182,7 @@ export function playVirtioIommuLog(log: string, machine: Q35Machine): VirtioIomm
   try {
     reader.push(log);
     reader.end();
+    releaseAttach(undefined);
     flush(0);
   } finally {
     vi.onTrace = previous;

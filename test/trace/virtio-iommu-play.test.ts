@@ -153,3 +153,28 @@ test("each function's address space is QEMU's before the driver loads and after 
   // The attached ones (host bridge, e1000e, NVMe) now show their IOMMU region.
   assert.equal(after.filter((b) => !b.includes("alias system")).length, 3);
 });
+
+test("with iommu.passthrough=1 Linux attaches bypass domains: the switches show the untraced flag", () => {
+  const pt = join(import.meta.dirname, "data", "x86-virtio-iommu-passthrough");
+  const m = recordedMachine();
+  const play = playVirtioIommuLog(readFileSync(join(pt, "trace.log"), "utf8"), m);
+  assert.deepEqual(play.differences, []);
+  assert.equal(play.played.virtio_iommu_attach, 3);
+  assert.deepEqual(
+    [...m.virtioIommu!.domains.values()].map((d) => [d.id, d.bypass]),
+    [
+      [0, true],
+      [1, true],
+      [2, true],
+    ],
+  );
+  // Bypass domains: every function's address space shows the `system` alias, as QEMU's does.
+  const virtioBlocks = (text: string) =>
+    mtreeBlocks(text)
+      .filter((b) => b.startsWith("address-space: virtio-iommu-device\n"))
+      .sort();
+  assert.deepEqual(
+    virtioBlocks(formatMtree(m.memory, {})),
+    virtioBlocks(readFileSync(join(pt, "mtree.txt"), "utf8")),
+  );
+});
