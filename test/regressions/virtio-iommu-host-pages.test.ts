@@ -10,6 +10,7 @@ import { test } from "node:test";
 import { ARM64_64K_HOST } from "../../src/host/arm64-64k-host.ts";
 import { X86_HOST } from "../../src/host/x86-host.ts";
 import { Q35Machine } from "../../src/machine/q35.ts";
+import { VFIO_MESSAGES } from "../../src/vfio/messages.ts";
 
 // 64 MiB keeps guest RAM below the arm64 host's reserved MSI window at 0x8000000.
 const MiB = 1n << 20n;
@@ -99,4 +100,13 @@ test("V3: a MAP finer than the host's page passes virtio-iommu and fails at the 
   // Granule-sized: both work.
   assert.equal(vi.map(1, 0x10000n, 0x1ffffn, 0x200000n, 3), 0);
   assert.deepEqual(m.assignedDma("nic", 0x10000n, 1)?.data, Uint8Array.of(3));
+});
+
+test("virtio-iommu's refusal is the text of VFIO's message table", () => {
+  const m = coldPlugged("on");
+  m.virtioIommu!.attach(1, NIC);
+  assert.equal(
+    m.vfio!.events.reports[0],
+    VFIO_MESSAGES.guestIommuPageMaskIncompatible.render(0xfffffffffffff000n, 0x20010000n),
+  );
 });
