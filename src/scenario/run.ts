@@ -159,7 +159,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     for (const [k, v] of Object.entries(fields)) out[k] = traceValue(v);
     sink(out as TraceEvent);
   };
-  if (sink) {
+  /** Traces the notifications of IOMMU regions not yet traced (VT-d adds one per new function). */
+  const traceIommus = () => {
+    if (!sink) return;
     const iommus = [
       ...tables.map((t) => t.iommu),
       ...(q35?.machine.intelIommu
@@ -167,6 +169,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
         : []),
     ];
     for (const iommu of iommus) {
+      if (iommu.onNotify) continue;
       iommu.onNotify = (idx, ev) =>
         emit("memory_region_notify_iommu", {
           region: iommu.region.name,
@@ -178,6 +181,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
           perm: ev.entry.perm,
         });
     }
+  };
+  traceIommus();
+  if (sink) {
     if (vfio) {
       vfio.io.onCall = (r) => emit("ioctl", { ioctl: r.ioctl, ...r.args, ret: r.ret });
       vfio.onTrace = (event, fields) => emit(event, fields);
@@ -209,6 +215,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     const outcome = q35
       ? performQ35(q35, step, bytes, index + 1)
       : perform(machine as PseriesMachine, step, bytes, index + 1);
+    traceIommus();
     const q35Abort = q35?.takeAbort();
     if (q35Abort !== undefined) aborts.push(q35Abort);
     if (step.kind === "rtas" || step.kind === "hcall")

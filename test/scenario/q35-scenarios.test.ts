@@ -336,3 +336,27 @@ test("device_add of an IOMMU is refused as QEMU refuses it, and of a driver the 
     /driver edu is not on pseries machines/,
   );
 });
+
+test("the trace shows VT-d's MAP notifications, also of a function plugged during the run", () => {
+  const events: string[] = [];
+  runScenario(
+    loadScenario(
+      `name: t
+machine: { type: q35, memory: 128M, devices: [{ driver: intel-iommu, caching-mode: true }, { driver: edu, id: dev0, slot: 2 }] }
+host: { iommu: type1 }
+steps:
+  - vtd: { device: dev0, map: { iova: 0x100000, gpa: 0x200000, size: 4K, perm: r } }
+  - device_add: { id: nic, driver: vfio-pci, slot: 3, host: "0000:01:00.0" }
+  - vtd: { device: nic, attach: dev0 }
+`,
+      "t.yaml",
+    ),
+    {
+      trace: (e) => {
+        if (e.event === "memory_region_notify_iommu")
+          events.push(`${e.step} ${e.region} ${e.type} ${e.iova}`);
+      },
+    },
+  );
+  assert.deepEqual(events, ["3 vtd-03.0-dmar MAP 0x100000"]);
+});
