@@ -564,6 +564,7 @@ function finish(
       known(s.id);
       live.delete(s.id);
     } else if (s.kind === "dma") known(s.device);
+    else if (s.kind === "edu") known(s.device);
     else if (s.kind === "vtd") {
       known(s.device);
       if (s.action === "attach") known(s.domainOf);

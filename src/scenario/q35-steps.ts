@@ -4,6 +4,7 @@
  * kind in `Q35_STEPS`. A new step kind for q35 is a row there (and its schema in schema.ts).
  */
 import { X86_HOST } from "../host/x86-host.ts";
+import { EDU_DMA_START, EduDmaCmd, type EduState } from "../machine/edu.ts";
 import { q35Compat } from "../machine/machine-type.ts";
 import { type Q35Config, Q35DeviceError, type Q35DeviceSpec, Q35Machine } from "../machine/q35.ts";
 import { hex } from "../memory/int.ts";
@@ -24,12 +25,15 @@ import {
 } from "./schema.ts";
 import {
   type BytesPolicy,
+  bytesResult,
+  bytesValue,
   checkOutcome,
   cpuAccess,
   dmaOutcome,
   failed,
   mtreeOutcome,
   type Outcome,
+  valueBytes,
 } from "./step-outcome.ts";
 
 /** A q35 machine being played, with what its steps keep between them. */
@@ -198,6 +202,49 @@ export const Q35_STEPS: { readonly [K in StepKind]?: Runner<K> } = {
       error: mismatch ?? null,
       observed: { ok: mismatch === undefined },
       ...(mismatch ? { mismatch } : {}),
+    };
+  },
+  edu: (run, step, bytes, n) => {
+    const device = run.machine.devices.get(step.device);
+    const state = (device?.spec as { state?: EduState } | undefined)?.state;
+    if (!device || !state) return failed(step.device, `'${step.device}' is not an edu device`);
+    const bar = device.barAddress[0];
+    if (bar < 0n)
+      return failed(
+        step.device,
+        `${step.device}'s BAR 0 is not mapped: program it and turn memory decoding on through configuration space first, as firmware does (see examples/x04-q35-vtd-fault.yaml)`,
+      );
+    // The driver's register writes: source, destination, count, then the command.
+    const at = EDU_DMA_START + step.at;
+    const [src, dst, cmd] = step.toDevice
+      ? [step.bus, at, EduDmaCmd.run]
+      : [at, step.bus, EduDmaCmd.run | EduDmaCmd.toPci];
+    const cpu = run.machine.cpuMemory;
+    const logged = state.log.length;
+    for (const [reg, value] of [
+      [0x80n, src],
+      [0x88n, dst],
+      [0x90n, step.count],
+      [0x98n, cmd],
+    ] as const)
+      cpu.write(bar + reg, valueBytes(value, 8, false));
+    // Its 100 ms timer: time passes, then the driver reads the command register back.
+    run.machine.runTimers();
+    const after = bytesValue(cpu.read(bar + 0x98n, 8).data, false);
+    const start = Number(step.at);
+    const data = state.buffer.slice(start, start + Number(step.count));
+    return {
+      name: `${step.device} dma ${step.toDevice ? "in" : "out"}`,
+      result: {
+        src: hex(src),
+        dst: hex(dst),
+        count: Number(step.count),
+        command: hex(after),
+        ...(step.toDevice ? bytesResult(data, bytes, n) : {}),
+        ...(state.log.length > logged ? { edu_log: state.log.slice(logged) } : {}),
+      },
+      error: null,
+      observed: { value: after, ...(step.toDevice ? { data } : {}) },
     };
   },
   vtd: (run, step) => {

@@ -55,6 +55,7 @@ export const StepReportSchema = z
       "reset",
       "qtest",
       "vtd",
+      "edu",
     ]),
     name: z.string().describe("the call or action, e.g. `ibm,create-pe-dma-window`, `H_PUT_TCE`"),
     outcome: z
