@@ -386,5 +386,7 @@ steps:
     ["held", "held", "succeeded", "held", "held", "held"],
   );
   // The clamping notice QEMU prints (recorded: test/conformance/qtest/edu-dma-no-iommu.qtest).
-  assert.deepEqual(report.steps[4].result.edu_log, ["EDU: clamping DMA 0x10200000 to 0x200000!"]);
+  assert.deepEqual(report.steps[4].result.edu_log, [
+    "EDU: clamping DMA 0x0000000010200000 to 0x0000000000200000!",
+  ]);
 });
