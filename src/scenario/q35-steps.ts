@@ -3,7 +3,6 @@
  * among its devices, vfio-pci onto a type1 host), and the steps it plays, one runner per step
  * kind in `Q35_STEPS`. A new step kind for q35 is a row there (and its schema in schema.ts).
  */
-import { X86_HOST } from "../host/x86-host.ts";
 import { EDU_DMA_START, EduDmaCmd, type EduState } from "../machine/edu.ts";
 import { q35Compat } from "../machine/machine-type.ts";
 import { type Q35Config, Q35DeviceError, type Q35DeviceSpec, Q35Machine } from "../machine/q35.ts";
@@ -136,14 +135,22 @@ export function buildQ35(
         ? iommu
         : /^We need to set caching-mode/.test(e.message)
           ? undefined
-          : spec.devices.find((d) => d.driver === "vfio-pci");
+          : culpritOf(spec.devices, e.message);
     const where = culprit ? `${deviceText(culprit)}: ` : "";
     return new Q35Run(new Q35Machine(base), `${where}${e.message}`);
   }
 }
 
-/** The x86 host a scenario's `host:` section describes (Linux's type1 on an Intel host by default). */
-export const X86_DEFAULT_HOST = X86_HOST;
+/** The device a plug error is about: the one whose host address or driver and slot it names. */
+function culpritOf(devices: readonly MachineDevice[], message: string): MachineDevice | undefined {
+  const byHost = devices.find((d) => d.host !== undefined && message.includes(d.host));
+  if (byHost) return byHost;
+  const slot = /slot (\d+) function (\d+) not available for (\S+),/.exec(message);
+  if (slot) return devices.filter((d) => d.driver === slot[3] && d.slot === Number(slot[1])).at(-1);
+  const id = /Duplicate device ID '([^']+)'/.exec(message);
+  if (id) return devices.filter((d) => d.id === id[1]).at(-1);
+  return undefined;
+}
 
 type Runner<K extends StepKind> = (
   run: Q35Run,

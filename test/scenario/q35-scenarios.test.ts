@@ -124,6 +124,14 @@ test("QEMU's startup refusals are the run's error, with QEMU's words", () => {
     cm.report.error,
     "qemu-system-x86_64: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.",
   );
+  // A realize error names the -device it is about.
+  const slot = run(
+    "name: t\nmachine: { type: q35, memory: 128M, devices: [{ driver: edu, slot: 2 }, { driver: e1000, slot: 2 }] }\n",
+  );
+  assert.equal(
+    slot.report.error,
+    "qemu-system-x86_64: -device e1000,addr=2: PCI: slot 2 function 0 not available for e1000, in use by edu",
+  );
 });
 
 test("a sized CPU store is in the guest's byte order: little-endian on q35, big-endian on pseries", () => {
