@@ -564,6 +564,7 @@ function finish(
       known(s.id);
       live.delete(s.id);
     } else if (s.kind === "dma") known(s.device);
+    else if (s.kind === "edu") known(s.device);
     else if (s.kind === "virtio_iommu") {
       // An endpoint is a device id unless it is a PCI address (BB:DD.F).
       const r = s.request;

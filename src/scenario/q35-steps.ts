@@ -3,7 +3,7 @@
  * among its devices, vfio-pci onto a type1 host), and the steps it plays, one runner per step
  * kind in `Q35_STEPS`. A new step kind for q35 is a row there (and its schema in schema.ts).
  */
-import { X86_HOST } from "../host/x86-host.ts";
+import { EDU_DMA_START, EduDmaCmd, type EduState } from "../machine/edu.ts";
 import { q35Compat } from "../machine/machine-type.ts";
 import { type Q35Config, Q35DeviceError, type Q35DeviceSpec, Q35Machine } from "../machine/q35.ts";
 import { hex } from "../memory/int.ts";
@@ -24,12 +24,15 @@ import {
 } from "./schema.ts";
 import {
   type BytesPolicy,
+  bytesResult,
+  bytesValue,
   checkOutcome,
   cpuAccess,
   dmaOutcome,
   failed,
   mtreeOutcome,
   type Outcome,
+  valueBytes,
 } from "./step-outcome.ts";
 import { runVirtioIommuRequest } from "./virtio-iommu-step.ts";
 
@@ -133,14 +136,22 @@ export function buildQ35(
         ? iommu
         : /^We need to set caching-mode/.test(e.message)
           ? undefined
-          : spec.devices.find((d) => d.driver === "vfio-pci");
+          : culpritOf(spec.devices, e.message);
     const where = culprit ? `${deviceText(culprit)}: ` : "";
     return new Q35Run(new Q35Machine(base), `${where}${e.message}`);
   }
 }
 
-/** The x86 host a scenario's `host:` section describes (Linux's type1 on an Intel host by default). */
-export const X86_DEFAULT_HOST = X86_HOST;
+/** The device a plug error is about: the one whose host address or driver and slot it names. */
+function culpritOf(devices: readonly MachineDevice[], message: string): MachineDevice | undefined {
+  const byHost = devices.find((d) => d.host !== undefined && message.includes(d.host));
+  if (byHost) return byHost;
+  const slot = /slot (\d+) function (\d+) not available for (\S+),/.exec(message);
+  if (slot) return devices.filter((d) => d.driver === slot[3] && d.slot === Number(slot[1])).at(-1);
+  const id = /Duplicate device ID '([^']+)'/.exec(message);
+  if (id) return devices.filter((d) => d.id === id[1]).at(-1);
+  return undefined;
+}
 
 type Runner<K extends StepKind> = (
   run: Q35Run,
@@ -202,6 +213,49 @@ export const Q35_STEPS: { readonly [K in StepKind]?: Runner<K> } = {
     };
   },
   virtio_iommu: (run, step) => virtioIommuOutcome(run, step),
+  edu: (run, step, bytes, n) => {
+    const device = run.machine.devices.get(step.device);
+    const state = (device?.spec as { state?: EduState } | undefined)?.state;
+    if (!device || !state) return failed(step.device, `'${step.device}' is not an edu device`);
+    const bar = device.barAddress[0];
+    if (bar < 0n)
+      return failed(
+        step.device,
+        `${step.device}'s BAR 0 is not mapped: program it and turn memory decoding on through configuration space first, as firmware does (see examples/x04-q35-vtd-fault.yaml)`,
+      );
+    // The driver's register writes: source, destination, count, then the command.
+    const at = EDU_DMA_START + step.at;
+    const [src, dst, cmd] = step.toDevice
+      ? [step.bus, at, EduDmaCmd.run]
+      : [at, step.bus, EduDmaCmd.run | EduDmaCmd.toPci];
+    const cpu = run.machine.cpuMemory;
+    const logged = state.log.length;
+    for (const [reg, value] of [
+      [0x80n, src],
+      [0x88n, dst],
+      [0x90n, step.count],
+      [0x98n, cmd],
+    ] as const)
+      cpu.write(bar + reg, valueBytes(value, 8, false));
+    // Its 100 ms timer: time passes, then the driver reads the command register back.
+    run.machine.runTimers();
+    const after = bytesValue(cpu.read(bar + 0x98n, 8).data, false);
+    const start = Number(step.at);
+    const data = state.buffer.slice(start, start + Number(step.count));
+    return {
+      name: `${step.device} dma ${step.toDevice ? "in" : "out"}`,
+      result: {
+        src: hex(src),
+        dst: hex(dst),
+        count: Number(step.count),
+        command: hex(after),
+        ...(step.toDevice ? bytesResult(data, bytes, n) : {}),
+        ...(state.log.length > logged ? { edu_log: state.log.slice(logged) } : {}),
+      },
+      error: null,
+      observed: { value: after, ...(step.toDevice ? { data } : {}) },
+    };
+  },
   vtd: (run, step) => {
     const iommu = run.machine.intelIommu;
     if (!iommu) return failed("vtd", "the machine has no intel-iommu");

@@ -56,6 +56,7 @@ export const StepReportSchema = z
       "qtest",
       "vtd",
       "virtio_iommu",
+      "edu",
     ]),
     name: z.string().describe("the call or action, e.g. `ibm,create-pe-dma-window`, `H_PUT_TCE`"),
     outcome: z

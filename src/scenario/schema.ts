@@ -1429,6 +1429,38 @@ const qtestText = leaf(
   },
 );
 
+const eduCount = u64("count", { min: 1n, max: 4096n }).describe("bytes (edu's buffer holds 4 KiB)");
+const eduAt = u64("at", { max: 4095n })
+  .optional()
+  .describe("the offset in edu's buffer (default 0)");
+const eduBody = map("an edu step", {
+  device: deviceId().describe("the edu device"),
+  dma_in: map("edu dma_in", {
+    from: u64("from").describe("the bus address edu reads"),
+    count: eduCount,
+    at: eduAt,
+  })
+    .optional()
+    .describe("edu's DMA from a bus address into its buffer (command 1)"),
+  dma_out: map("edu dma_out", {
+    to: u64("to").describe("the bus address edu writes"),
+    count: eduCount,
+    at: eduAt,
+  })
+    .optional()
+    .describe("edu's DMA from its buffer to a bus address (command 3)"),
+})
+  .superRefine((d, ctx) => {
+    if ((d.dma_in === undefined) === (d.dma_out === undefined))
+      issue(ctx, [], "an edu step needs exactly one of 'dma_in' or 'dma_out'");
+  })
+  .meta({
+    oneOf: [
+      { required: ["dma_in"], not: { required: ["dma_out"] } },
+      { required: ["dma_out"], not: { required: ["dma_in"] } },
+    ],
+  });
+
 const perm = words("perm", ["r", "w", "rw"] as const);
 const vtdBody = map("a vtd step", {
   device: deviceId().describe("the PCI function whose DMA the guest's intel-iommu driver maps"),
@@ -1604,6 +1636,28 @@ export const STEP_SCHEMAS = {
       "q35: QEMU qtest protocol lines (`writel 0xfed90018 0x80000000`, `readq ...`, `# wait 200 ms`), each optionally followed by a tab and the reply QEMU gave; the step fails at the first reply that differs",
     ),
   }).transform((s) => ({ kind: "qtest" as const, expect: s.expect, lines: s.qtest })),
+  edu: stepMap("an edu step", {
+    edu: eduBody.describe(
+      "q35: edu's DMA engine driven through its registers (source, destination, count, command), then time passes",
+    ),
+  }).transform((s) => ({
+    kind: "edu" as const,
+    expect: s.expect,
+    device: s.edu.device,
+    ...(s.edu.dma_in
+      ? {
+          toDevice: true,
+          bus: s.edu.dma_in.from,
+          count: s.edu.dma_in.count,
+          at: s.edu.dma_in.at ?? 0n,
+        }
+      : {
+          toDevice: false,
+          bus: s.edu.dma_out!.to,
+          count: s.edu.dma_out!.count,
+          at: s.edu.dma_out!.at ?? 0n,
+        }),
+  })),
   vtd: stepMap("a vtd step", {
     vtd: vtdBody.describe(
       "q35: what Linux's intel-iommu driver does for a DMA API call: its tables in guest RAM, then queued invalidation",
@@ -1718,6 +1772,7 @@ export const STEP_KINDS = [
   "qtest",
   "vtd",
   "virtio_iommu",
+  "edu",
 ] as const;
 /** A step kind. */
 export type StepKind = (typeof STEP_KINDS)[number];
@@ -1747,6 +1802,7 @@ export const stepSchema = z.union([
   STEP_SCHEMAS.qtest,
   STEP_SCHEMAS.vtd,
   STEP_SCHEMAS.virtio_iommu,
+  STEP_SCHEMAS.edu,
 ]);
 
 /**
@@ -1768,6 +1824,7 @@ export const STEP_MACHINES: Record<StepKind, readonly MachineFamily[]> = {
   qtest: ["q35"],
   vtd: ["q35"],
   virtio_iommu: ["q35"],
+  edu: ["q35"],
 };
 STEP_SCHEMAS.ioctl = z.union(Object.values(IOCTL_STEPS));
 STEP_SCHEMAS.hcall = z.union(Object.values(HCALL_STEPS));
@@ -1796,6 +1853,8 @@ export type QtestStep = Out<"qtest">;
 export type VtdStep = Out<"vtd">;
 /** A request of the guest's virtio-iommu driver. */
 export type VirtioIommuStep = Out<"virtio_iommu">;
+/** A transfer of edu's DMA engine. */
+export type EduStep = Out<"edu">;
 
 /** A step of a scenario. */
 export type Step =
@@ -1811,7 +1870,8 @@ export type Step =
   | ExpectMtreeStep
   | QtestStep
   | VtdStep
-  | VirtioIommuStep;
+  | VirtioIommuStep
+  | EduStep;
 
 /** The invariants `check:` can name. */
 export const CHECKS = ["shadow", "isolation", "accounting"] as const;

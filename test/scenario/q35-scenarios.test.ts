@@ -124,6 +124,14 @@ test("QEMU's startup refusals are the run's error, with QEMU's words", () => {
     cm.report.error,
     "qemu-system-x86_64: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.",
   );
+  // A realize error names the -device it is about.
+  const slot = run(
+    "name: t\nmachine: { type: q35, memory: 128M, devices: [{ driver: edu, slot: 2 }, { driver: e1000, slot: 2 }] }\n",
+  );
+  assert.equal(
+    slot.report.error,
+    "qemu-system-x86_64: -device e1000,addr=2: PCI: slot 2 function 0 not available for e1000, in use by edu",
+  );
 });
 
 test("a sized CPU store is in the guest's byte order: little-endian on q35, big-endian on pseries", () => {
@@ -359,4 +367,34 @@ steps:
     },
   );
   assert.deepEqual(events, ["3 vtd-03.0-dmar MAP 0x100000"]);
+});
+
+test("edu steps drive its DMA engine; a transfer out is clamped by the 28-bit mask as QEMU 7.2 does", () => {
+  const { report } = run(`name: t
+machine: { type: q35, memory: 512M, devices: [{ driver: edu, id: dev0 }] }
+steps:
+  - edu: { device: dev0, dma_in: { from: 0x100000, count: 4 } }
+    expect: { error: "BAR 0 is not mapped" }
+  - qtest: |
+      outl 0xcf8 0x80000810\tOK
+      outl 0xcfc 0xfe000000\tOK
+      outl 0xcf8 0x80000804\tOK
+      outw 0xcfc 0x6\tOK
+  - cpu: { write: 0x100000, data: "01020304" }
+  - edu: { device: dev0, dma_in: { from: 0x100000, count: 4 } }
+    expect: { data: "01020304", value: 0 }
+  - edu: { device: dev0, dma_out: { to: 0x10200000, count: 4 } }
+    expect: { value: 2 }
+  - cpu: { read: 0x200000, length: 4 }
+    expect: { data: "01020304" }
+`);
+  assert.deepEqual(
+    report.steps.map((s) => s.outcome),
+    // The qtest step asserts its recorded replies: held.
+    ["held", "held", "succeeded", "held", "held", "held"],
+  );
+  // The clamping notice QEMU prints (recorded: test/conformance/qtest/edu-dma-no-iommu.qtest).
+  assert.deepEqual(report.steps[4].result.edu_log, [
+    "EDU: clamping DMA 0x0000000010200000 to 0x0000000000200000!",
+  ]);
 });
