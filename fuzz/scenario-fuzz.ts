@@ -10,7 +10,7 @@ import type { PseriesMachine } from "../src/machine/pseries.ts";
 import { formatMtree } from "../src/memory/mtree/print.ts";
 import { loadScenario } from "../src/scenario/load.ts";
 import type { StepReport } from "../src/scenario/report.ts";
-import { runScenario } from "../src/scenario/run.ts";
+import { pseriesOf, runScenario } from "../src/scenario/run.ts";
 import type { Step } from "../src/scenario/schema.ts";
 import {
   checkAccounting,
@@ -358,7 +358,7 @@ export function checkScenario(yaml: string): void {
   runScenario(scenario, {
     materialisedEntryLimit: FUZZ_ENTRY_LIMIT,
     beforeStep: (_i, _step, machine) => {
-      before = dead ? "" : snapshot(machine);
+      before = dead ? "" : snapshot(pseriesOf(machine));
     },
     afterStep: (i, report, machine) => {
       if (dead) return;
@@ -373,7 +373,7 @@ export function checkScenario(yaml: string): void {
       const log = (report.result.qemu_log as string[] | undefined) ?? [];
       if (log.some((l) => !/non memory area|granularity incompatible/.test(l))) hostTrouble = true;
       if (atomicFailure(step, report)) {
-        const after = snapshot(machine);
+        const after = snapshot(pseriesOf(machine));
         if (after !== before)
           throw new Error(
             `step ${i + 1} (${step.kind} ${report.name}) failed but changed the state`,

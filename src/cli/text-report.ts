@@ -111,7 +111,28 @@ export function formatTail(
   if (report.error) out.push("", style.red(`the machine did not start: ${report.error}`));
   out.push("");
   out.push(style.bold("guest DMA windows"));
-  if (report.guest.windows.length === 0) out.push("  none");
+  const vtd = report.guest.vtd;
+  if (report.guest.windows.length === 0 && !vtd) out.push("  none");
+  if (vtd) {
+    out.push(
+      `  intel-iommu: translation ${vtd.translation ? "on" : "off"}, caching mode ${vtd.caching_mode ? "on" : "off"}, ${vtd.aw_bits}-bit addresses`,
+    );
+    // Functions the scenario names or the guest gave a domain; the rest have nothing to show.
+    for (const d of vtd.devices.filter((x) => x.device !== null || x.domain !== null)) {
+      const who = d.device ? `${d.device} (${d.bdf})` : d.bdf;
+      const where = d.translating
+        ? `domain ${d.domain ?? "none"}, ${d.mappings.length} mapping runs`
+        : "untranslated (vtd-nodmar)";
+      out.push(`  ${who} ${d.address_space}: ${where}`);
+      for (const m of d.mappings.slice(0, 12))
+        out.push(`    map ${m.iova} +${m.size} -> gpa ${m.gpa} ${m.perm}`);
+      if (d.mappings.length > 12) out.push(`    … ${d.mappings.length - 12} more runs`);
+    }
+    if (vtd.faults.length)
+      out.push(
+        `  ${vtd.faults.length} DMA faults, first from ${vtd.faults[0].source} at ${vtd.faults[0].address} (reason ${vtd.faults[0].reason})`,
+      );
+  }
   for (const w of report.guest.windows) {
     out.push(
       `  PHB ${w.phb} liobn ${w.liobn}: ${w.start} +${w.size}, ${2 ** w.page_shift / 1024} KiB pages, ${w.valid_entries} valid entries`,

@@ -35,6 +35,17 @@ export interface IommuModel {
    * granularity argument) done faster: it must notify exactly what the walk would.
    */
   replayWalk?(region: IommuRegion, notifier: IommuNotifier, granularity: bigint): void;
+  /**
+   * Told the page sizes a consumer (VFIO) can map (QEMU's `iommu_set_page_size_mask`); returns
+   * the error text of a refusal. Models without it accept any mask.
+   */
+  setPageSizeMask?(mask: bigint): string | undefined;
+  /**
+   * Every valid translation now, read from the guest's tables without touching the model's
+   * caches or what its notifiers were told (for invariant checks and reports). Models without
+   * it are read through `replay`, which must then have no side effects.
+   */
+  mappings?(visit: (entry: IommuTlbEntry) => void): void;
   /** The IOMMU index for a transaction's attributes; default 0. */
   attrsToIndex?(attrs: MemTxAttrs): number;
   /** How many IOMMU indexes exist; default 1. */
@@ -96,6 +107,11 @@ export class IommuRegion implements IommuTranslator {
 
   get minPageSize(): bigint {
     return this.model.minPageSize?.() ?? 0x1000n;
+  }
+
+  /** QEMU's `memory_region_iommu_set_page_size_mask`: the model's answer, or none. */
+  setPageSizeMask(mask: bigint): string | undefined {
+    return this.model.setPageSizeMask?.(mask);
   }
 
   /** Registered notifiers, newest first. */

@@ -117,3 +117,34 @@ export function pseriesCompat(
     xive: at >= 401,
   };
 }
+
+/** The pc-q35 types a release has, for messages: `2.4 to 7.2`, `2.4 to 10.0`. */
+export function q35Range(qemu: QemuLine): string {
+  const oldest = OLDEST_Q35[qemu];
+  return `${Math.floor(oldest / 100)}.${oldest % 100} to ${LATEST_MACHINE_VERSION[qemu]}`;
+}
+
+/** What an older q35 machine type changes on the modelled DMA path. */
+export interface Q35Compat {
+  /** "7.2" for `q35` itself. */
+  readonly version: string;
+  /** intel-iommu defaults that differ by machine type (compat properties). */
+  readonly intelIommu: { readonly dmaDrain: boolean; readonly passThrough: boolean };
+}
+
+/**
+ * The compat defaults of `q35` or `pc-q35-X.Y` under a release (QEMU 7.2 by default); undefined
+ * for a type that release does not have. intel-iommu's `dma-drain` is off up to 3.1
+ * (pc_compat_3_1) and `pt` off up to 2.9 (hw_compat_2_9); other compat properties of these types
+ * concern nothing iova models.
+ */
+export function q35Compat(
+  machineType: string,
+  qemu: QemuLine = DEFAULT_QEMU_LINE,
+): Q35Compat | undefined {
+  const version = machineTypeVersion("pc-q35", machineType, qemu);
+  if (version === undefined) return undefined;
+  const [major, minor] = version.split(".").map(Number);
+  const at = major * 100 + minor;
+  return { version, intelIommu: { dmaDrain: at > 301, passThrough: at > 209 } };
+}

@@ -17,6 +17,8 @@ import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
 import { VFIO_MESSAGES } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
+import { VIRTIO_IOMMU_PCI, VIRTIO_IOMMU_RESV_MEM_T } from "../virtio-iommu/constants.ts";
+import { VirtioIommu } from "../virtio-iommu/virtio-iommu.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
 import { ich9UsbEhci1 } from "./ich9-ehci.ts";
@@ -142,6 +144,8 @@ export class Q35Machine {
   readonly devices = new Map<string, PciDevice<Q35Bus>>();
   readonly intelIommu: IntelIommu | undefined;
   readonly amdIommu: AmdIommu | undefined;
+  /** The `virtio-iommu-pci` device's IOMMU, once plugged. */
+  virtioIommu: VirtioIommu | undefined;
   /** The VFIO host, when the machine has one. */
   readonly vfio: VfioHost | undefined;
   /** Assigned devices by id: host address and container. */
@@ -149,6 +153,8 @@ export class Q35Machine {
     string,
     { readonly host: string; readonly container: VfioContainer }
   >();
+  /** QEMU's error_report and warn_report lines from device models (virtio-iommu). */
+  readonly reports: string[] = [];
   /** Set when QEMU would have aborted (`hw_error`): the message QEMU prints. */
   aborted: string | undefined;
   /** Pending device timers, run by `runTimers` (time passes between guest actions). */
@@ -335,6 +341,8 @@ export class Q35Machine {
     this.#machineReady = true;
     for (const f of this.topology.machineDoneOrder())
       f.initBusMaster(this.#dmaRoot(f.phb, f.devfn));
+    // PHASE_MACHINE_READY follows the machine-done notifiers: virtio-iommu's mask is frozen.
+    if (this.virtioIommu) this.virtioIommu.machineReady = true;
     this.reset();
   }
 
@@ -348,6 +356,9 @@ export class Q35Machine {
     this.memory.transaction(() => {
       for (const f of this.topology.functions()) f.reset();
       this.intelIommu?.reset();
+      // qemu_register_reset's handler (config.bypass back to boot-bypass), then the virtio reset.
+      this.virtioIommu?.systemReset();
+      this.virtioIommu?.deviceReset();
     });
   }
 
@@ -382,6 +393,7 @@ export class Q35Machine {
     if (spec.driver === "vfio-pci") return this.#plugVfio(spec);
     if (isPciBridgeDriver(spec.driver)) return this.#plugBridge(spec, spec.driver);
     if (spec.driver === "pxb-pcie") return this.#plugExpander(spec);
+    if (spec.driver === "virtio-iommu-pci") return this.#plugVirtioIommu(spec);
     const build = Q35_DRIVERS[spec.driver];
     if (!build) throw new Q35DeviceError(`'${spec.driver}' is not a valid device model name`);
     const { bus, devfn, owner } = this.#claim(spec);
@@ -477,6 +489,8 @@ export class Q35Machine {
       express: bus.express,
     };
     const device = new PciDevice<Q35Bus>(this.memory, bus, devfn, fn, owner);
+    // vfio_realize asks for the function's address space at once: behind virtio-iommu that
+    // creates its region before those of functions initialised at machine-ready.
     const dmaAs = this.#dmaSpace(bus, devfn)?.as ?? this.memoryAs;
     let container: VfioContainer;
     try {
@@ -506,6 +520,70 @@ export class Q35Machine {
     this.devices.set(id, device);
     if (this.#machineReady) device.initBusMaster(this.#dmaRoot(bus, devfn));
     return device;
+  }
+
+  /**
+   * `virtio-iommu-pci`: a PCI function whose realize makes the virtio-iommu the IOMMU of
+   * `pcie.0`. q35's pre-plug hook refuses a second vIOMMU and sets the reserved regions to the
+   * MSI window 0xfee00000-0xfeefffff (a `len-reserved-regions` of the user's clashes with it).
+   */
+  #plugVirtioIommu(spec: Q35DeviceSpec): PciDevice<Q35Bus> {
+    if (this.#machineReady) {
+      throw new Q35DeviceError("Device 'virtio-iommu-pci' does not support hotplugging");
+    }
+    if (this.intelIommu || this.amdIommu || this.virtioIommu) {
+      throw new Q35DeviceError("QEMU does not support multiple vIOMMUs for x86 yet.");
+    }
+    const props = { ...(spec.properties ?? {}) };
+    let bootBypass = true;
+    for (const [k, v] of Object.entries(props)) {
+      if (k === "boot-bypass") {
+        const b = parseBool(v);
+        if (b === undefined) {
+          throw new Q35DeviceError(`Parameter 'boot-bypass' expects 'on' or 'off'`);
+        }
+        bootBypass = b;
+      } else if (k === "len-reserved-regions") {
+        throw new Q35DeviceError("array size property len-reserved-regions may only be set once");
+      } else if (!k.startsWith("reserved-regions[")) {
+        throw new Q35DeviceError(`virtio-iommu-pci property '${k}' is not modelled`);
+      }
+    }
+    const { bus, devfn, owner } = this.#claim(spec);
+    const backendOwner: QomObjectRef = {
+      kind: "dev",
+      key: "path",
+      value: `${owner.key === "id" ? `/machine/peripheral/${owner.value}` : owner.value}/virtio-backend`,
+    };
+    this.virtioIommu = new VirtioIommu(this.memory, this.memoryAs, this.sysmem, backendOwner, {
+      bootBypass,
+      reservedRegions: [{ low: 0xfee00000n, high: 0xfeefffffn, type: VIRTIO_IOMMU_RESV_MEM_T.MSI }],
+      onAbort: (message) => this.abort(message),
+      onReport: (message) => this.reports.push(message),
+    });
+    const fn: PciFunctionSpec = { typeName: "virtio-iommu-pci", ...VIRTIO_IOMMU_PCI, bars: [] };
+    const device = this.#addFunction(bus, devfn, fn, owner);
+    this.devices.set(spec.id ?? `${spec.driver}#${this.devices.size}`, device);
+    return device;
+  }
+
+  /**
+   * Unplugs a `-device` function by id (QEMU's device_del, completed): an assigned one leaves its
+   * container first (VFIO's listener unmaps what it mirrored). The function's VT-d address space
+   * stays, as QEMU keeps it.
+   */
+  unplug(id: string): void {
+    const device = this.devices.get(id);
+    if (!device) throw new Q35DeviceError(`Device '${id}' not found`);
+    const assigned = this.assigned.get(id);
+    if (assigned) {
+      this.vfio?.detach(assigned.host);
+      this.assigned.delete(id);
+    }
+    device.unrealize();
+    this.functions.delete(device.devfn);
+    this.bus.functions.delete(device.devfn);
+    this.devices.delete(id);
   }
 
   /**
@@ -577,6 +655,8 @@ export class Q35Machine {
     }
     // AMD-Vi keys them by the bus number at the time (0 for every bus before firmware runs).
     if (this.amdIommu) return this.amdIommu.addressSpaceOf(r.bus.number, r.devfn);
+    // virtio-iommu keys them by requester id (bus number, devfn).
+    if (this.virtioIommu) return this.virtioIommu.addressSpaceOf(r.bus.number, r.devfn);
     return undefined;
   }
 
@@ -809,4 +889,11 @@ function amdviPciSpec(): PciFunctionSpec {
 /** An ICH9 function whose only part on the DMA path is its bus-master address space. */
 function ich9Function(typeName: string, deviceId: number, classCode: number): PciFunctionSpec {
   return { typeName, vendorId: 0x8086, deviceId, classCode, revision: 2, bars: [] };
+}
+
+/** QEMU's boolean property words. */
+function parseBool(v: string): boolean | undefined {
+  if (["on", "yes", "true", "y"].includes(v)) return true;
+  if (["off", "no", "false", "n"].includes(v)) return false;
+  return undefined;
 }

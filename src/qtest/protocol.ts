@@ -10,6 +10,7 @@
 
 import type { Q35Machine } from "../machine/q35.ts";
 import { readAddressSpace, writeAddressSpace } from "../memory/access.ts";
+import { base64ToBytes, bytesToBase64, bytesToHex } from "../memory/bytes.ts";
 
 /** What a command did: a reply line, or QEMU's death. */
 export type QtestOutcome = { readonly reply: string } | { readonly abort: string };
@@ -115,7 +116,7 @@ export class QtestSession {
         if (len === 0n) return fail("(len)");
         if (len > 1n << 24n) return fail("a length iova accepts (at most 16 MiB)");
         const data = readAddressSpace(m.cpuMemory, addr, Number(len)).data;
-        return { reply: `OK 0x${Buffer.from(data).toString("hex")}` };
+        return { reply: `OK 0x${bytesToHex(data)}` };
       }
       case "write": {
         const addr = num(1);
@@ -157,7 +158,7 @@ export class QtestSession {
         if (len === 0n) return fail("(len)");
         if (len > 1n << 24n) return fail("a length iova accepts (at most 16 MiB)");
         const data = readAddressSpace(m.cpuMemory, addr, Number(len)).data;
-        return { reply: `OK ${Buffer.from(data).toString("base64")}` };
+        return { reply: `OK ${bytesToBase64(data)}` };
       }
       case "b64write": {
         const addr = num(1);
@@ -167,9 +168,9 @@ export class QtestSession {
           return fail("an address, a length and data");
         }
         // QEMU writes what decodes, at most the length given.
-        const data = Buffer.from(text, "base64");
+        const data = base64ToBytes(text);
         const n = Math.min(data.length, Number(len < 1n << 24n ? len : 1n << 24n));
-        writeAddressSpace(m.cpuMemory, addr, new Uint8Array(data.subarray(0, n)));
+        writeAddressSpace(m.cpuMemory, addr, data.subarray(0, n));
         return { reply: "OK" };
       }
       case "endianness":

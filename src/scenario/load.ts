@@ -18,6 +18,7 @@ import { DEFAULT_QEMU_LINE } from "../machine/qemu-line.ts";
 import { readStepItem } from "./fast-step.ts";
 import { FloatScalar, NodeProblem, nodeAt, Positions, ScenarioError, toPlain } from "./reader.ts";
 import {
+  driversOf,
   HCALL_STEPS,
   HCALLS,
   IOCTL_STEPS,
@@ -26,6 +27,7 @@ import {
   type Scenario,
   STEP_KEYS,
   STEP_KINDS,
+  STEP_MACHINES,
   STEP_SCHEMAS,
   type Step,
   scenarioHead,
@@ -538,7 +540,14 @@ function finish(
     }
     live.add(d.id);
   });
+  const family = head.machine.family;
   steps.forEach((s, i) => {
+    if (!STEP_MACHINES[s.kind].includes(family))
+      loader.failAt(
+        offsets[i],
+        `a ${s.kind} step is for ${STEP_MACHINES[s.kind].join(" and ")} machines, not ${head.machine.machineType}`,
+        "machine-devices",
+      );
     const known = (id: string) => {
       if (!live.has(id))
         loader.failAt(
@@ -548,13 +557,29 @@ function finish(
         );
     };
     if (s.kind === "device_add") {
+      const drivers: readonly string[] = driversOf(family);
+      if (!drivers.includes(s.driver))
+        loader.failAt(
+          offsets[i],
+          `driver ${s.driver} is not on ${family} machines; expected one of: ${drivers.join(", ")}`,
+          "machine-devices",
+        );
       if (live.has(s.id)) loader.failAt(offsets[i], `duplicate device id '${s.id}'`, "device-ids");
       live.add(s.id);
     } else if (s.kind === "device_del") {
       known(s.id);
       live.delete(s.id);
     } else if (s.kind === "dma") known(s.device);
-    else if (s.kind === "rtas" && s.friendly?.target && "device" in s.friendly.target)
+    else if (s.kind === "edu") known(s.device);
+    else if (s.kind === "virtio_iommu") {
+      // An endpoint is a device id unless it is a PCI address (BB:DD.F).
+      const r = s.request;
+      if ("endpoint" in r && !/^[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}\.[0-7]$/.test(r.endpoint))
+        known(r.endpoint);
+    } else if (s.kind === "vtd") {
+      known(s.device);
+      if (s.action === "attach") known(s.domainOf);
+    } else if (s.kind === "rtas" && s.friendly?.target && "device" in s.friendly.target)
       known(s.friendly.target.device);
   });
   const { steps: _steps, ...rest } = head;

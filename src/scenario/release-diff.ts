@@ -6,13 +6,12 @@
  * dumps).
  */
 import { MachineTypeError } from "../machine/machine-type.ts";
-import type { PseriesMachine } from "../machine/pseries.ts";
 import type { QemuLine } from "../machine/qemu-line.ts";
 import { diffMtree, formatMtreeDiff, type MtreeDiff } from "../memory/mtree/diff.ts";
 import { importMtree } from "../memory/mtree/import.ts";
 import { formatMtree } from "../memory/mtree/print.ts";
 import type { Report, StepReport } from "./report.ts";
-import type { RunOptions, RunResult } from "./run.ts";
+import type { RunOptions, RunResult, ScenarioMachine } from "./run.ts";
 import type { Scenario } from "./schema.ts";
 
 /** What one step does differently under the second release. */
@@ -83,7 +82,7 @@ function runSide(
   qemu: QemuLine,
   run: Runner,
   options: RunOptions,
-): { report?: Report; machine?: PseriesMachine; steps: StepDigest[]; error?: string } {
+): { report?: Report; machine?: ScenarioMachine; steps: StepDigest[]; error?: string } {
   const steps: StepDigest[] = [];
   try {
     const { report, machine } = run(scenario, {
@@ -150,7 +149,7 @@ function stepChanges(a: StepDigest, b: StepDigest): StepChange[] {
 }
 
 /** The end state's memory map as `iova diff` compares dumps: rebuilt from its own text. */
-function rebuilt(machine: PseriesMachine) {
+function rebuilt(machine: ScenarioMachine) {
   return importMtree(
     formatMtree(machine.memory, { disabled: true, owners: true }),
     formatMtree(machine.memory, { flat: true }),
@@ -216,7 +215,7 @@ export function diffReleases(
   const mtree = both ? diffMtree(rebuilt(both[0]), rebuilt(both[1])) : undefined;
   // diffMtree compares regions and rendered ranges; an address space over an existing region
   // that renders nothing (QEMU 10.0's `device-memory`) shows only in the list of spaces.
-  const spaces = (m: PseriesMachine) =>
+  const spaces = (m: ScenarioMachine) =>
     m.memory.addressSpaces.map((as) => `${as.name} (root ${as.root.name})`);
   const addressSpaces = both
     ? {

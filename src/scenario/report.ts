@@ -54,6 +54,10 @@ export const StepReportSchema = z
       "expect_mtree",
       "ioctl",
       "reset",
+      "qtest",
+      "vtd",
+      "virtio_iommu",
+      "edu",
     ]),
     name: z.string().describe("the call or action, e.g. `ibm,create-pe-dma-window`, `H_PUT_TCE`"),
     outcome: z
@@ -149,6 +153,54 @@ export const GuestWindowReportSchema = z
   .strict();
 export type GuestWindowReport = z.infer<typeof GuestWindowReportSchema>;
 
+/** A run of guest IOMMU mappings: contiguous in bus and guest-physical address, one permission. */
+export const GuestMappingSchema = z
+  .object({ iova: hex, size: hex, gpa: hex, perm: z.enum(["r", "w", "rw"]) })
+  .strict();
+
+/** One PCI function's VT-d address space: where its DMA goes, and what its domain maps. */
+export const VtdDeviceReportSchema = z
+  .object({
+    device: z
+      .string()
+      .nullable()
+      .describe("the scenario's device id; null for a function without one (the IOAPIC's 00:00.0)"),
+    bdf: z.string().describe("bus:slot.function, like `00:03.0`"),
+    address_space: z.string().describe("QEMU's name of its DMA root, like `vtd-03.0`"),
+    translating: z
+      .boolean()
+      .describe("DMA goes through the IOMMU region (else through `vtd-nodmar`, untranslated)"),
+    domain: z.number().int().nullable().describe("the domain id of its context entry, if valid"),
+    mappings: z
+      .array(GuestMappingSchema)
+      .describe("what its second-level tables map now, as maximal runs (bus address = iova)"),
+  })
+  .strict();
+
+/** intel-iommu (VT-d) as the guest left it: the guest-side counterpart of sPAPR's windows. */
+export const VtdReportSchema = z
+  .object({
+    translation: z.boolean().describe("GSTS.TES: translation on"),
+    caching_mode: z.boolean(),
+    aw_bits: z.number().int(),
+    devices: z.array(VtdDeviceReportSchema),
+    faults: z
+      .array(
+        z
+          .object({
+            source: z.string().describe("the requester, bus:slot.function"),
+            address: hex,
+            reason: z.number().int().describe("the VT-d fault reason code"),
+            write: z.boolean(),
+            recorded: z.boolean().describe("whether it reached the fault recording register"),
+          })
+          .strict(),
+      )
+      .describe("every DMA fault, recorded or not"),
+  })
+  .strict();
+export type VtdReport = z.infer<typeof VtdReportSchema>;
+
 /** A host container: its windows and maximal mapping runs. */
 export const ContainerReportSchema = z
   .object({
@@ -204,7 +256,12 @@ export const ReportSchema = z
       .describe("set when the machine would not even start (QEMU's message); no step ran"),
     summary: SummarySchema,
     steps: z.array(StepReportSchema),
-    guest: z.object({ windows: z.array(GuestWindowReportSchema) }).strict(),
+    guest: z
+      .object({
+        windows: z.array(GuestWindowReportSchema).describe("pseries: the PHBs' DMA windows"),
+        vtd: VtdReportSchema.optional().describe("q35 with intel-iommu: its domains and mappings"),
+      })
+      .strict(),
     host: z
       .object({
         containers: z.array(ContainerReportSchema),

@@ -8,11 +8,12 @@ import { errnoByName, errnoName } from "../host/errno.ts";
 import { RepeatFolder } from "../host/fold.ts";
 import { formatIoctl } from "../host/ioctl.ts";
 import { GUEST_RAM_HVA, type HostPlatform, POWER9_HOST } from "../host/platform.ts";
-import { dmaRead, dmaWrite } from "../iommu/dma.ts";
+import { X86_HOST } from "../host/x86-host.ts";
 import { MaterialisationLimitError } from "../iommu/limits.ts";
 import { DeviceError, PseriesMachine } from "../machine/pseries.ts";
+import type { Q35Machine } from "../machine/q35.ts";
 import type { QemuLine } from "../machine/qemu-line.ts";
-import { bytesEqual, bytesToHex } from "../memory/bytes.ts";
+import { bytesEqual } from "../memory/bytes.ts";
 import { hex } from "../memory/int.ts";
 import { formatMtree } from "../memory/mtree/print.ts";
 import { hcallReturnName } from "../spapr/constants.ts";
@@ -21,8 +22,8 @@ import { rtasCall } from "../spapr/rtas.ts";
 import { decodeRtasReturns, encodeRtasArgs, rtasReturnWords } from "../spapr/rtas-args.ts";
 import type { TceTable } from "../spapr/tce-table.ts";
 import type { VfioHost } from "../vfio/vfio-host.ts";
+import { buildQ35, performQ35, type Q35Run, vtdReport } from "./q35-steps.ts";
 import type {
-  BytesSummary,
   CheckReport,
   ExpectationFailure,
   GuestWindowReport,
@@ -35,12 +36,25 @@ import {
   type Expectation,
   type HostSpec,
   type IoctlStep,
+  type MachineFamily,
   MEMTX_RESULTS,
   type PhbRef,
   type RtasStep,
   type Scenario,
   type Step,
 } from "./schema.ts";
+import {
+  BYTES_HEAD,
+  BYTES_LIMIT,
+  type BytesPolicy,
+  checkOutcome,
+  cpuAccess,
+  dmaOutcome,
+  failed,
+  mtreeOutcome,
+  type Outcome,
+  toHex,
+} from "./step-outcome.ts";
 
 /** A trace event: what happened, with 64-bit values as hex strings. */
 export interface TraceEvent {
@@ -69,11 +83,11 @@ export interface RunOptions {
   /** Told before each step (for progress on a terminal): steps done so far, and the total. */
   readonly onProgress?: (done: number, total: number) => void;
   /** Called before each step (0-based index) with the live machine (for fuzzing and inspection). */
-  readonly beforeStep?: (index: number, step: Step, machine: PseriesMachine) => void;
+  readonly beforeStep?: (index: number, step: Step, machine: ScenarioMachine) => void;
   /** Most entries one step may mirror one by one into a host (default in src/iommu/limits.ts). */
   readonly materialisedEntryLimit?: number;
   /** Called after each step (0-based index) with its report and the live machine. */
-  readonly afterStep?: (index: number, report: StepReport, machine: PseriesMachine) => void;
+  readonly afterStep?: (index: number, report: StepReport, machine: ScenarioMachine) => void;
   /**
    * False: the report's `steps` stays empty (each step goes to `afterStep` only), so a run of
    * any length holds one step's report at a time. The summary still counts every step.
@@ -93,19 +107,24 @@ function traceValue(v: unknown): unknown {
   return v;
 }
 
+/** The machines a scenario can build. */
+export type ScenarioMachine = PseriesMachine | Q35Machine;
+
 /** Everything a run leaves behind: the report, and the live machine for further inspection. */
 export interface RunResult {
   readonly report: Report;
-  readonly machine: PseriesMachine;
+  readonly machine: ScenarioMachine;
 }
 
-const toHex = bytesToHex;
-/** Bytes shown in full up to this size; past it, summarised. */
-const BYTES_LIMIT = 4096;
-/** Bytes a summary shows from the start. */
-const BYTES_HEAD = 32;
 /** Lines of a step's ioctl and QEMU log kept in its result; the rest are counted. */
 const LOG_LIMIT = 1000;
+
+/**
+/**
+ * Step kinds that are assertions in themselves (an invariant, an `info mtree` look, qtest lines
+ * with the replies QEMU gave): they fail when they do not hold, with or without `expect`.
+ */
+const ASSERTIONS: ReadonlySet<Step["kind"]> = new Set(["check", "expect_mtree", "qtest"]);
 
 /**
  * Runs a scenario to its end. A machine type the chosen QEMU does not have (`--qemu 10.0` on a
@@ -119,17 +138,31 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     scenario.host !== undefined ||
     spec.devices.some((d) => d.driver === "vfio-pci") ||
     scenario.steps.some((s) => s.kind === "device_add" && s.driver === "vfio-pci");
-  const machine = new PseriesMachine({
-    ...spec,
-    host: needsHost ? hostFrom(scenario.host) : undefined,
-    qemu,
-    behaviour,
-    materialisedEntryLimit: options.materialisedEntryLimit,
-  });
   const aborts: string[] = [];
-  for (const t of machine.tables) {
-    t.onQemuAbort = (message) => aborts.push(message);
+  let machine: ScenarioMachine;
+  let q35: Q35Run | undefined;
+  let startupError: string | undefined;
+  if (spec.family === "q35") {
+    const host = needsHost ? hostFrom(scenario.host, "q35") : undefined;
+    const backend = host?.backend === "iommufd" ? ("iommufd" as const) : ("type1" as const);
+    q35 = buildQ35(spec, behaviour, host ? { platform: host.platform, backend } : undefined, qemu);
+    machine = q35.machine;
+    startupError = q35.startupError;
+  } else {
+    const pseries = new PseriesMachine({
+      ...spec,
+      host: needsHost ? hostFrom(scenario.host, "pseries") : undefined,
+      qemu,
+      behaviour,
+      materialisedEntryLimit: options.materialisedEntryLimit,
+    });
+    for (const t of pseries.tables) {
+      t.onQemuAbort = (message) => aborts.push(message);
+    }
+    machine = pseries;
+    startupError = pseries.startupError;
   }
+  const tables = machine instanceof PseriesMachine ? machine.tables : [];
   const vfio = machine.vfio;
   if (vfio) {
     aborts.push(...vfio.events.aborts);
@@ -144,11 +177,20 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     for (const [k, v] of Object.entries(fields)) out[k] = traceValue(v);
     sink(out as TraceEvent);
   };
-  if (sink) {
-    for (const t of machine.tables) {
-      t.iommu.onNotify = (idx, ev) =>
+  /** Traces the notifications of IOMMU regions not yet traced (VT-d adds one per new function). */
+  const traceIommus = () => {
+    if (!sink) return;
+    const iommus = [
+      ...tables.map((t) => t.iommu),
+      ...(q35?.machine.intelIommu
+        ? [...q35.machine.intelIommu.spaces.values()].map((s) => s.iommu)
+        : []),
+    ];
+    for (const iommu of iommus) {
+      if (iommu.onNotify) continue;
+      iommu.onNotify = (idx, ev) =>
         emit("memory_region_notify_iommu", {
-          region: t.iommu.region.name,
+          region: iommu.region.name,
           iommu_idx: idx,
           type: ev.type === 2 ? "MAP" : "UNMAP",
           iova: ev.entry.iova,
@@ -157,12 +199,15 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
           perm: ev.entry.perm,
         });
     }
+  };
+  traceIommus();
+  if (sink) {
     if (vfio) {
       vfio.io.onCall = (r) => emit("ioctl", { ioctl: r.ioctl, ...r.args, ret: r.ret });
       vfio.onTrace = (event, fields) => emit(event, fields);
     }
   }
-  const started = machine.startupError === undefined;
+  const started = startupError === undefined;
   const keep = options.keepSteps !== false;
   const steps: StepReport[] = [];
   const summary = { steps: 0, held: 0, failed: 0, succeeded: 0, refused: 0, checks_failed: 0 };
@@ -185,7 +230,12 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     options.onProgress?.(index, total);
     emit("step", { kind: step.kind, line: step.line });
     options.beforeStep?.(index, step, machine);
-    const outcome = perform(machine, step, bytes, index + 1);
+    const outcome = q35
+      ? performQ35(q35, step, bytes, index + 1)
+      : perform(machine as PseriesMachine, step, bytes, index + 1);
+    traceIommus();
+    const q35Abort = q35?.takeAbort();
+    if (q35Abort !== undefined) aborts.push(q35Abort);
     if (step.kind === "rtas" || step.kind === "hcall")
       emit(step.kind, { name: outcome.name, ...outcome.result });
     let result = outcome.result;
@@ -224,9 +274,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       : outcome.error;
     // A check or an `info mtree` look is an assertion in itself; other steps assert only what
     // their expectation names.
-    const expect =
-      step.expect ??
-      (step.kind === "check" || step.kind === "expect_mtree" ? { ok: true } : undefined);
+    const expect = step.expect ?? (ASSERTIONS.has(step.kind) ? { ok: true } : undefined);
     const failures = expect ? compare(expect, outcome, step.kind) : [];
     if (expect?.qemuAborts !== undefined && expect.qemuAborts !== aborted) {
       failures.push(
@@ -266,7 +314,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     if (keep) steps.push(report);
     options.afterStep?.(index, report, machine);
   }
-  const checks: CheckReport[] = CHECKS.map((name) => machine.check(name));
+  const checks: CheckReport[] = CHECKS.map((name) =>
+    q35 ? q35.check(name) : (machine as PseriesMachine).check(name),
+  );
   summary.checks_failed = checks.filter((c) => !c.ok).length;
   const { guest, host } = snapshotState(machine);
   const strict = options.strict === true;
@@ -281,7 +331,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     behaviour,
     ok,
     strict,
-    ...(started ? {} : { error: `qemu-system-ppc64: ${machine.startupError}` }),
+    ...(started
+      ? {}
+      : { error: `${q35 ? "qemu-system-x86_64" : "qemu-system-ppc64"}: ${startupError}` }),
     summary,
     steps,
     guest,
@@ -292,34 +344,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   return { report, machine };
 }
 
-/** How byte results are put in the report. */
-interface BytesPolicy {
-  readonly limit: number;
-  readonly digest?: (bytes: Uint8Array) => string;
-  readonly dump?: (step: number, field: string, bytes: Uint8Array) => string | undefined;
-}
-
-/** `{ data: hex }`, or past the limit `{ data_summary: { length, sha256, head, file } }`. */
-function bytesResult(
-  bytes: Uint8Array,
-  policy: BytesPolicy,
-  step: number,
-): Record<string, unknown> {
-  if (bytes.length <= policy.limit) return { data: toHex(bytes) };
-  const file = policy.dump?.(step, "data", bytes);
-  const summary: BytesSummary = {
-    length: bytes.length,
-    ...(policy.digest ? { sha256: policy.digest(bytes) } : {}),
-    head: toHex(bytes.subarray(0, BYTES_HEAD)),
-    ...(file !== undefined ? { file } : {}),
-  };
-  return { data_summary: summary };
-}
-
 /** Why a step without an expectation counts as refused or faulted; undefined if it did not. */
 function refusal(step: Step, outcome: Outcome): string | undefined {
   // An invariant or `info mtree` look that does not hold is a failed assertion, not a refusal.
-  if (step.kind === "check" || step.kind === "expect_mtree") return undefined;
+  if (ASSERTIONS.has(step.kind)) return undefined;
   if (outcome.error) return outcome.error;
   const o = outcome.observed;
   switch (step.kind) {
@@ -333,21 +361,13 @@ function refusal(step: Step, outcome: Outcome): string | undefined {
     }
     case "dma":
       return o.fault === true ? String(o.status) : undefined;
+    case "virtio_iommu":
+      return o.status !== "OK" ? `status ${o.status}` : undefined;
     case "cpu":
       return o.fault === true ? `MemTxResult ${o.result}` : undefined;
     default:
       return undefined;
   }
-}
-
-interface Outcome {
-  readonly name: string;
-  readonly result: Record<string, unknown>;
-  readonly error: string | null;
-  /** The values expectations compare against, by expectation field. */
-  readonly observed: Record<string, unknown>;
-  /** For an `info mtree` look that does not hold: where it differs. */
-  readonly mismatch?: string;
 }
 
 function ioctl(machine: PseriesMachine, step: IoctlStep): Outcome {
@@ -377,60 +397,11 @@ function perform(machine: PseriesMachine, step: Step, bytes: BytesPolicy, n: num
       return rtas(machine, step);
     case "hcall":
       return hcall(machine, step);
-    case "dma": {
-      const device = machine.devices.get(step.device);
-      if (!device) return failed(step.device, `no device '${step.device}' is plugged`);
-      const access = step.write ? "write" : "read";
-      const assigned = machine.assigned.has(step.device);
-      const r = assigned
-        ? machine.assignedDma(
-            step.device,
-            step.address,
-            step.length ?? step.write?.length ?? 0,
-            step.write,
-          )!
-        : step.write
-          ? { ...dmaWrite(device.busMasterAs, step.address, step.write), data: undefined }
-          : dmaRead(device.busMasterAs, step.address, step.length ?? 0);
-      const result: Record<string, unknown> = {
-        [access]: hex(step.address),
-        ...(assigned ? { via: "host IOMMU" } : {}),
-        ...(step.write && !assigned ? { length: step.write.length } : {}),
-        status: r.status,
-        ...(r.data ? bytesResult(r.data, bytes, n) : {}),
-        ...faultField(r.faultAddress),
-      };
-      return {
-        name: step.device,
-        result,
-        error: null,
-        observed: {
-          fault: r.status !== "ok",
-          status: r.status,
-          ...(r.data ? { data: r.data } : {}),
-          ...(r.faultAddress !== undefined ? { faultAddress: r.faultAddress } : {}),
-        },
-      };
-    }
-    case "cpu": {
-      const as = machine.cpuMemory;
-      if (step.write) {
-        const res = as.write(step.address, step.write);
-        return {
-          name: "memory",
-          result: { write: hex(step.address), result: res },
-          error: null,
-          observed: { fault: res !== 0, result: res },
-        };
-      }
-      const r = as.read(step.address, step.length ?? 0);
-      return {
-        name: "memory",
-        result: { read: hex(step.address), result: r.result, ...bytesResult(r.data, bytes, n) },
-        error: null,
-        observed: { fault: r.result !== 0, result: r.result, data: r.data },
-      };
-    }
+    case "dma":
+      return dmaOutcome(machine, step, bytes, n);
+    case "cpu":
+      // pseries guests run big-endian.
+      return cpuAccess(machine.cpuMemory, step, bytes, n, true);
     case "device_add": {
       try {
         machine.plug({
@@ -454,54 +425,13 @@ function perform(machine: PseriesMachine, step: Step, bytes: BytesPolicy, n: num
         if (e instanceof DeviceError) return failed(step.id, e.message, { ok: false });
         throw e;
       }
-    case "check": {
-      const c = machine.check(step.check);
-      return {
-        name: step.check,
-        result: { ok: c.ok, violations: c.violations, total: c.total },
-        error: c.ok ? null : `${step.check} does not hold`,
-        observed: { ok: c.ok, holds: c.ok, violations: c.total },
-        ...(c.ok ? {} : { mismatch: `${step.check} does not hold: ${c.total} violations` }),
-      };
-    }
-    case "expect_mtree": {
-      const text = formatMtree(machine.memory, {
-        flat: step.flat,
-        disabled: step.disabled,
-        owners: step.owners,
-      });
-      const want = step.contains ?? step.equals ?? "";
-      const holds = step.contains !== undefined ? text.includes(want) : text === want;
-      const mode = step.flat ? "-f" : step.disabled ? "-D" : step.owners ? "-o" : "";
-      const name = `info mtree ${mode}`.trim();
-      return {
-        name,
-        result: { holds },
-        error: null,
-        observed: { ok: holds, holds },
-        ...(holds
-          ? {}
-          : { mismatch: mtreeMismatch(name, text, want, step.contains !== undefined) }),
-      };
-    }
+    case "check":
+      return checkOutcome(step, machine.check(step.check));
+    case "expect_mtree":
+      return mtreeOutcome(machine.memory, step);
+    default:
+      return failed(step.kind, `a ${step.kind} step is not for pseries machines`);
   }
-}
-
-/** Why `info mtree` text does not hold what was expected: the first expected line it lacks. */
-function mtreeMismatch(name: string, text: string, want: string, contains: boolean): string {
-  const lines = new Set(text.split("\n"));
-  const missing = want.split("\n").find((l) => l !== "" && !lines.has(l));
-  const what = contains ? "does not contain the expected text" : "differs from the expected text";
-  if (missing !== undefined) return `${name} ${what}; it has no line ${JSON.stringify(missing)}`;
-  return `${name} ${what}; every expected line is there, but not together in this order`;
-}
-
-function failed(name: string, error: string, observed: Outcome["observed"] = {}): Outcome {
-  return { name, result: {}, error, observed: { error, ...observed } };
-}
-
-function faultField(addr: bigint | undefined): Record<string, string> {
-  return addr === undefined ? {} : { fault_address: hex(addr) };
 }
 
 function phbFor(machine: PseriesMachine, target: PhbRef | undefined) {
@@ -711,18 +641,28 @@ function compare(expect: Expectation, outcome: Outcome, kind: Step["kind"]): Exp
   return failures;
 }
 
-/** The host platform a scenario's `host:` section describes (POWER9 powernv by default). */
-export function hostFrom(spec: HostSpec | undefined): {
+/** The host platform a scenario's `host:` section describes (POWER9 powernv by default; on q35 an x86 host with type1). */
+export function hostFrom(
+  spec: HostSpec | undefined,
+  family: MachineFamily = "pseries",
+): {
   platform: HostPlatform;
-  backend: HostSpec["iommu"];
+  backend: NonNullable<HostSpec["iommu"]>;
 } {
-  if (!spec) return { platform: POWER9_HOST, backend: "spapr-tce-v2" };
-  const pgsizes = spec.pgsizes.reduce((m, s) => m | s, 0n);
+  const base = family === "q35" ? X86_HOST : POWER9_HOST;
+  const backend = spec?.iommu ?? (family === "q35" ? "type1" : "spapr-tce-v2");
+  if (!spec) return { platform: base, backend };
+  const defaults =
+    family === "q35"
+      ? { pageSize: 0x1000n, pgsizes: [0x1000n, 0x200000n, 0x40000000n] }
+      : { pageSize: 0x10000n, pgsizes: [0x1000n, 0x10000n, 0x200000n, 0x40000000n] };
+  const pageSize = spec.pageSize ?? defaults.pageSize;
+  const pgsizes = (spec.pgsizes ?? defaults.pgsizes).reduce((m, s) => m | s, 0n);
   const platform: HostPlatform = {
-    ...POWER9_HOST,
-    pageSize: spec.pageSize,
+    ...base,
+    pageSize,
     pgsizes,
-    ramPageSize: spec.ramPageSize ?? spec.pageSize,
+    ramPageSize: spec.ramPageSize ?? pageSize,
     ...(spec.maxLevels !== undefined ? { maxLevels: spec.maxLevels } : {}),
     ...(spec.windowStarts ? { windowStarts: spec.windowStarts } : {}),
     ...(spec.memlockLimit !== undefined ? { memlockLimit: spec.memlockLimit } : {}),
@@ -736,11 +676,11 @@ export function hostFrom(spec: HostSpec | undefined): {
       once: f.once,
     })),
   };
-  return { platform, backend: spec.iommu };
+  return { platform, backend };
 }
 
 /** The host part of the report: windows and maximal mapping runs per container. */
-function containerReports(machine: PseriesMachine, vfio: VfioHost) {
+function containerReports(machine: ScenarioMachine, vfio: VfioHost) {
   return vfio.containers.map((c) => {
     const devices = [...machine.assigned].filter(([, a]) => a.container === c).map(([id]) => id);
     const runs: { iova: bigint; size: bigint; hva: bigint; perm: "r" | "w" | "rw" }[] = [];
@@ -811,8 +751,9 @@ function guestRuns(t: TceTable): NonNullable<GuestWindowReport["mappings"]> {
 }
 
 /** The guest's windows and the host's containers now: the report's `guest` and `host` parts. */
-export function snapshotState(machine: PseriesMachine): Pick<Report, "guest" | "host"> {
-  const windows = machine.phbs.flatMap((phb) =>
+export function snapshotState(machine: ScenarioMachine): Pick<Report, "guest" | "host"> {
+  const phbs = machine instanceof PseriesMachine ? machine.phbs : [];
+  const windows = phbs.flatMap((phb) =>
     phb.tables
       .filter((t) => t.enabled)
       .map((t) => ({
@@ -827,10 +768,21 @@ export function snapshotState(machine: PseriesMachine): Pick<Report, "guest" | "
   );
   const vfio = machine.vfio;
   return {
-    guest: { windows },
+    guest: {
+      windows,
+      ...(!(machine instanceof PseriesMachine) && machine.intelIommu
+        ? { vtd: vtdReport(machine) }
+        : {}),
+    },
     host: {
       containers: vfio ? containerReports(machine, vfio) : [],
       locked_pages: vfio ? Number(vfio.process.lockedPages) : 0,
     },
   };
+}
+
+/** A run's machine as the pseries it must be (trace logs and the fuzzer know only pseries). */
+export function pseriesOf(machine: ScenarioMachine): PseriesMachine {
+  if (machine instanceof PseriesMachine) return machine;
+  throw new TypeError("expected a pseries machine: this use of a run knows only pseries");
 }

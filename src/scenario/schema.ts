@@ -13,10 +13,11 @@ import { z } from "zod";
 import { Errno, errnoByName } from "../host/errno.ts";
 import type { DmaStatus } from "../iommu/dma.ts";
 import { type Behaviour, BEHAVIOURS as MACHINE_BEHAVIOURS } from "../machine/behaviour.ts";
-import { pseriesCompat, pseriesRange } from "../machine/machine-type.ts";
+import { pseriesCompat, pseriesRange, q35Compat, q35Range } from "../machine/machine-type.ts";
 import type { PseriesConfig } from "../machine/pseries.ts";
 import { isQemuLine, QEMU_LINES, type QemuLine } from "../machine/qemu-line.ts";
 import { SIZE_2_64 } from "../memory/int.ts";
+import { parseTranscript, type TranscriptLine } from "../qtest/transcript.ts";
 import { RTAS_CALLS } from "../spapr/rtas.ts";
 import { FloatScalar, parseNumber } from "./reader.ts";
 
@@ -32,9 +33,11 @@ export const LOADER_ONLY_RULES = {
   "exact-range": "bounds beyond 2^53, where JSON numbers are no longer exact",
   "power-of-two": "page sizes are powers of two",
   "machine-version":
-    "pseries-X.Y exists only for 2.1 to 7.2 under QEMU 7.2, and for 3.0 to 10.0 under QEMU 10.0",
+    "pseries-X.Y exists only for 2.1 to 7.2 under QEMU 7.2, and for 3.0 to 10.0 under QEMU 10.0; pc-q35-X.Y for 2.4 to the release",
   "qemu-as-written":
     "qemu given as a number is read as written: 10.0 (or 7.2), not 10 (JSON numbers cannot tell the two apart)",
+  "machine-devices":
+    "a device's driver and properties are ones its machine has (as listed in DEVICE_DRIVERS)",
   "maxmem-at-least-memory": "maxmem is at least memory",
   "unique-phb-index": "PHB indexes are unique",
   "device-bus": "a device's bus names a PHB in machine.phbs",
@@ -320,16 +323,38 @@ const BEHAVIOURS = MACHINE_BEHAVIOURS as readonly Behaviour[] as readonly [
 
 export type { Behaviour };
 
+/** The machine families a scenario can build: POWER's pseries and x86's q35. */
+export const MACHINE_FAMILIES = ["pseries", "q35"] as const;
+/** A machine family. */
+export type MachineFamily = (typeof MACHINE_FAMILIES)[number];
+
+/** q35's machine types by name (whether the release has the version is the loader's check). */
+const Q35_TYPE_PATTERN = "^(q35|pc-q35-[0-9]+\\.[0-9]+(\\.[0-9]+)?)$";
+const Q35_TYPE = new RegExp(Q35_TYPE_PATTERN);
+
+/** The family of a machine type (`pseries`, `pseries-X.Y`, `q35`, `pc-q35-X.Y`). */
+export function machineFamily(machineType: string | undefined): MachineFamily {
+  return machineType !== undefined && Q35_TYPE.test(machineType) ? "q35" : "pseries";
+}
+
 // Whether the type exists under the scenario's `qemu` is checked with it (load.ts).
-const machineType = leaf({ type: "string", pattern: "^pseries(-[0-9]+\\.[0-9]+)?$" }, (v) => {
-  if (!isScalar(v)) return new Problem("expected machine type");
-  if (typeof v !== "string") return new Problem("expected machine type as a string");
-  if (QEMU_LINES.some((line) => pseriesCompat(v, line))) return v;
-  return new Problem(
-    `expected machine type pseries or pseries-X.Y (${QEMU_LINES.map((l) => `${pseriesRange(l)} under QEMU ${l}`).join(", ")}); got '${v}'`,
-    /^pseries-[0-9]+\.[0-9]+$/.test(v) ? "machine-version" : undefined,
-  );
-});
+const machineType = leaf(
+  {
+    type: "string",
+    anyOf: [{ pattern: "^pseries(-[0-9]+\\.[0-9]+)?$" }, { pattern: Q35_TYPE_PATTERN }],
+  },
+  (v) => {
+    if (!isScalar(v)) return new Problem("expected machine type");
+    if (typeof v !== "string") return new Problem("expected machine type as a string");
+    if (QEMU_LINES.some((line) => pseriesCompat(v, line) || q35Compat(v, line))) return v;
+    const ranges = (range: (l: (typeof QEMU_LINES)[number]) => string) =>
+      QEMU_LINES.map((l) => `${range(l)} under QEMU ${l}`).join(", ");
+    return new Problem(
+      `expected machine type pseries, pseries-X.Y (${ranges(pseriesRange)}), q35 or pc-q35-X.Y (${ranges(q35Range)}); got '${v}'`,
+      /^(pseries|pc-q35)-[0-9]+\.[0-9]+/.test(v) ? "machine-version" : undefined,
+    );
+  },
+);
 
 /**
  * `qemu:` names a release line. YAML reads an unquoted `10.0` as the number 10, so a number is
@@ -387,40 +412,187 @@ const phb = map("a PHB", {
 
 const phbGlobals = map("phb_globals", phbFields).transform(phbOut);
 
+/**
+ * The devices a scenario can give, by QEMU's driver name: which machines have them and which of
+ * QEMU's `-device` properties iova takes for them (beside `id`, `bus`, `slot`, `function`). A new
+ * device is a row here, its properties in `DEVICE_PROPERTIES`, and its model in the machine's
+ * device table (`Q35_DRIVERS`, `EMULATED_DRIVERS`).
+ */
+export const DEVICE_DRIVERS = {
+  "qemu-xhci": { machines: ["pseries", "q35"], properties: [], what: "USB controller (emulated)" },
+  "vfio-pci": {
+    machines: ["pseries", "q35"],
+    properties: ["host"],
+    what: "a host device assigned to the guest",
+  },
+  edu: { machines: ["q35"], properties: ["dma_mask"], what: "QEMU's teaching device with DMA" },
+  e1000: { machines: ["q35"], properties: [], what: "NIC (emulated)" },
+  e1000e: { machines: ["q35"], properties: [], what: "NIC (emulated)" },
+  "virtio-net-pci": { machines: ["q35"], properties: [], what: "NIC (emulated)" },
+  "intel-iommu": {
+    machines: ["q35"],
+    properties: [
+      "caching-mode",
+      "aw-bits",
+      "intremap",
+      "pt",
+      "dma-drain",
+      "device-iotlb",
+      "x-scalable-mode",
+    ],
+    what: "VT-d (not a PCI function: no slot)",
+  },
+  "amd-iommu": {
+    machines: ["q35"],
+    properties: [],
+    what: "AMD-Vi (refuses vfio-pci, as QEMU 7.2)",
+  },
+  "virtio-iommu-pci": {
+    machines: ["q35"],
+    properties: ["boot-bypass"],
+    what: "virtio-iommu (a PCI function; the guest drives it with `virtio_iommu` steps)",
+  },
+} as const satisfies Record<
+  string,
+  { machines: readonly MachineFamily[]; properties: readonly string[]; what: string }
+>;
+/** A driver of `DEVICE_DRIVERS`. */
+export type DriverName = keyof typeof DEVICE_DRIVERS;
 /** The drivers a device may have. */
-export const DRIVERS = ["qemu-xhci", "vfio-pci"] as const;
+export const DRIVERS = Object.keys(DEVICE_DRIVERS) as DriverName[];
+/** The drivers of a machine family. */
+export const driversOf = (family: MachineFamily): DriverName[] =>
+  DRIVERS.filter((d) => (DEVICE_DRIVERS[d].machines as readonly string[]).includes(family));
+/** Drivers that are not PCI functions (no slot, no hot-plug). */
+const NOT_PCI: readonly string[] = ["intel-iommu", "amd-iommu"];
+
+/** QEMU `-device` properties, by name as on QEMU's command line. */
+const DEVICE_PROPERTIES = {
+  host: hostAddress
+    .optional()
+    .describe('vfio-pci: the host device\'s address, like "0001:01:00.0"'),
+  dma_mask: u64("dma_mask")
+    .optional()
+    .describe("edu: the DMA address mask (QEMU's default 28 bits, `0xfffffff`)"),
+  "caching-mode": bool("caching-mode")
+    .optional()
+    .describe("intel-iommu: caching mode, which vfio-pci behind it needs")
+    .meta({ docDefault: false }),
+  "aw-bits": int("aw-bits", 0, 255)
+    .optional()
+    .describe("intel-iommu: guest address width, 39 or 48 (QEMU refuses others)")
+    .meta({ docDefault: 39 }),
+  intremap: bool("intremap").optional().describe("intel-iommu: interrupt remapping capability"),
+  pt: bool("pt")
+    .optional()
+    .describe("intel-iommu: pass-through contexts (default on; off up to pc-q35-2.9)"),
+  "dma-drain": bool("dma-drain")
+    .optional()
+    .describe("intel-iommu: DMA draining (default on; off up to pc-q35-3.1)"),
+  "device-iotlb": bool("device-iotlb")
+    .optional()
+    .describe("intel-iommu: device IOTLB (ATS); not modelled, `true` is refused"),
+  "x-scalable-mode": bool("x-scalable-mode")
+    .optional()
+    .describe("intel-iommu: scalable mode; not modelled, `true` is refused"),
+  "boot-bypass": bool("boot-bypass")
+    .optional()
+    .describe("virtio-iommu-pci: DMA bypasses the IOMMU until the guest attaches the function")
+    .meta({ docDefault: true }),
+};
+type PropertyName = keyof typeof DEVICE_PROPERTIES;
+const PROPERTY_NAMES = Object.keys(DEVICE_PROPERTIES) as PropertyName[];
 
 const deviceFields = {
   id: deviceId().optional().describe("names the device in steps (QEMU's `id=`)"),
   // Typed as a string, as the machine's device table is open to more drivers.
   driver: words<string>("driver", DRIVERS).describe(
-    "`qemu-xhci` (emulated) or `vfio-pci` (assigned)",
+    "QEMU's driver name: `qemu-xhci` and `vfio-pci` on both machines; on q35 also `edu`, `e1000`, `e1000e`, `virtio-net-pci`, `intel-iommu`, `amd-iommu`, `virtio-iommu-pci`",
   ),
-  bus: int("bus (a PHB index)", 0, 30).optional().describe("the PHB index (default 0)"),
+  bus: int("bus (a PHB index)", 0, 30).optional().describe("pseries: the PHB index (default 0)"),
   slot: int("slot", 0, 31).optional().describe("PCI slot (default: the first free)"),
-  host: hostAddress.optional().describe('a vfio-pci device\'s host address, like "0001:01:00.0"'),
+  function: int("function", 0, 7)
+    .optional()
+    .describe("q35: PCI function (QEMU's `addr=SLOT.FN`; default 0)"),
+  ...DEVICE_PROPERTIES,
 };
-const HOST_ONLY_FOR_VFIO: Json = ifThen(
-  { properties: { driver: { const: "vfio-pci" } } },
-  { required: ["host"] },
-  { not: { required: ["host"] } },
-);
-function checkDevice(d: { driver: string; host?: string }, ctx: z.RefinementCtx) {
+const DEVICE_FORMS: Json = {
+  allOf: [
+    ifThen({ properties: { driver: { const: "vfio-pci" } } }, { required: ["host"] }),
+    ...PROPERTY_NAMES.map((p) =>
+      ifThen(
+        { required: [p] },
+        {
+          properties: {
+            driver: {
+              enum: DRIVERS.filter((d) =>
+                (DEVICE_DRIVERS[d].properties as readonly string[]).includes(p),
+              ),
+            },
+          },
+        },
+      ),
+    ),
+    ifThen(
+      { properties: { driver: { enum: [...NOT_PCI] } } },
+      {
+        not: { anyOf: [{ required: ["slot"] }, { required: ["function"] }, { required: ["bus"] }] },
+      },
+    ),
+  ],
+};
+function checkDevice(d: Record<string, unknown> & { driver: string }, ctx: z.RefinementCtx) {
+  const row = DEVICE_DRIVERS[d.driver as DriverName];
   if (d.driver === "vfio-pci" && d.host === undefined)
     issue(ctx, [], `a vfio-pci device needs 'host' (like "0001:01:00.0")`);
-  if (d.driver !== "vfio-pci" && d.host !== undefined)
-    issue(ctx, ["host"], `'host' is only for vfio-pci`, undefined, "key");
+  for (const p of PROPERTY_NAMES) {
+    if (d[p] === undefined || (row.properties as readonly string[]).includes(p)) continue;
+    const owners = DRIVERS.filter((x) =>
+      (DEVICE_DRIVERS[x].properties as readonly string[]).includes(p),
+    );
+    issue(
+      ctx,
+      [p],
+      `'${p}' is a property of ${owners.join(", ")}, not of ${d.driver}`,
+      undefined,
+      "key",
+    );
+  }
+  if (NOT_PCI.includes(d.driver))
+    for (const k of ["bus", "slot", "function"])
+      if (d[k] !== undefined)
+        issue(ctx, [k], `${d.driver} is not a PCI function: it takes no '${k}'`, undefined, "key");
 }
-const device = map("a device", deviceFields).superRefine(checkDevice).meta(HOST_ONLY_FOR_VFIO);
+const device = map("a device", deviceFields).superRefine(checkDevice).meta(DEVICE_FORMS);
 
 /** A cold-plugged device, emulated or assigned. */
 export type MachineDevice = z.output<typeof device>;
+
+/** A device's QEMU properties (beyond id and placement) as command-line text, for the machine. */
+export function deviceProperties(
+  d: Partial<Record<PropertyName, unknown>>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of PROPERTY_NAMES) {
+    const v = d[p];
+    if (v === undefined) continue;
+    out[p] =
+      typeof v === "bigint"
+        ? `0x${v.toString(16)}`
+        : typeof v === "boolean"
+          ? v
+            ? "on"
+            : "off"
+          : String(v);
+  }
+  return out;
+}
 
 const machine = map("machine", {
   type: machineType
     .optional()
     .describe(
-      "`pseries` (the release's newest: pseries-7.2 under QEMU 7.2, pseries-10.0 under 10.0) or `pseries-X.Y` (2.1 to 7.2 under 7.2, 3.0 to 10.0 under 10.0), with that type's defaults",
+      "`pseries` (the release's newest: pseries-7.2 under QEMU 7.2, pseries-10.0 under 10.0) or `pseries-X.Y` (2.1 to 7.2 under 7.2, 3.0 to 10.0 under 10.0); `q35` (the release's newest) or `pc-q35-X.Y` (2.4 to the release); with that type's defaults",
     )
     .meta({ docDefault: "pseries" }),
   smp: int("smp", 1, 64)
@@ -435,14 +607,55 @@ const machine = map("machine", {
   }).describe("guest RAM, a multiple of 64K"),
   maxmem: u64("maxmem", { sizes: true, min: 1n << 20n, max: 1n << 50n })
     .optional()
-    .describe("with memory hot-plug: the device-memory area is `maxmem - memory`"),
-  phbs: z.array(phb).optional().describe("PHB settings; PHB 0 always exists, others are added"),
+    .describe("pseries, with memory hot-plug: the device-memory area is `maxmem - memory`"),
+  phbs: z
+    .array(phb)
+    .optional()
+    .describe("pseries: PHB settings; PHB 0 always exists, others are added"),
   phb_globals: phbGlobals
     .optional()
-    .describe("the same settings for every PHB (QEMU's `-global spapr-pci-host-bridge.X=Y`)"),
+    .describe(
+      "pseries: the same settings for every PHB (QEMU's `-global spapr-pci-host-bridge.X=Y`)",
+    ),
   devices: z.array(device).optional().describe("cold-plugged devices"),
 })
   .superRefine((m, ctx) => {
+    const family = machineFamily(m.type);
+    if (family === "q35") {
+      for (const k of ["maxmem", "phbs", "phb_globals"] as const)
+        if (m[k] !== undefined)
+          issue(
+            ctx,
+            [k],
+            `'${k}' is for pseries machines, not ${m.type}`,
+            "machine-devices",
+            "key",
+          );
+    }
+    const allowed = driversOf(family);
+    (m.devices ?? []).forEach((d, i) => {
+      if (!(allowed as string[]).includes(d.driver))
+        issue(
+          ctx,
+          ["devices", i, "driver"],
+          `driver ${d.driver} is not on ${family} machines; expected one of: ${allowed.join(", ")}`,
+          "machine-devices",
+        );
+      const wrong = family === "q35" ? "bus" : "function";
+      if (d[wrong] !== undefined)
+        issue(
+          ctx,
+          ["devices", i, wrong],
+          family === "q35"
+            ? "'bus' names a pseries PHB; q35 devices sit on pcie.0"
+            : "'function' is for q35 devices",
+          "machine-devices",
+          "key",
+        );
+    });
+    const iommus = (m.devices ?? []).filter((d) => NOT_PCI.includes(d.driver));
+    if (iommus.length > 1)
+      issue(ctx, ["devices"], "only one IOMMU may be specified", "machine-devices");
     if (m.maxmem !== undefined && m.maxmem < m.memory)
       issue(
         ctx,
@@ -467,18 +680,62 @@ const machine = map("machine", {
         );
     });
   })
-  .transform((m) => ({
-    machineType: m.type ?? "pseries",
-    memory: m.memory,
-    maxMemory: m.maxmem,
-    smp: m.smp ?? 1,
-    phbs: m.phbs ?? [],
-    phbGlobals: m.phb_globals,
-    devices: m.devices ?? [],
-  }));
+  .meta(
+    ifThen(
+      { properties: { type: { pattern: Q35_TYPE_PATTERN } }, required: ["type"] },
+      {
+        not: {
+          anyOf: [{ required: ["maxmem"] }, { required: ["phbs"] }, { required: ["phb_globals"] }],
+        },
+        properties: {
+          devices: {
+            items: {
+              properties: { driver: { enum: driversOf("q35") } },
+              not: { required: ["bus"] },
+            },
+          },
+        },
+      },
+      {
+        properties: {
+          devices: {
+            items: {
+              properties: { driver: { enum: driversOf("pseries") } },
+              not: { required: ["function"] },
+            },
+          },
+        },
+      },
+    ),
+  )
+  .transform((m) =>
+    machineFamily(m.type) === "q35"
+      ? {
+          family: "q35" as const,
+          machineType: m.type as string,
+          memory: m.memory,
+          smp: m.smp ?? 1,
+          devices: m.devices ?? [],
+        }
+      : {
+          family: "pseries" as const,
+          machineType: m.type ?? "pseries",
+          memory: m.memory,
+          maxMemory: m.maxmem,
+          smp: m.smp ?? 1,
+          phbs: m.phbs ?? [],
+          phbGlobals: m.phb_globals,
+          devices: m.devices ?? [],
+        },
+  );
 
-/** The machine part of a scenario. */
-export type MachineSpec = z.output<typeof machine> & Omit<PseriesConfig, "devices">;
+/** The machine part of a scenario: a pseries or a q35 machine. */
+export type MachineSpec = z.output<typeof machine>;
+/** A pseries machine of a scenario. */
+export type PseriesMachineSpec = Extract<MachineSpec, { family: "pseries" }> &
+  Omit<PseriesConfig, "devices">;
+/** A q35 machine of a scenario. */
+export type Q35MachineSpec = Extract<MachineSpec, { family: "q35" }>;
 
 // ---------------------------------------------------------------------------------------------
 // Host
@@ -527,18 +784,18 @@ const host = map("host", {
   iommu: words("host iommu", HOST_BACKENDS)
     .optional()
     .describe(
-      "`spapr-tce-v2`, `spapr-tce` (v1), `type1`, or `iommufd` (QEMU 10's `-object iommufd`; no pseries QEMU has it: the machine does not start)",
+      "`spapr-tce-v2`, `spapr-tce` (v1), `type1` (q35's default), or `iommufd` (QEMU 10's `-object iommufd`, q35 under QEMU 10.0 only; no pseries QEMU has it: the machine does not start)",
     )
-    .meta({ docDefault: "spapr-tce-v2" }),
+    .meta({ docDefault: "spapr-tce-v2 (q35: type1)" }),
   page_size: hostSize("page_size", 1n << 30n)
     .optional()
     .describe("host PAGE_SIZE")
-    .meta({ docDefault: "64K" }),
+    .meta({ docDefault: "64K (q35: 4K)" }),
   pgsizes: z
     .array(hostSize("an IOMMU page size", 1n << 40n))
     .optional()
     .describe("IOMMU page sizes")
-    .meta({ docDefault: "[4K, 64K, 2M, 1G]" }),
+    .meta({ docDefault: "[4K, 64K, 2M, 1G] (q35: [4K, 2M, 1G])" }),
   max_levels: int("max_levels", 1, 5)
     .optional()
     .describe("most TCE table levels")
@@ -587,9 +844,10 @@ const host = map("host", {
     .meta({ docDefault: true }),
 }).transform((h) => {
   const out: {
-    iommu: (typeof HOST_BACKENDS)[number];
-    pageSize: bigint;
-    pgsizes: readonly bigint[];
+    /** Absent: the machine's default (spapr-tce-v2 on pseries, type1 on q35). */
+    iommu?: (typeof HOST_BACKENDS)[number];
+    pageSize?: bigint;
+    pgsizes?: readonly bigint[];
     maxLevels?: number;
     windowStarts?: readonly bigint[];
     memlockLimit?: bigint;
@@ -606,11 +864,10 @@ const host = map("host", {
     ramPageSize?: bigint;
     /** Whether the host has dynamic DMA windows (powernv IODA2); without, only sPAPR TCE v1 works. */
     ddw?: boolean;
-  } = {
-    iommu: h.iommu ?? "spapr-tce-v2",
-    pageSize: h.page_size ?? 0x10000n,
-    pgsizes: h.pgsizes ?? [0x1000n, 0x10000n, 0x200000n, 0x40000000n],
-  };
+  } = {};
+  if (h.iommu !== undefined) out.iommu = h.iommu;
+  if (h.page_size !== undefined) out.pageSize = h.page_size;
+  if (h.pgsizes !== undefined) out.pgsizes = h.pgsizes;
   if (h.max_levels !== undefined) out.maxLevels = h.max_levels;
   if (h.window_starts !== undefined) out.windowStarts = h.window_starts;
   if (h.memlock_limit !== undefined) out.memlockLimit = h.memlock_limit;
@@ -637,6 +894,20 @@ export const DMA_STATUSES = [
   "decode-error",
   "device-error",
 ] as const satisfies readonly DmaStatus[];
+/** virtio-iommu's status codes by name (a `virtio_iommu` step's `status`). */
+export const VIRTIO_IOMMU_STATUSES = [
+  "OK",
+  "IOERR",
+  "UNSUPP",
+  "DEVERR",
+  "INVAL",
+  "RANGE",
+  "NOENT",
+  "FAULT",
+  "NOMEM",
+] as const;
+/** A virtio-iommu status name. */
+export type VirtioIommuStatus = (typeof VIRTIO_IOMMU_STATUSES)[number];
 /** QEMU's MemTxResult bits, by name (a CPU access's `result`). */
 export const MEMTX_RESULTS = {
   MEMTX_OK: 0,
@@ -670,13 +941,15 @@ const ret = leaf(
 );
 
 const status = leaf(
-  { anyOf: [SIGNED_JSON, { enum: [...DMA_STATUSES] }] },
-  (v): number | DmaStatus | Problem => {
+  { anyOf: [SIGNED_JSON, { enum: [...DMA_STATUSES, ...VIRTIO_IOMMU_STATUSES] }] },
+  (v): number | DmaStatus | VirtioIommuStatus | Problem => {
     if (typeof v === "string" && (DMA_STATUSES as readonly string[]).includes(v))
       return v as DmaStatus;
+    if (typeof v === "string" && (VIRTIO_IOMMU_STATUSES as readonly string[]).includes(v))
+      return v as VirtioIommuStatus;
     if (typeof v === "string" && !/^\s*-?[0-9]/.test(v))
       return new Problem(
-        `expected status as an RTAS status word or a DMA status (${DMA_STATUSES.join(", ")}); got '${v}'`,
+        `expected status as an RTAS status word, a DMA status (${DMA_STATUSES.join(", ")}) or a virtio-iommu status (${VIRTIO_IOMMU_STATUSES.join(", ")}); got '${v}'`,
       );
     return readSigned(v, "status");
   },
@@ -706,7 +979,7 @@ const expectation = map("expect", {
   status: status
     .optional()
     .describe(
-      "rtas: the status word (signed); dma: `ok`, `permission-fault`, `decode-error` or `device-error`",
+      "rtas: the status word (signed); dma: `ok`, `permission-fault`, `decode-error` or `device-error`; virtio_iommu: `OK`, `INVAL`, `RANGE`, `NOENT`, ... (QEMU's status code)",
     ),
   liobn: u64("liobn", { max: 0xffffffffn })
     .optional()
@@ -714,7 +987,9 @@ const expectation = map("expect", {
   start: u64("start")
     .optional()
     .describe("rtas create: the new window's bus address; ioctl TCE_CREATE: the window start"),
-  value: u64("value", { max: 0xffffffffn }).optional().describe("rtas read-pci-config: the value"),
+  value: u64("value")
+    .optional()
+    .describe("rtas read-pci-config: the value; cpu sized reads: the value loaded"),
   available: int("available", 0, 2).optional().describe("rtas query: windows still available"),
   ret: ret
     .optional()
@@ -748,7 +1023,7 @@ const expectation = map("expect", {
 }).transform((e) => {
   const out: {
     rets?: readonly bigint[];
-    status?: number | DmaStatus;
+    status?: number | DmaStatus | VirtioIommuStatus;
     liobn?: bigint;
     start?: bigint;
     value?: bigint;
@@ -1090,9 +1365,232 @@ const dmaBody = map("a dma step", {
 })
   .superRefine(checkAccess("a dma step"))
   .meta(ACCESS_FORMS);
-const cpuBody = map("a cpu step", accessFields("guest physical"))
-  .superRefine(checkAccess("a cpu step"))
-  .meta(ACCESS_FORMS);
+const ACCESS_SIZES = [1, 2, 4, 8] as const;
+const accessSize = leaf({ enum: [...ACCESS_SIZES] }, (v) => {
+  const n = typeof v === "bigint" ? Number(v) : undefined;
+  return n !== undefined && (ACCESS_SIZES as readonly number[]).includes(n)
+    ? (n as 1 | 2 | 4 | 8)
+    : new Problem(`expected size 1, 2, 4 or 8; got ${show(v)}`);
+});
+const cpuBody = map("a cpu step", {
+  ...accessFields("guest physical"),
+  value: u64("value")
+    .optional()
+    .describe("a sized store's value (with `write` and `size`), in the guest CPU's byte order"),
+  size: accessSize
+    .optional()
+    .describe(
+      "a sized load or store of 1, 2, 4 or 8 bytes, as the CPU makes to a register or a table entry (qtest's `writeq`)",
+    ),
+})
+  .superRefine((d, ctx) => {
+    if (d.size === undefined) {
+      if (d.value !== undefined) issue(ctx, [], "a cpu step with 'value' needs 'size'");
+      else checkAccess("a cpu step")(d, ctx);
+      return;
+    }
+    if ((d.read === undefined) === (d.write === undefined))
+      return issue(ctx, [], "a cpu step needs exactly one of 'read' or 'write'");
+    for (const k of ["data", "length"] as const)
+      if (d[k] !== undefined)
+        issue(ctx, [k], `'${k}' is for byte accesses, not with 'size'`, undefined, "key");
+    if (d.write !== undefined) needs("a cpu step", ["value"])(d, ctx);
+    else if (d.value !== undefined)
+      issue(
+        ctx,
+        ["value"],
+        "'value' goes with 'write'; to check what is read use expect: { value: ... }",
+        undefined,
+        "key",
+      );
+    if (d.value !== undefined && d.value >> BigInt(8 * d.size) !== 0n)
+      issue(ctx, ["value"], `value does not fit in ${d.size} bytes`);
+  })
+  .meta({
+    oneOf: [
+      ...(ACCESS_FORMS.oneOf as Json[]).map((f) => ({
+        ...f,
+        not: {
+          anyOf: [
+            ...((f.not as Json).anyOf as Json[]),
+            { required: ["size"] },
+            { required: ["value"] },
+          ],
+        },
+      })),
+      {
+        required: ["read", "size"],
+        not: {
+          anyOf: [
+            { required: ["write"] },
+            { required: ["data"] },
+            { required: ["length"] },
+            { required: ["value"] },
+          ],
+        },
+      },
+      {
+        required: ["write", "size", "value"],
+        not: { anyOf: [{ required: ["read"] }, { required: ["data"] }, { required: ["length"] }] },
+      },
+    ],
+  });
+
+/** A `qtest:` step's text: lines of QEMU's qtest protocol, each optionally a tab and the reply. */
+const qtestText = leaf(
+  { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] },
+  (v): TranscriptLine[] | Problem => {
+    const text =
+      typeof v === "string"
+        ? v
+        : Array.isArray(v) && v.every((l) => typeof l === "string")
+          ? v.join("\n")
+          : undefined;
+    if (text === undefined)
+      return new Problem(
+        "expected qtest as text or a list of lines (a command, then a tab and the reply expected)",
+      );
+    if (text.length > 1 << 24)
+      return new Problem("qtest text must hold at most 16 MiB", "data-size");
+    const lines = parseTranscript(text);
+    if (lines.length === 0) return new Problem("expected at least one qtest command");
+    return lines;
+  },
+);
+
+const eduCount = u64("count", { min: 1n, max: 4096n }).describe("bytes (edu's buffer holds 4 KiB)");
+const eduAt = u64("at", { max: 4095n })
+  .optional()
+  .describe("the offset in edu's buffer (default 0)");
+const eduBody = map("an edu step", {
+  device: deviceId().describe("the edu device"),
+  dma_in: map("edu dma_in", {
+    from: u64("from").describe("the bus address edu reads"),
+    count: eduCount,
+    at: eduAt,
+  })
+    .optional()
+    .describe("edu's DMA from a bus address into its buffer (command 1)"),
+  dma_out: map("edu dma_out", {
+    to: u64("to").describe("the bus address edu writes"),
+    count: eduCount,
+    at: eduAt,
+  })
+    .optional()
+    .describe("edu's DMA from its buffer to a bus address (command 3)"),
+})
+  .superRefine((d, ctx) => {
+    if ((d.dma_in === undefined) === (d.dma_out === undefined))
+      issue(ctx, [], "an edu step needs exactly one of 'dma_in' or 'dma_out'");
+  })
+  .meta({
+    oneOf: [
+      { required: ["dma_in"], not: { required: ["dma_out"] } },
+      { required: ["dma_out"], not: { required: ["dma_in"] } },
+    ],
+  });
+
+const perm = words("perm", ["r", "w", "rw"] as const);
+const vtdBody = map("a vtd step", {
+  device: deviceId().describe("the PCI function whose DMA the guest's intel-iommu driver maps"),
+  map: map("vtd map", {
+    iova: u64("iova", { multipleOf: 0x1000n }).describe("the bus address (IOVA), 4 KiB aligned"),
+    gpa: u64("gpa", { multipleOf: 0x1000n }).describe("the guest-physical address it maps to"),
+    size: u64("size", { sizes: true, min: 0x1000n, max: 1n << 40n, multipleOf: 0x1000n }).describe(
+      "bytes, a multiple of 4 KiB",
+    ),
+    perm: perm.describe("`r`, `w` or `rw`: what the device may do"),
+  })
+    .optional()
+    .describe("map a range: page tables written, then the invalidation Linux issues"),
+  unmap: map("vtd unmap", {
+    iova: u64("iova", { multipleOf: 0x1000n }).describe("the bus address (IOVA), 4 KiB aligned"),
+    size: u64("size", { sizes: true, min: 0x1000n, max: 1n << 40n, multipleOf: 0x1000n }).describe(
+      "bytes, a multiple of 4 KiB",
+    ),
+  })
+    .optional()
+    .describe("unmap a range: entries cleared, then a page-selective invalidation"),
+  attach: deviceId("a device id")
+    .optional()
+    .describe(
+      "put the device in that device's domain (as VFIO in the guest does for groups sharing a container)",
+    ),
+})
+  .superRefine((d, ctx) => {
+    const given = (["map", "unmap", "attach"] as const).filter((k) => d[k] !== undefined);
+    if (given.length !== 1)
+      issue(ctx, [], "a vtd step needs exactly one of 'map', 'unmap' or 'attach'");
+  })
+  .meta({
+    oneOf: [{ required: ["map"] }, { required: ["unmap"] }, { required: ["attach"] }].map((f) => ({
+      ...f,
+      not: {
+        anyOf: ["map", "unmap", "attach"]
+          .filter((k) => k !== f.required[0])
+          .map((k) => ({ required: [k] })),
+      },
+    })),
+  });
+
+const VIRTIO_IOMMU_OPS = ["attach", "detach", "map", "unmap", "probe"] as const;
+const virtioIommuPerm = words("perm", ["r", "w", "rw", "none"] as const);
+const domainId = int("domain", 0, 0xffffffff);
+const endpointRef = str("an endpoint (a device id or BB:DD.F)");
+const virtioIommuBody = map("a virtio_iommu step", {
+  attach: map("virtio_iommu attach", {
+    domain: domainId.describe("the domain (created by its first ATTACH)"),
+    endpoint: endpointRef.describe("a device id, or a PCI address `BB:DD.F` (any requester id)"),
+    bypass: bool("bypass")
+      .optional()
+      .describe("ATTACH's bypass flag: a domain that translates nothing"),
+  })
+    .optional()
+    .describe("ATTACH: put the endpoint in the domain (leaving its old one)"),
+  detach: map("virtio_iommu detach", {
+    domain: domainId.describe("the domain"),
+    endpoint: endpointRef.describe("a device id, or a PCI address `BB:DD.F`"),
+  })
+    .optional()
+    .describe("DETACH: take the endpoint out of the domain"),
+  map: map("virtio_iommu map", {
+    domain: domainId.describe("the domain"),
+    iova: u64("iova").describe("the first bus address (virt_start)"),
+    size: u64("size", { sizes: true, min: 1n }).describe("bytes (virt_end is iova + size - 1)"),
+    gpa: u64("gpa").describe("the guest-physical address it maps to (phys_start)"),
+    perm: virtioIommuPerm.describe("`r`, `w`, `rw` or `none`: the MAP flags READ and WRITE"),
+    mmio: bool("mmio").optional().describe("the MAP flag MMIO (not notified to VFIO)"),
+  })
+    .optional()
+    .describe("MAP a range (7.2 checks neither alignment nor the granule)"),
+  unmap: map("virtio_iommu unmap", {
+    domain: domainId.describe("the domain"),
+    iova: u64("iova").describe("the first bus address"),
+    size: u64("size", { sizes: true, min: 1n }).describe("bytes"),
+  })
+    .optional()
+    .describe("UNMAP every mapping inside the range (one that straddles an end: RANGE)"),
+  probe: map("virtio_iommu probe", {
+    endpoint: endpointRef.describe("a device id, or a PCI address `BB:DD.F`"),
+  })
+    .optional()
+    .describe("PROBE: the endpoint's reserved regions"),
+})
+  .superRefine((d, ctx) => {
+    const given = VIRTIO_IOMMU_OPS.filter((k) => d[k] !== undefined);
+    if (given.length !== 1)
+      issue(
+        ctx,
+        [],
+        "a virtio_iommu step needs exactly one of 'attach', 'detach', 'map', 'unmap' or 'probe'",
+      );
+  })
+  .meta({
+    oneOf: VIRTIO_IOMMU_OPS.map((op) => ({
+      required: [op],
+      not: { anyOf: VIRTIO_IOMMU_OPS.filter((k) => k !== op).map((k) => ({ required: [k] })) },
+    })),
+  });
 
 const mtreeBody = map("an expect_mtree step", {
   contains: str("contains").optional().describe("text the output must contain"),
@@ -1112,7 +1610,7 @@ const deviceAddBody = map("a device_add step", {
   id: deviceId().describe("names the device in later steps"),
 })
   .superRefine(checkDevice)
-  .meta(HOST_ONLY_FOR_VFIO);
+  .meta(DEVICE_FORMS);
 
 /** The schema of each step kind, by its key. */
 export const STEP_SCHEMAS = {
@@ -1136,6 +1634,9 @@ export const STEP_SCHEMAS = {
     kind: "cpu" as const,
     expect: s.expect,
     ...accessOut(s.cpu),
+    ...(s.cpu.size !== undefined
+      ? { size: s.cpu.size, ...(s.cpu.value !== undefined ? { value: s.cpu.value } : {}) }
+      : {}),
   })),
   device_add: stepMap("a device_add step", {
     device_add: deviceAddBody.describe("hot-plug"),
@@ -1146,7 +1647,10 @@ export const STEP_SCHEMAS = {
     driver: s.device_add.driver,
     bus: s.device_add.bus,
     slot: s.device_add.slot,
+    function: s.device_add.function,
     host: s.device_add.host,
+    /** QEMU's properties as on its command line (`host`, `dma_mask`, ...). */
+    properties: deviceProperties(s.device_add),
   })),
   device_del: stepMap("a device_del step", {
     device_del: map("a device_del step", { id: deviceId().describe("the device to unplug") }),
@@ -1156,6 +1660,70 @@ export const STEP_SCHEMAS = {
       "the invariant: `shadow`, `isolation` or `accounting`",
     ),
   }).transform((s) => ({ kind: "check" as const, expect: s.expect, check: s.check })),
+  qtest: stepMap("a qtest step", {
+    qtest: qtestText.describe(
+      "q35: QEMU qtest protocol lines (`writel 0xfed90018 0x80000000`, `readq ...`, `# wait 200 ms`), each optionally followed by a tab and the reply QEMU gave; the step fails at the first reply that differs",
+    ),
+  }).transform((s) => ({ kind: "qtest" as const, expect: s.expect, lines: s.qtest })),
+  edu: stepMap("an edu step", {
+    edu: eduBody.describe(
+      "q35: edu's DMA engine driven through its registers (source, destination, count, command), then time passes",
+    ),
+  }).transform((s) => ({
+    kind: "edu" as const,
+    expect: s.expect,
+    device: s.edu.device,
+    ...(s.edu.dma_in
+      ? {
+          toDevice: true,
+          bus: s.edu.dma_in.from,
+          count: s.edu.dma_in.count,
+          at: s.edu.dma_in.at ?? 0n,
+        }
+      : {
+          toDevice: false,
+          bus: s.edu.dma_out!.to,
+          count: s.edu.dma_out!.count,
+          at: s.edu.dma_out!.at ?? 0n,
+        }),
+  })),
+  vtd: stepMap("a vtd step", {
+    vtd: vtdBody.describe(
+      "q35: what Linux's intel-iommu driver does for a DMA API call: its tables in guest RAM, then queued invalidation",
+    ),
+  }).transform((s) => ({
+    kind: "vtd" as const,
+    expect: s.expect,
+    device: s.vtd.device,
+    ...(s.vtd.map
+      ? {
+          action: "map" as const,
+          iova: s.vtd.map.iova,
+          gpa: s.vtd.map.gpa,
+          size: s.vtd.map.size,
+          perm: s.vtd.map.perm,
+        }
+      : s.vtd.unmap
+        ? { action: "unmap" as const, iova: s.vtd.unmap.iova, size: s.vtd.unmap.size }
+        : { action: "attach" as const, domainOf: s.vtd.attach as string }),
+  })),
+  virtio_iommu: stepMap("a virtio_iommu step", {
+    virtio_iommu: virtioIommuBody.describe(
+      "q35: one request of the guest's virtio-iommu driver; the result is QEMU 7.2's status",
+    ),
+  }).transform((s) => {
+    const v = s.virtio_iommu;
+    const request = v.attach
+      ? { op: "attach" as const, ...v.attach }
+      : v.detach
+        ? { op: "detach" as const, ...v.detach }
+        : v.map
+          ? { op: "map" as const, ...v.map }
+          : v.unmap
+            ? { op: "unmap" as const, ...v.unmap }
+            : { op: "probe" as const, ...v.probe! };
+    return { kind: "virtio_iommu" as const, expect: s.expect, request };
+  }),
   expect_mtree: stepMap("an expect_mtree step", {
     expect_mtree: mtreeBody.describe("a look at `info mtree`"),
   }).transform((s) => ({
@@ -1230,6 +1798,10 @@ export const STEP_KINDS = [
   "device_del",
   "check",
   "expect_mtree",
+  "qtest",
+  "vtd",
+  "virtio_iommu",
+  "edu",
 ] as const;
 /** A step kind. */
 export type StepKind = (typeof STEP_KINDS)[number];
@@ -1256,7 +1828,33 @@ export const stepSchema = z.union([
   STEP_SCHEMAS.device_del,
   STEP_SCHEMAS.check,
   STEP_SCHEMAS.expect_mtree,
+  STEP_SCHEMAS.qtest,
+  STEP_SCHEMAS.vtd,
+  STEP_SCHEMAS.virtio_iommu,
+  STEP_SCHEMAS.edu,
 ]);
+
+/**
+ * The machines each step kind runs on. A new step kind is a schema in `STEP_SCHEMAS`, its key in
+ * `STEP_KINDS` and `stepSchema`, a row here, and a runner in its machine's step table
+ * (`PSERIES_STEPS` in run.ts, `Q35_STEPS` in q35-steps.ts).
+ */
+export const STEP_MACHINES: Record<StepKind, readonly MachineFamily[]> = {
+  ioctl: ["pseries"],
+  reset: ["pseries", "q35"],
+  rtas: ["pseries"],
+  hcall: ["pseries"],
+  dma: ["pseries", "q35"],
+  cpu: ["pseries", "q35"],
+  device_add: ["pseries", "q35"],
+  device_del: ["pseries", "q35"],
+  check: ["pseries", "q35"],
+  expect_mtree: ["pseries", "q35"],
+  qtest: ["q35"],
+  vtd: ["q35"],
+  virtio_iommu: ["q35"],
+  edu: ["q35"],
+};
 STEP_SCHEMAS.ioctl = z.union(Object.values(IOCTL_STEPS));
 STEP_SCHEMAS.hcall = z.union(Object.values(HCALL_STEPS));
 
@@ -1278,6 +1876,14 @@ export type DeviceDelStep = Out<"device_del">;
 export type CheckStep = Out<"check">;
 /** A look at `info mtree`. */
 export type ExpectMtreeStep = Out<"expect_mtree">;
+/** qtest protocol lines played on a q35 machine. */
+export type QtestStep = Out<"qtest">;
+/** A DMA API call of the guest's intel-iommu driver. */
+export type VtdStep = Out<"vtd">;
+/** A request of the guest's virtio-iommu driver. */
+export type VirtioIommuStep = Out<"virtio_iommu">;
+/** A transfer of edu's DMA engine. */
+export type EduStep = Out<"edu">;
 
 /** A step of a scenario. */
 export type Step =
@@ -1290,7 +1896,11 @@ export type Step =
   | DeviceAddStep
   | DeviceDelStep
   | CheckStep
-  | ExpectMtreeStep;
+  | ExpectMtreeStep
+  | QtestStep
+  | VtdStep
+  | VirtioIommuStep
+  | EduStep;
 
 /** The invariants `check:` can name. */
 export const CHECKS = ["shadow", "isolation", "accounting"] as const;
@@ -1298,8 +1908,8 @@ export const CHECKS = ["shadow", "isolation", "accounting"] as const;
 // ---------------------------------------------------------------------------------------------
 // The file
 
-/** A scenario file, without its steps (the loader reads those one by one). */
-export const scenarioHead = map("the scenario", {
+/** The top-level keys of a scenario file. */
+const scenarioMap = map("the scenario", {
   name: str("the scenario name").describe("the scenario's name, shown in reports"),
   description: str("description").optional().describe("free text"),
   qemu: qemuLine
@@ -1319,9 +1929,41 @@ export const scenarioHead = map("the scenario", {
   steps: z.unknown().optional().describe("what happens, in order"),
 });
 
+/** Host settings that make no sense for the scenario's machine. */
+function checkHostForMachine(
+  s: { machine: MachineSpec; host?: HostSpec },
+  ctx: z.RefinementCtx,
+): void {
+  if (s.machine.family !== "q35" || !s.host) return;
+  if (s.host.iommu !== undefined && s.host.iommu !== "type1")
+    issue(
+      ctx,
+      ["host", "iommu"],
+      `a q35 machine's host IOMMU is type1; got '${s.host.iommu}'`,
+      "machine-devices",
+    );
+  for (const [k, v] of [
+    ["max_levels", s.host.maxLevels],
+    ["window_starts", s.host.windowStarts],
+    ["ddw", s.host.ddw],
+  ] as const)
+    if (v !== undefined)
+      issue(
+        ctx,
+        ["host", k],
+        `'${k}' describes a POWER host, not the type1 host of a q35 machine`,
+        "machine-devices",
+        "key",
+      );
+}
+
+/** A scenario file, without its steps (the loader reads those one by one). */
+export const scenarioHead = scenarioMap.superRefine(checkHostForMachine);
+
 /** A whole scenario file, for JSON Schema and the docs. */
-export const scenarioFile = scenarioHead
+export const scenarioFile = scenarioMap
   .extend({ steps: z.array(stepSchema).nullable().optional().describe("what happens, in order") })
+  .superRefine(checkHostForMachine)
   .meta({
     title: "iova scenario",
     description:

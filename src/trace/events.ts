@@ -5,10 +5,11 @@
 import type { TraceEventDef } from "./event-def.ts";
 import { SPAPR_EVENTS } from "./spapr-events.ts";
 import { VFIO_EVENTS } from "./vfio-events.ts";
+import { VIRTIO_IOMMU_EVENTS } from "./virtio-iommu-events.ts";
 
 export type { EventRole, TraceEventDef } from "./event-def.ts";
 
 /** Every event iova reads, by name. */
 export const TRACE_EVENTS: ReadonlyMap<string, TraceEventDef> = new Map(
-  [...SPAPR_EVENTS, ...VFIO_EVENTS].map((d) => [d.name, d]),
+  [...SPAPR_EVENTS, ...VFIO_EVENTS, ...VIRTIO_IOMMU_EVENTS].map((d) => [d.name, d]),
 );

@@ -7,7 +7,12 @@
 /** One piece of a format: literal text, or a conversion. */
 type Piece =
   | { readonly literal: string }
-  | { readonly conv: "hex" | "dec" | "udec" | "str" | "ptr"; readonly bits: 32 | 64 };
+  | {
+      readonly conv: "hex" | "dec" | "udec" | "str" | "ptr";
+      readonly bits: 32 | 64;
+      /** Zero-padded width (`%02x`); reading takes any number of digits. */
+      readonly width?: number;
+    };
 
 /** A parsed argument: numbers exact (`bigint`), strings as printed. */
 export type TraceValue = bigint | string;
@@ -18,7 +23,7 @@ export interface TraceFormat {
   readonly pieces: readonly Piece[];
 }
 
-/** Compiles a printf-style format (`%lx %x %ld %d %u %s %p`, and `%%`). */
+/** Compiles a printf-style format (`%lx %x %ld %d %u %s %p`, `%02x`, and `%%`). */
 export function compileFormat(text: string): TraceFormat {
   const pieces: Piece[] = [];
   let literal = "";
@@ -33,6 +38,11 @@ export function compileFormat(text: string): TraceFormat {
       literal += "%";
       i = j;
       continue;
+    }
+    let width = 0;
+    if (text[j] === "0") {
+      j++;
+      while (text[j] >= "0" && text[j] <= "9") width = width * 10 + Number(text[j++]);
     }
     let bits: 32 | 64 = 32;
     while (text[j] === "l" || text[j] === "z") {
@@ -55,7 +65,7 @@ export function compileFormat(text: string): TraceFormat {
     if (!conv) throw new Error(`unsupported conversion %${text.slice(i + 1, j + 1)} in "${text}"`);
     if (literal) pieces.push({ literal });
     literal = "";
-    pieces.push({ conv, bits });
+    pieces.push(width > 0 ? { conv, bits, width } : { conv, bits });
     i = j;
   }
   if (literal) pieces.push({ literal });
@@ -183,9 +193,10 @@ export function printFormat(format: TraceFormat, values: readonly TraceValue[]):
       continue;
     }
     const value = values[v++];
+    const pad = (digits: string) => digits.padStart(piece.width ?? 0, "0");
     switch (piece.conv) {
       case "hex":
-        out += BigInt.asUintN(piece.bits, BigInt(value)).toString(16);
+        out += pad(BigInt.asUintN(piece.bits, BigInt(value)).toString(16));
         break;
       case "dec":
         out += BigInt.asIntN(piece.bits, BigInt(value)).toString();

@@ -6,7 +6,7 @@
  * success); VFIO's events as the model reports them; TCE tables when a window opens; device DMA
  * through a window as one translation per page.
  */
-import type { PseriesMachine } from "../machine/pseries.ts";
+import { PseriesMachine } from "../machine/pseries.ts";
 import type { RunOptions } from "../scenario/run.ts";
 import type { Step } from "../scenario/schema.ts";
 import type { TceTable } from "../spapr/tce-table.ts";
@@ -51,8 +51,13 @@ export class QemuTraceWriter {
         const m = modelEvent(e as unknown as Record<string, unknown>);
         if (m) this.#pending.push(eventLine(m.def, m.values));
       },
-      beforeStep: (_i, step, machine) => this.#beforeStep(step, machine),
-      afterStep: (_i, report, machine) => this.#afterStep(report, machine),
+      // QEMU's trace format is written for pseries runs only.
+      beforeStep: (_i, step, machine) => {
+        if (machine instanceof PseriesMachine) this.#beforeStep(step, machine);
+      },
+      afterStep: (_i, report, machine) => {
+        if (machine instanceof PseriesMachine) this.#afterStep(report, machine);
+      },
     };
   }
 
@@ -64,7 +69,9 @@ export class QemuTraceWriter {
   }
 
   /** Ends the run (for a run with no steps, the start-up lines). */
-  finish(machine: PseriesMachine): string {
+  finish(machine: PseriesMachine | { readonly memory: unknown }): string {
+    if (!(machine instanceof PseriesMachine))
+      return this.lines.length ? `${this.lines.join("\n")}\n` : "";
     this.#start(machine);
     for (const line of this.#pending.splice(0)) this.lines.push(line);
     return this.lines.length ? `${this.lines.join("\n")}\n` : "";

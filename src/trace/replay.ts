@@ -8,7 +8,7 @@ import type { PseriesMachine } from "../machine/pseries.ts";
 import type { QemuLine } from "../machine/qemu-line.ts";
 import { loadScenario } from "../scenario/load.ts";
 import type { Report } from "../scenario/report.ts";
-import { runScenario } from "../scenario/run.ts";
+import { pseriesOf, runScenario } from "../scenario/run.ts";
 import type { Behaviour, Scenario } from "../scenario/schema.ts";
 import type { TracedMachine } from "./cmdline.ts";
 import { fieldsOf, type TraceEventDef } from "./event-def.ts";
@@ -149,7 +149,7 @@ function machineShape(
   qemu: QemuLine | undefined,
 ): { phbs: TracedPhb[]; windows: TracedWindow[] } {
   const text = scenarioHead("machine", traced, "qemu-7.2", "", qemu) + "steps: []\n";
-  const { machine } = runScenario(loadScenario(text, "<command line>"));
+  const machine = pseriesOf(runScenario(loadScenario(text, "<command line>")).machine);
   const phbs: TracedPhb[] = machine.phbs.map((p) => {
     const def = p.tables[0];
     return {
@@ -407,7 +407,7 @@ export function replayTrace(
       else diagnoses[same] = { ...diagnoses[same], count: diagnoses[same].count + 1 };
     }
   };
-  const { report, machine } = runScenario(scenario, {
+  const { report, machine: ran } = runScenario(scenario, {
     qemu: options.qemu,
     behaviour: options.behaviour,
     onProgress:
@@ -432,18 +432,21 @@ export function replayTrace(
         unknown: wild,
       });
     },
-    beforeStep: (index, _step, m) => {
+    beforeStep: (index, _step, any) => {
+      const m = pseriesOf(any);
       current = index;
       machineNow = m;
       checkAll(byBefore.get(index) ?? [], m, false);
       markUnknown(index);
     },
-    afterStep: (index, _r, m) => {
+    afterStep: (index, _r, any) => {
+      const m = pseriesOf(any);
       checkAll(retry.splice(0), m, true);
       unknown.apply(rebuilt.effects[index], shiftOf);
       diagnose(notifies.get(index), m);
     },
   });
+  const machine = pseriesOf(ran);
   machineNow = machine;
   markUnknown(rebuilt.steps.length);
   checkAll(byBefore.get(rebuilt.steps.length) ?? [], machine, true);

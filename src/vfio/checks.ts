@@ -15,6 +15,7 @@ import type { RawIoctlHost } from "../host/raw-ioctl.ts";
 import { IommuRegion } from "../iommu/iommu-region.ts";
 import { hex } from "../memory/int.ts";
 import type { IommuTlbEntry } from "../memory/iommu-types.ts";
+import type { MemoryRegion } from "../memory/region.ts";
 import type { VfioContainer } from "./container.ts";
 import { attributed, QEMU_BUGS, type QemuBug } from "./qemu-bugs.ts";
 import type { VfioHost } from "./vfio-host.ts";
@@ -82,18 +83,22 @@ function guestMappings(c: VfioContainer): {
   const windows = c.kernel.windows();
   for (const fr of c.dmaAs.view.ranges) {
     const iommu = IommuRegion.of(fr.mr);
-    if (!iommu) continue;
+    if (!iommu) {
+      // RAM the device sees without a guest IOMMU (q35 without intel-iommu, or translation off):
+      // VFIO maps it at its address in the device's address space.
+      if (fr.mr.isRam && fr.start >> 63n === 0n) ramSection(c, fr, out);
+      continue;
+    }
     const offset = fr.start - fr.offsetInRegion;
     const last = fr.offsetInRegion + (fr.end - fr.start) - 1n;
     const valid: IommuTlbEntry[] = [];
-    iommu.replay({
-      flags: 3,
-      start: fr.offsetInRegion,
-      end: last,
-      iommuIdx: 0,
-      notify: (e) => valid.push(e),
-    });
+    const collect = (e: IommuTlbEntry) => valid.push(e);
+    if (iommu.model.mappings) iommu.model.mappings(collect);
+    else
+      iommu.replay({ flags: 3, start: fr.offsetInRegion, end: last, iommuIdx: 0, notify: collect });
     for (const e of valid) {
+      // An UNMAP a replay starts with is not a mapping.
+      if (e.perm === 0) continue;
       if (e.iova < fr.offsetInRegion || e.iova > last) continue;
       const size = e.addrMask + 1n;
       const t = memory.translate(e.translatedAddr, size, false);
@@ -112,6 +117,24 @@ function guestMappings(c: VfioContainer): {
     }
   }
   return { expected: out, notRam };
+}
+
+/** The host pages a RAM section implies: its page-aligned part, read-only where it is. */
+function ramSection(
+  c: VfioContainer,
+  fr: { start: bigint; end: bigint; offsetInRegion: bigint; mr: MemoryRegion; readonly?: boolean },
+  out: Map<bigint, HostEntry>,
+): void {
+  const page = c.ctx.platform.pageSize;
+  const base = c.ctx.hvaOf(fr.mr);
+  if (base === undefined) return;
+  const first = (fr.start + page - 1n) & ~(page - 1n);
+  const end = fr.end & ~(page - 1n);
+  const perm = fr.readonly || fr.mr.readonly ? "r" : "rw";
+  for (let iova = first; iova < end; iova += page) {
+    const hva = base + fr.offsetInRegion + (iova - fr.start);
+    out.set(iova, { iova, pageSize: page, hva, perm });
+  }
 }
 
 /** A run of host pages the shadow check found wrong the same way, contiguous in every address. */

@@ -411,6 +411,9 @@ export class VfioContainer {
           notifySeries: (entry, count, step) => this.#mapNotifySeries(giommu, entry, count, step),
         },
       };
+      // QEMU 7.2 tells the guest IOMMU the host's page sizes before registering its notifier.
+      const refused = iommu.setPageSizeMask(this.pgsizes);
+      if (refused !== undefined) return refused;
       try {
         iommu.registerNotifier(giommu.notifier);
       } catch (e) {

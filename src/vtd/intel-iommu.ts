@@ -349,6 +349,7 @@ export class IntelIommu {
         notifyFlagChanged: (oldFlags, newFlags) =>
           this.#notifyFlagChanged(vas!, oldFlags, newFlags),
         replay: (_region, n) => this.#replay(vas!, n),
+        mappings: (visit) => this.mappingsOf(vas!, visit),
       },
       o,
     );
@@ -1289,6 +1290,24 @@ export class IntelIommu {
     this.#pageWalk(vas, r.entry, 0n, M64, false, (e) => notifyOne(n, e));
   }
 
+  /**
+   * The function's translations in the guest's tables now (its context and second-level tables,
+   * not the IOTLB): what a guest that invalidated after every change has told the notifiers.
+   * Nothing is cached and nobody is notified. Nothing while translation is off or pass-through.
+   */
+  mappingsOf(vas: VtdAddressSpace, visit: (entry: IommuTlbEntry) => void): void {
+    if (!this.#dmarEnabled) return;
+    const r = this.#contextEntryOf(vas);
+    if (!("entry" in r) || (r.entry.lo & (3n << 2n)) === CONTEXT_TT.passThrough) return;
+    this.#pageWalk(vas, r.entry, 0n, M64, false, (e) => visit(e.entry), true);
+  }
+
+  /** The domain id of the function's context entry, if it has a valid one. */
+  domainOf(vas: VtdAddressSpace): number | undefined {
+    const r = this.#contextEntryOf(vas);
+    return "entry" in r ? domainIdOf(r.entry) : undefined;
+  }
+
   /** QEMU's `vtd_page_walk`: the events for `[start, end)` with the IOVA tree deduplicating. */
   #pageWalk(
     vas: VtdAddressSpace,
@@ -1297,6 +1316,8 @@ export class IntelIommu {
     end: bigint,
     notifyUnmap: boolean,
     hook: (event: { type: 1 | 2; entry: IommuTlbEntry }) => void,
+    /** Every present leaf straight to `hook`, without the IOVA tree (a read-only walk). */
+    raw = false,
   ): void {
     const limit = this.#iovaLimit(ce);
     if (start & ~(limit - 1n)) return;
@@ -1324,13 +1345,16 @@ export class IntelIommu {
             if (!walkLevel(table, iova, next < to ? next : to, level - 1, r, w)) return false;
           } else {
             const perm = ((r ? 1 : 0) | (w ? 2 : 0)) as IommuPermission;
-            this.#walkOne(vas, notifyUnmap, hook, {
+            const entry: IommuTlbEntry = {
               targetAs: this.#memoryAs,
               iova: iova & mask,
               translatedAddr: slpte & ~0xfffn & this.#haw,
               addrMask: ~mask & M64,
               perm,
-            });
+            };
+            if (raw) {
+              if (perm !== 0) hook({ type: IommuNotifierFlag.map, entry });
+            } else this.#walkOne(vas, notifyUnmap, hook, entry);
           }
         }
         iova = next;
@@ -1338,7 +1362,9 @@ export class IntelIommu {
       return true;
     };
     if (this.#stalled) return;
-    if (!walkLevel(ce.lo & ~0xfffn, start, last, contextLevel(ce), true, true)) {
+    const complete = walkLevel(ce.lo & ~0xfffn, start, last, contextLevel(ce), true, true);
+    // A read-only walk that hits the limit just stops: looking must not change the machine.
+    if (!complete && !raw) {
       this.#stalled = true;
       this.#onAbort(
         `intel_iommu: a page walk of ${vtdName(vas)} would read more than ${this.#walkLimit} paging entries (QEMU would stall here)`,

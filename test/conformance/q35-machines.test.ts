@@ -32,10 +32,6 @@ const EXPECTED_UNSUPPORTED: Record<string, RegExp> = {
   // Block devices (an NVMe or AHCI disk's -drive) are not modelled.
   "x86_64-q35-intel-iommu-cm": /option -drive is not modelled/,
   "x86_64-q35-root-ports-hotplug": /option -drive is not modelled/,
-  // virtio-iommu is not modelled yet.
-  "x86_64-q35-virtio-iommu": /'virtio-iommu-pci' is not a valid device model name/,
-  "x86_64-q35-virtio-iommu-bridges": /'virtio-iommu-pci' is not a valid device model name/,
-  "x86_64-q35-virtio-iommu-switch": /'virtio-iommu-pci' is not a valid device model name/,
 };
 
 /** The 10.0 corpus's cases iova does not model (FAILED.txt lists those 10.0 refused). */

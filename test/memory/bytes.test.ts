@@ -2,7 +2,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { bytesEqual, bytesToHex, utf8Compare } from "../../src/memory/bytes.ts";
+import {
+  base64ToBytes,
+  bytesEqual,
+  bytesToBase64,
+  bytesToHex,
+  utf8Compare,
+} from "../../src/memory/bytes.ts";
 
 const sign = (n: number) => (n < 0 ? -1 : n > 0 ? 1 : 0);
 
@@ -49,6 +55,27 @@ test("utf8Compare orders strings as Buffer.compare orders their UTF-8 bytes, sur
         sign(Buffer.compare(Buffer.from(a), Buffer.from(b))),
         `${JSON.stringify(a)} vs ${JSON.stringify(b)}`,
       );
+    }),
+    { seed: 19, numRuns: 2000 },
+  );
+});
+
+test("bytesToBase64 writes what Buffer#toString('base64') writes", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      assert.equal(bytesToBase64(bytes), Buffer.from(bytes).toString("base64"));
+    }),
+    { seed: 19, numRuns: 300 },
+  );
+});
+
+test("base64ToBytes decodes any text as leniently as Buffer.from(text, 'base64')", () => {
+  const alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_= *\n\u00e9\u20ac".split("");
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }), (chars) => {
+      const text = chars.join("");
+      assert.deepEqual(base64ToBytes(text), new Uint8Array(Buffer.from(text, "base64")));
     }),
     { seed: 19, numRuns: 2000 },
   );

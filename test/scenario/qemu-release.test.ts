@@ -11,7 +11,7 @@ import { test } from "node:test";
 import { MachineTypeError } from "../../src/machine/machine-type.ts";
 import { loadScenario } from "../../src/scenario/load.ts";
 import { ScenarioError } from "../../src/scenario/reader.ts";
-import { runScenario } from "../../src/scenario/run.ts";
+import { pseriesOf, runScenario } from "../../src/scenario/run.ts";
 import { runCli } from "../cli/run-cli.ts";
 
 const scenario = (head: string, type = "pseries") =>
@@ -23,7 +23,7 @@ test("qemu: 10.0 unquoted (a YAML number) and quoted both name the 10.0 release"
     assert.equal(s.qemu, "10.0");
     const { report, machine } = runScenario(s);
     assert.equal(machine.qemu, "10.0");
-    assert.equal(machine.compat.version, "10.0");
+    assert.equal(pseriesOf(machine).compat.version, "10.0");
     assert.equal(report.qemu, "10.0");
   }
 });
@@ -31,7 +31,7 @@ test("qemu: 10.0 unquoted (a YAML number) and quoted both name the 10.0 release"
 test("without qemu: the scenario models QEMU 7.2, and pseries is pseries-7.2", () => {
   const { report, machine } = runScenario(loadScenario(scenario(""), "q.yaml"));
   assert.equal(report.qemu, "7.2");
-  assert.equal(machine.compat.version, "7.2");
+  assert.equal(pseriesOf(machine).compat.version, "7.2");
 });
 
 test("qemu: 9.2 is refused at its line, naming the releases iova models", () => {

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import fc from "fast-check";
 import { loadScenario } from "../../src/scenario/load.ts";
-import { runScenario } from "../../src/scenario/run.ts";
+import { pseriesOf, runScenario } from "../../src/scenario/run.ts";
 import { RTAS, rtasCall } from "../../src/spapr/index.ts";
 import {
   decodeConfigAddress,
@@ -115,7 +115,7 @@ steps: []
     let compared = 0;
     for (const c of recorded.calls) {
       if (c.what.includes("e1000")) continue;
-      const got = rtasCall(machine, c.name, c.args.map(Number), c.nret);
+      const got = rtasCall(pseriesOf(machine), c.name, c.args.map(Number), c.nret);
       const want = c.rets.map(Number);
       const written = want.filter((w) => w !== UNTOUCHED).length;
       assert.deepEqual(got.map(Number), want.slice(0, written), `${c.what} (${recorded.cmdline})`);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { loadScenario } from "../../src/scenario/load.ts";
-import { runScenario } from "../../src/scenario/run.ts";
+import { pseriesOf, runScenario } from "../../src/scenario/run.ts";
 
 const H = "0x7fff00000000";
 
@@ -113,7 +113,7 @@ steps:${GUEST_DDW}
       "GROUP_UNSET_CONTAINER(group=1) = 0",
     ]);
     assert.equal(machine.vfio!.containers.length, 0);
-    assert.equal(machine.findTable(0x80000001n)!.needVfio, false);
+    assert.equal(pseriesOf(machine).findTable(0x80000001n)!.needVfio, false);
   });
 
   test("a second device's group joins the container with no replay", () => {

@@ -82,6 +82,7 @@ const SAMPLES: Record<keyof typeof VFIO_MESSAGES, readonly unknown[]> = {
   createSpaprWindowFailed: [12],
   cannotMapRegion: ["0x55d5c0de1000", 0x1000000000000n, 0x1000000ffffffn],
   dmaMapFailed: ["0x55d5c0de1000", 0xfee00000n, 0x1000n, 0x7fff00000000n, -22, 22],
+  guestIommuPageMaskIncompatible: [0xfffffffffffff000n, 0x20010000n],
   dmaMappingFatal: [],
   dmaUnmapFailed: ["0x55d5c0de1000", 0x800000000000000n, 0x1000000n, -6, 6],
   hostPageSizeUnsupported: [0x1000000n, 0x1000n],
