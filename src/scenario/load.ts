@@ -12,6 +12,8 @@ import type { z } from "zod";
 import {
   pseriesCompat,
   pseriesRange,
+  q35Compat,
+  q35Range,
   unsupportedMachineTypeMessage,
 } from "../machine/machine-type.ts";
 import { DEFAULT_QEMU_LINE } from "../machine/qemu-line.ts";
@@ -584,12 +586,15 @@ function finish(
   });
   const { steps: _steps, ...rest } = head;
   const qemu = rest.qemu ?? DEFAULT_QEMU_LINE;
-  if (!pseriesCompat(rest.machine.machineType, qemu)) {
+  const type = rest.machine.machineType;
+  const q35 = rest.machine.family === "q35";
+  if (!(q35 ? q35Compat(type, qemu) : pseriesCompat(type, qemu))) {
     const at = nodeAt(top, headPiece.doc, ["machine", "type"]).node;
+    const has = q35 ? `pc-q35-X.Y for ${q35Range(qemu)}` : `pseries-X.Y for ${pseriesRange(qemu)}`;
     loader.fail(
       headPiece,
       at,
-      `machine type '${rest.machine.machineType}' does not exist in QEMU ${qemu} (it has pseries-X.Y for ${pseriesRange(qemu)}); QEMU ${qemu} says: ${unsupportedMachineTypeMessage(rest.machine.machineType, qemu).split("\n")[0]}`,
+      `machine type '${type}' does not exist in QEMU ${qemu} (it has ${has}); QEMU ${qemu} says: ${unsupportedMachineTypeMessage(type, qemu).split("\n")[0]}`,
       "machine-version",
     );
   }

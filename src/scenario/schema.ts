@@ -1935,11 +1935,11 @@ function checkHostForMachine(
   ctx: z.RefinementCtx,
 ): void {
   if (s.machine.family !== "q35" || !s.host) return;
-  if (s.host.iommu !== undefined && s.host.iommu !== "type1")
+  if (s.host.iommu !== undefined && s.host.iommu !== "type1" && s.host.iommu !== "iommufd")
     issue(
       ctx,
       ["host", "iommu"],
-      `a q35 machine's host IOMMU is type1; got '${s.host.iommu}'`,
+      `a q35 machine's host IOMMU is type1 or iommufd; got '${s.host.iommu}'`,
       "machine-devices",
     );
   for (const [k, v] of [
