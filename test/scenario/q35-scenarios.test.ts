@@ -88,7 +88,7 @@ test("the loader refuses what the machine does not have, saying which machine an
   );
   assert.match(
     loadError(`name: t${CM_NIC}host: { iommu: spapr-tce-v2 }\n`),
-    /a q35 machine's host IOMMU is type1; got 'spapr-tce-v2'/,
+    /a q35 machine's host IOMMU is type1 or iommufd; got 'spapr-tce-v2'/,
   );
   assert.match(
     loadError(`name: t${CM_NIC}steps:\n  - hcall: H_GET_TCE\n    args: { liobn: 0, ioba: 0 }\n`),
