@@ -61,6 +61,8 @@ for (const file of files.filter((f) => !(f in NOT_IN_QEMU_TRACE))) {
       logName: `${file}.log`,
       machineName: "cmdline",
       behaviour: scenario.behaviour,
+      // A trace log does not say which QEMU wrote it: the reader is told, as `--qemu` tells it.
+      qemu: scenario.qemu,
     });
 
     test("reads back with no divergence and every check as the model has it", () => {
