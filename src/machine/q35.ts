@@ -655,8 +655,9 @@ export class Q35Machine {
     }
     // AMD-Vi keys them by the bus number at the time (0 for every bus before firmware runs).
     if (this.amdIommu) return this.amdIommu.addressSpaceOf(r.bus.number, r.devfn);
-    // virtio-iommu keys them by requester id (bus number, devfn).
-    if (this.virtioIommu) return this.virtioIommu.addressSpaceOf(r.bus.number, r.devfn);
+    // virtio-iommu keys them by bus object, as VT-d does.
+    if (this.virtioIommu)
+      return this.virtioIommu.addressSpaceOf(r.bus.kind === "root" ? 0 : r.bus, r.devfn);
     return undefined;
   }
 

@@ -50,6 +50,11 @@ export interface VirtioIommuMapping {
 }
 
 /** A domain: its bypass flag, its mappings in QEMU's GTree shape, endpoints newest first. */
+/** A secondary PCI bus as the device sees it: an identity and its current number. */
+export interface VirtioIommuBus {
+  readonly number: number;
+}
+
 export class VirtioIommuDomain {
   readonly tree = new IntervalTree<{ readonly phys: bigint; readonly flags: number }>();
   readonly endpoints: number[] = [];
@@ -224,10 +229,15 @@ export class VirtioIommu {
     return 1n << BigInt(ctz64(this.config.pageSizeMask));
   }
 
+  /** Spaces of functions on secondary buses, by bus object and devfn. */
+  readonly #byBus = new Map<VirtioIommuBus, Map<number, VirtioIommuDevice>>();
+  /** Spaces of functions named by bus number (the root bus), by endpoint id. */
+  readonly #byNumber = new Map<number, VirtioIommuDevice>();
+
   // --- address spaces ---------------------------------------------------------------------
 
   /** The function's DMA root (QEMU's `virtio_iommu_find_add_as`), created on first use. */
-  deviceRoot(bus: number, devfn: number): MemoryRegion {
+  deviceRoot(bus: number | VirtioIommuBus, devfn: number): MemoryRegion {
     return this.addressSpaceOf(bus, devfn).root;
   }
 
@@ -236,9 +246,14 @@ export class VirtioIommu {
    * holding the IOMMU region and, over it (same priority, added later), the alias of system
    * memory; one of the two is enabled.
    */
-  addressSpaceOf(bus: number, devfn: number): VirtioIommuDevice {
+  addressSpaceOf(busOrNumber: number | VirtioIommuBus, devfn: number): VirtioIommuDevice {
+    // QEMU keys the spaces by bus object (`as_by_busptr`); the root bus is named by its number 0.
+    // A secondary bus's number is firmware's, 0 until then, so its endpoint id may repeat one
+    // already taken: lookups by endpoint id find the first, as QEMU's do.
+    const busObject = typeof busOrNumber === "number" ? undefined : busOrNumber;
+    const bus = typeof busOrNumber === "number" ? busOrNumber : busOrNumber.number;
     const sid = (bus << 8) | devfn;
-    const existing = this.devices.get(sid);
+    const existing = busObject ? this.#byBus.get(busObject)?.get(devfn) : this.#byNumber.get(sid);
     if (existing) return existing;
     const m = this.#system;
     const o = { owner: this.#owner };
@@ -294,7 +309,15 @@ export class VirtioIommu {
       root.addSubregionOverlap(iommu.region, 0n, 0);
       root.addSubregionOverlap(bypassAlias, 0n, 0);
     });
-    this.devices.set(sid, device);
+    if (busObject) {
+      let onBus = this.#byBus.get(busObject);
+      if (!onBus) this.#byBus.set(busObject, (onBus = new Map()));
+      onBus.set(devfn, device);
+      if (!this.devices.has(sid)) this.devices.set(sid, device);
+    } else {
+      this.#byNumber.set(sid, device);
+      this.devices.set(sid, device);
+    }
     this.#switchAddressSpace(device);
     return device;
   }
