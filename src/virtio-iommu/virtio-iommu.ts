@@ -310,8 +310,8 @@ export class VirtioIommu {
       root.addSubregionOverlap(bypassAlias, 0n, 0);
     });
     if (busObject) {
-      let onBus = this.#byBus.get(busObject);
-      if (!onBus) this.#byBus.set(busObject, (onBus = new Map()));
+      const onBus = this.#byBus.get(busObject) ?? new Map<number, VirtioIommuDevice>();
+      this.#byBus.set(busObject, onBus);
       onBus.set(devfn, device);
       if (!this.devices.has(sid)) this.devices.set(sid, device);
     } else {
