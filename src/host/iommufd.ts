@@ -933,7 +933,7 @@ export function iommufdServes(hostIommu: "spapr-tce-v2" | "spapr-tce" | "type1")
 
 /**
  * What QEMU says to `-object iommufd,id=ID` when it has no such object: QEMU 7.2 (no iommufd
- * backend, before 8.2) rejects the type name in its option parser; QEMU 10.0's ppc64 build
+ * backend, before 9.0) rejects the type name in its option parser; QEMU 10.0's ppc64 build
  * knows the name but registers no such type (the backend is built for x86, Arm and s390x only).
  * Both recorded from the real binaries (docs/semantics.md, "QEMU 10.0 versus 7.2").
  */

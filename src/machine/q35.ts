@@ -295,7 +295,7 @@ export class Q35Machine {
       this.intelIommu.addressSpaceOf(0, 0);
     }
     if (config.host) {
-      // QEMU 7.2 has no iommufd object (the backend came with 8.2): `-object iommufd` stops it.
+      // QEMU 7.2 has no iommufd object (the backend came with 9.0): `-object iommufd` stops it.
       const refused =
         config.host.backend === "iommufd"
           ? iommufdObjectRefusal(this.qemu, "x86_64", "iommufd0")
