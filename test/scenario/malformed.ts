@@ -53,7 +53,7 @@ export const CASES: [string, string, number, number, RegExp][] = [
     "name: t\nmachine:\n  type: virt\n  memory: 1G\n",
     3,
     9,
-    /machine type pseries, pseries-X\.Y \(2\.1 to 7\.2\), q35 or pc-q35-X\.Y/,
+    /machine type pseries, pseries-X\.Y \(2\.1 to 7\.2 under QEMU 7\.2, 3\.0 to 10\.0 under QEMU 10\.0\), q35 or pc-q35-X\.Y \(2\.4 to 7\.2 under QEMU 7\.2, 2\.4 to 10\.0 under QEMU 10\.0\); got 'virt'/,
   ],
   ["missing memory", "name: t\nmachine:\n  type: pseries\n", 3, 3, /machine needs 'memory'/],
   [
