@@ -166,6 +166,8 @@ export const VFIO_MESSAGES = {
     // The guest IOMMU's refusal of the host's page sizes, printed by VFIO's region_add. The text
     // is virtio-iommu's (src/virtio-iommu renders it the same; it cannot import this layer).
     source: "hw/virtio/virtio-iommu.c virtio_iommu_set_page_size_mask",
+    // 10.0 words its granule checks differently (the granule property, frozen granules).
+    qemu: ["7.2"],
     via: "error_setg",
     format: `"virtio-iommu page mask 0x%"PRIx64" is incompatible with mask 0x%"PRIx64`,
     render: (current: bigint, requested: bigint) =>
