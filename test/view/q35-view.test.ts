@@ -3,12 +3,13 @@
  * virtio-iommu's mappings per device or domain; the view draws each as a lane of bus → guest
  * physical runs beside the host container of the assigned device, classified the same way
  * (agreeing, missing, extra) and explained in the same words; the steps say how the guest's
- * mappings changed.
+ * mappings changed; the text report lists virtio-iommu's domains as it lists VT-d's.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { formatTail } from "../../src/cli/text-report.ts";
 import { loadScenario } from "../../src/scenario/load.ts";
 import { type Report, ReportSchema } from "../../src/scenario/report.ts";
 import { runScenario } from "../../src/scenario/run.ts";
@@ -138,4 +139,17 @@ test("the steps say how the guest's VT-d mappings changed", () => {
     ],
   });
   assert.match(v.steps[1].changes.join("\n"), /guest VT-d mappings grew by 4 KiB/);
+});
+
+test("the text report lists virtio-iommu's domain, its endpoint and its mapping", () => {
+  const text = formatTail(example("x20-q35-virtio-iommu-assigned.yaml"), undefined, {
+    mtree: false,
+  });
+  assert.match(
+    text,
+    /^ {2}virtio-iommu: bypass for endpoints in no domain, 4 KiB granule, 1 domain$/m,
+  );
+  assert.match(text, /^ {2}domain 1: nic \(00:03\.0\), 1 mapping$/m);
+  assert.match(text, /^ {4}map 0x10000 \+0x4000 -> gpa 0x300000 r$/m);
+  assert.doesNotMatch(text, /^ {2}none$/m);
 });
