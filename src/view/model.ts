@@ -579,12 +579,16 @@ function iommuSpaces(state: DmaState): SpaceInput[] | undefined {
   for (const d of vtd?.devices ?? []) {
     if (d.device === null) continue;
     const containers = containersOf([d.device]);
-    const translating = vtd!.translation && d.translating && d.domain !== null;
+    // With translation on and no valid context entry the device's DMA faults: the host should
+    // map nothing, so its mappings are still compared (with none).
+    const translating = vtd!.translation && d.translating;
     spaces.push({
       title: `VT-d ${d.bdf} (${d.address_space}) — ${tail(containers)}: ${d.device}`,
-      guestTitle: translating
-        ? `VT-d domain ${d.domain} (device ${d.device}), bus → guest physical`
-        : `VT-d (device ${d.device}): untranslated, its DMA reaches guest physical as is`,
+      guestTitle: !translating
+        ? `VT-d (device ${d.device}): untranslated, its DMA reaches guest physical as is`
+        : d.domain === null
+          ? `VT-d (device ${d.device}): no valid context entry, its DMA faults`
+          : `VT-d domain ${d.domain} (device ${d.device}), bus → guest physical`,
       guest: runsOf(d.mappings, 1n << 12n),
       containers,
       translating,
@@ -608,13 +612,15 @@ function iommuSpaces(state: DmaState): SpaceInput[] | undefined {
   }
   state.host.containers.forEach((c, i) => {
     if (claimed.has(i)) return;
-    const kind = vtd ? "VT-d" : "virtio-iommu";
+    // Not behind VT-d (it lists every function), so a virtio-iommu endpoint in no domain: its
+    // DMA bypasses the IOMMU when the config space says so, and faults otherwise.
+    const bypass = !viommu || viommu.bypass;
     spaces.push({
       title: `host container — assigned: ${c.devices.join(", ") || "no device"}`,
-      guestTitle: `${kind}: in no ${vtd ? "translated context" : "domain"}, its DMA reaches guest physical as is`,
+      guestTitle: `${viommu ? "virtio-iommu" : "VT-d"}: in no domain, ${bypass ? "its DMA reaches guest physical as is" : "no bypass: its DMA faults"}`,
       guest: [],
       containers: [c],
-      translating: false,
+      translating: !bypass,
     });
   });
   return spaces;

@@ -153,3 +153,26 @@ test("the text report lists virtio-iommu's domain, its endpoint and its mapping"
   assert.match(text, /^ {4}map 0x10000 \+0x4000 -> gpa 0x300000 r$/m);
   assert.doesNotMatch(text, /^ {2}none$/m);
 });
+
+test("an assigned endpoint in no virtio-iommu domain: its host mappings are extra unless bypassed", () => {
+  const report = example("x20-q35-virtio-iommu-assigned.yaml");
+  const detached: Report = structuredClone(report);
+  detached.guest.virtio_iommu!.domains = [];
+  const bypassed = reportView(detached);
+  assert.equal(
+    finalSpaces(bypassed)[0].lanes[0].title,
+    "virtio-iommu: in no domain, its DMA reaches guest physical as is",
+  );
+  assert.deepEqual(bypassed.findings, []);
+  detached.guest.virtio_iommu!.bypass = false;
+  const blocked = reportView(detached);
+  assert.equal(
+    finalSpaces(blocked)[0].lanes[0].title,
+    "virtio-iommu: in no domain, no bypass: its DMA faults",
+  );
+  assert.deepEqual(bars(blocked, "host-map"), [["0x10000", "0x4000", "0x300000", "r", "extra"]]);
+  assert.match(
+    blocked.findings[0].text,
+    /the guest maps nothing at bus 0x10000 \(a stale mapping\)/,
+  );
+});
