@@ -1,8 +1,9 @@
 /**
  * What the report page draws, made from the report alone (plain JSON in, plain JSON out, no I/O,
  * no Node modules): per PHB the bus address space with the guest's windows and their entries as
- * runs, the guest physical addresses those entries point at, and the host IOMMU's windows and
- * mappings at the same bus addresses; every run classified by whether guest and host agree; the
+ * runs (on q35, per device or domain its VT-d or virtio-iommu mappings as runs), the guest
+ * physical addresses those point at, and the host IOMMU's windows and mappings at the same bus
+ * addresses; every run classified by whether guest and host agree; the
  * disagreements explained in words; the steps in words with what each changed.
  *
  * The page script (`page/draw.ts`) draws this on one zoomable axis. Sizes are bounded so a run with
