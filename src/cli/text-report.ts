@@ -112,7 +112,22 @@ export function formatTail(
   out.push("");
   out.push(style.bold("guest DMA windows"));
   const vtd = report.guest.vtd;
-  if (report.guest.windows.length === 0 && !vtd) out.push("  none");
+  const viommu = report.guest.virtio_iommu;
+  if (report.guest.windows.length === 0 && !vtd && !viommu) out.push("  none");
+  if (viommu) {
+    out.push(
+      `  virtio-iommu: ${viommu.bypass ? "bypass" : "no bypass"} for endpoints in no domain, ${formatBytes(viommu.granule)} granule, ${viommu.domains.length} domain${viommu.domains.length === 1 ? "" : "s"}`,
+    );
+    for (const d of viommu.domains) {
+      const eps = d.endpoints.map((e) => (e.device ? `${e.device} (${e.bdf})` : e.bdf));
+      out.push(
+        `  domain ${d.domain}${d.bypass ? " (bypass)" : ""}: ${eps.join(", ") || "no endpoint"}, ${d.mappings.length} mapping${d.mappings.length === 1 ? "" : "s"}`,
+      );
+      for (const m of d.mappings.slice(0, 12))
+        out.push(`    map ${m.iova} +${m.size} -> gpa ${m.gpa} ${m.perm}${m.mmio ? " mmio" : ""}`);
+      if (d.mappings.length > 12) out.push(`    … ${d.mappings.length - 12} more mappings`);
+    }
+  }
   if (vtd) {
     out.push(
       `  intel-iommu: translation ${vtd.translation ? "on" : "off"}, caching mode ${vtd.caching_mode ? "on" : "off"}, ${vtd.aw_bits}-bit addresses`,
@@ -210,4 +225,9 @@ export function formatReport(
 ): string {
   const steps = report.steps.map((s) => formatStep(s, style)).join("");
   return formatHead(report.scenario, report, style) + steps + formatTail(report, style, options);
+}
+
+/** A power-of-two size in KiB, as the windows' page sizes print. */
+function formatBytes(hexSize: string): string {
+  return `${Number(BigInt(hexSize)) / 1024} KiB`;
 }

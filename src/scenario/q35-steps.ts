@@ -15,7 +15,7 @@ import { type CheckResult, runCheck } from "../vfio/checks.ts";
 import type { VfioBehaviour } from "../vfio/container.ts";
 import { LinuxVtdDriver, VtdDriverError } from "../vtd/guest-driver.ts";
 import { IntelIommuError, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
-import type { VtdReport } from "./report.ts";
+import type { VirtioIommuReport, VtdReport } from "./report.ts";
 import {
   type Behaviour,
   deviceProperties,
@@ -370,6 +370,32 @@ export function vtdReport(machine: Q35Machine): VtdReport {
       recorded: f.recorded,
     })),
   };
+}
+
+/** virtio-iommu's domains as the guest left them: endpoints and mappings, in id order. */
+export function virtioIommuReport(machine: Q35Machine): VirtioIommuReport {
+  const iommu = machine.virtioIommu!;
+  const ids = new Map<number, string>();
+  for (const [id, d] of machine.devices) ids.set(d.devfn, id);
+  const perms = ["none", "r", "w", "rw"] as const;
+  const domains = [...iommu.domains.values()]
+    .sort((a, b) => a.id - b.id)
+    .map((d) => ({
+      domain: d.id,
+      bypass: d.bypass,
+      endpoints: d.endpoints.map((ep) => ({
+        device: ep >> 8 === 0 ? (ids.get(ep & 0xff) ?? null) : null,
+        bdf: bdfText(ep >> 8, ep & 0xff),
+      })),
+      mappings: d.mappings.map((m) => ({
+        iova: hex(m.low),
+        size: hex(m.high - m.low + 1n),
+        gpa: hex(m.phys),
+        perm: perms[m.flags & 3],
+        ...(m.flags & 4 ? { mmio: true } : {}),
+      })),
+    }));
+  return { bypass: iommu.config.bypass, granule: hex(iommu.granule), domains };
 }
 
 function bdfText(bus: number, devfn: number): string {

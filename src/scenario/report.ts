@@ -201,6 +201,53 @@ export const VtdReportSchema = z
   .strict();
 export type VtdReport = z.infer<typeof VtdReportSchema>;
 
+/** One virtio-iommu domain as the guest left it: its endpoints and what it maps. */
+export const VirtioIommuDomainReportSchema = z
+  .object({
+    domain: z.number().int().min(0).describe("the domain id the guest chose"),
+    bypass: z
+      .boolean()
+      .describe("attached with VIRTIO_IOMMU_ATTACH_F_BYPASS: DMA goes untranslated"),
+    endpoints: z
+      .array(
+        z
+          .object({
+            device: z.string().nullable().describe("the scenario's device id, if it has one"),
+            bdf: z.string().describe("bus:slot.function, like `00:03.0` (the endpoint id)"),
+          })
+          .strict(),
+      )
+      .describe("the endpoints attached to it, newest first"),
+    mappings: z
+      .array(
+        z
+          .object({
+            iova: hex,
+            size: hex,
+            gpa: hex,
+            perm: z.enum(["none", "r", "w", "rw"]),
+            mmio: z.boolean().optional().describe("mapped with VIRTIO_IOMMU_MAP_F_MMIO"),
+          })
+          .strict(),
+      )
+      .describe("its mappings in address order, one per MAP request that still stands"),
+  })
+  .strict();
+
+/** virtio-iommu as the guest left it: the guest-side counterpart of sPAPR's windows. */
+export const VirtioIommuReportSchema = z
+  .object({
+    bypass: z
+      .boolean()
+      .describe("the config space's bypass bit: endpoints in no domain reach memory untranslated"),
+    granule: hex.describe(
+      "the page granule offered to the guest (lowest bit of the page-size mask)",
+    ),
+    domains: z.array(VirtioIommuDomainReportSchema),
+  })
+  .strict();
+export type VirtioIommuReport = z.infer<typeof VirtioIommuReportSchema>;
+
 /** A host container: its windows and maximal mapping runs. */
 export const ContainerReportSchema = z
   .object({
@@ -260,6 +307,9 @@ export const ReportSchema = z
       .object({
         windows: z.array(GuestWindowReportSchema).describe("pseries: the PHBs' DMA windows"),
         vtd: VtdReportSchema.optional().describe("q35 with intel-iommu: its domains and mappings"),
+        virtio_iommu: VirtioIommuReportSchema.optional().describe(
+          "q35 with virtio-iommu-pci: its domains and mappings",
+        ),
       })
       .strict(),
     host: z

@@ -22,7 +22,7 @@ import { rtasCall } from "../spapr/rtas.ts";
 import { decodeRtasReturns, encodeRtasArgs, rtasReturnWords } from "../spapr/rtas-args.ts";
 import type { TceTable } from "../spapr/tce-table.ts";
 import type { VfioHost } from "../vfio/vfio-host.ts";
-import { buildQ35, performQ35, type Q35Run, vtdReport } from "./q35-steps.ts";
+import { buildQ35, performQ35, type Q35Run, virtioIommuReport, vtdReport } from "./q35-steps.ts";
 import type {
   CheckReport,
   ExpectationFailure,
@@ -772,6 +772,9 @@ export function snapshotState(machine: ScenarioMachine): Pick<Report, "guest" | 
       windows,
       ...(!(machine instanceof PseriesMachine) && machine.intelIommu
         ? { vtd: vtdReport(machine) }
+        : {}),
+      ...(!(machine instanceof PseriesMachine) && machine.virtioIommu
+        ? { virtio_iommu: virtioIommuReport(machine) }
         : {}),
     },
     host: {

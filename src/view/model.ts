@@ -1,8 +1,9 @@
 /**
  * What the report page draws, made from the report alone (plain JSON in, plain JSON out, no I/O,
  * no Node modules): per PHB the bus address space with the guest's windows and their entries as
- * runs, the guest physical addresses those entries point at, and the host IOMMU's windows and
- * mappings at the same bus addresses; every run classified by whether guest and host agree; the
+ * runs (on q35, per device or domain its VT-d or virtio-iommu mappings as runs), the guest
+ * physical addresses those point at, and the host IOMMU's windows and mappings at the same bus
+ * addresses; every run classified by whether guest and host agree; the
  * disagreements explained in words; the steps in words with what each changed.
  *
  * The page script (`page/draw.ts`) draws this on one zoomable axis. Sizes are bounded so a run with
@@ -305,6 +306,19 @@ interface Explained {
   readonly findingsTotal: number;
 }
 
+/** Whether some run of `runs` (sorted by bus) maps `bus` to `gpa`: binary search. */
+function guestMapsAt(runs: readonly Run[], bus: bigint, gpa: bigint): boolean {
+  let lo = 0;
+  let hi = runs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (runs[mid].bus <= bus) lo = mid + 1;
+    else hi = mid;
+  }
+  const r = runs[lo - 1];
+  return r !== undefined && bus < r.bus + r.size && gpaAt(r, bus) === gpa;
+}
+
 /** The guest physical address a run maps `bus` to. */
 function gpaAt(r: Run, bus: bigint): bigint {
   return r.same ? r.gpa + ((bus - r.bus) % r.page) : r.gpa + (bus - r.bus);
@@ -345,7 +359,12 @@ function explain(
         `the host maps bus ${hx(at)} to guest physical ${hx(gpaAt(other, at))} (${other.perm})`,
       );
     } else if (k === "missing") {
-      const found = hostByGpa.find(r.gpa, r.bus);
+      const elsewhere = hostByGpa.find(r.gpa, r.bus);
+      // Not "instead" when the guest maps that page at the host's address too (a second mapping).
+      const found =
+        elsewhere && !guestMapsAt(guest, elsewhere.bus + (r.gpa - elsewhere.gpa), r.gpa)
+          ? elsewhere
+          : undefined;
       const outside = !hostWindows.some((h) => r.bus >= h.start && r.bus < h.end);
       if (found) {
         const hostBus = found.bus + (r.gpa - found.gpa);
@@ -507,6 +526,129 @@ function spacesOf(state: DmaState): { phb: number | undefined; containers: numbe
   return spaces;
 }
 
+/** What one space of the map holds before it is compared and drawn. */
+interface SpaceInput {
+  readonly title: string;
+  /** The guest-map lane's title. */
+  readonly guestTitle: string;
+  /**
+   * sPAPR's windows and their lane's title; undefined for a q35 guest IOMMU, which has no
+   * windows: it translates its whole address width.
+   */
+  readonly windows?: { readonly title: string; readonly list: readonly GuestWindowReport[] };
+  readonly guest: Run[];
+  readonly containers: readonly ContainerReport[];
+  /** False when the guest IOMMU lets this DMA through untranslated: nothing to compare. */
+  readonly translating: boolean;
+}
+
+const runsOf = (
+  mappings: readonly { iova: string; size: string; gpa: string; perm: string }[],
+  page: bigint,
+): Run[] =>
+  sortByBus(
+    mappings.map((m) => ({
+      bus: big(m.iova),
+      size: big(m.size),
+      gpa: big(m.gpa),
+      perm: m.perm,
+      same: false,
+      page,
+      window: -1,
+    })),
+  );
+
+/**
+ * q35's spaces: one per guest IOMMU address space a named device DMAs through (a VT-d function,
+ * a virtio-iommu domain), beside the host containers of the assigned devices in it; a container
+ * no such space claims gets a space of its own. Undefined when the guest has no such IOMMU.
+ */
+function iommuSpaces(state: DmaState): SpaceInput[] | undefined {
+  const { vtd, virtio_iommu: viommu } = state.guest;
+  if (!vtd && !viommu) return undefined;
+  const claimed = new Set<number>();
+  const containersOf = (devices: readonly string[]) =>
+    state.host.containers.filter((c, i) => {
+      const mine = c.devices.some((d) => devices.includes(d));
+      if (mine) claimed.add(i);
+      return mine;
+    });
+  const named = (devices: readonly string[]) => devices.join(", ");
+  const tail = (containers: readonly ContainerReport[]) =>
+    containers.length ? "assigned" : "emulated";
+  const spaces: SpaceInput[] = [];
+  for (const d of vtd?.devices ?? []) {
+    if (d.device === null) continue;
+    const containers = containersOf([d.device]);
+    // With translation on and no valid context entry the device's DMA faults: the host should
+    // map nothing, so its mappings are still compared (with none).
+    const translating = vtd!.translation && d.translating;
+    spaces.push({
+      title: `VT-d ${d.bdf} (${d.address_space}) — ${tail(containers)}: ${d.device}`,
+      guestTitle: !translating
+        ? `VT-d (device ${d.device}): untranslated, its DMA reaches guest physical as is`
+        : d.domain === null
+          ? `VT-d (device ${d.device}): no valid context entry, its DMA faults`
+          : `VT-d domain ${d.domain} (device ${d.device}), bus → guest physical`,
+      guest: runsOf(d.mappings, 1n << 12n),
+      containers,
+      translating,
+    });
+  }
+  for (const dom of viommu?.domains ?? []) {
+    const devices = dom.endpoints.map((e) => e.device ?? e.bdf);
+    const containers = containersOf(devices);
+    spaces.push({
+      title: `virtio-iommu domain ${dom.domain} — ${devices.length ? `${tail(containers)}: ${named(devices)}` : "no endpoint"}`,
+      guestTitle: dom.bypass
+        ? `virtio-iommu domain ${dom.domain} (device ${named(devices)}): bypass, its DMA reaches guest physical as is`
+        : `virtio-iommu domain ${dom.domain} (device ${named(devices)}), bus → guest physical`,
+      guest: runsOf(
+        dom.mappings.filter((m) => m.perm !== "none"),
+        big(viommu!.granule),
+      ),
+      containers,
+      translating: !dom.bypass,
+    });
+  }
+  state.host.containers.forEach((c, i) => {
+    if (claimed.has(i)) return;
+    // Not behind VT-d (it lists every function), so a virtio-iommu endpoint in no domain: its
+    // DMA bypasses the IOMMU when the config space says so, and faults otherwise.
+    const bypass = !viommu || viommu.bypass;
+    spaces.push({
+      title: `host container — assigned: ${c.devices.join(", ") || "no device"}`,
+      guestTitle: `${viommu ? "virtio-iommu" : "VT-d"}: in no domain, ${bypass ? "its DMA reaches guest physical as is" : "no bypass: its DMA faults"}`,
+      guest: [],
+      containers: [c],
+      translating: !bypass,
+    });
+  });
+  return spaces;
+}
+
+/** sPAPR's spaces: per PHB its windows, beside the host containers that serve it. */
+function phbSpaces(state: DmaState): SpaceInput[] {
+  return spacesOf(state).map((sp) => {
+    const gw = state.guest.windows.filter((w) => w.phb === sp.phb);
+    const containers = sp.containers.map((i) => state.host.containers[i]);
+    const devices = containers.flatMap((c) => c.devices);
+    return {
+      title:
+        (sp.phb === undefined ? "host container" : `PHB ${sp.phb} bus addresses`) +
+        (devices.length ? ` — assigned: ${devices.join(", ")}` : " — no assigned device"),
+      guestTitle: "guest entries (TCEs), bus → guest physical",
+      windows: {
+        title: sp.phb === undefined ? "guest DMA windows" : `guest DMA windows (PHB ${sp.phb})`,
+        list: gw,
+      },
+      guest: guestRuns(gw),
+      containers,
+      translating: true,
+    };
+  });
+}
+
 /** One moment's spaces; `failedMaps` are MAP_DMA ioctls that failed (for the words). */
 function frameSpaces(
   state: DmaState,
@@ -516,15 +658,16 @@ function frameSpaces(
   const spaces: ViewSpace[] = [];
   const findings: ViewFinding[] = [];
   let findingsTotal = 0;
-  for (const sp of spacesOf(state)) {
-    const gw = state.guest.windows.filter((w) => w.phb === sp.phb);
+  const inputs = iommuSpaces(state) ?? phbSpaces(state);
+  for (const sp of inputs) {
+    const gw = sp.windows?.list ?? [];
     const windows = gw.map((w) => ({
       start: big(w.start),
       end: big(w.start) + big(w.size),
       name: w.liobn,
     }));
-    const guest = guestRuns(gw);
-    const containers = sp.containers.map((i) => state.host.containers[i]);
+    const guest = sp.guest;
+    const containers = sp.containers;
     const host = sortByBus(containers.flatMap(hostRuns));
     const hostWindows = containers.flatMap((c) =>
       c.windows.map((w) => ({
@@ -535,19 +678,22 @@ function frameSpaces(
       })),
     );
     const hasHost = containers.length > 0;
-    const gk = hasHost ? compare(guest, host) : guest.map(() => ({ k: "ok" as Agreement }));
-    const hk = compare(host, guest).map((c) =>
-      c.k === "missing" ? { ...c, k: "extra" as const } : c,
-    );
-    const ex = hasHost
+    // Untranslated DMA: the host maps guest RAM as is, which nothing here lists to compare with.
+    const compared = hasHost && sp.translating;
+    const gk = compared ? compare(guest, host) : guest.map(() => ({ k: "ok" as Agreement }));
+    const hk = compared
+      ? compare(host, guest).map((c) => (c.k === "missing" ? { ...c, k: "extra" as const } : c))
+      : host.map(() => ({ k: "ok" as Agreement }));
+    const ex = compared
       ? explain(guest, gk, host, hk, windows, hostWindows, failedMaps)
       : { guest: [], host: [], findings: [], findingsTotal: 0 };
     findings.push(...ex.findings);
     findingsTotal += ex.findingsTotal;
-    const lanes: ViewLane[] = [
-      {
+    const lanes: ViewLane[] = [];
+    if (sp.windows)
+      lanes.push({
         role: "guest-window",
-        title: sp.phb === undefined ? "guest DMA windows" : `guest DMA windows (PHB ${sp.phb})`,
+        title: sp.windows.title,
         bars: gw.map((w) => {
           const start = big(w.start);
           const end = start + big(w.size);
@@ -568,14 +714,13 @@ function frameSpaces(
                 : {}),
           };
         }),
-      },
-      {
-        role: "guest-map",
-        title: "guest entries (TCEs), bus → guest physical",
-        bars: runBars(guest, gk, ex.guest, maxBars),
-        ...(guest.length > maxBars ? { runs: guest.length } : {}),
-      },
-    ];
+      });
+    lanes.push({
+      role: "guest-map",
+      title: sp.guestTitle,
+      bars: runBars(guest, gk, ex.guest, maxBars),
+      ...(guest.length > maxBars ? { runs: guest.length } : {}),
+    });
     if (hasHost) {
       lanes.push({
         role: "host-map",
@@ -587,7 +732,8 @@ function frameSpaces(
         role: "host-window",
         title: "host IOMMU windows",
         bars: hostWindows.map((h) => {
-          const mirrors = windows.some((g) => h.start <= g.start && h.end >= g.end);
+          // sPAPR's host windows mirror the guest's; a q35 guest IOMMU has no windows to mirror.
+          const mirrors = !sp.windows || windows.some((g) => h.start <= g.start && h.end >= g.end);
           return {
             s: hx(h.start),
             z: hx(h.end - h.start),
@@ -598,13 +744,7 @@ function frameSpaces(
         }),
       });
     }
-    const devices = containers.flatMap((c) => c.devices);
-    spaces.push({
-      title:
-        (sp.phb === undefined ? "host container" : `PHB ${sp.phb} bus addresses`) +
-        (devices.length ? ` — assigned: ${devices.join(", ")}` : " — no assigned device"),
-      lanes,
-    });
+    spaces.push({ title: sp.title, lanes });
   }
   return { spaces, findings, findingsTotal };
 }
@@ -635,6 +775,17 @@ function changes(before: DmaState | undefined, after: DmaState, step: StepReport
         );
       }
     }
+    // q35's guest IOMMU: what its domains map, in bytes (VT-d and virtio-iommu alike).
+    const guestBytes = (s: DmaState) =>
+      [
+        ...(s.guest.vtd?.devices ?? []).flatMap((d) => d.mappings),
+        ...(s.guest.virtio_iommu?.domains ?? []).flatMap((d) => d.mappings),
+      ].reduce((n, m) => n + big(m.size), 0n);
+    const gb = guestBytes(before);
+    const ga = guestBytes(after);
+    const kind = after.guest.vtd ? "VT-d" : "virtio-iommu";
+    if (ga > gb) out.push(`guest ${kind} mappings grew by ${formatSize(ga - gb)}`);
+    else if (ga < gb) out.push(`guest ${kind} mappings shrank by ${formatSize(gb - ga)}`);
     const hw = (s: DmaState) =>
       new Set(s.host.containers.flatMap((c) => c.windows.map((w) => `${w.start} +${w.size}`)));
     const hWas = hw(before);

@@ -4,7 +4,9 @@
  * two addresses of its first mismatch and draws it; zoom (buttons, wheel, keys), pan (keys, drag)
  * and a click on a finding move the view; hover describes a bar; the timeline scrubs with the
  * keyboard; a type1 host's default window is not marked missing; a page of a million scattered
- * entries draws with its merged bars counted. Screenshots go to test-artifacts/.
+ * entries draws with its merged bars counted; q35 pages draw a lane per device's VT-d or
+ * virtio-iommu mappings, the x01 page its NIC's agreeing with the host. Screenshots go to
+ * test-artifacts/.
  */
 import assert from "node:assert/strict";
 import {
@@ -21,6 +23,7 @@ import { after, before, describe, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { main } from "../../src/cli/main.ts";
 import { renderReportHtml } from "../../src/view/html.ts";
+import type { ReportView } from "../../src/view/model.ts";
 import { largeRunReport } from "./large-run.ts";
 
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
@@ -38,13 +41,19 @@ function report(...args: string[]): string {
   return file;
 }
 
-/** Opens a page and collects its script errors. */
-async function open(file: string): Promise<{ page: Page; errors: string[] }> {
+/**
+ * Opens a page and collects its script errors; waits for its first bar unless told the page may
+ * have none (a q35 machine that did not start, or whose devices' DMA nothing translates).
+ */
+async function open(file: string, bars = true): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(`file://${file}`);
-  await page.locator("#map svg g.bar").first().waitFor();
+  await page
+    .locator(bars ? "#map svg g.bar" : "#map svg")
+    .first()
+    .waitFor();
   return { page, errors };
 }
 
@@ -82,12 +91,28 @@ describe("every example's page loads with its verdict and its map", () => {
       const meantToFail = /demonstrates a failure|meant to fail|exits 1/.test(
         text.split("\nname:")[0],
       );
-      const { page, errors } = await open(report(join(examples, name)));
+      const q35 = /^\s+type: q35$/m.test(text);
+      const { page, errors } = await open(report(join(examples, name)), !q35);
       assert.deepEqual(errors, []);
       const verdict = await page.locator(".verdict").textContent();
       if (meantToFail) assert.equal(verdict, "FAILED");
-      assert.ok((await page.locator("#map svg g.bar.guest.window").count()) > 0, "guest windows");
-      assert.ok((await page.locator("ol.steps li.step").count()) > 0, "steps listed");
+      if (q35) {
+        // q35 has no windows: a lane per device's guest IOMMU mappings, named by the IOMMU.
+        const shown = JSON.parse(
+          (await page.locator("#iova-view").textContent()) ?? "{}",
+        ) as ReportView;
+        const lanes = shown.frames[shown.frames.length - 1].spaces.length;
+        assert.equal(
+          await page.locator("#map text.lane", { hasText: /^(VT-d|virtio-iommu)/ }).count(),
+          lanes,
+          "a guest IOMMU lane per space",
+        );
+      } else
+        assert.ok((await page.locator("#map svg g.bar.guest.window").count()) > 0, "guest windows");
+      const refused = await page.locator("#iova-view").textContent();
+      // A machine QEMU refuses to start runs no step.
+      if (!(JSON.parse(refused ?? "{}") as ReportView).error)
+        assert.ok((await page.locator("ol.steps li.step").count()) > 0, "steps listed");
       if (await page.locator("#map text.lane", { hasText: "host IOMMU mappings" }).count()) {
         // With a host, either the findings or the agreement sentence says how they compare.
         const said =
@@ -212,6 +237,49 @@ test("the seed's timeline scrubs with the keyboard and says what each step chang
     () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
   );
   assert.ok(overflow <= 0, `horizontal scroll of ${overflow}px`);
+  await page.close();
+});
+
+test("the x01 page draws the NIC's VT-d lane beside the host's mappings, agreeing", async () => {
+  const { page, errors } = await open(report(join(examples, "x01-q35-vtd-map.yaml")));
+  assert.deepEqual(errors, []);
+  assert.equal(await page.locator(".verdict").textContent(), "ok");
+  assert.equal(
+    await page.locator("#map text.lane", { hasText: "VT-d domain 1 (device nic)" }).count(),
+    1,
+  );
+  assert.equal(await page.locator("#map text", { hasText: /TCE|LIOBN|PHB/ }).count(), 0);
+  // What the scenario leaves: 0x101000 → guest physical 0x201000, on both sides.
+  const guest = page.locator('#map g.bar.k-ok.guest[data-role="guest-map"][data-start="0x101000"]');
+  assert.equal(await guest.count(), 1);
+  assert.equal(
+    await page.locator('#map g.bar.k-ok[data-role="host-map"][data-start="0x101000"]').count(),
+    1,
+  );
+  assert.equal(await page.locator("#map g.bar.k-missing, #map g.bar.k-extra").count(), 0);
+  await page.screenshot({ path: join(artifacts, "x01-q35-vtd-report.png"), fullPage: true });
+  // Focus describes the bar (a 4 KiB run in a 256 TiB host window is too thin to hover).
+  await guest.focus();
+  assert.match(
+    (await page.locator("#detail").textContent()) ?? "",
+    /bus 0x101000.* → guest physical 0x201000 \(rw\)/,
+  );
+  await page.close();
+});
+
+test("the v3 page marks the 4 KiB virtio-iommu MAP the host refused as missing, in words", async () => {
+  const { page } = await open(
+    report(join(examples, "v3-virtio-iommu-map-finer-than-host-page.yaml")),
+  );
+  assert.equal(await page.locator(".verdict").textContent(), "FAILED");
+  assert.equal(
+    await page.locator('#map g.bar.k-missing[data-role="guest-map"][data-start="0x1000"]').count(),
+    1,
+  );
+  assert.match(
+    (await page.locator(".findings").textContent()) ?? "",
+    /the guest maps bus 0x1000 to guest physical 0x200000 \(rw\); the host has nothing there/,
+  );
   await page.close();
 });
 
