@@ -76,10 +76,25 @@ export interface TraceFields {
   bigint(i: number): bigint;
   /** Field `i` (a number conversion) as a number if exact (below 2^53), else `undefined`. */
   number(i: number): number | undefined;
+  /** Field `i` (a number conversion) as 64 bits two's complement: the high 32 (unsigned). */
+  high32(i: number): number;
+  /** Field `i` (a number conversion) as 64 bits two's complement: the low 32 (unsigned). */
+  low32(i: number): number;
   /** Field `i` (a `%s`) as the text logged. */
   string(i: number): string;
   /** Field `i` as `matchFormat` reads it. */
   value(i: number): TraceValue;
+}
+
+/** The high 32 bits of an exact integer `v` (|v| < 2^53) as 64 bits two's complement. */
+export function high32Of(v: number): number {
+  const hi = Math.floor(v / 4294967296);
+  return hi < 0 ? hi + 4294967296 : hi;
+}
+
+/** The low 32 bits of an exact integer `v` (|v| < 2^53). */
+export function low32Of(v: number): number {
+  return v - Math.floor(v / 4294967296) * 4294967296;
 }
 
 /** The fast path's reused buffer. */
@@ -112,6 +127,18 @@ export class FieldBuffer implements TraceFields {
       return this.hi[i] < 2097152 ? v : undefined;
     }
     return undefined;
+  }
+
+  high32(i: number): number {
+    if (this.kinds[i] === HI_LO) return this.hi[i];
+    if (this.kinds[i] === NUMBER) return high32Of(this.lo[i]);
+    throw new TypeError(`field ${i} is a string`);
+  }
+
+  low32(i: number): number {
+    if (this.kinds[i] === HI_LO) return this.lo[i];
+    if (this.kinds[i] === NUMBER) return low32Of(this.lo[i]);
+    throw new TypeError(`field ${i} is a string`);
   }
 
   string(i: number): string {

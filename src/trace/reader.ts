@@ -97,7 +97,13 @@ class ValueFields implements TraceFields {
   number(i: number): number | undefined {
     const v = this.values[i];
     if (typeof v !== "bigint") return undefined;
-    return v >= -(2n ** 53n) && v <= 2n ** 53n ? Number(v) : undefined;
+    return v > -(2n ** 53n) && v < 2n ** 53n ? Number(v) : undefined;
+  }
+  high32(i: number): number {
+    return Number(BigInt.asUintN(64, this.bigint(i)) >> 32n);
+  }
+  low32(i: number): number {
+    return Number(BigInt.asUintN(32, this.bigint(i)));
   }
   string(i: number): string {
     const v = this.values[i];
