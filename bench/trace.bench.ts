@@ -54,6 +54,12 @@ export function traceBenchmarks(lines = 1_000_000): BenchResult[] {
       from = nl + 1;
     }
   };
+  const scan = () => {
+    // A floor for any reader that looks at each character once: every char code, summed.
+    let sum = 0;
+    for (let i = 0; i < text.length; i++) sum += text.charCodeAt(i);
+    sink += sum;
+  };
   const chunked = (reader: {
     push(c: string): void;
     end(): void;
@@ -79,6 +85,7 @@ export function traceBenchmarks(lines = 1_000_000): BenchResult[] {
     );
   const { ratio, baselineMs, subjectMs } = medianRatio(split, read, 5);
   const recordsMs = medianMs(records, 3, 1);
+  const scanMs = medianMs(scan, 3, 1);
   if (sink === -1) console.log(sink);
   return [
     {
@@ -96,6 +103,14 @@ export function traceBenchmarks(lines = 1_000_000): BenchResult[] {
       baseline: (lines * 1000) / baselineMs,
       ratio,
       note: "that over splitting the same text into lines, pairs back to back",
+    },
+    {
+      name: "trace.reader_ratio_vs_char_scan",
+      value: subjectMs / scanMs,
+      unit: "ratio",
+      baseline: (lines * 1000) / scanMs,
+      ratio: subjectMs / scanMs,
+      note: "the reader over a loop reading each char code of the text once",
     },
     {
       name: "trace.records_per_s",

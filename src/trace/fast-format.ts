@@ -62,7 +62,6 @@ export function fastFormat(format: TraceFormat): FastFormat {
   return fast;
 }
 
-const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
 const hexDigit = (c: number) => (c <= 57 ? c - 48 : c - 87);
 
 /**
@@ -205,12 +204,18 @@ export function matchFast(
         p += 2;
       }
       const from = p;
-      while (p < end && isHex(text.charCodeAt(p))) p++;
+      // One pass; the double is exact up to 13 digits, longer values are read again in halves.
+      let v = 0;
+      while (p < end) {
+        const c = text.charCodeAt(p);
+        if (c >= 48 && c <= 57) v = v * 16 + c - 48;
+        else if (c >= 97 && c <= 102) v = v * 16 + c - 87;
+        else break;
+        p++;
+      }
       const digits = p - from;
       if (digits === 0 || digits > (op === PTR ? 16 : bits[n] / 4)) return false;
       if (digits <= 13) {
-        let v = 0;
-        for (let q = from; q < p; q++) v = v * 16 + hexDigit(text.charCodeAt(q));
         kinds[field] = NUMBER;
         los[field++] = v;
       } else {

@@ -74,7 +74,8 @@ function digitsEnd(text: string, p: number, end: number): number {
   return p;
 }
 
-const nameHash = (h: number, c: number) => (Math.imul(h, 31) + c) | 0;
+// Kept within a small integer (31 bits), so that the lookup does not box the key.
+const nameHash = (h: number, c: number) => (Math.imul(h, 31) + c) & 0x3fffffff;
 
 /** The values of a fields buffer, as `matchFormat` gives them. */
 function valuesOf(fields: TraceFields): TraceValue[] {
