@@ -23,9 +23,12 @@ const TEXT = 2; // text[lo, hi)
 /** A format as operations over char codes. */
 export interface FastFormat {
   readonly ops: Uint8Array;
-  /** Per operation: its literal's char codes (a literal, or the literal ending a string), or 64/32 bits. */
+  /** Per operation: its literal's char codes (a literal, or the literal ending a string). */
   readonly literals: readonly (Uint16Array | undefined)[];
-  readonly bits: Uint8Array;
+  /** Per number operation: at most how many hex digits; the decimal range is [min, max). */
+  readonly maxDigits: Uint8Array;
+  readonly min: Float64Array;
+  readonly max: Float64Array;
   readonly fieldCount: number;
 }
 
@@ -39,7 +42,9 @@ export function fastFormat(format: TraceFormat): FastFormat {
   if (known) return known;
   const n = format.pieces.length;
   const ops = new Uint8Array(n);
-  const bits = new Uint8Array(n);
+  const maxDigits = new Uint8Array(n);
+  const min = new Float64Array(n);
+  const max = new Float64Array(n);
   const literals: (Uint16Array | undefined)[] = [];
   let fieldCount = 0;
   format.pieces.forEach((piece, i) => {
@@ -49,7 +54,9 @@ export function fastFormat(format: TraceFormat): FastFormat {
       return;
     }
     fieldCount++;
-    bits[i] = piece.bits;
+    maxDigits[i] = piece.conv === "ptr" ? 16 : piece.bits / 4;
+    min[i] = piece.conv === "dec" ? -(2 ** (piece.bits - 1)) : 0;
+    max[i] = piece.conv === "dec" ? 2 ** (piece.bits - 1) : 2 ** piece.bits;
     ops[i] = { hex: HEX, dec: DEC, udec: UDEC, ptr: PTR, str: STR }[piece.conv];
     const next = format.pieces[i + 1];
     // A string runs to the next literal, or to the end of the line.
@@ -57,7 +64,7 @@ export function fastFormat(format: TraceFormat): FastFormat {
       piece.conv === "str" && next && "literal" in next ? codesOf(next.literal) : undefined,
     );
   });
-  const fast = { ops, literals, bits, fieldCount };
+  const fast = { ops, literals, maxDigits, min, max, fieldCount };
   compiled.set(format, fast);
   return fast;
 }
@@ -168,7 +175,7 @@ export function matchFast(
   end: number,
   out: FieldBuffer,
 ): boolean {
-  const { ops, literals, bits } = f;
+  const { ops, literals, maxDigits, min, max } = f;
   const kinds = out.kinds;
   const his = out.hi;
   const los = out.lo;
@@ -214,7 +221,7 @@ export function matchFast(
         p++;
       }
       const digits = p - from;
-      if (digits === 0 || digits > (op === PTR ? 16 : bits[n] / 4)) return false;
+      if (digits === 0 || digits > maxDigits[n]) return false;
       if (digits <= 13) {
         kinds[field] = NUMBER;
         los[field++] = v;
@@ -248,8 +255,7 @@ export function matchFast(
       // Longer numbers (rare) are matchFormat's: exact only as a bigint.
       if (p === digitsFrom || p - digitsFrom > 15) return false;
       const v = negative ? -magnitude : magnitude;
-      const limit = 2 ** bits[n];
-      if (op === DEC ? v < -limit / 2 || v >= limit / 2 : v >= limit) return false;
+      if (v < min[n] || v >= max[n]) return false;
       kinds[field] = NUMBER;
       los[field++] = v === 0 ? 0 : v;
       continue;
