@@ -8,6 +8,7 @@ export {
 } from "./cmdline.ts";
 export type { EventRole, TraceEventDef } from "./event-def.ts";
 export { TRACE_EVENTS } from "./events.ts";
+export type { TraceFields } from "./fast-format.ts";
 export {
   compileFormat,
   matchFormat,
@@ -17,7 +18,7 @@ export {
 } from "./format.ts";
 export { QemuTraceWriter } from "./qemu-format.ts";
 export { machineFromQtree } from "./qtree.ts";
-export { TraceReader } from "./reader.ts";
+export { TraceFieldReader, type TraceFieldsHandler, TraceReader } from "./reader.ts";
 export type { Assumption } from "./rebuild.ts";
 export { type TraceRecord, TraceSyntaxError } from "./record.ts";
 export {
