@@ -202,18 +202,10 @@ function occurrences(
   for (let k = all.length - 1; k >= first; k--) {
     const occ = all[k];
     const line = occ.line;
-    const key = JSON.stringify([
-      line.name,
-      regionSize(line).toString(),
-      line.priority,
-      line.type,
-      line.nonvolatile,
-      line.disabled,
-      line.owner ?? null,
-      line.parent ?? null,
-      line.alias ? [line.alias.target, line.alias.start.toString()] : null,
-      occ.children.map((c) => [c.addr.toString(), c.signature]),
-    ]);
+    // Free text is length-prefixed, so distinct lines never share a key.
+    let key = `${line.name.length}:${line.name}|${regionSize(line)}|${line.priority}|${line.type}|${line.nonvolatile ? 1 : 0}${line.disabled ? 1 : 0}|${refKey(line.owner)}|${refKey(line.parent)}|`;
+    if (line.alias) key += `${line.alias.target.length}:${line.alias.target}@${line.alias.start}`;
+    for (const c of occ.children) key += `|${c.addr},${c.signature}`;
     let sig = interned.get(key);
     if (sig === undefined) {
       sig = interned.size;
@@ -222,6 +214,10 @@ function occurrences(
     occ.signature = sig;
   }
   return top;
+}
+
+function refKey(ref: QomObjectRef | undefined): string {
+  return ref ? `${ref.kind} ${ref.key} ${ref.value.length}:${ref.value}` : "-";
 }
 
 class UnionFind {
@@ -295,10 +291,20 @@ function buildMachine(tree: MtreeTree): ImportedMachine {
   const nested = new CandidateQueues();
   const inGroups = new CandidateQueues();
   const inSections = new CandidateQueues();
+  // Only keys some block root looks up are queued (a key needs the root's signature).
+  const groupRootSignatures = new Set(groupRoots.map((r) => r.signature));
+  const sectionRootSignatures = new Set(sectionRoots.map((r) => r.signature));
   for (const o of all) {
-    if (o.parent) nested.push(keyOf(o), o);
-    if (o.block === "g") inGroups.push(keyOf(o), o);
-    else if (o.parent) inSections.push(keyOf(o), o);
+    const forGroup = o.parent !== undefined && groupRootSignatures.has(o.signature);
+    const forSection =
+      (o.block === "g" || o.parent !== undefined) && sectionRootSignatures.has(o.signature);
+    if (!forGroup && !forSection) continue;
+    const key = keyOf(o);
+    if (forGroup) nested.push(key, o);
+    if (forSection) {
+      if (o.block === "g") inGroups.push(key, o);
+      else inSections.push(key, o);
+    }
   }
   // A group's root printed again as a subregion elsewhere is the same region.
   for (const root of groupRoots) {
@@ -315,22 +321,24 @@ function buildMachine(tree: MtreeTree): ImportedMachine {
   }
 
   // One region per class, numbered in first-appearance order.
-  const ids = new Map<number, number>();
+  // Indexed by class (an occurrence index): -1 until the class has its id.
+  const ids = new Int32Array(all.length).fill(-1);
   const reps: Occurrence[] = [];
   for (const occ of all) {
     const c = classOf(occ);
-    if (!ids.has(c)) {
-      ids.set(c, reps.length);
+    if (ids[c] < 0) {
+      ids[c] = reps.length;
       reps.push(occ);
     }
   }
-  const idOf = (o: Occurrence) => ids.get(classOf(o))!;
-  const containerOf = new Map<number, number>();
-  const addrOf = new Map<number, bigint>();
+  const idOf = (o: Occurrence) => ids[classOf(o)];
+  const containerOf = new Int32Array(reps.length).fill(-1);
+  const addrOf: (bigint | undefined)[] = new Array(reps.length);
   for (const occ of all) {
     if (occ.parent) {
-      containerOf.set(idOf(occ), idOf(occ.parent));
-      addrOf.set(idOf(occ), occ.addr);
+      const id = idOf(occ);
+      containerOf[id] = idOf(occ.parent);
+      addrOf[id] = occ.addr;
     }
   }
   const regions: ImportedRegion[] = reps.map((occ, id) => {
@@ -339,7 +347,7 @@ function buildMachine(tree: MtreeTree): ImportedMachine {
       id,
       line: line.lineNumber,
       name: line.name,
-      addr: addrOf.get(id) ?? occ.addr,
+      addr: addrOf[id] ?? occ.addr,
       size: regionSize(line),
       priority: line.priority,
       type: line.type,
@@ -351,7 +359,7 @@ function buildMachine(tree: MtreeTree): ImportedMachine {
         ? { targetName: line.alias.target, target: -1, offset: line.alias.start }
         : undefined,
       children: occ.children.map(idOf),
-      container: containerOf.get(id),
+      container: containerOf[id] < 0 ? undefined : containerOf[id],
     };
   });
 
@@ -637,7 +645,14 @@ function listOrder(machine: ImportedMachine, assumptions: ImportAssumptions, id:
   const given = assumptions.order.get(id);
   if (given) return given;
   const regions = machine.regions;
-  return regions[id].children.slice().sort((a, b) => regions[b].priority - regions[a].priority);
+  const children = regions[id].children;
+  // Usually sorted already (one priority): then the printed list itself, never changed.
+  let sorted = true;
+  for (let i = 1; i < children.length && sorted; i++) {
+    sorted = regions[children[i - 1]].priority >= regions[children[i]].priority;
+  }
+  if (sorted) return children;
+  return children.slice().sort((a, b) => regions[b].priority - regions[a].priority);
 }
 
 function instantiate(
@@ -693,10 +708,13 @@ function instantiate(
       if (assumptions.readonly.has(r.id)) mr.setReadonly(true);
       if (r.container === undefined) mr.setAddress(r.addr);
       const order = listOrder(machine, assumptions, r.id);
+      const placements = [];
+      // Added last to first: each goes ahead of its equal-priority siblings.
       for (let i = order.length - 1; i >= 0; i--) {
         const child = machine.regions[order[i]];
-        mr.addSubregionOverlap(live[child.id], child.addr, child.priority);
+        placements.push({ region: live[child.id], offset: child.addr, priority: child.priority });
       }
+      mr.addSubregionsOverlap(placements);
     }
   });
   for (const i of assumptions.asOrder) {
