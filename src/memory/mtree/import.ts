@@ -167,7 +167,7 @@ function regionSize(line: MtreeLine): bigint {
 }
 
 /**
- * The occurrences of one block in pre-order (appended to `all`), with structural signatures.
+ * The occurrences of one block in pre-order (appended to `all`).
  * Iterative: a block may nest thousands of levels deep.
  */
 function occurrences(
@@ -175,7 +175,6 @@ function occurrences(
   block: "g" | "s",
   blockIndex: number,
   all: Occurrence[],
-  interned: Map<string, number>,
 ): Occurrence {
   const make = (line: MtreeLine, parent: Occurrence | undefined): Occurrence => ({
     line,
@@ -187,7 +186,6 @@ function occurrences(
     blockIndex,
     index: 0,
   });
-  const first = all.length;
   const top = make(root, undefined);
   const stack = [top];
   while (stack.length > 0) {
@@ -198,9 +196,64 @@ function occurrences(
     for (const child of occ.line.children) occ.children.push(make(child, occ));
     for (let i = occ.children.length - 1; i >= 0; i--) stack.push(occ.children[i]);
   }
+  return top;
+}
+
+/**
+ * Structural signatures: equal for occurrences whose subtrees print identically. Only subtrees
+ * that could equal a block root's (same name, same number of lines) are hashed; every other
+ * occurrence gets a signature of its own (negative), as no other subtree can equal it where
+ * signatures are compared.
+ */
+function assignSignatures(all: Occurrence[], roots: Occurrence[]): void {
+  const n = all.length;
+  const size = new Int32Array(n).fill(1);
+  for (let k = n - 1; k >= 0; k--) {
+    const parent = all[k].parent;
+    if (parent) size[parent.index] += size[k];
+  }
+  // Block roots by name, then by subtree size.
+  const rootsByName = new Map<string, Map<number, Occurrence[]>>();
+  for (const r of roots) {
+    let bySize = rootsByName.get(r.line.name);
+    if (!bySize) {
+      bySize = new Map();
+      rootsByName.set(r.line.name, bySize);
+    }
+    const list = bySize.get(size[r.index]);
+    if (list) list.push(r);
+    else bySize.set(size[r.index], [r]);
+  }
+  // Subtrees to hash, as +1/-1 marks over pre-order positions (a subtree is contiguous).
+  const marks = new Int32Array(n + 1);
+  const mark = (o: Occurrence) => {
+    marks[o.index]++;
+    marks[o.index + size[o.index]]--;
+  };
+  const markedLists = new Set<Occurrence[]>();
+  for (const o of all) {
+    importWork.steps++;
+    const list = rootsByName.get(o.line.name)?.get(size[o.index]);
+    if (!list || (list.length === 1 && list[0] === o)) continue;
+    mark(o);
+    if (!markedLists.has(list)) {
+      markedLists.add(list);
+      for (const r of list) mark(r);
+    }
+  }
+  const hashed = new Uint8Array(n);
+  for (let k = 0, depth = 0; k < n; k++) {
+    depth += marks[k];
+    hashed[k] = depth > 0 ? 1 : 0;
+  }
+  const interned = new Map<string, number>();
   // Children come after their parent in pre-order: signatures in reverse.
-  for (let k = all.length - 1; k >= first; k--) {
+  for (let k = n - 1; k >= 0; k--) {
     const occ = all[k];
+    if (!hashed[k]) {
+      occ.signature = -1 - k;
+      continue;
+    }
     const line = occ.line;
     // Free text is length-prefixed, so distinct lines never share a key.
     let key = `${line.name.length}:${line.name}|${regionSize(line)}|${line.priority}|${line.type}|${line.nonvolatile ? 1 : 0}${line.disabled ? 1 : 0}|${refKey(line.owner)}|${refKey(line.parent)}|`;
@@ -213,7 +266,6 @@ function occurrences(
     }
     occ.signature = sig;
   }
-  return top;
 }
 
 function refKey(ref: QomObjectRef | undefined): string {
@@ -266,9 +318,9 @@ class CandidateQueues {
 
 function buildMachine(tree: MtreeTree): ImportedMachine {
   const all: Occurrence[] = [];
-  const interned = new Map<string, number>();
-  const groupRoots = tree.groups.map((g, i) => occurrences(g.root, "g", i, all, interned));
-  const sectionRoots = tree.sections.map((s, i) => occurrences(s.root, "s", i, all, interned));
+  const groupRoots = tree.groups.map((g, i) => occurrences(g.root, "g", i, all));
+  const sectionRoots = tree.sections.map((s, i) => occurrences(s.root, "s", i, all));
+  assignSignatures(all, [...groupRoots, ...sectionRoots]);
   const uf = new UnionFind();
   for (let i = 0; i < all.length; i++) uf.add();
   const unify = (a: Occurrence, b: Occurrence): void => {
