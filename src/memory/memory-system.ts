@@ -67,17 +67,36 @@ export class MemorySystem {
 
   /** A pure container (QEMU's `memory_region_init`). */
   container(name: string, size: bigint, options: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion(this, { ...options, kind: "container", name, size });
+    return new MemoryRegion(this, {
+      owner: options.owner,
+      parent: options.parent,
+      kind: "container",
+      name,
+      size,
+    });
   }
 
   /** RAM (QEMU's `memory_region_init_ram`). */
   ram(name: string, size: bigint, options: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion(this, { ...options, kind: "ram", name, size });
+    return new MemoryRegion(this, {
+      owner: options.owner,
+      parent: options.parent,
+      kind: "ram",
+      name,
+      size,
+    });
   }
 
   /** ROM: read-only RAM; writes are rejected (QEMU's `memory_region_init_rom`). */
   rom(name: string, size: bigint, options: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion(this, { ...options, kind: "ram", name, size, readonly: true });
+    return new MemoryRegion(this, {
+      owner: options.owner,
+      parent: options.parent,
+      kind: "ram",
+      name,
+      size,
+      readonly: true,
+    });
   }
 
   /** A ROM device such as flash: reads from memory in ROMD mode, writes call `ops`. */
@@ -87,12 +106,25 @@ export class MemorySystem {
     ops: MemoryRegionOps,
     options: RegionOptions = {},
   ): MemoryRegion {
-    return new MemoryRegion(this, { ...options, kind: "romDevice", name, size, ops });
+    return new MemoryRegion(this, {
+      owner: options.owner,
+      parent: options.parent,
+      kind: "romDevice",
+      name,
+      size,
+      ops,
+    });
   }
 
   /** Host memory mapped as device memory: accessed through callbacks, never copied. */
   ramDevice(name: string, size: bigint, options: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion(this, { ...options, kind: "ramDevice", name, size });
+    return new MemoryRegion(this, {
+      owner: options.owner,
+      parent: options.parent,
+      kind: "ramDevice",
+      name,
+      size,
+    });
   }
 
   /** MMIO or port I/O handled by `ops` (QEMU's `memory_region_init_io`). */
@@ -102,12 +134,25 @@ export class MemorySystem {
     if (impl?.unaligned && !valid?.unaligned) {
       throw new MemoryApiError(`${name}: impl.unaligned needs valid.unaligned`);
     }
-    return new MemoryRegion(this, { ...options, kind: "io", name, size, ops });
+    return new MemoryRegion(this, {
+      owner: options.owner,
+      parent: options.parent,
+      kind: "io",
+      name,
+      size,
+      ops,
+    });
   }
 
   /** A region that claims addresses and rejects every access (`init_io` with no callbacks). */
   reservation(name: string, size: bigint, options: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion(this, { ...options, kind: "io", name, size });
+    return new MemoryRegion(this, {
+      owner: options.owner,
+      parent: options.parent,
+      kind: "io",
+      name,
+      size,
+    });
   }
 
   /** A window of `size` bytes onto `target` starting at `offset` (QEMU's `init_alias`). */
@@ -119,7 +164,8 @@ export class MemorySystem {
     options: RegionOptions = {},
   ): MemoryRegion {
     return new MemoryRegion(this, {
-      ...options,
+      owner: options.owner,
+      parent: options.parent,
       kind: "alias",
       name,
       size,
@@ -135,7 +181,14 @@ export class MemorySystem {
     translator: IommuTranslator,
     options: RegionOptions = {},
   ): MemoryRegion {
-    return new MemoryRegion(this, { ...options, kind: "iommu", name, size, iommu: translator });
+    return new MemoryRegion(this, {
+      owner: options.owner,
+      parent: options.parent,
+      kind: "iommu",
+      name,
+      size,
+      iommu: translator,
+    });
   }
 
   /** Creates an address space over `root` (QEMU's `address_space_init`). */

@@ -11,7 +11,8 @@ const CHUNK_MASK = BigInt(CHUNK_SIZE - 1);
 /** A RAM block: `size` bytes of lazily allocated memory. */
 export class SparseRam {
   readonly size: bigint;
-  readonly #chunks = new Map<number, Uint8Array>();
+  /** Created on the first write: machines hold many blocks that are never written. */
+  #chunks: Map<number, Uint8Array> | undefined;
 
   constructor(size: bigint) {
     this.size = size;
@@ -19,7 +20,7 @@ export class SparseRam {
 
   /** Number of bytes actually allocated (for memory-use checks). */
   get allocatedBytes(): number {
-    return this.#chunks.size * CHUNK_SIZE;
+    return (this.#chunks?.size ?? 0) * CHUNK_SIZE;
   }
 
   /** Copies `dest.length` bytes starting at `offset` into `dest`. */
@@ -38,6 +39,7 @@ export class SparseRam {
   }
 
   #chunkFor(index: number): Uint8Array {
+    this.#chunks ??= new Map();
     let chunk = this.#chunks.get(index);
     if (!chunk) {
       chunk = new Uint8Array(CHUNK_SIZE);
@@ -67,7 +69,7 @@ export class SparseRam {
     let pos = 0;
     while (pos < length) {
       const len = Math.min(CHUNK_SIZE - at, length - pos);
-      visit(this.#chunks.get(index), at, pos, len, index);
+      visit(this.#chunks?.get(index), at, pos, len, index);
       pos += len;
       index += 1;
       at = 0;

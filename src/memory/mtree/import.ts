@@ -167,7 +167,7 @@ function regionSize(line: MtreeLine): bigint {
 }
 
 /**
- * The occurrences of one block in pre-order (appended to `all`), with structural signatures.
+ * The occurrences of one block in pre-order (appended to `all`).
  * Iterative: a block may nest thousands of levels deep.
  */
 function occurrences(
@@ -175,7 +175,6 @@ function occurrences(
   block: "g" | "s",
   blockIndex: number,
   all: Occurrence[],
-  interned: Map<string, number>,
 ): Occurrence {
   const make = (line: MtreeLine, parent: Occurrence | undefined): Occurrence => ({
     line,
@@ -187,7 +186,6 @@ function occurrences(
     blockIndex,
     index: 0,
   });
-  const first = all.length;
   const top = make(root, undefined);
   const stack = [top];
   while (stack.length > 0) {
@@ -198,22 +196,69 @@ function occurrences(
     for (const child of occ.line.children) occ.children.push(make(child, occ));
     for (let i = occ.children.length - 1; i >= 0; i--) stack.push(occ.children[i]);
   }
+  return top;
+}
+
+/**
+ * Structural signatures: equal for occurrences whose subtrees print identically. Only subtrees
+ * that could equal a block root's (same name, same number of lines) are hashed; every other
+ * occurrence gets a signature of its own (negative), as no other subtree can equal it where
+ * signatures are compared.
+ */
+function assignSignatures(all: Occurrence[], roots: Occurrence[]): void {
+  const n = all.length;
+  const size = new Int32Array(n).fill(1);
+  for (let k = n - 1; k >= 0; k--) {
+    const parent = all[k].parent;
+    if (parent) size[parent.index] += size[k];
+  }
+  // Block roots by name, then by subtree size.
+  const rootsByName = new Map<string, Map<number, Occurrence[]>>();
+  for (const r of roots) {
+    let bySize = rootsByName.get(r.line.name);
+    if (!bySize) {
+      bySize = new Map();
+      rootsByName.set(r.line.name, bySize);
+    }
+    const list = bySize.get(size[r.index]);
+    if (list) list.push(r);
+    else bySize.set(size[r.index], [r]);
+  }
+  // Subtrees to hash, as +1/-1 marks over pre-order positions (a subtree is contiguous).
+  const marks = new Int32Array(n + 1);
+  const mark = (o: Occurrence) => {
+    marks[o.index]++;
+    marks[o.index + size[o.index]]--;
+  };
+  const markedLists = new Set<Occurrence[]>();
+  for (const o of all) {
+    importWork.steps++;
+    const list = rootsByName.get(o.line.name)?.get(size[o.index]);
+    if (!list || (list.length === 1 && list[0] === o)) continue;
+    mark(o);
+    if (!markedLists.has(list)) {
+      markedLists.add(list);
+      for (const r of list) mark(r);
+    }
+  }
+  const hashed = new Uint8Array(n);
+  for (let k = 0, depth = 0; k < n; k++) {
+    depth += marks[k];
+    hashed[k] = depth > 0 ? 1 : 0;
+  }
+  const interned = new Map<string, number>();
   // Children come after their parent in pre-order: signatures in reverse.
-  for (let k = all.length - 1; k >= first; k--) {
+  for (let k = n - 1; k >= 0; k--) {
     const occ = all[k];
+    if (!hashed[k]) {
+      occ.signature = -1 - k;
+      continue;
+    }
     const line = occ.line;
-    const key = JSON.stringify([
-      line.name,
-      regionSize(line).toString(),
-      line.priority,
-      line.type,
-      line.nonvolatile,
-      line.disabled,
-      line.owner ?? null,
-      line.parent ?? null,
-      line.alias ? [line.alias.target, line.alias.start.toString()] : null,
-      occ.children.map((c) => [c.addr.toString(), c.signature]),
-    ]);
+    // Free text is length-prefixed, so distinct lines never share a key.
+    let key = `${line.name.length}:${line.name}|${regionSize(line)}|${line.priority}|${line.type}|${line.nonvolatile ? 1 : 0}${line.disabled ? 1 : 0}|${refKey(line.owner)}|${refKey(line.parent)}|`;
+    if (line.alias) key += `${line.alias.target.length}:${line.alias.target}@${line.alias.start}`;
+    for (const c of occ.children) key += `|${c.addr},${c.signature}`;
     let sig = interned.get(key);
     if (sig === undefined) {
       sig = interned.size;
@@ -221,7 +266,10 @@ function occurrences(
     }
     occ.signature = sig;
   }
-  return top;
+}
+
+function refKey(ref: QomObjectRef | undefined): string {
+  return ref ? `${ref.kind} ${ref.key} ${ref.value.length}:${ref.value}` : "-";
 }
 
 class UnionFind {
@@ -270,9 +318,9 @@ class CandidateQueues {
 
 function buildMachine(tree: MtreeTree): ImportedMachine {
   const all: Occurrence[] = [];
-  const interned = new Map<string, number>();
-  const groupRoots = tree.groups.map((g, i) => occurrences(g.root, "g", i, all, interned));
-  const sectionRoots = tree.sections.map((s, i) => occurrences(s.root, "s", i, all, interned));
+  const groupRoots = tree.groups.map((g, i) => occurrences(g.root, "g", i, all));
+  const sectionRoots = tree.sections.map((s, i) => occurrences(s.root, "s", i, all));
+  assignSignatures(all, [...groupRoots, ...sectionRoots]);
   const uf = new UnionFind();
   for (let i = 0; i < all.length; i++) uf.add();
   const unify = (a: Occurrence, b: Occurrence): void => {
@@ -295,10 +343,20 @@ function buildMachine(tree: MtreeTree): ImportedMachine {
   const nested = new CandidateQueues();
   const inGroups = new CandidateQueues();
   const inSections = new CandidateQueues();
+  // Only keys some block root looks up are queued (a key needs the root's signature).
+  const groupRootSignatures = new Set(groupRoots.map((r) => r.signature));
+  const sectionRootSignatures = new Set(sectionRoots.map((r) => r.signature));
   for (const o of all) {
-    if (o.parent) nested.push(keyOf(o), o);
-    if (o.block === "g") inGroups.push(keyOf(o), o);
-    else if (o.parent) inSections.push(keyOf(o), o);
+    const forGroup = o.parent !== undefined && groupRootSignatures.has(o.signature);
+    const forSection =
+      (o.block === "g" || o.parent !== undefined) && sectionRootSignatures.has(o.signature);
+    if (!forGroup && !forSection) continue;
+    const key = keyOf(o);
+    if (forGroup) nested.push(key, o);
+    if (forSection) {
+      if (o.block === "g") inGroups.push(key, o);
+      else inSections.push(key, o);
+    }
   }
   // A group's root printed again as a subregion elsewhere is the same region.
   for (const root of groupRoots) {
@@ -315,22 +373,24 @@ function buildMachine(tree: MtreeTree): ImportedMachine {
   }
 
   // One region per class, numbered in first-appearance order.
-  const ids = new Map<number, number>();
+  // Indexed by class (an occurrence index): -1 until the class has its id.
+  const ids = new Int32Array(all.length).fill(-1);
   const reps: Occurrence[] = [];
   for (const occ of all) {
     const c = classOf(occ);
-    if (!ids.has(c)) {
-      ids.set(c, reps.length);
+    if (ids[c] < 0) {
+      ids[c] = reps.length;
       reps.push(occ);
     }
   }
-  const idOf = (o: Occurrence) => ids.get(classOf(o))!;
-  const containerOf = new Map<number, number>();
-  const addrOf = new Map<number, bigint>();
+  const idOf = (o: Occurrence) => ids[classOf(o)];
+  const containerOf = new Int32Array(reps.length).fill(-1);
+  const addrOf: (bigint | undefined)[] = new Array(reps.length);
   for (const occ of all) {
     if (occ.parent) {
-      containerOf.set(idOf(occ), idOf(occ.parent));
-      addrOf.set(idOf(occ), occ.addr);
+      const id = idOf(occ);
+      containerOf[id] = idOf(occ.parent);
+      addrOf[id] = occ.addr;
     }
   }
   const regions: ImportedRegion[] = reps.map((occ, id) => {
@@ -339,7 +399,7 @@ function buildMachine(tree: MtreeTree): ImportedMachine {
       id,
       line: line.lineNumber,
       name: line.name,
-      addr: addrOf.get(id) ?? occ.addr,
+      addr: addrOf[id] ?? occ.addr,
       size: regionSize(line),
       priority: line.priority,
       type: line.type,
@@ -351,7 +411,7 @@ function buildMachine(tree: MtreeTree): ImportedMachine {
         ? { targetName: line.alias.target, target: -1, offset: line.alias.start }
         : undefined,
       children: occ.children.map(idOf),
-      container: containerOf.get(id),
+      container: containerOf[id] < 0 ? undefined : containerOf[id],
     };
   });
 
@@ -637,7 +697,14 @@ function listOrder(machine: ImportedMachine, assumptions: ImportAssumptions, id:
   const given = assumptions.order.get(id);
   if (given) return given;
   const regions = machine.regions;
-  return regions[id].children.slice().sort((a, b) => regions[b].priority - regions[a].priority);
+  const children = regions[id].children;
+  // Usually sorted already (one priority): then the printed list itself, never changed.
+  let sorted = true;
+  for (let i = 1; i < children.length && sorted; i++) {
+    sorted = regions[children[i - 1]].priority >= regions[children[i]].priority;
+  }
+  if (sorted) return children;
+  return children.slice().sort((a, b) => regions[b].priority - regions[a].priority);
 }
 
 function instantiate(
@@ -693,10 +760,13 @@ function instantiate(
       if (assumptions.readonly.has(r.id)) mr.setReadonly(true);
       if (r.container === undefined) mr.setAddress(r.addr);
       const order = listOrder(machine, assumptions, r.id);
+      const placements = [];
+      // Added last to first: each goes ahead of its equal-priority siblings.
       for (let i = order.length - 1; i >= 0; i--) {
         const child = machine.regions[order[i]];
-        mr.addSubregionOverlap(live[child.id], child.addr, child.priority);
+        placements.push({ region: live[child.id], offset: child.addr, priority: child.priority });
       }
+      mr.addSubregionsOverlap(placements);
     }
   });
   for (const i of assumptions.asOrder) {

@@ -345,7 +345,9 @@ function toLine(raw: RawRegion, level: number, hasOwners: boolean): MtreeLine {
     disabled = true;
     body = body.slice(0, -" [disabled]".length);
   }
-  const base = {
+  const alias = splitAlias(body);
+  // One object shape for every line (10^5-line texts): absent fields are undefined.
+  return {
     lineNumber: raw.lineNumber,
     level,
     start: raw.start,
@@ -353,19 +355,13 @@ function toLine(raw: RawRegion, level: number, hasOwners: boolean): MtreeLine {
     priority: raw.priority,
     nonvolatile: raw.nonvolatile,
     type: raw.type,
+    name: alias ? alias.name : body,
+    alias: alias ? { target: alias.target, start: alias.start, end: alias.end } : undefined,
     disabled,
-    ...owners,
+    owner: owners.owner,
+    parent: owners.parent,
     children: [],
   };
-  const alias = splitAlias(body);
-  if (alias) {
-    return {
-      ...base,
-      name: alias.name,
-      alias: { target: alias.target, start: alias.start, end: alias.end },
-    };
-  }
-  return { ...base, name: body };
 }
 
 /** One range line of a flat view. */
