@@ -57,10 +57,16 @@ async function open(file: string, bars = true): Promise<{ page: Page; errors: st
   return { page, errors };
 }
 
-const view = async (page: Page) => ({
-  from: BigInt((await page.locator("#map").getAttribute("data-from")) ?? "0x0"),
-  to: BigInt((await page.locator("#map").getAttribute("data-to")) ?? "0x0"),
-});
+/** The shown range, read once the page has drawn (it redraws on the next animation frame). */
+const view = async (page: Page) => {
+  await page.evaluate(
+    () => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))),
+  );
+  return {
+    from: BigInt((await page.locator("#map").getAttribute("data-from")) ?? "0x0"),
+    to: BigInt((await page.locator("#map").getAttribute("data-to")) ?? "0x0"),
+  };
+};
 
 before(async () => {
   assert.ok(CHROMIUM, "chromium is installed (.ci/run installs Debian's chromium)");
