@@ -168,19 +168,36 @@ export function deviceSpec(driver: string, props: Map<string, string>): Q35Devic
   };
 }
 
-/** Builds a q35 description from QEMU's argv (the binary first, or not). */
-export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
+/** What a machine's command-line reader adds to the options every machine shares. */
+export interface MachineCommandLine {
+  /** The emulator binary's name, and the refusal of another. */
+  readonly binary: RegExp;
+  readonly otherBinary: (name: string) => string;
+  /** The machine named in a refusal of memory hot-plug (`q35`, `arm virt`). */
+  readonly machineName: string;
+  /** The most CPUs `-smp` may ask for. */
+  readonly maxCpus: number;
+  /** A `-M` property other than `accel`, in the order written. */
+  readonly machineProperty: (key: string, value: string) => void;
+  /** A `-device`, in the order written. */
+  readonly device: (driver: string, props: Map<string, string>) => void;
+}
+
+/**
+ * Walks QEMU's argv (the binary first, or not): skips the options that do not change the modelled
+ * machine, reads `-M` (its type; `accel` must be TCG or qtest), `-m` and `-smp`, hands machine
+ * properties and devices to the machine's reader as they come, and refuses anything else.
+ */
+export function readCommandLine(
+  argv: readonly string[],
+  reader: MachineCommandLine,
+): { machine: string | undefined; memory: bigint | undefined; smp: number | undefined } {
   let machine: string | undefined;
   let memory: bigint | undefined;
   let smp: number | undefined;
-  let intelIommu: IntelIommuOptions | undefined;
-  let amdIommu = false;
-  const devices: Q35DeviceSpec[] = [];
   let i = 0;
   if (argv[0] && !argv[0].startsWith("-")) {
-    if (!/qemu-system-(x86_64|i386)$/.test(argv[0])) {
-      throw new CmdlineError(`binary ${argv[0]}: only qemu-system-x86_64 is modelled`);
-    }
+    if (!reader.binary.test(argv[0])) throw new CmdlineError(reader.otherBinary(argv[0]));
     i = 1;
   }
   for (; i < argv.length; i++) {
@@ -204,9 +221,10 @@ export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
       case "-machine": {
         const [type, props] = splitOptions(needValue());
         machine = type;
-        for (const k of props.keys()) {
-          if (k === "accel" && !["tcg", "qtest"].includes(props.get(k)!)) {
-            throw new CmdlineError(`-M accel=${props.get(k)}: only TCG and qtest are modelled`);
+        for (const [k, v] of props) {
+          if (k !== "accel") reader.machineProperty(k, v);
+          else if (v !== "tcg" && v !== "qtest") {
+            throw new CmdlineError(`-M accel=${v}: only TCG and qtest are modelled`);
           }
         }
         break;
@@ -216,14 +234,18 @@ export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
         memory = parseSize(size.replace(/^size=/, ""), 1n << 20n);
         for (const k of props.keys()) {
           if (k === "size") memory = parseSize(props.get(k)!, 1n << 20n);
-          else throw new CmdlineError(`-m ${k}: memory hot-plug is not modelled on q35`);
+          else {
+            throw new CmdlineError(
+              `-m ${k}: memory hot-plug is not modelled on ${reader.machineName}`,
+            );
+          }
         }
         break;
       }
       case "-smp": {
         const [n, props] = splitOptions(needValue());
         const cpus = props.get("cpus") ?? n;
-        if (!/^\d+$/.test(cpus) || Number(cpus) < 1 || Number(cpus) > 288) {
+        if (!/^\d+$/.test(cpus) || Number(cpus) < 1 || Number(cpus) > reader.maxCpus) {
           throw new CmdlineError(`-smp ${cpus}: expected a CPU count`);
         }
         smp = Number(cpus);
@@ -231,22 +253,41 @@ export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
       }
       case "-device": {
         const [driver, props] = splitOptions(needValue());
-        if (driver === "intel-iommu") {
-          if (intelIommu || amdIommu) throw new CmdlineError("only one IOMMU may be specified");
-          intelIommu = intelIommuOptions(props);
-        } else if (driver === "amd-iommu") {
-          if (intelIommu || amdIommu) throw new CmdlineError("only one IOMMU may be specified");
-          for (const k of props.keys()) {
-            if (k !== "id") throw new CmdlineError(`amd-iommu property '${k}' is not modelled`);
-          }
-          amdIommu = true;
-        } else devices.push(deviceSpec(driver, props));
+        reader.device(driver, props);
         break;
       }
       default:
         throw new CmdlineError(`option ${a} is not modelled`);
     }
   }
+  return { machine, memory, smp };
+}
+
+/** Builds a q35 description from QEMU's argv (the binary first, or not). */
+export function q35ConfigFromArgv(argv: readonly string[]): Q35Config {
+  let intelIommu: IntelIommuOptions | undefined;
+  let amdIommu = false;
+  const devices: Q35DeviceSpec[] = [];
+  const { machine, memory, smp } = readCommandLine(argv, {
+    binary: /qemu-system-(x86_64|i386)$/,
+    otherBinary: (name) => `binary ${name}: only qemu-system-x86_64 is modelled`,
+    machineName: "q35",
+    maxCpus: 288,
+    // q35's own properties change nothing the model covers.
+    machineProperty: () => {},
+    device: (driver, props) => {
+      if (driver === "intel-iommu") {
+        if (intelIommu || amdIommu) throw new CmdlineError("only one IOMMU may be specified");
+        intelIommu = intelIommuOptions(props);
+      } else if (driver === "amd-iommu") {
+        if (intelIommu || amdIommu) throw new CmdlineError("only one IOMMU may be specified");
+        for (const k of props.keys()) {
+          if (k !== "id") throw new CmdlineError(`amd-iommu property '${k}' is not modelled`);
+        }
+        amdIommu = true;
+      } else devices.push(deviceSpec(driver, props));
+    },
+  });
   // Which pc-q35-X.Y the modelled QEMU has is the machine's to say (it differs by release).
   if (machine !== "q35" && !machine?.startsWith("pc-q35-")) {
     throw new CmdlineError(`machine '${machine ?? "pc"}': only q35 is modelled for x86`);
