@@ -21,7 +21,7 @@ import { isPciBridgeDriver } from "./pci-bridge.ts";
 import { PciBusNode } from "./pci-bus-node.ts";
 import type { PciDevice, PciFunctionSpec } from "./pci-device.ts";
 import { e1000, e1000e, virtioNetPci } from "./pci-nics.ts";
-import { PciTopology } from "./pci-topology.ts";
+import { ecamOps, PciTopology } from "./pci-topology.ts";
 import { qemuXhci } from "./qemu-xhci.ts";
 
 const KiB = 1024n;
@@ -241,7 +241,12 @@ export class ArmVirtMachine {
     // create_pcie: the GPEX host bridge and its windows.
     const gpexOwner = unattached();
     const go = { owner: gpexOwner };
-    const ecamSpace = m.io("pcie-mmcfg-mmio", 256n * MiB, this.#ecamOps(), go);
+    const ecamSpace = m.io(
+      "pcie-mmcfg-mmio",
+      256n * MiB,
+      ecamOps((bus, devfn) => this.topology.configTarget(bus, devfn)),
+      go,
+    );
     const pciMemory = m.container("gpex_mmio", U64_MAX, go);
     const pciIo = m.container("gpex_ioport", 0x10000n, go);
     const mmioWindow = m.io("gpex_mmio_window", U64_MAX, unassigned, go);
@@ -449,29 +454,6 @@ export class ArmVirtMachine {
 
   #dmaRoot(bus: PciBusNode, devfn: number): MemoryRegion {
     return this.#smmuDevice(bus, devfn)?.iommu.region ?? this.sysmem;
-  }
-
-  /** ECAM (`pcie_mmcfg_data_read`/`write`): bus, devfn and register from the offset. */
-  #ecamOps(): MemoryRegionOps {
-    const target = (offset: bigint) => {
-      const f = this.topology.configTarget(
-        Number((offset >> 20n) & 0xffn),
-        Number((offset >> 12n) & 0xffn),
-      );
-      return f ? { f, reg: Number(offset & 0xfffn) } : undefined;
-    };
-    return {
-      read: (offset, size) => {
-        const t = target(offset);
-        if (!t || t.reg + size > t.f.configSize) return (1n << BigInt(8 * size)) - 1n;
-        return BigInt(t.f.configRead(t.reg, size));
-      },
-      write: (offset, value, size) => {
-        const t = target(offset);
-        if (t && t.reg + size <= t.f.configSize) t.f.configWrite(t.reg, size, Number(value));
-        return 0;
-      },
-    };
   }
 }
 

@@ -4,6 +4,7 @@
  * configuration cycle finds its function by bus number, and the order QEMU 7.2 gives
  * cold-plugged functions their bus masters at machine-done.
  */
+import type { MemoryRegionOps } from "../memory/access-types.ts";
 import type { MemorySystem } from "../memory/memory-system.ts";
 import type { QomObjectRef } from "../memory/region.ts";
 import {
@@ -212,4 +213,30 @@ export class PciTopology {
   *functions(): Iterable<PciDevice<PciBusNode>> {
     for (const bus of this.buses.values()) yield* bus.functions.values();
   }
+}
+
+/**
+ * ECAM (`pcie_mmcfg_data_read`/`write`): bus, devfn and register from the offset; a cycle that
+ * reaches no function, or runs past its configuration space, reads all ones and writes nothing.
+ * `configTarget` is asked at each access (the machine's topology may be made after the region).
+ */
+export function ecamOps(
+  configTarget: (busNumber: number, devfn: number) => PciDevice<PciBusNode> | undefined,
+): MemoryRegionOps {
+  const target = (offset: bigint) => {
+    const f = configTarget(Number((offset >> 20n) & 0xffn), Number((offset >> 12n) & 0xffn));
+    return f ? { f, reg: Number(offset & 0xfffn) } : undefined;
+  };
+  return {
+    read: (offset, size) => {
+      const t = target(offset);
+      if (!t || t.reg + size > t.f.configSize) return (1n << BigInt(8 * size)) - 1n;
+      return BigInt(t.f.configRead(t.reg, size));
+    },
+    write: (offset, value, size) => {
+      const t = target(offset);
+      if (t && t.reg + size <= t.f.configSize) t.f.configWrite(t.reg, size, Number(value));
+      return 0;
+    },
+  };
 }

@@ -31,7 +31,7 @@ import { isPciBridgeDriver, type PciBridgeDriver } from "./pci-bridge.ts";
 import { PciBusNode } from "./pci-bus-node.ts";
 import { PciDevice, type PciFunctionSpec } from "./pci-device.ts";
 import { e1000, e1000e, virtioNetPci } from "./pci-nics.ts";
-import { PciTopology } from "./pci-topology.ts";
+import { ecamOps, PciTopology } from "./pci-topology.ts";
 import {
   addLegacyPorts,
   hpetOwner,
@@ -811,33 +811,15 @@ export class Q35Machine {
     const mask =
       0xf0000000n | (lengthBits >= 1 ? 0x08000000n : 0n) | (lengthBits === 2 ? 0x04000000n : 0n);
     const addr = ((BigInt(high) << 32n) | BigInt(low)) & ((0x7fn << 32n) | mask);
-    this.#mmcfg = this.memory.io("pcie-mmcfg-mmio", length, this.#mmcfgOps(), {
-      owner: { kind: "dev", key: "path", value: "/machine/q35" },
-    });
+    this.#mmcfg = this.memory.io(
+      "pcie-mmcfg-mmio",
+      length,
+      ecamOps((bus, devfn) => this.topology.configTarget(bus, devfn)),
+      {
+        owner: { kind: "dev", key: "path", value: "/machine/q35" },
+      },
+    );
     this.sysmem.addSubregion(this.#mmcfg, addr);
-  }
-
-  /** ECAM: bus, device, function and register from the offset. */
-  #mmcfgOps(): MemoryRegionOps {
-    const target = (offset: bigint) => {
-      const f = this.#configTarget(
-        Number((offset >> 20n) & 0xffn),
-        Number((offset >> 12n) & 0xffn),
-      );
-      return f ? { f, reg: Number(offset & 0xfffn) } : undefined;
-    };
-    return {
-      read: (offset, size) => {
-        const t = target(offset);
-        if (!t || t.reg + size > t.f.configSize) return (1n << BigInt(8 * size)) - 1n;
-        return BigInt(t.f.configRead(t.reg, size));
-      },
-      write: (offset, value, size) => {
-        const t = target(offset);
-        if (t && t.reg + size <= t.f.configSize) t.f.configWrite(t.reg, size, Number(value));
-        return 0;
-      },
-    };
   }
 }
 
