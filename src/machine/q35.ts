@@ -581,8 +581,8 @@ export class Q35Machine {
       this.assigned.delete(id);
     }
     device.unrealize();
-    this.functions.delete(device.devfn);
-    this.bus.functions.delete(device.devfn);
+    device.phb.functions.delete(device.devfn);
+    if (device.phb === this.bus) this.functions.delete(device.devfn);
     this.devices.delete(id);
   }
 

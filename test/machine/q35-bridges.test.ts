@@ -220,3 +220,19 @@ test("a secondary bus reset (bridge control 0 -> 1) resets every function below 
   rp1.configWrite(0x3e, 2, 0xffff);
   assert.equal(rp1.configRead(0x3e, 2), 0x0bff, "discard status (0x400) is not writable");
 });
+
+test("unplugging a function behind a root port removes it from its own bus, not pcie.0's", () => {
+  const m = new Q35Machine({
+    devices: [
+      { driver: "pcie-root-port", id: "rp1", slot: 3 },
+      { driver: "e1000e", id: "nic", bus: "rp1" },
+    ],
+  });
+  const rp1 = m.buses.get("rp1")!;
+  assert.ok(rp1.functions.has(0));
+  assert.ok(m.bus.functions.has(0), "pcie.0 holds the MCH at 00.0");
+  m.unplug("nic");
+  assert.equal(rp1.functions.has(0), false);
+  assert.ok(m.bus.functions.has(0), "the MCH stays");
+  assert.ok(m.functions.has(0), "the MCH stays in the root bus's functions");
+});
