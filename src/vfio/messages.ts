@@ -247,6 +247,7 @@ export const VFIO_MESSAGES = {
   }),
   unmapDmaIoctlFailed: message({
     source: "hw/vfio/common.c vfio_dma_unmap",
+    qemu: ["7.2"],
     via: "error_report",
     format: `"VFIO_UNMAP_DMA failed: %s"`,
     render: (error: string) => `VFIO_UNMAP_DMA failed: ${error}`,

@@ -46,6 +46,65 @@ test("the same under 10.0 names vfio_container_dma_map and prints nothing before
   assert.deepEqual(m.vfio!.events.reports, []);
 });
 
+/** The reports of a q35 whose host fails every unmap ioctl `ioctl` with `errno`, after unplugging its vfio-pci. */
+function unplugWithFailingUnmaps(
+  qemu: "7.2" | "10.0",
+  backend: "type1" | "iommufd",
+  ioctl: string,
+  errno: number,
+): readonly string[] {
+  const platform = { ...X86_HOST, faults: [{ ioctl, errno }] };
+  const m = new Q35Machine({
+    memory: 256n << 20n,
+    host: { platform, ...(backend === "iommufd" ? { backend } : {}) },
+    qemu,
+    devices: [NIC],
+  });
+  m.unplug("nic");
+  return m.vfio!.events.reports;
+}
+
+test("a failed type1 unmap: 7.2 prints VFIO_UNMAP_DMA failed before vfio_dma_unmap's line, 10.0 only vfio_container_dma_unmap's", () => {
+  const old = unplugWithFailingUnmaps("7.2", "type1", "UNMAP_DMA", 22);
+  const now = unplugWithFailingUnmaps("10.0", "type1", "UNMAP_DMA", 22);
+  const unmapLines = (reports: readonly string[], fn: string) =>
+    reports.filter((l) => l.startsWith(`${fn}(`)).map((l) => l.replace(/^\w+\(0x[0-9a-f]+, /, "("));
+  // Every unmap fails the same way on both (one while the machine is built, five at the unplug).
+  const old5 = unmapLines(old, "vfio_dma_unmap");
+  assert.ok(old5.length >= 5);
+  assert.deepEqual(unmapLines(now, "vfio_container_dma_unmap"), old5);
+  assert.equal(
+    old.filter((l) => l === "VFIO_UNMAP_DMA failed: Invalid argument").length,
+    old5.length,
+  );
+  for (const [i, line] of old.entries()) {
+    if (line.startsWith("vfio_dma_unmap("))
+      assert.equal(old[i - 1], "VFIO_UNMAP_DMA failed: Invalid argument");
+  }
+  assert.deepEqual(
+    now.filter((l) => l.startsWith("VFIO_")),
+    [],
+    "10.0's legacy backend prints nothing of its own",
+  );
+});
+
+test("iommufd under 10.0: a failed IOMMU_IOAS_UNMAP prints only vfio_container_dma_unmap's line, ENOENT nothing", () => {
+  const failed = unplugWithFailingUnmaps("10.0", "iommufd", "IOMMU_IOAS_UNMAP", 22);
+  const unmaps = failed.filter((l) => l.startsWith("vfio_container_dma_unmap("));
+  assert.ok(unmaps.length >= 5);
+  assert.ok(unmaps.every((l) => l.endsWith(") = -22 (Invalid argument)")));
+  assert.deepEqual(
+    failed.filter((l) => l.includes("IOMMU_IOAS")),
+    [],
+    "no IOMMU_IOAS_UNMAP failed line (removed in 10.0)",
+  );
+  const absent = unplugWithFailingUnmaps("10.0", "iommufd", "IOMMU_IOAS_UNMAP", 2);
+  assert.deepEqual(
+    absent.filter((l) => l.includes("unmap")),
+    [],
+  );
+});
+
 test("QEMU 10's iommufd backend: bind, IOAS, page table, attach, IOVA ranges, then RAM mapped at its guest address", () => {
   const m = new Q35Machine({
     memory: 256n << 20n,
