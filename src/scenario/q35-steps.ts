@@ -242,6 +242,7 @@ export const Q35_STEPS: { readonly [K in StepKind]?: Runner<K> } = {
       : [at, step.bus, EduDmaCmd.run | EduDmaCmd.toPci];
     const cpu = run.machine.cpuMemory;
     const logged = state.log.length;
+    const guestErrors = state.guestErrors.length;
     for (const [reg, value] of [
       [0x80n, src],
       [0x88n, dst],
@@ -263,6 +264,9 @@ export const Q35_STEPS: { readonly [K in StepKind]?: Runner<K> } = {
         command: hex(after),
         ...(step.toDevice ? bytesResult(data, bytes, n) : {}),
         ...(state.log.length > logged ? { edu_log: state.log.slice(logged) } : {}),
+        ...(state.guestErrors.length > guestErrors
+          ? { edu_guest_errors: state.guestErrors.slice(guestErrors) }
+          : {}),
       },
       error: null,
       observed: { value: after, ...(step.toDevice ? { data } : {}) },

@@ -102,6 +102,71 @@ test("edu's factorial of the largest operand finishes at once (the product is 0 
   assert.deepEqual(s.execute("readl 0xfe000008"), { reply: "OK 0x0000000000000078" });
 });
 
+/** An edu at 00:01.0 with its BAR at 0xfe000000, then each DMA `[src, dst, cnt, cmd]`, time passing after each. */
+function eduDmas(
+  qemu: "7.2" | "10.0",
+  dmas: readonly (readonly [number, number, number, number])[],
+) {
+  const m = new Q35Machine({ memory: 256n * MiB, devices: [{ driver: "edu", id: "e" }], qemu });
+  const s = new QtestSession(m);
+  for (const l of [
+    "outl 0xcf8 0x80000810",
+    "outl 0xcfc 0xfe000000",
+    "outl 0xcf8 0x80000804",
+    "outw 0xcfc 0x6",
+  ])
+    s.execute(l);
+  for (const [src, dst, cnt, cmd] of dmas) {
+    for (const [reg, v] of [
+      [0x80, src],
+      [0x88, dst],
+      [0x90, cnt],
+      [0x98, cmd],
+    ])
+      s.execute(`writeq 0x${(0xfe000000 + reg).toString(16)} 0x${v.toString(16)}`);
+    s.passTime();
+  }
+  const state = (
+    m.devices.get("e")!.spec as unknown as { state: { log: string[]; guestErrors: string[] } }
+  ).state;
+  return { m, s, log: state.log, guestErrors: state.guestErrors };
+}
+
+test("edu under 10.0: an out-of-range DMA and a clamped address are guest errors, with 10.0's texts; 7.2 prints the clamp on stdout", () => {
+  // Both texts as QEMU 10.0.2 logged them with -d guest_errors for these two transfers (an empty
+  // one out from 0x50000, then 16 bytes out to 0x10200000).
+  const dmas = [
+    [0x50000, 0x10200000, 0, 3],
+    [0x40000, 0x10200000, 0x10, 3],
+  ] as const;
+  const ten = eduDmas("10.0", dmas);
+  assert.equal(ten.m.aborted, undefined, "10.0 goes on");
+  assert.deepEqual(ten.guestErrors, [
+    "EDU: DMA range 0x0000000000050000-0x000000000004ffff out of bounds (0x0000000000040000-0x0000000000040fff)!",
+    "EDU: clamping DMA 0x0000000010200000 to 0x0000000000200000!",
+    "EDU: clamping DMA 0x0000000010200000 to 0x0000000000200000!",
+  ]);
+  assert.deepEqual(ten.log, [], "nothing on stdout");
+  assert.deepEqual(ten.s.execute("readq 0xfe000098"), { reply: "OK 0x0000000000000002" });
+  // 7.2 stops at the first transfer; its clamp notice (edu-dma-no-iommu's recording) is stdout's.
+  const seven = eduDmas("7.2", dmas);
+  assert.match(seven.m.aborted ?? "", /^hardware error: EDU: DMA range 0x0000000000050000-/);
+  const clamp = eduDmas("7.2", [dmas[1]]);
+  assert.deepEqual(clamp.log, ["EDU: clamping DMA 0x0000000010200000 to 0x0000000000200000!"]);
+  assert.deepEqual(clamp.guestErrors, []);
+});
+
+test("edu under 10.0: a DMA that would copy bytes outside the buffer stops the machine, saying iova does not model it", () => {
+  const { m, guestErrors } = eduDmas("10.0", [[0x40ff8, 0x200000, 0x10, 3]]);
+  assert.deepEqual(guestErrors, [
+    "EDU: DMA range 0x0000000000040ff8-0x0000000000041007 out of bounds (0x0000000000040000-0x0000000000040fff)!",
+  ]);
+  assert.match(
+    m.aborted ?? "",
+    /copies the 16 bytes anyway, to or from its own memory beyond the buffer: not modelled by iova$/,
+  );
+});
+
 test("edu refuses a dma_mask that is not a number", () => {
   assert.throws(
     () => new Q35Machine({ devices: [{ driver: "edu", properties: { dma_mask: "lots" } }] }),
