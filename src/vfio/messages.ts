@@ -271,7 +271,7 @@ export const VFIO_MESSAGES = {
     render: () => "vfio: Memory registering failed, unable to continue",
   }),
   containerDmaMapFailed: message({
-    source: "hw/vfio/listener.c vfio_listener_region_add, vfio_iommu_map_notify (10.0)",
+    source: "hw/vfio/common.c vfio_listener_region_add, vfio_iommu_map_notify (10.0)",
     qemu: ["10.0"],
     via: "error_report",
     format: `"vfio_container_dma_map(%p, 0x%"HWADDR_PRIx", " "0x%"HWADDR_PRIx", %p) = %d (%s)"`,
@@ -286,7 +286,7 @@ export const VFIO_MESSAGES = {
       `vfio_container_dma_map(${container}, 0x${x(iova)}, 0x${x(size)}, 0x${x(vaddr)}) = ${ret} (${error})`,
   }),
   containerDmaUnmapFailed: message({
-    source: "hw/vfio/listener.c vfio_listener_region_del, vfio_iommu_map_notify (10.0)",
+    source: "hw/vfio/common.c vfio_listener_region_del, vfio_iommu_map_notify (10.0)",
     qemu: ["10.0"],
     via: "error_report",
     format: `"vfio_container_dma_unmap(%p, 0x%"HWADDR_PRIx", " "0x%"HWADDR_PRIx") = %d (%s)"`,
