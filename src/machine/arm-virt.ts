@@ -6,6 +6,11 @@
  * SMMUv3 (`iommu=smmuv3`) that gives every function its own IOMMU address space. vfio-pci
  * functions attach to a simulated type1 host; behind the SMMUv3 QEMU 7.2 refuses them.
  * Device registers are inert: no guest runs.
+ *
+ * `qemu: "10.0"` builds the memory map as QEMU 10.0 does (its `info mtree` for the same command
+ * line): the SMMUv3's IOMMU regions cover 2^64 bytes, virtio-pci functions have their
+ * `virtio-pci-cfg-mem-as`, and VFIO's messages are 10.0's. The SMMUv3 register file stays
+ * 7.2's (no 10.0 register recording).
  */
 import { GUEST_RAM_HVA, type HostPlatform } from "../host/platform.ts";
 import type { MemoryRegionOps } from "../memory/access-types.ts";
@@ -13,7 +18,7 @@ import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX } from "../memory/int.ts";
 import { MemorySystem } from "../memory/memory-system.ts";
 import type { MemoryRegion, QomObjectRef } from "../memory/region.ts";
-import { SmmuV3 } from "../smmuv3/smmuv3.ts";
+import { SMMU_MAX_VA_BITS, SmmuV3 } from "../smmuv3/smmuv3.ts";
 import type { VfioBehaviour, VfioContainer } from "../vfio/container.ts";
 import { VfioError } from "../vfio/container.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
@@ -22,6 +27,7 @@ import { PciBusNode } from "./pci-bus-node.ts";
 import type { PciDevice, PciFunctionSpec } from "./pci-device.ts";
 import { e1000, e1000e, virtioNetPci } from "./pci-nics.ts";
 import { ecamOps, PciTopology } from "./pci-topology.ts";
+import { atLeast, type QemuLine } from "./qemu-line.ts";
 import { qemuXhci } from "./qemu-xhci.ts";
 
 const KiB = 1024n;
@@ -54,6 +60,8 @@ export interface ArmVirtConfig {
   /** The host assigned (`vfio-pci`) devices come from, with Linux's type1 IOMMU backend. */
   readonly host?: { readonly platform: HostPlatform };
   readonly vfioBehaviour?: VfioBehaviour;
+  /** Whose `-M virt` to build: QEMU 7.2's (the default) or 10.0's. */
+  readonly qemu?: QemuLine;
 }
 
 /** A plug that cannot be done, with QEMU's message. */
@@ -67,13 +75,13 @@ export class ArmVirtConfigError extends Error {
 }
 
 /** QEMU 7.2's CPU limits of `-M virt`, with its messages (checked on the real binary). */
-function checkCpus(smp: number, gic: 2 | 3, highmem: boolean): void {
+function checkCpus(smp: number, gic: 2 | 3, highmem: boolean, qemu: QemuLine): void {
   if (!Number.isInteger(smp) || smp < 1) {
     throw new ArmVirtConfigError(`smp ${smp}: expected a CPU count of at least 1`);
   }
   if (smp > 512) {
     throw new ArmVirtConfigError(
-      `Invalid SMP CPUs ${smp}. The max CPUs supported by machine 'virt-7.2' is 512`,
+      `Invalid SMP CPUs ${smp}. The max CPUs supported by machine 'virt-${qemu}' is 512`,
     );
   }
   if (gic === 2 && smp > 8) {
@@ -94,11 +102,16 @@ function checkCpus(smp: number, gic: 2 | 3, highmem: boolean): void {
 /** The emulated PCI functions arm virt can build, by QEMU's driver name. */
 const DRIVERS: Record<
   string,
-  (system: MemorySystem, owner: QomObjectRef, onPciePort: boolean) => PciFunctionSpec
+  (
+    system: MemorySystem,
+    owner: QomObjectRef,
+    onPciePort: boolean,
+    qemu: QemuLine,
+  ) => PciFunctionSpec
 > = {
   e1000: (s, o) => e1000(s, o),
   e1000e: (s, o) => e1000e(s, o),
-  "virtio-net-pci": (s, o, port) => virtioNetPci(s, o, port),
+  "virtio-net-pci": (s, o, port, qemu) => virtioNetPci(s, o, port, qemu),
   "qemu-xhci": (s, o) => qemuXhci(s, o),
 };
 
@@ -159,6 +172,8 @@ export class ArmVirtMachine {
   >();
   /** Set when QEMU would have stopped: the message it prints. */
   aborted: string | undefined;
+  /** Whose `-M virt` this is. */
+  readonly qemu: QemuLine;
   #machineReady = false;
   #anonymous = 0;
 
@@ -167,7 +182,8 @@ export class ArmVirtMachine {
     const smp = config.smp ?? 1;
     const gic = config.gicVersion ?? 2;
     const highmem = config.highmem ?? true;
-    checkCpus(smp, gic, highmem);
+    this.qemu = config.qemu ?? "7.2";
+    checkCpus(smp, gic, highmem, this.qemu);
     // virt_set_memmap: RAM (rounded up to 1 GiB) must end inside the physical address space.
     const memtop = ((VIRT_MEMMAP.mem + ramSize + GiB - 1n) / GiB) * GiB;
     const paLimit = 1n << (highmem ? PA_BITS : 32n);
@@ -291,7 +307,10 @@ export class ArmVirtMachine {
     });
 
     if (config.iommu === "smmuv3") {
-      this.smmu = new SmmuV3(m, this.memoryAs, unattached(), (message) => this.abort(message));
+      this.smmu = new SmmuV3(m, this.memoryAs, unattached(), (message) => this.abort(message), {
+        // QEMU 8.0 made the regions cover all 64 bits (addresses for TTB1 have the top bits set).
+        iommuRegionSize: atLeast(this.qemu, "10.0") ? 1n << 64n : 1n << SMMU_MAX_VA_BITS,
+      });
       this.sysmem.addSubregion(this.smmu.mmio, VIRT_MEMMAP.smmu);
     }
     m.transaction(() => {
@@ -316,6 +335,7 @@ export class ArmVirtMachine {
         config.vfioBehaviour ?? "qemu-7.2",
         this.memoryAs,
         new Map([[this.ram, GUEST_RAM_HVA]]),
+        { qemu: this.qemu },
       );
     }
     for (const d of config.devices ?? []) this.plug(d);
@@ -367,7 +387,7 @@ export class ArmVirtMachine {
       : this.topology.addFunction(
           bus,
           devfn,
-          build(this.memory, owner, bus.kind === "secondary" && bus.express),
+          build(this.memory, owner, bus.kind === "secondary" && bus.express, this.qemu),
           owner,
         );
     return this.#finishPlug(spec, bus, device);

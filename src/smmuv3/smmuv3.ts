@@ -94,6 +94,7 @@ export class SmmuV3 {
   readonly devices: SmmuDevice[] = [];
   readonly #byBus = new Map<SmmuBus, Map<number, SmmuDevice>>();
   readonly #system: MemorySystem;
+  readonly #iommuRegionSize: bigint;
   readonly #memoryAs: AddressSpace;
   readonly #owner: QomObjectRef;
   readonly #onAbort: (message: string) => void;
@@ -107,7 +108,12 @@ export class SmmuV3 {
     memoryAs: AddressSpace,
     owner: QomObjectRef,
     onAbort: (message: string) => void,
+    options: {
+      /** The size of each function's IOMMU region: 2^48 in QEMU 7.2, 2^64 from 8.0. */
+      readonly iommuRegionSize?: bigint;
+    } = {},
   ) {
+    this.#iommuRegionSize = options.iommuRegionSize ?? 1n << SMMU_MAX_VA_BITS;
     this.#system = system;
     this.#memoryAs = memoryAs;
     this.#owner = owner;
@@ -145,7 +151,7 @@ export class SmmuV3 {
     const iommu = new IommuRegion(
       this.#system,
       name,
-      1n << SMMU_MAX_VA_BITS,
+      this.#iommuRegionSize,
       {
         translate: (addr, flag) => {
           if (this.enabled) {

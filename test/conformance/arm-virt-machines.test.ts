@@ -1,13 +1,15 @@
 /**
  * The arm virt machines recorded from QEMU 7.2, rebuilt from their command lines (and their
  * recorded steps: ECAM configuration writes, QMP `device_add`): `info mtree` in every recorded
- * form equals QEMU's (blocks as sets, since QEMU's block order is hash order).
+ * form equals QEMU's (blocks as sets, since QEMU's block order is hash order). The same command
+ * lines recorded on QEMU 10.0 (data-10.0/) are rebuilt with `qemu: "10.0"` and equal 10.0's.
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { type ArmVirtDeviceSpec, ArmVirtMachine } from "../../src/machine/arm-virt.ts";
+import type { QemuLine } from "../../src/machine/qemu-line.ts";
 import { formatMtree, type MtreeOptions } from "../../src/memory/mtree/print.ts";
 import { splitCommandLine } from "../../src/qtest/cmdline.ts";
 import { armVirtConfigFromArgv } from "../../src/qtest/virt-cmdline.ts";
@@ -15,6 +17,8 @@ import { blockDifference } from "./blocks.ts";
 
 const dataDir = join(import.meta.dirname, "data");
 const cases = readdirSync(dataDir).filter((c) => c.startsWith("aarch64-virt-"));
+const dataDir10 = join(import.meta.dirname, "data-10.0");
+const cases10 = readdirSync(dataDir10).filter((c) => c.startsWith("aarch64-virt-"));
 
 /** Cases iova does not model, and why. */
 const EXPECTED_UNSUPPORTED: Record<string, RegExp> = {
@@ -43,13 +47,17 @@ const ECAM_WRITE =
 const DEVICE_ADD = /^qmp (\{"execute": "device_add", .*\})$/;
 
 /** Builds the case's machine and replays its steps, or says why it cannot. */
-function build(name: string): { machine: ArmVirtMachine } | { unsupported: string } {
-  const [command, ...rest] = readFileSync(join(dataDir, name, "cmdline.txt"), "utf8")
+function build(
+  name: string,
+  dir = dataDir,
+  qemu: QemuLine = "7.2",
+): { machine: ArmVirtMachine } | { unsupported: string } {
+  const [command, ...rest] = readFileSync(join(dir, name, "cmdline.txt"), "utf8")
     .replace(/\r/g, "")
     .split("\n");
   let machine: ArmVirtMachine;
   try {
-    machine = new ArmVirtMachine(armVirtConfigFromArgv(splitCommandLine(command)));
+    machine = new ArmVirtMachine({ ...armVirtConfigFromArgv(splitCommandLine(command)), qemu });
   } catch (e) {
     return { unsupported: (e as Error).message };
   }
@@ -102,3 +110,53 @@ for (const name of cases) {
     }
   });
 }
+
+test("every arm virt case of the QEMU 10.0 corpus is a 7.2 case, and iova rebuilds it when it rebuilds 7.2's", () => {
+  assert.ok(cases10.length >= 4);
+  for (const c of cases10) assert.ok(cases.includes(c), c);
+  for (const c of cases10) {
+    const r = build(c, dataDir10, "10.0");
+    if (c in EXPECTED_UNSUPPORTED) {
+      assert.ok("unsupported" in r, c);
+      assert.match(r.unsupported, EXPECTED_UNSUPPORTED[c]);
+    } else assert.ok("machine" in r, c);
+  }
+});
+
+for (const name of cases10) {
+  if (name in EXPECTED_UNSUPPORTED) continue;
+  describe(`${name} under --qemu 10.0`, () => {
+    const built = build(name, dataDir10, "10.0");
+    for (const [file, options] of DUMPS) {
+      test(`${file} matches QEMU 10.0's`, () => {
+        assert.ok("machine" in built);
+        const { missing, extra } = blockDifference(
+          readFileSync(join(dataDir10, name, file), "utf8"),
+          formatMtree(built.machine.memory, options),
+        );
+        assert.deepEqual({ missing, extra }, { missing: [], extra: [] });
+      });
+    }
+  });
+}
+
+test("SMMUv3's IOMMU regions are 2^48 bytes on 7.2's arm virt and 2^64 on 10.0's, as recorded", () => {
+  const region = (dir: string, qemu: QemuLine) => {
+    const built = build("aarch64-virt-smmuv3", dir, qemu);
+    assert.ok("machine" in built);
+    const text = formatMtree(built.machine.memory, {});
+    return [...text.matchAll(/^ {2}(\S+) \(prio 0, i\/o\): smmuv3-iommu-memory-region-8-1$/gm)].map(
+      (m) => m[1],
+    );
+  };
+  const recorded = (dir: string) =>
+    [
+      ...readFileSync(join(dir, "aarch64-virt-smmuv3", "mtree.txt"), "utf8").matchAll(
+        /^ {2}(\S+) \(prio 0, i\/o\): smmuv3-iommu-memory-region-8-1$/gm,
+      ),
+    ].map((m) => m[1]);
+  assert.deepEqual(recorded(dataDir)[0], "0000000000000000-0000ffffffffffff");
+  assert.deepEqual(recorded(dataDir10)[0], "0000000000000000-ffffffffffffffff");
+  assert.deepEqual(region(dataDir, "7.2"), recorded(dataDir));
+  assert.deepEqual(region(dataDir10, "10.0"), recorded(dataDir10));
+});
