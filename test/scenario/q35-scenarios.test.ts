@@ -398,3 +398,27 @@ steps:
     "EDU: clamping DMA 0x0000000010200000 to 0x0000000000200000!",
   ]);
 });
+
+test("under qemu 10.0 edu's clamping notice is a guest error (edu_guest_errors), not a line on stdout", () => {
+  const { report } = run(`name: t
+qemu: "10.0"
+machine: { type: q35, memory: 512M, devices: [{ driver: edu, id: dev0 }] }
+steps:
+  - qtest: |
+      outl 0xcf8 0x80000810\tOK
+      outl 0xcfc 0xfe000000\tOK
+      outl 0xcf8 0x80000804\tOK
+      outw 0xcfc 0x6\tOK
+  - edu: { device: dev0, dma_out: { to: 0x10200000, count: 4 } }
+    expect: { value: 2 }
+`);
+  assert.deepEqual(
+    report.steps.map((s) => s.outcome),
+    ["held", "held"],
+  );
+  assert.equal(report.steps[1].result.edu_log, undefined);
+  // QEMU 10.0.2's text with -d guest_errors, recorded for the same clamp.
+  assert.deepEqual(report.steps[1].result.edu_guest_errors, [
+    "EDU: clamping DMA 0x0000000010200000 to 0x0000000000200000!",
+  ]);
+});
