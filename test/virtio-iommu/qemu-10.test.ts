@@ -14,6 +14,8 @@ import type { HostPlatform } from "../../src/host/platform.ts";
 import { X86_HOST } from "../../src/host/x86-host.ts";
 import { Q35Machine } from "../../src/machine/q35.ts";
 import type { QemuLine } from "../../src/machine/qemu-line.ts";
+import { loadScenario } from "../../src/scenario/load.ts";
+import { runScenario } from "../../src/scenario/run.ts";
 import { VIRTIO_IOMMU_FAULT_R } from "../../src/virtio-iommu/constants.ts";
 import { VirtioIommu } from "../../src/virtio-iommu/virtio-iommu.ts";
 
@@ -289,5 +291,28 @@ describe("requests", () => {
     };
     assert.equal(entryMask("10.0"), 0x1ffffffffn);
     assert.equal(entryMask("7.2"), 0xffffffffn);
+  });
+});
+
+describe("scenarios", () => {
+  const scenario = (qemu: QemuLine) => `name: granule
+qemu: "${qemu}"
+machine:
+  type: q35
+  memory: 64M
+  devices:
+    - { driver: virtio-iommu-pci, granule: 16k, aw-bits: 48 }
+steps:
+  - virtio_iommu: { attach: { domain: 1, endpoint: "00:01.0" } }
+`;
+
+  test("a scenario's granule and aw-bits reach 10.0's virtio-iommu; under 7.2 QEMU refuses the property", () => {
+    const v10 = runScenario(loadScenario(scenario("10.0"), "granule.yaml")).report;
+    assert.equal(v10.ok, true);
+    assert.equal(v10.guest.virtio_iommu?.granule, "0x4000");
+    const v72 = runScenario(loadScenario(scenario("7.2"), "granule.yaml")).report;
+    assert.equal(v72.ok, false);
+    // The first of the two on the command line (-device virtio-iommu-pci,aw-bits=48,granule=16k).
+    assert.match(String(v72.error), /Property 'virtio-iommu-pci\.aw-bits' not found$/);
   });
 });
