@@ -294,6 +294,45 @@ describe("requests", () => {
   });
 });
 
+describe('a PROBE whose reply buffer is too small (9.1, "virtio-iommu: add error check before assert")', () => {
+  // Recorded: QEMU's own reproducer (issue 2359) driven over qtest on both binaries. 7.2 stops
+  // with "virtio_iommu_handle_command: Assertion `sz == output_size' failed."; 10.0 with
+  // `-d guest_errors` prints "virtio_iommu_handle_command: wrote 4 bytes to command responsebut
+  // response size is 516" and goes on.
+  const probe = new Uint8Array(4 + 4 + 64);
+  probe[0] = 5; // VIRTIO_IOMMU_T_PROBE
+  probe[4] = 8; // endpoint 00:01.0, the virtio-iommu-pci function itself
+
+  test("7.2 fails its assertion and stops", () => {
+    const m = machine("7.2");
+    assert.equal(m.virtioIommu!.request(probe, 4), undefined);
+    assert.equal(m.aborted, "virtio_iommu_handle_command: Assertion `sz == output_size' failed.");
+  });
+
+  test("10.0 answers DEVERR in the 4-byte tail and logs a guest error", () => {
+    const m = machine("10.0");
+    const logged: string[] = [];
+    const vi = new VirtioIommu(
+      m.memory,
+      m.memoryAs,
+      m.sysmem,
+      { kind: "dev", key: "path", value: "/v" },
+      {
+        qemu: "10.0",
+        onGuestError: (line) => logged.push(line),
+        onAbort: (line) => logged.push(`abort: ${line}`),
+      },
+    );
+    vi.addressSpaceOf(0, 8);
+    assert.deepEqual(vi.request(probe, 4), Uint8Array.of(3, 0, 0, 0)); // VIRTIO_IOMMU_S_DEVERR
+    assert.deepEqual(logged, [
+      "virtio_iommu_handle_command: wrote 4 bytes to command responsebut response size is 516",
+    ]);
+    // A buffer of 516 bytes gets the whole reply, status OK.
+    assert.equal(vi.request(probe, 516)?.[512], 0);
+  });
+});
+
 describe("scenarios", () => {
   const scenario = (qemu: QemuLine) => `name: granule
 qemu: "${qemu}"
