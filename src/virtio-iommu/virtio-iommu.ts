@@ -8,6 +8,12 @@
  * and get the domain's mappings on replay; VFIO narrows the page-size mask through
  * `setPageSizeMask`, with 7.2's checks and messages.
  *
+ * With `qemu: "10.0"` it is QEMU 10.0's device instead: the initial mask from `granule` and the
+ * input range from `aw-bits`, reserved regions per function (the host's holes from an assigned
+ * device's container under the machine's), the host's page sizes through `setIommuDevice` at
+ * vfio-pci's realize (the IOMMU region has no page-size hook), DETACH freeing the endpoint, and
+ * 10.0's trace events.
+ *
  * Not modelled: the virtqueues themselves (a request arrives as its bytes or its fields), the
  * event queue running out of buffers, migration.
  */
