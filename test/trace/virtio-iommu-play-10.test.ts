@@ -2,7 +2,10 @@
  * The same real Linux guest as virtio-iommu-play.test.ts (Debian's backports kernel 6.12 on q35
  * with virtio-iommu-pci, an e1000e and an NVMe disk, `iommu.strict=1`), booted under QEMU 10.0.2
  * (bookworm-backports, run through scripts/qemu-10.sh) with /work/shared/real-guest/x86/capture.sh;
- * its trace, console and `info mtree` are in data/x86-virtio-iommu-10/. Played on a q35 machine
+ * its trace, console and `info mtree` are in data/x86-virtio-iommu-10/; the same with
+ * `iommu.passthrough=1` in data/x86-virtio-iommu-passthrough-10/, and the first lines of a boot on
+ * `-M pc-q35-8.2` (its compat properties: aw-bits 64, granule 4k) in
+ * data/x86-virtio-iommu-10-pc-q35-8.2/. Played on a q35 machine
  * with `qemu: "10.0"`, every device-side event comes out of the model the same and in the same
  * order, and the configuration the driver read (39-bit input range, 4 KiB granule frozen at
  * machine-done) is the model's.
@@ -82,4 +85,44 @@ test("each function's address space is QEMU 10.0's before the driver loads and a
   const after = virtioBlocks(formatMtree(m.memory, {}));
   assert.deepEqual(after, virtioBlocks(read("mtree.txt")));
   assert.equal(after.filter((b) => !b.includes("alias system")).length, 3);
+});
+
+test("with iommu.passthrough=1 under 10.0 Linux attaches bypass domains, and the play agrees", () => {
+  const pt = join(import.meta.dirname, "data", "x86-virtio-iommu-passthrough-10");
+  const m = recordedMachine();
+  const play = playVirtioIommuLog(readFileSync(join(pt, "trace.log"), "utf8"), m);
+  assert.deepEqual(play.differences, []);
+  // Endpoints and domains (3 + 3), switches after the first reset (17 - 7), 3 reserved regions.
+  assert.equal(play.compared, 6 + 10 + 3);
+  assert.deepEqual(
+    [...m.virtioIommu!.domains.values()].map((d) => [d.id, d.bypass]),
+    [
+      [0, true],
+      [1, true],
+      [2, true],
+    ],
+  );
+  const virtioBlocks = (text: string) =>
+    mtreeBlocks(text)
+      .filter((b) => b.startsWith("address-space: virtio-iommu-device\n"))
+      .sort();
+  assert.deepEqual(
+    virtioBlocks(formatMtree(m.memory, {})),
+    virtioBlocks(readFileSync(join(pt, "mtree.txt"), "utf8")),
+  );
+});
+
+test("the same guest on 10.0's pc-q35-8.2 reads a 64-bit input range, and a pc-q35-8.2 model plays it", () => {
+  // The first 400 lines of that boot's trace (the whole log is like the q35 one's).
+  const head = readFileSync(
+    join(import.meta.dirname, "data", "x86-virtio-iommu-10-pc-q35-8.2", "trace-head.log"),
+    "utf8",
+  );
+  assert.match(
+    head,
+    /^virtio_iommu_get_config page_size_mask=0xfffffffffffff000 input range start=0x0 input range end=0xffffffffffffffff /m,
+  );
+  assert.deepEqual(playVirtioIommuLog(head, recordedMachine("pc-q35-8.2")).differences, []);
+  const onQ35 = playVirtioIommuLog(head, recordedMachine("q35"));
+  assert.match(onQ35.differences[0].model, /input range end=0x7fffffffff /);
 });
