@@ -655,6 +655,17 @@ export class VirtioIommu {
     }
   }
 
+  /**
+   * The transport's virtio reset, as when the guest's driver writes 0 to device_status
+   * (`virtio_reset`): 7.2's device reset hook frees every domain and endpoint; 10.0 resets them
+   * only in a system reset's exit phase (10.0, "hw/virtio/virtio-iommu: Migrate to 3-phase
+   * reset"), so a driver that resets the device finds its domains, mappings and attached
+   * endpoints still there.
+   */
+  virtioReset(): void {
+    if (!atLeast(this.qemu, "10.0")) this.deviceReset();
+  }
+
   /** System reset (`virtio_iommu_system_reset`): config.bypass back to boot-bypass. */
   systemReset(): void {
     this.#trace("virtio_iommu_system_reset", {});

@@ -126,3 +126,21 @@ test("the same guest on 10.0's pc-q35-8.2 reads a 64-bit input range, and a pc-q
   const onQ35 = playVirtioIommuLog(head, recordedMachine("q35"));
   assert.match(onQ35.differences[0].model, /input range end=0x7fffffffff /);
 });
+
+test("the driver's reset at probe resets the device on 7.2 and not on 10.0 (the recorded logs)", () => {
+  const resets = (text: string) =>
+    text.split("\n").filter((l) => /^virtio_iommu_device_reset(_exit)? reset!$/.test(l)).length;
+  const log72 = readFileSync(
+    join(import.meta.dirname, "data", "x86-virtio-iommu", "trace.log"),
+    "utf8",
+  );
+  // 7.2: the system reset's, then the driver's (after its device_status 0 writes); 10.0: one.
+  assert.equal(resets(log72), 2);
+  assert.equal(resets(log), 1);
+  const m = recordedMachine();
+  const vi = m.virtioIommu!;
+  const events: string[] = [];
+  vi.onTrace = (e) => events.push(e);
+  vi.virtioReset();
+  assert.deepEqual(events, []);
+});

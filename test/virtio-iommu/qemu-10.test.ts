@@ -333,6 +333,31 @@ describe('a PROBE whose reply buffer is too small (9.1, "virtio-iommu: add error
   });
 });
 
+describe('the driver\'s virtio reset (10.0, "hw/virtio/virtio-iommu: Migrate to 3-phase reset")', () => {
+  test("7.2 frees every domain and endpoint; 10.0 keeps them, so a MAP over an old mapping is refused", () => {
+    // Recorded: Linux's driver resets the device at probe (device_status 0). 7.2's log has a
+    // device reset there (its second); 10.0's has only the system reset's (see
+    // test/trace/virtio-iommu-play-10.test.ts).
+    const afterReset = (qemu: QemuLine) => {
+      const vi = machine(qemu, { viommu: { "boot-bypass": "off" } }).virtioIommu!;
+      assert.equal(vi.attach(1, 0), 0);
+      assert.equal(vi.map(1, 0x1000n, 0x1fffn, 0x200000n, 3), 0);
+      vi.virtioReset();
+      return { vi, domains: [...vi.domains.keys()], endpoints: [...vi.endpoints.keys()] };
+    };
+    const v72 = afterReset("7.2");
+    assert.deepEqual([v72.domains, v72.endpoints], [[], []]);
+    assert.equal(v72.vi.attach(1, 0), 0);
+    assert.equal(v72.vi.map(1, 0x1000n, 0x1fffn, 0x300000n, 3), 0);
+    const v10 = afterReset("10.0");
+    assert.deepEqual([v10.domains, v10.endpoints], [[1], [0]]);
+    assert.equal(v10.vi.map(1, 0x1000n, 0x1fffn, 0x300000n, 3), 4); // VIRTIO_IOMMU_S_INVAL
+    // The function is still attached and translates through the old mapping.
+    v10.vi.addressSpaceOf(0, 0).as.read(0x1000n, 1);
+    assert.deepEqual(v10.vi.faults, []);
+  });
+});
+
 describe("scenarios", () => {
   const scenario = (qemu: QemuLine) => `name: granule
 qemu: "${qemu}"
