@@ -207,6 +207,9 @@ describe("page sizes from the assigned device (9.1) and known bugs V1-V3", () =>
       assert.equal(m.virtioIommu!.config.pageSizeMask, 0xffffffffffff0000n);
       assert.equal(m.virtioIommu!.attach(1, NIC), 0);
       assert.deepEqual(m.vfio!.events.aborts, []);
+      // VFIO's listener no longer hands the page sizes over: 7.2's "does not match" warning for
+      // a different mask with the same granule is gone.
+      assert.deepEqual(m.reports, []);
     }
   });
 
