@@ -18,7 +18,11 @@ import { VfioError } from "../vfio/container.ts";
 import { VFIO_MESSAGES } from "../vfio/messages.ts";
 import { type HostDmaResult, VfioHost } from "../vfio/vfio-host.ts";
 import { VIRTIO_IOMMU_PCI, VIRTIO_IOMMU_RESV_MEM_T } from "../virtio-iommu/constants.ts";
-import { VirtioIommu } from "../virtio-iommu/virtio-iommu.ts";
+import {
+  VirtioIommu,
+  VirtioIommuError,
+  type VirtioIommuGranule,
+} from "../virtio-iommu/virtio-iommu.ts";
 import { IntelIommu, type IntelIommuOptions } from "../vtd/intel-iommu.ts";
 import { edu } from "./edu.ts";
 import { ich9UsbEhci1 } from "./ich9-ehci.ts";
@@ -342,7 +346,7 @@ export class Q35Machine {
     for (const f of this.topology.machineDoneOrder())
       f.initBusMaster(this.#dmaRoot(f.phb, f.devfn));
     // PHASE_MACHINE_READY follows the machine-done notifiers: virtio-iommu's mask is frozen.
-    if (this.virtioIommu) this.virtioIommu.machineReady = true;
+    this.virtioIommu?.machineDone();
     this.reset();
   }
 
@@ -513,6 +517,25 @@ export class Q35Machine {
         VFIO_MESSAGES.devicePrefix.render(host) + VFIO_MESSAGES.setVIommuFailed.render() + refusal,
       );
     }
+    // Behind virtio-iommu, QEMU 10 hands over the host's usable IOVA ranges and page sizes
+    // (virtio_iommu_set_iommu_device); a refusal tears the device down the same way.
+    if (vfio.qemu === "10.0" && this.virtioIommu) {
+      const r = this.dmaRequester(bus, devfn);
+      const refusal = this.virtioIommu.setIommuDevice((r.bus.number << 8) | r.devfn, {
+        name: host,
+        iovaRanges: container.iovaRanges,
+        pageSizeMask: container.pgsizes,
+      });
+      if (refusal !== undefined) {
+        vfio.detach(host);
+        device.unrealize();
+        throw new Q35DeviceError(
+          VFIO_MESSAGES.devicePrefix.render(host) +
+            VFIO_MESSAGES.setVIommuFailed.render() +
+            refusal,
+        );
+      }
+    }
     const id = spec.id ?? `vfio-pci#${this.devices.size}`;
     this.assigned.set(id, { host, container });
     if (bus === this.bus) this.functions.set(devfn, device);
@@ -520,6 +543,11 @@ export class Q35Machine {
     this.devices.set(id, device);
     if (this.#machineReady) device.initBusMaster(this.#dmaRoot(bus, devfn));
     return device;
+  }
+
+  /** The host's page size (QEMU's `qemu_real_host_page_size`), when a host is described. */
+  get #hostPageSize(): bigint | undefined {
+    return this.vfio?.platform.pageSize;
   }
 
   /**
@@ -536,6 +564,13 @@ export class Q35Machine {
     }
     const props = { ...(spec.properties ?? {}) };
     let bootBypass = true;
+    const v10 = atLeast(this.qemu, "10.0");
+    // 10.0's defaults: q35 sets aw-bits 39 (pc_q35_compat_defaults); hw_compat_8_2 brings back
+    // 64 and a 4 KiB granule for machine types up to pc-q35-8.2.
+    const [major, minor] = this.machineVersion.split(".").map(Number);
+    const upTo82 = major < 8 || (major === 8 && minor <= 2);
+    let granule: VirtioIommuGranule = upTo82 ? "4k" : "host";
+    let awBits = upTo82 ? 64 : 39;
     for (const [k, v] of Object.entries(props)) {
       if (k === "boot-bypass") {
         const b = parseBool(v);
@@ -543,8 +578,25 @@ export class Q35Machine {
           throw new Q35DeviceError(`Parameter 'boot-bypass' expects 'on' or 'off'`);
         }
         bootBypass = b;
+      } else if ((k === "granule" || k === "aw-bits") && !v10) {
+        throw new Q35DeviceError(`Property 'virtio-iommu-pci.${k}' not found`);
+      } else if (k === "granule") {
+        if (!["4k", "8k", "16k", "64k", "host"].includes(v)) {
+          throw new Q35DeviceError(`Parameter 'granule' does not accept value '${v}'`);
+        }
+        granule = v as VirtioIommuGranule;
+      } else if (k === "aw-bits") {
+        if (!/^\d+$/.test(v) || Number(v) > 255) {
+          throw new Q35DeviceError(`Parameter 'aw-bits' expects uint8_t`);
+        }
+        awBits = Number(v);
       } else if (k === "len-reserved-regions") {
-        throw new Q35DeviceError("array size property len-reserved-regions may only be set once");
+        // 10.0's reserved-regions is a list property: the array length property is gone.
+        throw new Q35DeviceError(
+          v10
+            ? "Property 'virtio-iommu-pci.len-reserved-regions' not found"
+            : "array size property len-reserved-regions may only be set once",
+        );
       } else if (!k.startsWith("reserved-regions[")) {
         throw new Q35DeviceError(`virtio-iommu-pci property '${k}' is not modelled`);
       }
@@ -555,12 +607,26 @@ export class Q35Machine {
       key: "path",
       value: `${owner.key === "id" ? `/machine/peripheral/${owner.value}` : owner.value}/virtio-backend`,
     };
-    this.virtioIommu = new VirtioIommu(this.memory, this.memoryAs, this.sysmem, backendOwner, {
+    const options = {
       bootBypass,
       reservedRegions: [{ low: 0xfee00000n, high: 0xfeefffffn, type: VIRTIO_IOMMU_RESV_MEM_T.MSI }],
-      onAbort: (message) => this.abort(message),
-      onReport: (message) => this.reports.push(message),
-    });
+      onAbort: (message: string) => this.abort(message),
+      onReport: (message: string) => this.reports.push(message),
+      qemu: this.qemu,
+      ...(v10 ? { granule, awBits, hostPageSize: this.#hostPageSize ?? 0x1000n } : {}),
+    };
+    try {
+      this.virtioIommu = new VirtioIommu(
+        this.memory,
+        this.memoryAs,
+        this.sysmem,
+        backendOwner,
+        options,
+      );
+    } catch (e) {
+      if (e instanceof VirtioIommuError) throw new Q35DeviceError(e.message);
+      throw e;
+    }
     const fn: PciFunctionSpec = { typeName: "virtio-iommu-pci", ...VIRTIO_IOMMU_PCI, bars: [] };
     const device = this.#addFunction(bus, devfn, fn, owner);
     this.devices.set(spec.id ?? `${spec.driver}#${this.devices.size}`, device);
@@ -577,6 +643,11 @@ export class Q35Machine {
     if (!device) throw new Q35DeviceError(`Device '${id}' not found`);
     const assigned = this.assigned.get(id);
     if (assigned) {
+      // QEMU 10's vfio-pci unrealize first gives the vIOMMU its host IOMMU device back.
+      if (this.vfio?.qemu === "10.0" && this.virtioIommu) {
+        const r = this.dmaRequester(device.phb, device.devfn);
+        this.virtioIommu.unsetIommuDevice((r.bus.number << 8) | r.devfn);
+      }
       this.vfio?.detach(assigned.host);
       this.assigned.delete(id);
     }

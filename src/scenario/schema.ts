@@ -449,7 +449,7 @@ export const DEVICE_DRIVERS = {
   },
   "virtio-iommu-pci": {
     machines: ["q35"],
-    properties: ["boot-bypass"],
+    properties: ["boot-bypass", "granule", "aw-bits"],
     what: "virtio-iommu (a PCI function; the guest drives it with `virtio_iommu` steps)",
   },
 } as const satisfies Record<
@@ -480,7 +480,9 @@ const DEVICE_PROPERTIES = {
     .meta({ docDefault: false }),
   "aw-bits": int("aw-bits", 0, 255)
     .optional()
-    .describe("intel-iommu: guest address width, 39 or 48 (QEMU refuses others)")
+    .describe(
+      "intel-iommu: guest address width, 39 or 48 (QEMU refuses others); virtio-iommu-pci (QEMU 10.0 only): the input range's width, 32 to 64 (q35 39, 64 up to pc-q35-8.2)",
+    )
     .meta({ docDefault: 39 }),
   intremap: bool("intremap").optional().describe("intel-iommu: interrupt remapping capability"),
   pt: bool("pt")
@@ -495,6 +497,11 @@ const DEVICE_PROPERTIES = {
   "x-scalable-mode": bool("x-scalable-mode")
     .optional()
     .describe("intel-iommu: scalable mode; not modelled, `true` is refused"),
+  granule: words("granule", ["4k", "8k", "16k", "64k", "host"] as const)
+    .optional()
+    .describe(
+      "virtio-iommu-pci (QEMU 10.0 only): the initial page-size mask's granule; `host` (the default) is the host's page, `4k` up to pc-q35-8.2",
+    ),
   "boot-bypass": bool("boot-bypass")
     .optional()
     .describe("virtio-iommu-pci: DMA bypasses the IOMMU until the guest attaches the function")

@@ -5,6 +5,7 @@
  * virtio-iommu is played by `playVirtioIommuLog` (trace/virtio-iommu-play.ts); the rebuild into a
  * scenario (pseries today) only notes that such events were there.
  */
+import type { QemuLine } from "../machine/qemu-line.ts";
 import { type EventRole, type TraceEventDef, traceEvent } from "./event-def.ts";
 
 /** What the pseries rebuild says of a virtio-iommu event (once per log). */
@@ -40,8 +41,67 @@ export function virtioIommuEventUse(name: string): VirtioIommuEventUse | undefin
   return USE.get(name);
 }
 
-/** The virtio-iommu events. */
+const GET_CONFIG_FIELDS = [
+  "page_size_mask",
+  "input_start",
+  "input_end",
+  "domain_start",
+  "domain_end",
+  "probe_size",
+  "bypass",
+];
+const GET_CONFIG_WHY =
+  "The driver read the configuration (page-size mask, input range and bypass checked against the model's).";
+
+/**
+ * QEMU 10.0's format of `virtio_iommu_get_config`: the domain range as unsigned (9.0, "virtio-iommu:
+ * Trace domain range limits as unsigned int"), so its end prints 4294967295 where 7.2 prints -1.
+ */
+export const VIRTIO_IOMMU_GET_CONFIG_10: TraceEventDef = event(
+  "virtio_iommu_get_config",
+  "page_size_mask=0x%lx input range start=0x%lx input range end=0x%lx domain range start=%u domain range end=%u probe_size=0x%x bypass=0x%x",
+  GET_CONFIG_FIELDS,
+  "context",
+  GET_CONFIG_WHY,
+);
+
+/** The virtio-iommu events (7.2's formats; events new in 10.0 have names of their own). */
 export const VIRTIO_IOMMU_EVENTS: readonly TraceEventDef[] = [
+  event(
+    "virtio_iommu_device_reset_exit",
+    "reset!",
+    [],
+    "action",
+    "QEMU 10.0: the device was reset (the Resettable exit phase): every domain and endpoint goes.",
+  ),
+  event(
+    "virtio_iommu_freeze_granule",
+    "granule set to 0x%lx",
+    ["granule"],
+    "context",
+    "QEMU 10.0: machine-done froze the page-size mask (the granule is checked against the model's).",
+  ),
+  event(
+    "virtio_iommu_host_resv_regions",
+    "mr=%s host-resv-reg[%d] = [0x%lx,0x%lx]",
+    ["name", "index", "start", "end"],
+    "context",
+    "QEMU 10.0: a reserved range of the host's, from an assigned device.",
+  ),
+  event(
+    "virtio_iommu_update_page_size_mask",
+    "host iommu device=%s old_mask=0x%lx new_mask=0x%lx",
+    ["name", "old", "new"],
+    "context",
+    "QEMU 10.0: an assigned device gave the host's page sizes.",
+  ),
+  event(
+    "virtio_iommu_detach_endpoint_from_domain",
+    "domain=%d endpoint=%d",
+    ["domain", "endpoint"],
+    "compared",
+    "QEMU 10.0: an endpoint leaves its domain.",
+  ),
   event(
     "virtio_iommu_device_reset",
     "reset!",
@@ -73,17 +133,9 @@ export const VIRTIO_IOMMU_EVENTS: readonly TraceEventDef[] = [
   event(
     "virtio_iommu_get_config",
     "page_size_mask=0x%lx input range start=0x%lx input range end=0x%lx domain range start=%d domain range end=%d probe_size=0x%x bypass=0x%x",
-    [
-      "page_size_mask",
-      "input_start",
-      "input_end",
-      "domain_start",
-      "domain_end",
-      "probe_size",
-      "bypass",
-    ],
+    GET_CONFIG_FIELDS,
     "context",
-    "The driver read the configuration (the page-size mask is checked against the model's).",
+    GET_CONFIG_WHY,
   ),
   event(
     "virtio_iommu_set_config",
@@ -228,3 +280,11 @@ export const VIRTIO_IOMMU_EVENTS: readonly TraceEventDef[] = [
     "A function switched between its IOMMU region and bypass.",
   ),
 ];
+
+/** The events as a release prints them: 10.0's `virtio_iommu_get_config` differs in format. */
+export function virtioIommuEvents(qemu: QemuLine): readonly TraceEventDef[] {
+  if (qemu === "7.2") return VIRTIO_IOMMU_EVENTS;
+  return VIRTIO_IOMMU_EVENTS.map((d) =>
+    d.name === "virtio_iommu_get_config" ? VIRTIO_IOMMU_GET_CONFIG_10 : d,
+  );
+}

@@ -13,7 +13,7 @@ import type { TraceEventDef } from "./event-def.ts";
 import { printFormat, type TraceValue } from "./format.ts";
 import { TraceReader } from "./reader.ts";
 import type { TraceRecord } from "./record.ts";
-import { VIRTIO_IOMMU_EVENTS, virtioIommuEventUse } from "./virtio-iommu-events.ts";
+import { virtioIommuEvents, virtioIommuEventUse } from "./virtio-iommu-events.ts";
 
 /** A place where the model and the log disagree. */
 export interface PlayDifference {
@@ -42,12 +42,17 @@ export interface VirtioIommuPlay {
 /** Differences kept in full; the rest are counted. */
 export const MAX_DIFFERENCES = 50;
 
-const TABLE = new Map(VIRTIO_IOMMU_EVENTS.map((d) => [d.name, d]));
+const TABLES = {
+  "7.2": new Map(virtioIommuEvents("7.2").map((d) => [d.name, d])),
+  "10.0": new Map(virtioIommuEvents("10.0").map((d) => [d.name, d])),
+};
 
 /** Plays `log` (the whole text, or call with chunks through `push`) on `machine`'s virtio-iommu. */
 export function playVirtioIommuLog(log: string, machine: Q35Machine): VirtioIommuPlay {
   const vi = machine.virtioIommu;
   if (!vi) throw new Error("the machine has no virtio-iommu-pci to play the log on");
+  // The log is read with the formats of the QEMU the machine models.
+  const TABLE = TABLES[machine.qemu];
   const pending: { def: TraceEventDef; text: string }[] = [];
   const differences: PlayDifference[] = [];
   let differenceCount = 0;
@@ -134,10 +139,17 @@ export function playVirtioIommuLog(log: string, machine: Q35Machine): VirtioIomm
         differ(rec.line, text, "(no such region in the model)");
       }
       if (rec.name === "virtio_iommu_get_config" && booted) {
-        const model = `page_size_mask=0x${vi.config.pageSizeMask.toString(16)} bypass=${vi.config.bypass ? 1 : 0}`;
-        if (model !== `page_size_mask=0x${b(v[0]).toString(16)} bypass=${n(v[6])}`) {
+        const c = vi.config;
+        const model = `page_size_mask=0x${c.pageSizeMask.toString(16)} input range end=0x${c.inputRange.end.toString(16)} bypass=${c.bypass ? 1 : 0}`;
+        if (
+          model !==
+          `page_size_mask=0x${b(v[0]).toString(16)} input range end=0x${b(v[2]).toString(16)} bypass=${n(v[6])}`
+        ) {
           differ(rec.line, text, model);
         }
+      }
+      if (rec.name === "virtio_iommu_freeze_granule" && b(v[0]) !== vi.granule) {
+        differ(rec.line, text, `granule set to 0x${vi.granule.toString(16)}`);
       }
       return;
     }
@@ -150,6 +162,7 @@ export function playVirtioIommuLog(log: string, machine: Q35Machine): VirtioIomm
         vi.systemReset();
         break;
       case "virtio_iommu_device_reset":
+      case "virtio_iommu_device_reset_exit":
         vi.deviceReset();
         break;
       case "virtio_iommu_set_config":

@@ -8,11 +8,18 @@
  * and get the domain's mappings on replay; VFIO narrows the page-size mask through
  * `setPageSizeMask`, with 7.2's checks and messages.
  *
+ * With `qemu: "10.0"` it is QEMU 10.0's device instead: the initial mask from `granule` and the
+ * input range from `aw-bits`, reserved regions per function (the host's holes from an assigned
+ * device's container under the machine's), the host's page sizes through `setIommuDevice` at
+ * vfio-pci's realize (the IOMMU region has no page-size hook), DETACH freeing the endpoint, and
+ * 10.0's trace events.
+ *
  * Not modelled: the virtqueues themselves (a request arrives as its bytes or its fields), the
  * event queue running out of buffers, migration.
  */
 import { IommuRegion } from "../iommu/iommu-region.ts";
 import { IommuNotifierError, IommuNotifierFlag } from "../iommu/notifier.ts";
+import { atLeast, type QemuLine } from "../machine/qemu-line.ts";
 import type { AddressSpace } from "../memory/address-space.ts";
 import { U64_MAX } from "../memory/int.ts";
 import type { IommuPermission, IommuTlbEntry } from "../memory/iommu-types.ts";
@@ -31,6 +38,7 @@ import {
   VIRTIO_IOMMU_T,
 } from "./constants.ts";
 import { IntervalTree } from "./interval-tree.ts";
+import { type ClosedRange, complementRanges, insertReservedRegion } from "./reserved-regions.ts";
 
 /** A reserved region (`reserved-regions` property: `low:high:type`). */
 export interface ReservedRegion {
@@ -95,10 +103,38 @@ export interface VirtioIommuDevice {
   /** The alias `system`, enabled when the function's DMA bypasses the IOMMU. */
   readonly bypassAlias: MemoryRegion;
   readonly as: AddressSpace;
+  /**
+   * QEMU 10.0: the function's own reserved regions (the host's, then the machine's over them),
+   * sorted; 7.2 has one list for the device (`VirtioIommu.reservedRegions`).
+   */
+  resvRegions: readonly ReservedRegion[];
+  /** QEMU 10.0: the host's reserved ranges, set by an assigned device (`set_iommu_device`). */
+  hostResvRanges: readonly ClosedRange[] | undefined;
+}
+
+/** The `granule` property of QEMU 10.0 (since 9.0): the initial page-size mask. */
+export type VirtioIommuGranule = "4k" | "8k" | "16k" | "64k" | "host";
+
+/** What an assigned device's host IOMMU tells the vIOMMU (QEMU 10's `HostIOMMUDevice`). */
+export interface HostIommuDeviceInfo {
+  /** The device's name (`0000:01:00.0`), prefixed to a refusal. */
+  readonly name: string;
+  /** The container's usable IOVA ranges; undefined when the kernel reported none. */
+  readonly iovaRanges: readonly ClosedRange[] | undefined;
+  /** The container's IOMMU page sizes (type1's `iova_pgsizes`). */
+  readonly pageSizeMask: bigint;
 }
 
 /** Options as on QEMU's command line. */
 export interface VirtioIommuOptions {
+  /** Whose virtio-iommu: QEMU 7.2 (default) or 10.0. */
+  readonly qemu?: QemuLine;
+  /** QEMU 10.0's `granule` (default `host`; machine types up to 8.2 have `4k`). */
+  readonly granule?: VirtioIommuGranule;
+  /** QEMU 10.0's `aw-bits`, the input range's width (32 to 64; q35 39, arm virt 48, else 64). */
+  readonly awBits?: number;
+  /** The host's page size (`qemu_real_host_page_size`), for granule `host`. */
+  readonly hostPageSize?: bigint;
   /** `boot-bypass` (default on): config.bypass at realize and after each system reset. */
   readonly bootBypass?: boolean;
   /** `reserved-regions`; on q35 the machine replaces them with the MSI window. */
@@ -111,6 +147,8 @@ export interface VirtioIommuOptions {
   readonly onAbort?: (message: string) => void;
   /** QEMU's error_report and warn_report lines. */
   readonly onReport?: (message: string) => void;
+  /** QEMU's `qemu_log_mask(LOG_GUEST_ERROR, ...)` lines (printed with `-d guest_errors`). */
+  readonly onGuestError?: (message: string) => void;
   /** QEMU's `virtio_iommu_*` trace events, with their arguments. */
   readonly onTrace?: (
     event: string,
@@ -191,6 +229,10 @@ export class VirtioIommu {
   onTrace: VirtioIommuOptions["onTrace"];
   /** Set once the machine is ready: the page-size mask can no longer change. */
   machineReady = false;
+  /** Whose virtio-iommu this is. */
+  readonly qemu: QemuLine;
+  /** QEMU 10.0's assigned devices' host IOMMU devices, by endpoint id. */
+  readonly hostIommuDevices = new Map<number, HostIommuDeviceInfo>();
   readonly #system: MemorySystem;
   readonly #memoryAs: AddressSpace;
   readonly #sysmem: MemoryRegion;
@@ -214,11 +256,26 @@ export class VirtioIommu {
     this.onTrace = options.onTrace;
     this.bootBypass = options.bootBypass ?? true;
     this.reservedRegions = options.reservedRegions ?? [];
-    const page = options.targetPageSize ?? 0x1000n;
+    this.qemu = options.qemu ?? "7.2";
+    let page = options.targetPageSize ?? 0x1000n;
+    let inputEnd = U64_MAX;
+    if (atLeast(this.qemu, "10.0")) {
+      // virtio_iommu_device_realize (9.0): the granule property, and aw-bits for the input range.
+      const awBits = options.awBits ?? 64;
+      if (!Number.isInteger(awBits) || awBits < 32 || awBits > 64) {
+        throw new VirtioIommuError("aw-bits must be within [32,64]");
+      }
+      inputEnd = awBits === 64 ? U64_MAX : (1n << BigInt(awBits)) - 1n;
+      const granule = options.granule ?? "host";
+      page =
+        granule === "host"
+          ? (options.hostPageSize ?? 0x1000n)
+          : BigInt(Number.parseInt(granule, 10)) * 1024n;
+    }
     this.config = {
       pageSizeMask: U64_MAX & ~(page - 1n),
       bypass: this.bootBypass,
-      inputRange: { start: 0n, end: U64_MAX },
+      inputRange: { start: 0n, end: inputEnd },
       domainRange: { start: 0, end: 0xffffffff },
       probeSize: VIOMMU_PROBE_SIZE,
     };
@@ -259,6 +316,8 @@ export class VirtioIommu {
     const o = { owner: this.#owner };
     const name = `virtio-iommu-memory-region-${this.#mrIndex++}-${devfn}`;
     this.#trace("virtio_iommu_init_iommu_mr", { name });
+    // 10.0 (add_prop_resv_regions): each function starts with the machine's regions.
+    const resvRegions = this.reservedRegions.reduce<ReservedRegion[]>(insertReservedRegion, []);
     const root = m.container(name, U64_MAX, o);
     const as = m.addressSpace(root, "virtio-iommu-device");
     const bypassAlias = m.alias("system", this.#sysmem, 0n, this.#sysmem.size, o);
@@ -267,7 +326,7 @@ export class VirtioIommu {
       name,
       U64_MAX,
       {
-        translate: (addr, flag) => this.#translate(sid, name, addr, flag),
+        translate: (addr, flag) => this.#translate(sid, name, addr, flag, device),
         notifyFlagChanged: (old, next) => {
           if (next & IommuNotifierFlag.devIotlbUnmap) {
             return new IommuNotifierError("Virtio-iommu does not support dev-iotlb yet");
@@ -290,7 +349,10 @@ export class VirtioIommu {
             this.#notifyMap(device, mp, (e) => device.iommu.notify(0, mapEvent(e)));
           }
         },
-        setPageSizeMask: (mask) => this.setPageSizeMask(name, mask),
+        // 10.0 has no such hook (9.1 removed it): the mask comes from set_iommu_device.
+        ...(atLeast(this.qemu, "10.0")
+          ? {}
+          : { setPageSizeMask: (mask: bigint) => this.setPageSizeMask(name, mask) }),
         // What MAP notifications told a notifier of the domain's mappings, with no side effect.
         mappings: (visit) => {
           const domain = this.#domainOfEndpoint(sid);
@@ -304,7 +366,16 @@ export class VirtioIommu {
       },
       o,
     );
-    const device: VirtioIommuDevice = { bus, devfn, root, iommu, bypassAlias, as };
+    const device: VirtioIommuDevice = {
+      bus,
+      devfn,
+      root,
+      iommu,
+      bypassAlias,
+      as,
+      resvRegions,
+      hostResvRanges: undefined,
+    };
     m.transaction(() => {
       root.addSubregionOverlap(iommu.region, 0n, 0);
       root.addSubregionOverlap(bypassAlias, 0n, 0);
@@ -398,6 +469,12 @@ export class VirtioIommu {
     const domain = this.domains.get(domainId)!;
     this.#detachEndpoint(endpointId);
     if (domain.endpoints.length === 0) this.#putDomain(domainId);
+    if (atLeast(this.qemu, "10.0")) {
+      // 9.1, "virtio-iommu: Remove the end point on detach": the endpoint goes too, so the
+      // function's DMA is then from an unknown endpoint, not one in no domain.
+      this.endpoints.delete(endpointId);
+      this.#trace("virtio_iommu_put_endpoint", { endpoint: endpointId });
+    }
     return S.OK;
   }
 
@@ -460,15 +537,19 @@ export class VirtioIommu {
     }
   }
 
-  /** PROBE (`virtio_iommu_probe`): one RESV_MEM property per reserved region. */
+  /**
+   * PROBE (`virtio_iommu_probe`): one RESV_MEM property per reserved region: the device's in 7.2,
+   * the function's own in 10.0 (the host's holes when an assigned device is behind it).
+   */
   probe(endpointId: number): ProbeReply {
     const properties = new Uint8Array(this.config.probeSize);
-    if (!this.#deviceOf(endpointId)) return { status: S.NOENT, properties };
+    const device = this.#deviceOf(endpointId);
+    if (!device) return { status: S.NOENT, properties };
+    const regions = this.#regionsOf(device);
     const size = 4 + 4 + 8 + 8;
-    if (size * this.reservedRegions.length > VIOMMU_PROBE_SIZE)
-      return { status: S.INVAL, properties };
+    if (size * regions.length > VIOMMU_PROBE_SIZE) return { status: S.INVAL, properties };
     const view = new DataView(properties.buffer);
-    this.reservedRegions.forEach((r, i) => {
+    regions.forEach((r, i) => {
       const at = i * size;
       view.setUint16(at, VIRTIO_IOMMU_PROBE_T_RESV_MEM, true);
       view.setUint16(at + 2, size - 4, true);
@@ -523,6 +604,21 @@ export class VirtioIommu {
         const reply = new Uint8Array(this.config.probeSize + 4);
         reply.set(r.properties);
         reply[this.config.probeSize] = r.status;
+        if (inSize < reply.length) {
+          // A reply buffer too small for PROBE's 516 bytes: 7.2 fails its assertion on the bytes
+          // written; 10.0 (9.1, "virtio-iommu: add error check before assert") logs a guest
+          // error and answers DEVERR in the tail alone.
+          if (!atLeast(this.qemu, "10.0")) {
+            this.#options.onAbort?.(
+              "virtio_iommu_handle_command: Assertion `sz == output_size' failed.",
+            );
+            return undefined;
+          }
+          this.#options.onGuestError?.(
+            `virtio_iommu_handle_command: wrote ${inSize} bytes to command responsebut response size is ${reply.length}`,
+          );
+          return tail(S.DEVERR);
+        }
         return reply;
       }
     }
@@ -547,12 +643,27 @@ export class VirtioIommu {
 
   /** Device reset (`virtio_iommu_device_reset`): every domain and endpoint goes, with UNMAPs. */
   deviceReset(): void {
-    this.#trace("virtio_iommu_device_reset", {});
+    // 10.0 resets in the Resettable exit phase, and names its trace event after it.
+    this.#trace(
+      atLeast(this.qemu, "10.0") ? "virtio_iommu_device_reset_exit" : "virtio_iommu_device_reset",
+      {},
+    );
     for (const id of [...this.domains.keys()].sort((a, b) => a - b)) this.#putDomain(id);
     for (const id of [...this.endpoints.keys()].sort((a, b) => a - b)) {
       this.endpoints.delete(id);
       this.#trace("virtio_iommu_put_endpoint", { endpoint: id });
     }
+  }
+
+  /**
+   * The transport's virtio reset, as when the guest's driver writes 0 to device_status
+   * (`virtio_reset`): 7.2's device reset hook frees every domain and endpoint; 10.0 resets them
+   * only in a system reset's exit phase (10.0, "hw/virtio/virtio-iommu: Migrate to 3-phase
+   * reset"), so a driver that resets the device finds its domains, mappings and attached
+   * endpoints still there.
+   */
+  virtioReset(): void {
+    if (!atLeast(this.qemu, "10.0")) this.deviceReset();
   }
 
   /** System reset (`virtio_iommu_system_reset`): config.bypass back to boot-bypass. */
@@ -585,16 +696,98 @@ export class VirtioIommu {
     return undefined;
   }
 
+  /**
+   * Machine-done: the page-size mask is frozen from now on. 10.0 (`virtio_iommu_freeze_granule`)
+   * traces the granule it keeps.
+   */
+  machineDone(): void {
+    this.machineReady = true;
+    if (atLeast(this.qemu, "10.0")) {
+      this.#trace("virtio_iommu_freeze_granule", { granule: this.granule });
+    }
+  }
+
+  /**
+   * QEMU 10.0's `virtio_iommu_set_iommu_device` (9.1), called by vfio-pci's realize once its
+   * container is set up: the host's reserved ranges (the gaps between the container's usable
+   * IOVA ranges) become RESERVED regions of the function, under the machine's; then the host's
+   * page sizes narrow the mask, before machine-done only; after, the frozen granule must be one
+   * of the host's sizes. Returns QEMU's error text, or undefined. Reserved ranges already set stay
+   * set when the page sizes are then refused, as in QEMU.
+   */
+  setIommuDevice(sid: number, hiod: HostIommuDeviceInfo): string | undefined {
+    if (this.hostIommuDevices.has(sid)) return "Host IOMMU device already exists";
+    // A kernel without the IOVA-range capability: QEMU accepts the device and asks no page sizes.
+    if (hiod.iovaRanges === undefined) return undefined;
+    const device = this.#deviceOf(sid);
+    if (!device) return "virtio_iommu_set_host_iova_ranges: no IOMMUDevice found!";
+    if (device.hostResvRanges !== undefined) {
+      return "virtio_iommu_set_host_iova_ranges virtio-iommu does not support aliased BDF";
+    }
+    device.hostResvRanges = complementRanges(hiod.iovaRanges);
+    // rebuild_resv_regions: the host's first, traced one by one, then the machine's over them.
+    let regions: ReservedRegion[] = [];
+    device.hostResvRanges.forEach((r, i) => {
+      regions = insertReservedRegion(regions, {
+        low: r.start,
+        high: r.last,
+        type: VIRTIO_IOMMU_RESV_MEM_T.RESERVED,
+      });
+      this.#trace("virtio_iommu_host_resv_regions", {
+        name: device.iommu.region.name,
+        index: i,
+        start: r.start,
+        end: r.last,
+      });
+    });
+    device.resvRegions = this.reservedRegions.reduce(insertReservedRegion, regions);
+    const cur = this.config.pageSizeMask;
+    const newMask = hiod.pageSizeMask;
+    if ((cur & newMask) === 0n) {
+      return `${hiod.name}: virtio-iommu reports a page size mask ${hex(newMask)} incompatible with currently supported mask ${hex(cur)}`;
+    }
+    if (this.machineReady && ((1n << BigInt(ctz64(cur))) & newMask) === 0n) {
+      return `${hiod.name}: virtio-iommu does not support frozen granule ${hex(1n << BigInt(ctz64(cur)))}`;
+    }
+    this.#trace("virtio_iommu_update_page_size_mask", { name: hiod.name, old: cur, new: newMask });
+    if (!this.machineReady) this.config.pageSizeMask = cur & newMask;
+    this.hostIommuDevices.set(sid, hiod);
+    return undefined;
+  }
+
+  /**
+   * QEMU 10.0's `virtio_iommu_unset_iommu_device` (vfio-pci's unrealize): the function keeps only
+   * the machine's reserved regions again, and a device plugged there later starts afresh. The
+   * page-size mask stays as it is.
+   */
+  unsetIommuDevice(sid: number): void {
+    if (!this.hostIommuDevices.has(sid)) return;
+    const device = this.#deviceOf(sid);
+    if (device) {
+      device.hostResvRanges = undefined;
+      device.resvRegions = this.reservedRegions.reduce<ReservedRegion[]>(insertReservedRegion, []);
+    }
+    this.hostIommuDevices.delete(sid);
+  }
+
   // --- translation ------------------------------------------------------------------------
 
   /** `virtio_iommu_translate`: reserved regions, bypass, then the domain's mappings. */
-  #translate(sid: number, name: string, addr: bigint, flag: IommuPermission): IommuTlbEntry {
+  #translate(
+    sid: number,
+    name: string,
+    addr: bigint,
+    flag: IommuPermission,
+    device: VirtioIommuDevice,
+  ): IommuTlbEntry {
     const entry = {
       targetAs: this.#memoryAs,
       iova: addr,
       translatedAddr: addr,
-      // 7.2 takes the granule from the mask's low 32 bits (ctz32).
-      addrMask: (1n << BigInt(Math.min(ctz64(this.config.pageSizeMask & 0xffffffffn), 32))) - 1n,
+      // 7.2 takes the granule from the mask's low 32 bits (ctz32); 10.0 from all 64 (ctz64).
+      addrMask: atLeast(this.qemu, "10.0")
+        ? (1n << BigInt(ctz64(this.config.pageSizeMask))) - 1n
+        : (1n << BigInt(Math.min(ctz64(this.config.pageSizeMask & 0xffffffffn), 32))) - 1n,
       perm: 0 as IommuPermission,
     };
     const bypassAllowed = this.config.bypass;
@@ -614,7 +807,7 @@ export class VirtioIommu {
       } else entry.perm = flag;
       return entry;
     }
-    for (const r of this.reservedRegions) {
+    for (const r of this.#regionsOf(device)) {
       if (addr >= r.low && addr <= r.high) {
         if (r.type === VIRTIO_IOMMU_RESV_MEM_T.MSI) entry.perm = flag;
         else this.#fault(VIRTIO_IOMMU_FAULT_R.MAPPING, VIRTIO_IOMMU_FAULT_F.ADDRESS, sid, addr);
@@ -740,6 +933,11 @@ export class VirtioIommu {
     return this.devices.get(sid);
   }
 
+  /** The reserved regions that apply to a function: 7.2 the device's, 10.0 the function's. */
+  #regionsOf(device: VirtioIommuDevice): readonly ReservedRegion[] {
+    return atLeast(this.qemu, "10.0") ? device.resvRegions : this.reservedRegions;
+  }
+
   #domainOfEndpoint(sid: number): VirtioIommuDomain | undefined {
     const ep = this.endpoints.get(sid);
     return ep?.domain !== undefined ? this.domains.get(ep.domain) : undefined;
@@ -761,6 +959,9 @@ export class VirtioIommu {
     const ep = this.endpoints.get(id)!;
     const domain = this.domains.get(ep.domain!)!;
     const device = this.#deviceOf(id)!;
+    if (atLeast(this.qemu, "10.0")) {
+      this.#trace("virtio_iommu_detach_endpoint_from_domain", { domain: domain.id, endpoint: id });
+    }
     for (const mp of domain.mappings) this.#notifyUnmap(device, mp.low, mp.high);
     domain.endpoints.splice(domain.endpoints.indexOf(id), 1);
     ep.domain = undefined;
