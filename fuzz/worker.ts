@@ -1,9 +1,10 @@
-/** One job of a fuzz campaign on a worker thread (see campaign.ts). */
+/** One thread of a fuzz campaign (see campaign.ts): runs chunks until none is left. */
 import { parentPort, workerData } from "node:worker_threads";
-import { runJob } from "./campaign.ts";
+import { type Chunk, workChunks } from "./chunks.ts";
 
-const { runs, seed } = workerData as { runs: number; seed: number };
-const result = runJob(runs, seed, (done) => {
-  if (done % 50 === 0) parentPort!.postMessage({ progress: done });
-});
-parentPort!.postMessage({ progress: result.checked, result });
+const { shared, chunks, seed } = workerData as {
+  shared: Int32Array;
+  chunks: Chunk[];
+  seed: number;
+};
+workChunks(shared, chunks, seed, (k, result) => parentPort!.postMessage({ k, result }));
