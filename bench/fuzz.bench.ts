@@ -6,7 +6,8 @@
  * thread of the process: V8's own GC and compiler threads too) say how much room a second job had.
  */
 import { cpus } from "node:os";
-import { runCampaign, runJob } from "../fuzz/campaign.ts";
+import { runCampaign } from "../fuzz/campaign.ts";
+import { runJob } from "../fuzz/chunks.ts";
 import type { BenchResult } from "./harness.ts";
 
 /** Wall seconds and cores used (CPU time over wall time) of one campaign. */

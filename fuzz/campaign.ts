@@ -6,19 +6,9 @@
  * thread does, and a failure reproduces with the same seed on one thread.
  */
 import { Worker } from "node:worker_threads";
-import {
-  CHECKED,
-  type ChunkFailure,
-  type ChunkResult,
-  FIRST_FAILED,
-  runChunk,
-  SHARED_SLOTS,
-  splitCampaign,
-  workChunks,
-} from "./chunks.ts";
+import type { ChunkFailure, ChunkResult } from "./chunks.ts";
+import { CHECKED, FIRST_FAILED, SHARED_SLOTS, splitCampaign } from "./split.ts";
 import { workerBundle } from "./worker-bundle.ts";
-
-export { type Chunk, type ChunkResult, runChunk, splitCampaign } from "./chunks.ts";
 
 /** What a campaign found. */
 export interface CampaignResult {
@@ -34,12 +24,6 @@ export interface CampaignResult {
   readonly busyMs: readonly number[];
   /** The campaign's first failure (lowest run index), shrunk: what one thread would report. */
   readonly failure?: ChunkFailure;
-}
-
-/** Runs a whole campaign on this thread: one `fc.check` of `runs` runs. */
-export function runJob(runs: number, seed: number, onProgress?: (done: number) => void) {
-  let done = 0;
-  return runChunk({ from: 0, runs }, seed, { onChecked: onProgress && (() => onProgress(++done)) });
 }
 
 /** Runs a campaign over `jobs` threads; `onProgress` gets the number of scenario checks so far. */
@@ -88,7 +72,9 @@ export async function runCampaign(
     workersDone.catch(() => {});
   }
   try {
-    // This thread takes chunks too, while the workers start.
+    // This thread takes chunks too, while the workers start: the scenario code is loaded only now,
+    // so that the workers start while it loads.
+    const { workChunks } = await import("./chunks.ts");
     if (thisThreadWorks)
       workChunks(
         shared,

@@ -10,12 +10,9 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { checkScenario, scenarioArb } from "./scenario-fuzz.ts";
+import { CHECKED, type Chunk, FIRST_FAILED, NEXT_CHUNK } from "./split.ts";
 
-/** Runs [from, from + runs) of the campaign's stream. */
-export interface Chunk {
-  readonly from: number;
-  readonly runs: number;
-}
+export { type Chunk, splitCampaign } from "./split.ts";
 
 /** What a chunk found. */
 export interface ChunkResult extends Chunk {
@@ -38,26 +35,6 @@ export interface ChunkFailure {
   readonly yaml: string;
   /** fast-check's replay path of the minimal scenario (`npm run fuzz -- --seed S --path P`). */
   readonly path: string;
-}
-
-/**
- * The chunks of a campaign of `runs` runs for `jobs` threads: one chunk on one thread; on several,
- * chunks that shrink as the campaign goes (a quarter of each thread's share of what is left), so
- * that threads drawing heavier scenarios are evened out by the small chunks at the end. The last
- * chunks stay at least 1/64 of the campaign, since a chunk starting at run i first skips i values
- * (about 2 µs each). Which scenarios are checked does not depend on the cut.
- */
-export function splitCampaign(runs: number, jobs: number): Chunk[] {
-  if (jobs <= 1 || runs <= 1) return [{ from: 0, runs }];
-  const least = Math.max(8, Math.ceil(runs / 64));
-  const chunks: Chunk[] = [];
-  for (let from = 0; from < runs; ) {
-    const left = runs - from;
-    const size = Math.min(left, Math.max(least, Math.ceil(left / (4 * jobs))));
-    chunks.push({ from, runs: size });
-    from += size;
-  }
-  return chunks;
 }
 
 /** Every scenario check, as a property (fuzz-failure tests give their own check). */
@@ -105,13 +82,6 @@ export function runChunk(
   };
 }
 
-/** Slots of the Int32Array every thread of a campaign shares. */
-export const NEXT_CHUNK = 0;
-export const CHECKED = 1;
-/** The lowest failing chunk so far (the chunk count while none failed). */
-export const FIRST_FAILED = 2;
-export const SHARED_SLOTS = 3;
-
 /**
  * Takes chunks in turn from the shared counter and runs them, until none is left or every chunk
  * that could hold the campaign's first failure is taken. Reports each chunk's result.
@@ -143,4 +113,10 @@ export function workChunks(
     }
     onChunk(k, result);
   }
+}
+
+/** Runs a whole campaign on this thread: one `fc.check` of `runs` runs. */
+export function runJob(runs: number, seed: number, onProgress?: (done: number) => void) {
+  let done = 0;
+  return runChunk({ from: 0, runs }, seed, { onChecked: onProgress && (() => onProgress(++done)) });
 }

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { runCampaign, runChunk } from "./campaign.ts";
+import { runCampaign } from "./campaign.ts";
 import type { ChunkFailure } from "./chunks.ts";
 
 function usage(message: string): never {
@@ -53,6 +53,7 @@ function report(failure: ChunkFailure): void {
 if (values.path !== undefined) {
   // Replay: from a run index, `runs` runs; from a shrink path, that scenario and its shrinking.
   const from = Number(values.path.split(":")[0]);
+  const { runChunk } = await import("./chunks.ts");
   const result = runChunk({ from, runs }, seed, { path: values.path });
   if (result.failure) {
     report(result.failure);

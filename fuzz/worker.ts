@@ -1,6 +1,7 @@
 /** One thread of a fuzz campaign (see campaign.ts): runs chunks until none is left. */
 import { parentPort, workerData } from "node:worker_threads";
-import { type Chunk, workChunks } from "./chunks.ts";
+import { workChunks } from "./chunks.ts";
+import type { Chunk } from "./split.ts";
 
 const { shared, chunks, seed } = workerData as {
   shared: Int32Array;

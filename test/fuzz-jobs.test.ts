@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { runCampaign, runChunk, runJob, splitCampaign } from "../fuzz/campaign.ts";
+import { runCampaign } from "../fuzz/campaign.ts";
+import { runChunk, runJob, splitCampaign } from "../fuzz/chunks.ts";
 import { scenarioArb } from "../fuzz/scenario-fuzz.ts";
 
 test("a campaign is cut into consecutive chunks covering every run once, the same way every time", () => {
