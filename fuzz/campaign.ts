@@ -5,6 +5,7 @@
  * scenarios are checked is fixed by (runs, seed) alone, so `--jobs N` checks exactly what one
  * thread does, and a failure reproduces with the same seed on one thread.
  */
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { ChunkFailure, ChunkResult } from "./chunks.ts";
 import { CHECKED, FIRST_FAILED, SHARED_SLOTS, splitCampaign } from "./split.ts";
@@ -49,12 +50,15 @@ export async function runCampaign(
   const workers: Worker[] = [];
   let over = false;
   let workersDone: Promise<void> = Promise.resolve();
+  const file = await workerBundle();
   if (threads > 1) {
-    const file = await workerBundle();
     workersDone = new Promise<void>((resolve, reject) => {
       for (let t = 1; t < threads; t++) {
         // No execArgv: the bundle is plain JavaScript and needs none of this process's loaders.
-        const worker = new Worker(file, { workerData: { shared, chunks, seed }, execArgv: [] });
+        const worker = new Worker(file, {
+          workerData: { fuzzCampaign: true, shared, chunks, seed },
+          execArgv: [],
+        });
         workers.push(worker);
         worker.on("message", (m: { k: number; result: ChunkResult }) => {
           results[m.k] = m.result;
@@ -73,8 +77,8 @@ export async function runCampaign(
   }
   try {
     // This thread takes chunks too, while the workers start: the scenario code is loaded only now,
-    // so that the workers start while it loads.
-    const { workChunks } = await import("./chunks.ts");
+    // so that the workers start while it loads, and from the same bundle.
+    const { workChunks } = (await import(pathToFileURL(file).href)) as typeof import("./chunks.ts");
     if (thisThreadWorks)
       workChunks(
         shared,
