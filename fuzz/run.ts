@@ -5,7 +5,7 @@
  * fuzz-failures/seed-S.yaml, which `iova run` replays, and the lines printed say how to reproduce
  * it on one thread (`--path P` replays the minimal scenario directly).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { runCampaign } from "./campaign.ts";
 import type { ChunkFailure } from "./chunks.ts";
@@ -15,7 +15,7 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-let values: { runs: string; seed?: string; jobs: string; path?: string };
+let values: { runs: string; seed?: string; jobs: string; path?: string; json?: boolean };
 try {
   ({ values } = parseArgs({
     options: {
@@ -23,6 +23,7 @@ try {
       seed: { type: "string" },
       jobs: { type: "string", default: "1" },
       path: { type: "string" },
+      json: { type: "boolean" },
     },
   }));
 } catch (e) {
@@ -73,6 +74,33 @@ if (values.path !== undefined) {
   });
   if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
   const elapsed = (performance.now() - started) / 1000;
+  if (values.json) {
+    // For benchmarks: the process's CPU time (every thread, start-up included) and this thread's.
+    const cpu = process.cpuUsage();
+    let threadCpuSeconds: number | null = null;
+    try {
+      const stat = readFileSync("/proc/thread-self/stat", "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      threadCpuSeconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // Not Linux: no per-thread figure.
+    }
+    console.log(
+      JSON.stringify({
+        seed,
+        runs,
+        jobs,
+        threads: result.threads,
+        checked: result.checked,
+        seconds: elapsed,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        threadCpuSeconds,
+        failure: result.failure ?? null,
+      }),
+    );
+    if (result.failure) process.exitCode = 1;
+    process.exit();
+  }
   const where = result.threads > 1 ? ` on ${result.threads} threads` : "";
   const rate = `${(result.checked / elapsed).toFixed(1)} scenarios/s`;
   if (result.failure) {
