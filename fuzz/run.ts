@@ -71,6 +71,10 @@ if (values.path !== undefined) {
       lastShown = done;
       process.stderr.write(`fuzz: ${Math.min(done, runs)}/${runs}\n`);
     }
+  }).catch((e: unknown) => {
+    // A worker that could not start or died: say so, without a stack trace.
+    console.error(`fuzz: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(2);
   });
   if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
   const elapsed = (performance.now() - started) / 1000;
