@@ -1,12 +1,22 @@
 /**
- * The fuzz worker's code as one bundle (esbuild, with its dependencies): a worker starts without
- * this process's module hooks, and compiling the TypeScript module graph again in every worker
- * took longer than a short campaign. Bundling takes about 0.4 s, so the bundle is kept in the
- * temporary directory under the hash of every file it was built from, with the list of those
- * files: a campaign hashes them again (a few ms) and rebuilds only when one changed or is gone.
+ * The scenario code of a fuzz campaign as one bundle (esbuild, with its dependencies): a worker
+ * starts without this process's module hooks, and compiling the TypeScript module graph in every
+ * thread took longer than a short campaign, so the workers and the campaign's own thread load
+ * this. Bundling takes about 0.4 s, so the bundle is kept in the temporary directory under the
+ * hash of every file it was built from, with the list of those files: a campaign hashes them
+ * again (a few ms) and rebuilds only when one changed or is gone.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -72,5 +82,15 @@ export async function workerBundle(): Promise<string> {
   const file = join(cacheDir, `${hash ?? "unhashed"}.mjs`);
   writeAtomically(file, built.outputFiles[0].text);
   if (hash !== null) writeAtomically(manifestFile, JSON.stringify({ inputs, hash }));
+  // Older bundles: removed once no campaign can still be starting from them.
+  for (const old of readdirSync(cacheDir)) {
+    const path = join(cacheDir, old);
+    try {
+      if (path !== file && old.endsWith(".mjs") && Date.now() - statSync(path).mtimeMs > 600_000)
+        rmSync(path, { force: true });
+    } catch {
+      // Removed by another campaign meanwhile.
+    }
+  }
   return file;
 }
