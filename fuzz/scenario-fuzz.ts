@@ -363,11 +363,17 @@ export function checkScenario(yaml: string): void {
   let dead = false;
   let hostTrouble = false;
   let before = "";
+  // The state after a step that changed nothing is the state before the next one.
+  let unchanged: string | null = null;
   runScenario(scenario, {
     materialisedEntryLimit: FUZZ_ENTRY_LIMIT,
     beforeStep: (_i, step, machine) => {
       // Only these steps can fail atomically (atomicFailure): the others need no snapshot.
-      before = dead || !CAN_FAIL_ATOMICALLY.has(step.kind) ? "" : snapshot(pseriesOf(machine));
+      before =
+        dead || !CAN_FAIL_ATOMICALLY.has(step.kind)
+          ? ""
+          : (unchanged ?? snapshot(pseriesOf(machine)));
+      unchanged = null;
     },
     afterStep: (i, report, machine) => {
       if (dead) return;
@@ -383,6 +389,7 @@ export function checkScenario(yaml: string): void {
       if (log.some((l) => !/non memory area|granularity incompatible/.test(l))) hostTrouble = true;
       if (atomicFailure(step, report)) {
         const after = snapshot(pseriesOf(machine));
+        unchanged = after;
         if (after !== before)
           throw new Error(
             `step ${i + 1} (${step.kind} ${report.name}) failed but changed the state`,
