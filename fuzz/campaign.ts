@@ -1,131 +1,110 @@
 /**
- * A fuzz campaign: `runs` scenarios from `seed`, on one thread or spread over `jobs` worker
- * threads. The split is fixed by (runs, seed, jobs): job j runs its share of the scenarios with
- * seed `seed + j`, so a failure names the seed and run count that reproduce it on one thread
- * (`npm run fuzz -- --runs R --seed S`).
+ * A fuzz campaign: `runs` scenarios from `seed`, on this thread or spread over `jobs` threads (this
+ * one and jobs - 1 workers). The runs are cut into chunks (chunks.ts) that every thread takes in
+ * turn from a shared counter, so a thread drawing heavier scenarios takes fewer chunks; which
+ * scenarios are checked is fixed by (runs, seed) alone, so `--jobs N` checks exactly what one
+ * thread does, and a failure reproduces with the same seed on one thread.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import fc from "fast-check";
-import { checkScenario, scenarioArb } from "./scenario-fuzz.ts";
+import type { ChunkFailure, ChunkResult } from "./chunks.ts";
+import { CHECKED, FIRST_FAILED, SHARED_SLOTS, splitCampaign } from "./split.ts";
+import { workerBundle } from "./worker-bundle.ts";
 
-/**
- * The worker's code as one bundle (esbuild, with its dependencies): a worker starts without this
- * process's module hooks, and compiling the TypeScript module graph again in every worker took
- * longer than a short campaign. Written to a temporary directory, removed when the campaign ends.
- */
-async function bundleWorker(): Promise<{ file: string; dispose: () => void }> {
-  const { buildSync } = await import("esbuild");
-  const dir = mkdtempSync(join(tmpdir(), "iova-fuzz-"));
-  const file = join(dir, "worker.mjs");
-  buildSync({
-    entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile: file,
-    logLevel: "error",
-    // Bundled CommonJS dependencies may call require: give the module one.
-    banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    },
-  });
-  return { file, dispose: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** What one job (or a whole campaign) found. */
-export interface JobResult {
+/** What a campaign found. */
+export interface CampaignResult {
   readonly seed: number;
   readonly runs: number;
-  /** Scenarios checked. */
+  /** Threads that took part, this one included. */
+  readonly threads: number;
+  /** Scenarios checked (past the first failure, only those chunks that ran anyway). */
   readonly checked: number;
-  /** How long the job took once started (its thread's start-up left out), in ms. */
-  readonly ms: number;
-  /** The failure, shrunk: its first error line and the minimal scenario. */
-  readonly failure?: { readonly error: string; readonly yaml: string };
+  /** The chunks that ran, in campaign order. */
+  readonly chunks: readonly ChunkResult[];
+  /** Per thread (0: this one), the time spent running chunks, in ms. */
+  readonly busyMs: readonly number[];
+  /** The campaign's first failure (lowest run index), shrunk: what one thread would report. */
+  readonly failure?: ChunkFailure;
 }
 
-/** The jobs of a campaign: each one's seed and how many scenarios it runs. */
-export function splitCampaign(
-  runs: number,
-  seed: number,
-  jobs: number,
-): { seed: number; runs: number }[] {
-  const n = Math.max(1, Math.min(jobs, runs));
-  return Array.from({ length: n }, (_, j) => ({
-    seed: (seed + j) % 2 ** 31,
-    runs: Math.floor(runs / n) + (j < runs % n ? 1 : 0),
-  }));
-}
-
-/** Runs one job on this thread. */
-export function runJob(runs: number, seed: number, onProgress?: (done: number) => void): JobResult {
-  let checked = 0;
-  const started = performance.now();
-  const result = fc.check(
-    fc.property(scenarioArb, (yaml) => {
-      checked++;
-      onProgress?.(checked);
-      checkScenario(yaml);
-    }),
-    { numRuns: runs, seed },
-  );
-  const ms = performance.now() - started;
-  if (!result.failed) return { seed, runs, checked, ms };
-  const [yaml] = result.counterexample ?? [""];
-  return {
-    seed,
-    runs,
-    checked,
-    ms,
-    failure: { error: String(result.errorInstance).split("\n")[0], yaml },
-  };
-}
-
-/**
- * Runs the jobs of a campaign, each on a worker thread when there are several (the worker
- * inherits this process's flags, so `--import tsx` reaches it). Resolves with every job's result,
- * in job order.
- */
+/** Runs a campaign over `jobs` threads; `onProgress` gets the number of scenario checks so far. */
 export async function runCampaign(
   runs: number,
   seed: number,
   jobs: number,
   onProgress?: (done: number) => void,
-): Promise<JobResult[]> {
-  const split = splitCampaign(runs, seed, jobs);
-  if (split.length === 1) return [runJob(split[0].runs, split[0].seed, onProgress)];
-  const done = split.map(() => 0);
-  const bundle = await bundleWorker();
+  /** false: this thread only waits, every chunk runs on a worker (for tests). */
+  thisThreadWorks = true,
+): Promise<CampaignResult> {
+  const chunks = splitCampaign(runs, jobs);
+  const threads = thisThreadWorks ? Math.max(1, Math.min(jobs, chunks.length)) : jobs + 1;
+  const shared = new Int32Array(new SharedArrayBuffer(SHARED_SLOTS * 4));
+  shared[FIRST_FAILED] = chunks.length;
+  const results: (ChunkResult | undefined)[] = chunks.map(() => undefined);
+  const busyMs = Array.from({ length: threads }, () => 0);
+  const finished = () => {
+    const needed = Math.min(chunks.length, Atomics.load(shared, FIRST_FAILED) + 1);
+    for (let k = 0; k < needed; k++) if (!results[k]) return false;
+    return true;
+  };
   const workers: Worker[] = [];
-  try {
-    return await Promise.all(
-      split.map(
-        (job, j) =>
-          new Promise<JobResult>((resolve, reject) => {
-            const worker = new Worker(bundle.file, { workerData: job });
-            workers.push(worker);
-            worker.on("message", (m: { progress?: number; result?: JobResult }) => {
-              if (m.progress !== undefined) {
-                done[j] = m.progress;
-                onProgress?.(done.reduce((a, b) => a + b, 0));
-              }
-              if (m.result) resolve(m.result);
-            });
-            worker.on("error", reject);
-            worker.on("exit", (code) => {
-              if (code !== 0)
-                reject(new Error(`fuzz job ${j} (seed ${job.seed}) exited with ${code}`));
-            });
-          }),
-      ),
-    );
-  } finally {
-    for (const w of workers) void w.terminate();
-    bundle.dispose();
+  let over = false;
+  let workersDone: Promise<void> = Promise.resolve();
+  const file = await workerBundle();
+  if (threads > 1) {
+    workersDone = new Promise<void>((resolve, reject) => {
+      for (let t = 1; t < threads; t++) {
+        // No execArgv: the bundle is plain JavaScript and needs none of this process's loaders.
+        const worker = new Worker(file, {
+          workerData: { fuzzCampaign: true, shared, chunks, seed },
+          execArgv: [],
+        });
+        workers.push(worker);
+        worker.on("message", (m: { k: number; result: ChunkResult }) => {
+          results[m.k] = m.result;
+          busyMs[t] += m.result.ms;
+          onProgress?.(Atomics.load(shared, CHECKED));
+          if (finished()) resolve();
+        });
+        worker.on("error", (e) => over || reject(e));
+        worker.on("exit", (code) => {
+          if (code !== 0 && !over) reject(new Error(`fuzz worker ${t} exited with ${code}`));
+        });
+      }
+    });
+    // Handled by the await below; a worker failing after the campaign is over changes nothing.
+    workersDone.catch(() => {});
   }
+  try {
+    // This thread takes chunks too, while the workers start: the scenario code is loaded only now,
+    // so that the workers start while it loads, and from the same bundle.
+    const { workChunks } = (await import(pathToFileURL(file).href)) as typeof import("./chunks.ts");
+    if (thisThreadWorks)
+      workChunks(
+        shared,
+        chunks,
+        seed,
+        (k, result) => {
+          results[k] = result;
+          busyMs[0] += result.ms;
+        },
+        onProgress && (() => onProgress(Atomics.load(shared, CHECKED))),
+      );
+    if (!finished()) await workersDone;
+  } finally {
+    over = true;
+    // Workers still starting when the last chunk was taken have nothing left to do.
+    for (const w of workers) void w.terminate();
+  }
+  const ran = results.filter((r): r is ChunkResult => r !== undefined);
+  const first = Atomics.load(shared, FIRST_FAILED);
+  return {
+    seed,
+    runs,
+    threads,
+    checked: ran.reduce((n, r) => n + r.checked, 0),
+    chunks: ran,
+    busyMs,
+    failure: first < chunks.length ? results[first]?.failure : undefined,
+  };
 }

@@ -327,10 +327,18 @@ function snapshot(machine: PseriesMachine): string {
   ].join("\n");
 }
 
+/** The step kinds atomicFailure may hold for. */
+const CAN_FAIL_ATOMICALLY: ReadonlySet<Step["kind"]> = new Set([
+  "hcall",
+  "rtas",
+  "device_add",
+  "device_del",
+]);
+
 /** Whether the real system applies this failed step atomically (so nothing may change). */
 function atomicFailure(step: Step, report: StepReport): boolean {
   const r = report.result;
-  if (report.qemu_aborts) return false;
+  if (report.qemu_aborts || !CAN_FAIL_ATOMICALLY.has(step.kind)) return false;
   // A step past the materialised-entry limit is refused before anything changes.
   if (report.error?.includes("materialised-entry limit")) return true;
   if (step.kind === "hcall")
@@ -355,10 +363,17 @@ export function checkScenario(yaml: string): void {
   let dead = false;
   let hostTrouble = false;
   let before = "";
+  // The state after a step that changed nothing is the state before the next one.
+  let unchanged: string | null = null;
   runScenario(scenario, {
     materialisedEntryLimit: FUZZ_ENTRY_LIMIT,
-    beforeStep: (_i, _step, machine) => {
-      before = dead ? "" : snapshot(pseriesOf(machine));
+    beforeStep: (_i, step, machine) => {
+      // Only these steps can fail atomically (atomicFailure): the others need no snapshot.
+      before =
+        dead || !CAN_FAIL_ATOMICALLY.has(step.kind)
+          ? ""
+          : (unchanged ?? snapshot(pseriesOf(machine)));
+      unchanged = null;
     },
     afterStep: (i, report, machine) => {
       if (dead) return;
@@ -374,6 +389,7 @@ export function checkScenario(yaml: string): void {
       if (log.some((l) => !/non memory area|granularity incompatible/.test(l))) hostTrouble = true;
       if (atomicFailure(step, report)) {
         const after = snapshot(pseriesOf(machine));
+        unchanged = after;
         if (after !== before)
           throw new Error(
             `step ${i + 1} (${step.kind} ${report.name}) failed but changed the state`,
