@@ -114,13 +114,13 @@ export function low32Of(v: number): number {
 
 /** ASCII bytes as a string (short ones without a decoder call). */
 function asciiString(bytes: Uint8Array, from: number, to: number): string {
-  if (to - from > 64) return latin1.decode(bytes.subarray(from, to));
+  if (to - from > 64) return ascii.decode(bytes.subarray(from, to));
   let s = "";
   for (let i = from; i < to; i++) s += String.fromCharCode(bytes[i]);
   return s;
 }
-// Only ever given ASCII bytes, where every single-byte decoding agrees.
-const latin1 = new TextDecoder("latin1");
+// Only ever given ASCII bytes, which UTF-8 decodes as themselves.
+const ascii = new TextDecoder();
 
 /** The fast path's reused buffer. */
 export class FieldBuffer implements TraceFields {
