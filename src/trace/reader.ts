@@ -132,6 +132,8 @@ function sameBytes(bytes: Uint8Array, at: number, name: Uint8Array): boolean {
   return true;
 }
 
+const MAX_UNKNOWN_PER_HASH = 8;
+
 /** A chunk of text as UTF-8, as a file holding it would give it. */
 const encoder = new TextEncoder();
 /** A line the plain path reads, as a file read would decode it (a BOM is kept, bad bytes U+FFFD). */
@@ -292,7 +294,7 @@ export class TraceFieldReader {
     return true;
   }
 
-  #countUnknown(bytes: Uint8Array, start: number, length: number, h: number): true {
+  #countUnknown(bytes: Uint8Array, start: number, length: number, h: number): boolean {
     let bucket = this.#unknownByHash.get(h);
     if (!bucket) {
       bucket = [];
@@ -305,6 +307,9 @@ export class TraceFieldReader {
         break;
       }
     if (!known) {
+      // Names made to share a hash (a hostile log) would make every line scan a long bucket:
+      // past a few, a new name is counted by the plain path's map of strings instead.
+      if (bucket.length >= MAX_UNKNOWN_PER_HASH) return false;
       const name = bytes.slice(start, start + length);
       known = { bytes: name, name: decoder.decode(name) };
       bucket.push(known);

@@ -393,3 +393,18 @@ test("a text chunk ending inside a surrogate pair: the character is read whole w
   for (let cut = 0; cut <= text.length; cut++)
     assert.deepEqual(fastRead(text, [cut]), expected, `cut at ${cut}`);
 });
+
+test("unknown event names made to share a hash are each counted (past a few per hash, by name)", () => {
+  // "Aa" and "BB" add the same to a times-31 hash: every name of these pairs collides.
+  const names: string[] = [];
+  for (let i = 0; i < 64; i++)
+    names.push(
+      Array.from({ length: 6 }, (_, bit) => ((i >> bit) & 1 ? "BB" : "Aa")).join("") + "_x",
+    );
+  const text = names.map((n, i) => `${n} a=${i}\n`).join("") + `${names[63]}\n${names[0]}\n`;
+  const expected = referenceRead(text);
+  assert.equal(Object.keys(expected.unknown).length, 64);
+  assert.equal(expected.unknown[names[0]], 2);
+  assert.deepEqual(fastRead(text, []), expected);
+  assert.deepEqual(byteRead(Buffer.from(text), [5, 700]), expected);
+});
