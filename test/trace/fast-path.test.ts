@@ -408,3 +408,18 @@ test("unknown event names made to share a hash are each counted (past a few per 
   assert.deepEqual(fastRead(text, []), expected);
   assert.deepEqual(byteRead(Buffer.from(text), [5, 700]), expected);
 });
+
+test("a %s field of any length reads whole from the fields (short ones built per byte, long ones decoded)", () => {
+  for (const length of [0, 1, 63, 64, 65, 200, 5000]) {
+    const host = "0".repeat(Math.max(0, length - 2)) + (length >= 2 ? ":x" : "y".repeat(length));
+    const text = `vfio_realize  (${host}) group 7\n`;
+    const seen: string[] = [];
+    const reader = new TraceFieldReader(TRACE_EVENTS, (_line, _def, fields) =>
+      seen.push(fields.string(0)),
+    );
+    reader.push(Buffer.from(text));
+    reader.end();
+    assert.deepEqual(seen, [host]);
+    assert.deepEqual(referenceRead(text).records[0].values, [host, 7n]);
+  }
+});
