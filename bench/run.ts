@@ -36,12 +36,12 @@ if (json) {
   const fmt = (v: number | null) =>
     v === null ? "" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
   console.log(
-    ["name".padEnd(34), "value".padStart(12), "unit".padEnd(10), "ratio".padStart(8)].join(" "),
+    ["name".padEnd(38), "value".padStart(12), "unit".padEnd(10), "ratio".padStart(8)].join(" "),
   );
   for (const r of results) {
     console.log(
       [
-        r.name.padEnd(34),
+        r.name.padEnd(38),
         fmt(r.value).padStart(12),
         r.unit.padEnd(10),
         fmt(r.ratio).padStart(8),

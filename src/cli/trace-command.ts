@@ -42,8 +42,12 @@ export interface TraceCommandOptions {
 
 const CHUNK = 1 << 20;
 
-/** The file in chunks of text, read as it is consumed. */
-function* fileChunks(path: string): Generator<string> {
+/**
+ * The file in chunks of bytes, read as it is consumed. Each chunk is a view of one reused buffer,
+ * valid until the next is asked for: the trace reader reads bytes where they lie (decoding a log
+ * of 10^6 lines to text first would cost as much as reading it).
+ */
+export function* fileChunks(path: string): Generator<Uint8Array> {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -52,7 +56,6 @@ function* fileChunks(path: string): Generator<string> {
   }
   try {
     const buffer = Buffer.alloc(CHUNK);
-    const decoder = new StringDecoder("utf8");
     for (;;) {
       let n: number;
       try {
@@ -61,17 +64,18 @@ function* fileChunks(path: string): Generator<string> {
         throw new UsageError(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? e}`);
       }
       if (n === 0) break;
-      yield decoder.write(buffer.subarray(0, n));
+      yield buffer.subarray(0, n);
     }
-    const rest = decoder.end();
-    if (rest) yield rest;
   } finally {
     closeSync(fd);
   }
 }
 
 function readWhole(path: string): string {
-  return [...fileChunks(path)].join("");
+  const decoder = new StringDecoder("utf8");
+  let text = "";
+  for (const chunk of fileChunks(path)) text += decoder.write(chunk as Buffer);
+  return text + decoder.end();
 }
 
 /** Runs `iova trace`; returns the exit code. */

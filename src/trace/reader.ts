@@ -5,11 +5,13 @@
  * `TraceSyntaxError` with the line. One pass over each line, no backtracking; input is taken in
  * chunks so a log of any size streams through in constant memory per line.
  *
- * Speed (`trace.lines_per_s`): lines are read where they lie in the chunk, not copied; the event
- * is found by a hash of its name's char codes (no name string); its format is matched by
- * `matchFast` into a reused buffer. A line the fast path does not take (an error, a blank line,
- * an unknown event, a rare form) is read again by the plain path below, which alone decides errors
- * and unknown events, so both paths agree by construction (and a property test checks it).
+ * Speed (`trace.lines_per_s`): the log is read as the bytes a file gives (never decoded as a
+ * whole); lines are found with the chunk's native `indexOf` and read where they lie, not copied;
+ * the event is found by a hash of its name's bytes (no name string); its format is matched by
+ * `matchFast` into a reused buffer. An unknown event is counted from its name's bytes. Any other
+ * line the fast path does not take (an error, a blank line, a non-ASCII line, a rare form) is
+ * decoded and read again by the plain path below, which alone decides errors, so both paths agree
+ * by construction (and property tests check it against a reference reader).
  */
 
 import type { TraceEventDef } from "./event-def.ts";
@@ -58,16 +60,18 @@ function nameStart(line: string): number {
 /** A matched event line, as the fast path hands it over (fields valid during the call only). */
 export type TraceFieldsHandler = (line: number, def: TraceEventDef, fields: TraceFields) => void;
 
-/** The event table by a hash of the name's char codes (no string made per line). */
+/** The event table by a hash of the name's bytes (no string made per line). */
 interface Entry {
   readonly def: TraceEventDef;
   readonly fast: FastFormat;
+  /** The name's bytes, compared in place. */
+  readonly name: Uint8Array;
 }
 
 /** Where the digits from `p` end (before `end`). */
-function digitsEnd(text: string, p: number, end: number): number {
+function digitsEnd(bytes: Uint8Array, p: number, end: number): number {
   while (p < end) {
-    const c = text.charCodeAt(p);
+    const c = bytes[p];
     if (c < 48 || c > 57) break;
     p++;
   }
@@ -116,17 +120,44 @@ class ValueFields implements TraceFields {
   }
 }
 
+/** An unknown event's name, counted without making its string again. */
+interface Unknown {
+  readonly bytes: Uint8Array;
+  readonly name: string;
+}
+
+/** Whether bytes[at, at + name.length) are `name`'s bytes. */
+function sameBytes(bytes: Uint8Array, at: number, name: Uint8Array): boolean {
+  for (let k = 0; k < name.length; k++) if (bytes[at + k] !== name[k]) return false;
+  return true;
+}
+
+const MAX_UNKNOWN_PER_HASH = 8;
+
+/** A chunk of text as UTF-8, as a file holding it would give it. */
+const encoder = new TextEncoder();
+/** A line the plain path reads, as a file read would decode it (a BOM is kept, bad bytes U+FFFD). */
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
 /**
  * Reads log lines against an event table, handing each matched event's fields to the consumer
  * without building a record (the fastest way to read; `TraceReader` builds records).
+ *
+ * The log is read as bytes (UTF-8), as a file gives them: chunks of bytes are read where they lie;
+ * a chunk of text is read as its UTF-8 bytes (a lone surrogate, which no file can hold, as U+FFFD).
  */
 export class TraceFieldReader {
   /** Unknown events and how often each was skipped. */
   readonly unknown = new Map<string, number>();
   /** Lines read so far. */
   lines = 0;
-  #partial = "";
+  /** The start of a line cut by the end of a chunk (bytes [0, #partialLength)). */
+  #partial = new Uint8Array(256);
+  #partialLength = 0;
+  /** A high surrogate ending a text chunk, read with the next one. */
+  #heldSurrogate = "";
   readonly #byHash = new Map<number, Entry[]>();
+  readonly #unknownByHash = new Map<number, Unknown[]>();
   readonly #buffer: FieldBuffer;
 
   constructor(
@@ -139,74 +170,105 @@ export class TraceFieldReader {
       for (let i = 0; i < name.length; i++) h = nameHash(h, name.charCodeAt(i));
       const fast = fastFormat(def.format);
       max = Math.max(max, fast.fieldCount);
+      const entry = { def, fast, name: encoder.encode(name) };
       const bucket = this.#byHash.get(h);
-      if (bucket) bucket.push({ def, fast });
-      else this.#byHash.set(h, [{ def, fast }]);
+      if (bucket) bucket.push(entry);
+      else this.#byHash.set(h, [entry]);
     }
     this.#buffer = new FieldBuffer(max);
   }
 
   /** Feeds a chunk of the log (any split; lines are joined across chunks). */
-  push(chunk: string): void {
+  push(chunk: string | Uint8Array): void {
+    if (typeof chunk === "string") {
+      let text = this.#heldSurrogate + chunk;
+      this.#heldSurrogate = "";
+      const last = text.charCodeAt(text.length - 1);
+      if (last >= 0xd800 && last <= 0xdbff) {
+        this.#heldSurrogate = text.slice(-1);
+        text = text.slice(0, -1);
+      }
+      this.#pushBytes(encoder.encode(text));
+    } else this.#pushBytes(chunk);
+  }
+
+  #pushBytes(chunk: Uint8Array): void {
     let from = 0;
-    if (this.#partial) {
-      const nl = chunk.indexOf("\n");
+    if (this.#partialLength > 0) {
+      const nl = chunk.indexOf(10);
       if (nl < 0) {
-        this.#partial += chunk;
+        this.#keep(chunk, 0);
         return;
       }
-      const line = this.#partial + chunk.slice(0, nl);
-      this.#partial = "";
-      this.#line(line, 0, line.length);
+      this.#keep(chunk.subarray(0, nl), 0);
+      const length = this.#partialLength;
+      this.#partialLength = 0;
+      this.#line(this.#partial, 0, length);
       from = nl + 1;
     }
     for (;;) {
-      const nl = chunk.indexOf("\n", from);
+      const nl = chunk.indexOf(10, from);
       if (nl < 0) break;
       this.#line(chunk, from, nl);
       from = nl + 1;
     }
-    if (from < chunk.length) this.#partial = chunk.slice(from);
+    if (from < chunk.length) this.#keep(chunk, from);
+  }
+
+  /** Appends chunk[from...] to the cut line (a copy: the chunk's memory may be reused). */
+  #keep(chunk: Uint8Array, from: number): void {
+    const need = this.#partialLength + chunk.length - from;
+    if (need > this.#partial.length) {
+      const grown = new Uint8Array(Math.max(need, this.#partial.length * 2));
+      grown.set(this.#partial.subarray(0, this.#partialLength));
+      this.#partial = grown;
+    }
+    this.#partial.set(from === 0 ? chunk : chunk.subarray(from), this.#partialLength);
+    this.#partialLength = need;
   }
 
   /** Ends the log: a last line without its newline is read too. */
   end(): void {
-    if (this.#partial) {
-      const line = this.#partial;
-      this.#partial = "";
-      this.#line(line, 0, line.length);
+    if (this.#heldSurrogate) {
+      this.#pushBytes(encoder.encode(this.#heldSurrogate));
+      this.#heldSurrogate = "";
+    }
+    if (this.#partialLength > 0) {
+      const length = this.#partialLength;
+      this.#partialLength = 0;
+      this.#line(this.#partial, 0, length);
     }
   }
 
-  /** The line text[from, to) (without its newline): the fast path, else the plain one. */
-  #line(text: string, from: number, to: number): void {
+  /** The line bytes[from, to) (without its newline): the fast path, else the plain one. */
+  #line(bytes: Uint8Array, from: number, to: number): void {
     const n = ++this.lines;
-    if (this.#fast(text, from, to, n)) return;
-    this.#plain(text.slice(from, to), n);
+    if (this.#fast(bytes, from, to, n)) return;
+    this.#plain(decoder.decode(bytes.subarray(from, to)), n);
   }
 
-  #fast(text: string, from: number, rawEnd: number, n: number): boolean {
-    const end = rawEnd > from && text.charCodeAt(rawEnd - 1) === 13 ? rawEnd - 1 : rawEnd;
+  #fast(bytes: Uint8Array, from: number, rawEnd: number, n: number): boolean {
+    const end = rawEnd > from && bytes[rawEnd - 1] === 13 ? rawEnd - 1 : rawEnd;
     if (from === end) return true; // an empty line
     let p = from;
-    let c = text.charCodeAt(p);
+    let c = bytes[p];
     let start = from;
     if (c >= 48 && c <= 57) {
       // Maybe PID@SECONDS.MICROS:
-      p = digitsEnd(text, p, end);
-      if (p < end && text.charCodeAt(p) === 64 /* @ */) {
+      p = digitsEnd(bytes, p, end);
+      if (p < end && bytes[p] === 64 /* @ */) {
         const seconds = ++p;
-        p = digitsEnd(text, p, end);
-        if (p === seconds || p === end || text.charCodeAt(p) !== 46 /* . */) return false;
+        p = digitsEnd(bytes, p, end);
+        if (p === seconds || p === end || bytes[p] !== 46 /* . */) return false;
         const micros = ++p;
-        p = digitsEnd(text, p, end);
-        if (p === micros || p === end || text.charCodeAt(p) !== 58 /* : */) return false;
+        p = digitsEnd(bytes, p, end);
+        if (p === micros || p === end || bytes[p] !== 58 /* : */) return false;
         start = ++p;
       } else p = from;
     }
     let h = 0;
     while (p < end) {
-      c = text.charCodeAt(p);
+      c = bytes[p];
       if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95))
         break;
       h = nameHash(h, c);
@@ -214,24 +276,49 @@ export class TraceFieldReader {
     }
     // No name (a blank or malformed line), or not a space after it: the plain path's to say.
     if (p === start || (p < end && c !== 32)) return false;
-    const bucket = this.#byHash.get(h);
-    if (!bucket) return false;
     const length = p - start;
+    const bucket = this.#byHash.get(h);
     let entry: Entry | undefined;
-    for (const e of bucket)
-      if (e.def.name.length === length && text.startsWith(e.def.name, start)) {
-        entry = e;
-        break;
-      }
-    if (!entry) return false;
+    if (bucket)
+      for (const e of bucket)
+        if (e.name.length === length && sameBytes(bytes, start, e.name)) {
+          entry = e;
+          break;
+        }
+    // An unknown event: counted by its name alone (the rest of its line is not read).
+    if (!entry) return this.#countUnknown(bytes, start, length, h);
     const buffer = this.#buffer;
-    if (!matchFast(entry.fast, text, p < end ? p + 1 : p, end, buffer)) return false;
-    buffer.text = text;
+    if (!matchFast(entry.fast, bytes, p < end ? p + 1 : p, end, buffer)) return false;
+    buffer.bytes = bytes;
     this.onFields(n, entry.def, buffer);
     return true;
   }
 
-  /** The plain path: reads one line (a copy) and says what is wrong with it, if anything. */
+  #countUnknown(bytes: Uint8Array, start: number, length: number, h: number): boolean {
+    let bucket = this.#unknownByHash.get(h);
+    if (!bucket) {
+      bucket = [];
+      this.#unknownByHash.set(h, bucket);
+    }
+    let known: Unknown | undefined;
+    for (const u of bucket)
+      if (u.bytes.length === length && sameBytes(bytes, start, u.bytes)) {
+        known = u;
+        break;
+      }
+    if (!known) {
+      // Names made to share a hash (a hostile log) would make every line scan a long bucket:
+      // past a few, a new name is counted by the plain path's map of strings instead.
+      if (bucket.length >= MAX_UNKNOWN_PER_HASH) return false;
+      const name = bytes.slice(start, start + length);
+      known = { bytes: name, name: decoder.decode(name) };
+      bucket.push(known);
+    }
+    this.unknown.set(known.name, (this.unknown.get(known.name) ?? 0) + 1);
+    return true;
+  }
+
+  /** The plain path: reads one decoded line and says what is wrong with it, if anything. */
   #plain(raw: string, n: number): void {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     if (isBlank(line)) return;

@@ -298,7 +298,7 @@ class UnknownEntries {
 
 /** Reads a log (given in chunks), rebuilds the run, plays it and compares. */
 export function replayTrace(
-  chunks: Iterable<string>,
+  chunks: Iterable<string | Uint8Array>,
   traced: TracedMachine,
   options: TraceOptions,
 ): TraceReplay {

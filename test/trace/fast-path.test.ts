@@ -3,12 +3,20 @@
  * reference reader written here from the log grammar: on generated logs, valid and hostile (values
  * at and past their limits, mutated characters, blank and CR lines, bad timestamps, unknown
  * events), cut into arbitrary chunks, both give the same records, the same unknown-event counts and
- * line count, or the same first error (line, column, what was expected). Also: the field accessors
- * give what the records give.
+ * line count, or the same first error (line, column, what was expected). The same for logs as
+ * bytes (CRLF, multi-byte characters, a BOM, bad UTF-8) cut at any byte and given in one reused
+ * buffer as the CLI's file chunks are, against the reference on the file decoded as a whole; and
+ * for a real file read through the CLI's chunks. Also: the field accessors give what the records
+ * give.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { StringDecoder } from "node:string_decoder";
 import { test } from "node:test";
 import fc from "fast-check";
+import { fileChunks } from "../../src/cli/trace-command.ts";
 import type { TraceEventDef } from "../../src/trace/event-def.ts";
 import { TRACE_EVENTS } from "../../src/trace/events.ts";
 import { matchFormat, printFormat, type TraceValue } from "../../src/trace/format.ts";
@@ -245,4 +253,173 @@ test("the field accessors give each record's values: bigint, number when exact, 
     }),
     { seed: 21, numRuns: 1000 },
   );
+});
+
+/** Characters and raw bytes a real log may hold besides ASCII: UTF-8 of 2, 3, 4 bytes, a BOM, invalid bytes. */
+const foreign = fc.constantFrom(
+  [0xc3, 0xa9], // é
+  [0xe2, 0x82, 0xac], // €
+  [0xf0, 0x9f, 0x98, 0x80], // an emoji (a surrogate pair in text)
+  [0xef, 0xbb, 0xbf], // a BOM
+  [0xff],
+  [0x80],
+  [0xc3], // a lead byte without its continuation
+  [0xe2, 0x82], // a 3-byte sequence cut short
+  [0xed, 0xa0, 0x80], // an encoded surrogate (invalid in UTF-8)
+  [0x0d], // a CR inside a line
+);
+
+/** A log as bytes: lines (LF or CRLF) with foreign bytes inserted anywhere. */
+const byteLog = fc
+  .tuple(
+    fc.array(fc.tuple(anyLine, fc.boolean()), { maxLength: 12 }),
+    fc.boolean(),
+    fc.array(fc.tuple(fc.nat(), foreign), { maxLength: 4 }),
+  )
+  .map(([lines, lastNewline, inserts]) => {
+    const text =
+      lines.map(([l, crlf]) => l + (crlf ? "\r" : "")).join("\n") +
+      (lastNewline && lines.length ? "\n" : "");
+    const bytes = [...Buffer.from(text, "utf8")];
+    for (const [at, b] of inserts) bytes.splice(at % (bytes.length + 1), 0, ...b);
+    return Uint8Array.from(bytes);
+  });
+
+/** The reader given `bytes` in chunks cut at `cuts`, each copied into one reused buffer first. */
+function byteRead(bytes: Uint8Array, cuts: readonly number[]): Outcome {
+  const out: Outcome = { records: [], unknown: {}, lines: 0 };
+  const reader = new TraceReader(TRACE_EVENTS, (r) =>
+    out.records.push({ line: r.line, name: r.name, values: [...r.values] }),
+  );
+  // As the CLI's file chunks: the memory of a chunk is overwritten by the next read.
+  const reused = new Uint8Array(bytes.length);
+  const feed = (from: number, to: number) => {
+    reused.fill(0x41);
+    reused.set(bytes.subarray(from, to));
+    reader.push(reused.subarray(0, to - from));
+  };
+  try {
+    let at = 0;
+    for (const c of [...cuts].sort((a, b) => a - b)) {
+      const to = Math.min(c, bytes.length);
+      if (to < at) continue;
+      feed(at, to);
+      at = to;
+    }
+    feed(at, bytes.length);
+    reader.end();
+  } catch (e) {
+    if (!(e instanceof TraceSyntaxError)) throw e;
+    out.error = { line: e.line, column: e.column, expected: e.expected };
+  }
+  out.unknown = Object.fromEntries(reader.unknown);
+  out.lines = reader.lines;
+  return out;
+}
+
+/** The whole file decoded as the CLI used to (one UTF-8 decoder over its chunks), then split. */
+const decodedFile = (bytes: Uint8Array) => {
+  const d = new StringDecoder("utf8");
+  return d.write(Buffer.from(bytes)) + d.end();
+};
+
+const sameOutcome = (actual: Outcome, expected: Outcome) => {
+  if (expected.error) {
+    assert.deepEqual(actual.error, expected.error);
+    assert.deepEqual(actual.records, expected.records);
+  } else assert.deepEqual(actual, expected);
+};
+
+test("bytes in any chunks (cut inside CRLF and multi-byte characters, bad UTF-8) read as the reference reads the decoded file", () => {
+  fc.assert(
+    fc.property(byteLog, fc.array(fc.nat({ max: 2000 }), { maxLength: 6 }), (bytes, cuts) => {
+      sameOutcome(byteRead(bytes, cuts), referenceRead(decodedFile(bytes)));
+    }),
+    { seed: 22, numRuns: 3000 },
+  );
+});
+
+test("text chunks cut anywhere, inside surrogate pairs too, read as the whole text", () => {
+  fc.assert(
+    fc.property(byteLog, fc.array(fc.nat({ max: 2000 }), { maxLength: 6 }), (bytes, cuts) => {
+      // Decoded text holds no lone surrogate; cuts may still split a pair.
+      const text = decodedFile(bytes);
+      sameOutcome(fastRead(text, cuts), referenceRead(text));
+    }),
+    { seed: 23, numRuns: 2000 },
+  );
+});
+
+test("a log file read through the CLI's chunks (a line across the 1 MiB boundary) gives the reference's records", () => {
+  const line = (i: number) =>
+    `4242@1700000000.${String(i).padStart(6, "0")}:spapr_iommu_pci_put liobn=0x80000001 ioba=0x${(i * 4096).toString(16)} tce=0x${(i * 4096 + 3).toString(16)} ret=0`;
+  const lines: string[] = [];
+  for (let i = 0, length = 0; length < (1 << 20) + 4096; i++) {
+    lines.push(
+      i % 97 === 5
+        ? `unknown_event é=${i}`
+        : i % 89 === 7
+          ? "vfio_realize  (0000:01:00.€) group 7"
+          : line(i),
+    );
+    length += lines[lines.length - 1].length + 2;
+  }
+  const text = `${lines.join("\r\n")}\r\n`;
+  const dir = mkdtempSync(join(tmpdir(), "iova-trace-"));
+  try {
+    const file = join(dir, "trace.log");
+    writeFileSync(file, text);
+    const out: Outcome = { records: [], unknown: {}, lines: 0 };
+    const reader = new TraceReader(TRACE_EVENTS, (r) =>
+      out.records.push({ line: r.line, name: r.name, values: [...r.values] }),
+    );
+    for (const chunk of fileChunks(file)) reader.push(chunk);
+    reader.end();
+    out.unknown = Object.fromEntries(reader.unknown);
+    out.lines = reader.lines;
+    const expected = referenceRead(text);
+    assert.ok(expected.records.length > 8000 && expected.unknown.unknown_event > 50);
+    assert.deepEqual(out, expected);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a text chunk ending inside a surrogate pair: the character is read whole with the next chunk", () => {
+  const text =
+    "vfio_realize  (0000:01:00.\u{1f600}) group 7\r\nvfio_iommu_map_notify iommu M\u{1f600}P @ 0x1000 - 0x1fff\n";
+  const expected = referenceRead(text);
+  assert.deepEqual(expected.records[0].values, ["0000:01:00.\u{1f600}", 7n]);
+  for (let cut = 0; cut <= text.length; cut++)
+    assert.deepEqual(fastRead(text, [cut]), expected, `cut at ${cut}`);
+});
+
+test("unknown event names made to share a hash are each counted (past a few per hash, by name)", () => {
+  // "Aa" and "BB" add the same to a times-31 hash: every name of these pairs collides.
+  const names: string[] = [];
+  for (let i = 0; i < 64; i++)
+    names.push(
+      Array.from({ length: 6 }, (_, bit) => ((i >> bit) & 1 ? "BB" : "Aa")).join("") + "_x",
+    );
+  const text = names.map((n, i) => `${n} a=${i}\n`).join("") + `${names[63]}\n${names[0]}\n`;
+  const expected = referenceRead(text);
+  assert.equal(Object.keys(expected.unknown).length, 64);
+  assert.equal(expected.unknown[names[0]], 2);
+  assert.deepEqual(fastRead(text, []), expected);
+  assert.deepEqual(byteRead(Buffer.from(text), [5, 700]), expected);
+});
+
+test("a %s field of any length reads whole from the fields (short ones built per byte, long ones decoded)", () => {
+  for (const length of [0, 1, 63, 64, 65, 200, 5000]) {
+    const host = "0".repeat(Math.max(0, length - 2)) + (length >= 2 ? ":x" : "y".repeat(length));
+    const text = `vfio_realize  (${host}) group 7\n`;
+    const seen: string[] = [];
+    const reader = new TraceFieldReader(TRACE_EVENTS, (_line, _def, fields) =>
+      seen.push(fields.string(0)),
+    );
+    reader.push(Buffer.from(text));
+    reader.end();
+    assert.deepEqual(seen, [host]);
+    assert.deepEqual(referenceRead(text).records[0].values, [host, 7n]);
+  }
 });
