@@ -520,12 +520,11 @@ export class Q35Machine {
     // Behind virtio-iommu, QEMU 10 hands over the host's usable IOVA ranges and page sizes
     // (virtio_iommu_set_iommu_device); a refusal tears the device down the same way.
     if (vfio.qemu === "10.0" && this.virtioIommu) {
-      const r = this.dmaRequester(bus, devfn);
-      const refusal = this.virtioIommu.setIommuDevice((r.bus.number << 8) | r.devfn, {
-        name: host,
-        iovaRanges: container.iovaRanges,
-        pageSizeMask: container.pgsizes,
-      });
+      const refusal = this.virtioIommu.setIommuDevice(
+        this.#virtioIommuKey({ bus, devfn }),
+        this.#virtioIommuKey(this.dmaRequester(bus, devfn)),
+        { name: host, iovaRanges: container.iovaRanges, pageSizeMask: container.pgsizes },
+      );
       if (refusal !== undefined) {
         vfio.detach(host);
         device.unrealize();
@@ -645,8 +644,9 @@ export class Q35Machine {
     if (assigned) {
       // QEMU 10's vfio-pci unrealize first gives the vIOMMU its host IOMMU device back.
       if (this.vfio?.qemu === "10.0" && this.virtioIommu) {
-        const r = this.dmaRequester(device.phb, device.devfn);
-        this.virtioIommu.unsetIommuDevice((r.bus.number << 8) | r.devfn);
+        this.virtioIommu.unsetIommuDevice(
+          this.#virtioIommuKey({ bus: device.phb, devfn: device.devfn }),
+        );
       }
       this.vfio?.detach(assigned.host);
       this.assigned.delete(id);
@@ -706,6 +706,14 @@ export class Q35Machine {
     this.aborted ??= message;
   }
 
+  /** How virtio-iommu names a function's bus: the root bus by its number 0, others by object. */
+  #virtioIommuKey(at: { readonly bus: Q35Bus; readonly devfn: number }): {
+    readonly bus: number | Q35Bus;
+    readonly devfn: number;
+  } {
+    return { bus: at.bus.kind === "root" ? 0 : at.bus, devfn: at.devfn };
+  }
+
   /** The requester an IOMMU on `pcie.0` sees for a function (see `PciTopology`). */
   dmaRequester(bus: Q35Bus, devfn: number): { readonly bus: Q35Bus; readonly devfn: number } {
     return this.topology.dmaRequester(bus, devfn);
@@ -727,8 +735,10 @@ export class Q35Machine {
     // AMD-Vi keys them by the bus number at the time (0 for every bus before firmware runs).
     if (this.amdIommu) return this.amdIommu.addressSpaceOf(r.bus.number, r.devfn);
     // virtio-iommu keys them by bus object, as VT-d does.
-    if (this.virtioIommu)
-      return this.virtioIommu.addressSpaceOf(r.bus.kind === "root" ? 0 : r.bus, r.devfn);
+    if (this.virtioIommu) {
+      const at = this.#virtioIommuKey(r);
+      return this.virtioIommu.addressSpaceOf(at.bus, at.devfn);
+    }
     return undefined;
   }
 

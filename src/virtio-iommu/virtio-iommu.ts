@@ -231,8 +231,15 @@ export class VirtioIommu {
   machineReady = false;
   /** Whose virtio-iommu this is. */
   readonly qemu: QemuLine;
-  /** QEMU 10.0's assigned devices' host IOMMU devices, by endpoint id. */
-  readonly hostIommuDevices = new Map<number, HostIommuDeviceInfo>();
+  /**
+   * QEMU 10.0's assigned devices' host IOMMU devices, by the function's own bus (its number for
+   * the root bus) and devfn, as QEMU keys them; each with the space its host ranges went to (the
+   * requester's, an alias behind a PCIe-to-PCI bridge), undefined when the kernel gave none.
+   */
+  readonly hostIommuDevices = new Map<
+    number | VirtioIommuBus,
+    Map<number, { readonly hiod: HostIommuDeviceInfo; readonly ranges?: VirtioIommuDevice }>
+  >();
   readonly #system: MemorySystem;
   readonly #memoryAs: AddressSpace;
   readonly #sysmem: MemoryRegion;
@@ -715,11 +722,22 @@ export class VirtioIommu {
    * of the host's sizes. Returns QEMU's error text, or undefined. Reserved ranges already set stay
    * set when the page sizes are then refused, as in QEMU.
    */
-  setIommuDevice(sid: number, hiod: HostIommuDeviceInfo): string | undefined {
-    if (this.hostIommuDevices.has(sid)) return "Host IOMMU device already exists";
+  setIommuDevice(
+    own: { readonly bus: number | VirtioIommuBus; readonly devfn: number },
+    requester: { readonly bus: number | VirtioIommuBus; readonly devfn: number },
+    hiod: HostIommuDeviceInfo,
+  ): string | undefined {
+    if (this.hostIommuDevices.get(own.bus)?.has(own.devfn)) {
+      return "Host IOMMU device already exists";
+    }
     // A kernel without the IOVA-range capability: QEMU accepts the device and asks no page sizes.
     if (hiod.iovaRanges === undefined) return undefined;
-    const device = this.#deviceOf(sid);
+    // The host ranges go to the requester's space (by bus object, as QEMU's `as_by_busptr`):
+    // every function behind one PCIe-to-PCI bridge shares it, so a second assigned one is refused.
+    const device =
+      typeof requester.bus === "number"
+        ? this.#byNumber.get((requester.bus << 8) | requester.devfn)
+        : this.#byBus.get(requester.bus)?.get(requester.devfn);
     if (!device) return "virtio_iommu_set_host_iova_ranges: no IOMMUDevice found!";
     if (device.hostResvRanges !== undefined) {
       return "virtio_iommu_set_host_iova_ranges virtio-iommu does not support aliased BDF";
@@ -751,7 +769,9 @@ export class VirtioIommu {
     }
     this.#trace("virtio_iommu_update_page_size_mask", { name: hiod.name, old: cur, new: newMask });
     if (!this.machineReady) this.config.pageSizeMask = cur & newMask;
-    this.hostIommuDevices.set(sid, hiod);
+    const onBus = this.hostIommuDevices.get(own.bus) ?? new Map();
+    this.hostIommuDevices.set(own.bus, onBus);
+    onBus.set(own.devfn, { hiod, ranges: device });
     return undefined;
   }
 
@@ -760,14 +780,17 @@ export class VirtioIommu {
    * the machine's reserved regions again, and a device plugged there later starts afresh. The
    * page-size mask stays as it is.
    */
-  unsetIommuDevice(sid: number): void {
-    if (!this.hostIommuDevices.has(sid)) return;
-    const device = this.#deviceOf(sid);
+  unsetIommuDevice(own: { readonly bus: number | VirtioIommuBus; readonly devfn: number }): void {
+    const onBus = this.hostIommuDevices.get(own.bus);
+    const entry = onBus?.get(own.devfn);
+    if (!onBus || !entry) return;
+    const device = entry.ranges;
     if (device) {
       device.hostResvRanges = undefined;
       device.resvRegions = this.reservedRegions.reduce<ReservedRegion[]>(insertReservedRegion, []);
     }
-    this.hostIommuDevices.delete(sid);
+    onBus.delete(own.devfn);
+    if (onBus.size === 0) this.hostIommuDevices.delete(own.bus);
   }
 
   // --- translation ------------------------------------------------------------------------

@@ -188,8 +188,68 @@ describe("the host's reserved regions (9.1, set_iommu_device)", () => {
       iovaRanges: [{ start: 0n, last: 0xfffffn }],
       pageSizeMask: 0x1000n,
     };
-    assert.equal(vi.setIommuDevice(NIC, hiod), undefined);
-    assert.equal(vi.setIommuDevice(NIC, hiod), "Host IOMMU device already exists");
+    const own = { bus: 0, devfn: NIC };
+    assert.equal(vi.setIommuDevice(own, own, hiod), undefined);
+    assert.equal(vi.setIommuDevice(own, own, hiod), "Host IOMMU device already exists");
+  });
+
+  /** q35 with virtio-iommu and a root port (a PCIe-to-PCI bridge below it when used), on an arm64 64 KiB host. */
+  function bridged(qemu: QemuLine, assigned: { id: string; bus: string; host: string }[]) {
+    return new Q35Machine({
+      qemu,
+      memory: 64n * MiB,
+      host: { platform: ARM64_64K_HOST },
+      devices: [
+        { driver: "virtio-iommu-pci", properties: {} },
+        { driver: "pcie-root-port", id: "rp1", slot: 3 },
+        ...(assigned.some((d) => d.bus === "pb1")
+          ? [{ driver: "pcie-pci-bridge", id: "pb1", bus: "rp1" }]
+          : []),
+        ...assigned.map((d, i) => ({
+          driver: "vfio-pci",
+          id: d.id,
+          bus: d.bus,
+          slot: d.bus === "rp1" ? 0 : i + 1,
+          properties: { host: d.host },
+        })),
+      ],
+    });
+  }
+
+  test("two assigned functions behind one PCIe-to-PCI bridge share a requester: 10.0 refuses the second (aliased BDF), 7.2 plugs both", () => {
+    // 10.0's virtio_iommu_set_iommu_device keys host IOMMU devices by the function's own bus and
+    // devfn, but puts the host's ranges on the requester's space (the bridge's alias), which the
+    // first device already holds: virtio_iommu_set_host_iova_ranges refuses the second.
+    const two = [
+      { id: "a", bus: "pb1", host: "0000:01:00.0" },
+      { id: "b", bus: "pb1", host: "0000:02:00.0" },
+    ];
+    assert.doesNotThrow(() => bridged("7.2", two));
+    assert.throws(
+      () => bridged("10.0", two),
+      (e: Error) =>
+        e.message ===
+        "vfio 0000:02:00.0: Failed to set vIOMMU: virtio_iommu_set_host_iova_ranges virtio-iommu does not support aliased BDF",
+    );
+    // One device there is accepted, and its ranges are on the requester's space (pb1's 00.0).
+    const one = bridged("10.0", [two[0]]);
+    const pb1 = one.buses.get("pb1")!;
+    assert.equal(one.virtioIommu!.addressSpaceOf(pb1, 0).resvRegions.length, 3);
+  });
+
+  test("an assigned function cold-plugged behind a root port (bus not yet numbered) gets the host's ranges in its own space, not 00.0's", () => {
+    // Before firmware numbers the buses the root port's secondary bus is 0 too; QEMU finds the
+    // space by bus object, so 00.0 (the host bridge) keeps the machine's window only.
+    const m = bridged("10.0", [{ id: "a", bus: "rp1", host: "0000:01:00.0" }]);
+    const vi = m.virtioIommu!;
+    assert.equal(vi.addressSpaceOf(m.buses.get("rp1")!, 0).resvRegions.length, 3);
+    assert.deepEqual(
+      vi.addressSpaceOf(0, 0).resvRegions.map((r) => [r.low, r.high, r.type]),
+      [[MSI.start, MSI.end, 1]],
+    );
+    // Unplugging it gives its space back the machine's window alone.
+    m.unplug("a");
+    assert.equal(vi.addressSpaceOf(m.buses.get("rp1")!, 0).resvRegions.length, 1);
   });
 });
 
