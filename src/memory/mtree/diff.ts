@@ -52,9 +52,11 @@ function regionIndex(result: ImportResult): Map<string, string> {
     let path = pathOf(r.id);
     for (let n = 2; out.has(path); n++) path = `${pathOf(r.id)} #${n}`;
     const alias = r.alias ? ` alias @${regions[r.alias.target].name}+${hex16(r.alias.offset)}` : "";
+    // As `info mtree` prints a region: first and last address (a 2^64-byte region ends at
+    // ffffffffffffffff; its size alone would wrap to 0 in 16 digits).
     out.set(
       path,
-      `${hex16(r.addr)} +${hex16(r.size)} prio ${r.priority} ${r.type}${alias}${r.enabled ? "" : " disabled"}`,
+      `${hex16(r.addr)}-${hex16(r.addr + r.size - 1n)} (prio ${r.priority}, ${r.type})${alias}${r.enabled ? "" : " disabled"}`,
     );
   }
   return out;
