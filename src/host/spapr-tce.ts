@@ -388,21 +388,26 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
       // The same MAP_DMA again, with nothing else changed in between, rewrites the same entries
       // or fails the same way: skip the work (the 2016 replay repeats each large TCE once per
       // 4 KiB step).
-      const last = this.#lastMap;
-      if (
-        last &&
-        last.generation === this.#generation &&
-        last.iova === iova &&
-        last.size === size &&
-        last.vaddr === vaddr &&
-        last.flags === flags
-      )
-        return last.ret;
+      const last = this.#repeatedMap(iova, size, vaddr, flags);
+      if (last) return last.ret;
       const ret = this.#mapDma(iova, size, vaddr, read, write, flags);
       this.#generation++;
       this.#lastMap = { iova, size, vaddr, flags, ret, generation: this.#generation };
       return ret;
     });
+  }
+
+  /** The last MAP_DMA, when this one repeats it with nothing changed in between. */
+  #repeatedMap(iova: bigint, size: bigint, vaddr: bigint, flags: number) {
+    const last = this.#lastMap;
+    return last &&
+      last.generation === this.#generation &&
+      last.iova === iova &&
+      last.size === size &&
+      last.vaddr === vaddr &&
+      last.flags === flags
+      ? last
+      : undefined;
   }
 
   /**
@@ -434,17 +439,8 @@ export class SpaprTceContainer extends HostContainer implements HostIommu {
     const span = (n - 1n) * vstep + size;
     if (vaddr + span > 1n << 64n) return 0;
     const flags = (read ? 1 : 0) | (write ? 2 : 0);
-    const last = this.#lastMap;
     // The first call repeating the last one would be skipped: leave it to the one-by-one path.
-    if (
-      last &&
-      last.generation === this.#generation &&
-      last.iova === iova &&
-      last.size === size &&
-      last.vaddr === vaddr &&
-      last.flags === flags
-    )
-      return 0;
+    if (this.#repeatedMap(iova, size, vaddr, flags)) return 0;
     // One preregistered region (v2) or one block of guest RAM (v1) holds every page, so each
     // page's own lookup would find it (registrations never overlap).
     let region: PreregisteredMemory | undefined;
