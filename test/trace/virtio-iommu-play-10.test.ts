@@ -14,27 +14,15 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Q35Machine } from "../../src/machine/q35.ts";
-import { formatMtree } from "../../src/memory/mtree/print.ts";
 import { playVirtioIommuLog } from "../../src/trace/virtio-iommu-play.ts";
-import { mtreeBlocks } from "../conformance/blocks.ts";
+import {
+  modelVirtioIommuSpaces,
+  recordedMachine,
+  virtioIommuSpaces,
+} from "./virtio-iommu-recording.ts";
 
 const dir = join(import.meta.dirname, "data", "x86-virtio-iommu-10");
 const log = readFileSync(join(dir, "trace.log"), "utf8");
-
-/** The recorded machine (NVMe stands in as an edu at 00:03.0, as in the 7.2 test). */
-function recordedMachine(machineType = "q35"): Q35Machine {
-  return new Q35Machine({
-    qemu: "10.0",
-    machineType,
-    memory: 1n << 30n,
-    devices: [
-      { driver: "virtio-iommu-pci" },
-      { driver: "e1000e", slot: 2 },
-      { driver: "edu", slot: 3 },
-    ],
-  });
-}
 
 test("the QEMU 10.0 guest's virtio-iommu trace plays through iova under 10.0 with no difference", () => {
   // What 10.0 printed that 7.2 does not: the 39-bit input range, the unsigned domain range, the
@@ -45,7 +33,7 @@ test("the QEMU 10.0 guest's virtio-iommu trace plays through iova under 10.0 wit
   );
   assert.match(log, /^virtio_iommu_freeze_granule granule set to 0x1000$/m);
   assert.match(log, /^virtio_iommu_device_reset_exit reset!$/m);
-  const play = playVirtioIommuLog(log, recordedMachine());
+  const play = playVirtioIommuLog(log, recordedMachine("10.0"));
   assert.deepEqual(play.differences, []);
   assert.deepEqual(play.unknown, new Map());
   // The actions, as many as the log has lines of each (grep -c).
@@ -64,32 +52,25 @@ test("the QEMU 10.0 guest's virtio-iommu trace plays through iova under 10.0 wit
 });
 
 test("a 10.0 machine of type pc-q35-8.2 (aw-bits 64) differs from the recording at the first configuration read", () => {
-  const play = playVirtioIommuLog(log, recordedMachine("pc-q35-8.2"));
+  const play = playVirtioIommuLog(log, recordedMachine("10.0", "pc-q35-8.2"));
   assert.ok(play.differenceCount >= 1);
   assert.match(play.differences[0].log, /^virtio_iommu_get_config .*input range end=0x7fffffffff /);
   assert.match(play.differences[0].model, /input range end=0xffffffffffffffff /);
 });
 
 test("each function's address space is QEMU 10.0's before the driver loads and after the log is played", () => {
-  const virtioBlocks = (text: string) =>
-    mtreeBlocks(text)
-      .filter((b) => b.startsWith("address-space: virtio-iommu-device\n"))
-      .sort();
-  const m = recordedMachine();
+  const m = recordedMachine("10.0");
   const read = (f: string) => readFileSync(join(dir, f), "utf8");
-  assert.deepEqual(
-    virtioBlocks(formatMtree(m.memory, {})),
-    virtioBlocks(read("mtree-pre-modules.txt")),
-  );
+  assert.deepEqual(modelVirtioIommuSpaces(m), virtioIommuSpaces(read("mtree-pre-modules.txt")));
   playVirtioIommuLog(log, m);
-  const after = virtioBlocks(formatMtree(m.memory, {}));
-  assert.deepEqual(after, virtioBlocks(read("mtree.txt")));
+  const after = modelVirtioIommuSpaces(m);
+  assert.deepEqual(after, virtioIommuSpaces(read("mtree.txt")));
   assert.equal(after.filter((b) => !b.includes("alias system")).length, 3);
 });
 
 test("with iommu.passthrough=1 under 10.0 Linux attaches bypass domains, and the play agrees", () => {
   const pt = join(import.meta.dirname, "data", "x86-virtio-iommu-passthrough-10");
-  const m = recordedMachine();
+  const m = recordedMachine("10.0");
   const play = playVirtioIommuLog(readFileSync(join(pt, "trace.log"), "utf8"), m);
   assert.deepEqual(play.differences, []);
   // Endpoints and domains (3 + 3), switches after the first reset (17 - 7), 3 reserved regions.
@@ -102,13 +83,9 @@ test("with iommu.passthrough=1 under 10.0 Linux attaches bypass domains, and the
       [2, true],
     ],
   );
-  const virtioBlocks = (text: string) =>
-    mtreeBlocks(text)
-      .filter((b) => b.startsWith("address-space: virtio-iommu-device\n"))
-      .sort();
   assert.deepEqual(
-    virtioBlocks(formatMtree(m.memory, {})),
-    virtioBlocks(readFileSync(join(pt, "mtree.txt"), "utf8")),
+    modelVirtioIommuSpaces(m),
+    virtioIommuSpaces(readFileSync(join(pt, "mtree.txt"), "utf8")),
   );
 });
 
@@ -122,8 +99,8 @@ test("the same guest on 10.0's pc-q35-8.2 reads a 64-bit input range, and a pc-q
     head,
     /^virtio_iommu_get_config page_size_mask=0xfffffffffffff000 input range start=0x0 input range end=0xffffffffffffffff /m,
   );
-  assert.deepEqual(playVirtioIommuLog(head, recordedMachine("pc-q35-8.2")).differences, []);
-  const onQ35 = playVirtioIommuLog(head, recordedMachine("q35"));
+  assert.deepEqual(playVirtioIommuLog(head, recordedMachine("10.0", "pc-q35-8.2")).differences, []);
+  const onQ35 = playVirtioIommuLog(head, recordedMachine("10.0", "q35"));
   assert.match(onQ35.differences[0].model, /input range end=0x7fffffffff /);
 });
 
@@ -137,7 +114,7 @@ test("the driver's reset at probe resets the device on 7.2 and not on 10.0 (the 
   // 7.2: the system reset's, then the driver's (after its device_status 0 writes); 10.0: one.
   assert.equal(resets(log72), 2);
   assert.equal(resets(log), 1);
-  const m = recordedMachine();
+  const m = recordedMachine("10.0");
   const vi = m.virtioIommu!;
   const events: string[] = [];
   vi.onTrace = (e) => events.push(e);

@@ -11,31 +11,17 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Q35Machine } from "../../src/machine/q35.ts";
-import { formatMtree } from "../../src/memory/mtree/print.ts";
 import { TRACE_EVENTS } from "../../src/trace/events.ts";
 import { TraceReader } from "../../src/trace/reader.ts";
 import { playVirtioIommuLog } from "../../src/trace/virtio-iommu-play.ts";
-import { mtreeBlocks } from "../conformance/blocks.ts";
+import {
+  modelVirtioIommuSpaces,
+  recordedMachine,
+  virtioIommuSpaces,
+} from "./virtio-iommu-recording.ts";
 
 const dir = join(import.meta.dirname, "data", "x86-virtio-iommu");
 const log = readFileSync(join(dir, "trace.log"), "utf8");
-
-/**
- * The recorded machine: -m 1G, virtio-iommu-pci at 00:01.0, e1000e at 00:02.0, nvme at 00:03.0.
- * NVMe is not modelled: an edu stands at 00:03.0 (virtio-iommu gives every function the same
- * kind of address space, whatever the function is).
- */
-function recordedMachine(): Q35Machine {
-  return new Q35Machine({
-    memory: 1n << 30n,
-    devices: [
-      { driver: "virtio-iommu-pci" },
-      { driver: "e1000e", slot: 2 },
-      { driver: "edu", slot: 3 },
-    ],
-  });
-}
 
 /** The mappings QEMU's own events leave: MAP adds, UNMAP-done removes (read here, not by iova). */
 function mappingsFromLog(text: string): Map<number, string[]> {
@@ -137,19 +123,12 @@ test("a translation QEMU sent elsewhere, or an UNMAP that removed something else
 });
 
 test("each function's address space is QEMU's before the driver loads and after the log is played", () => {
-  const virtioBlocks = (text: string) =>
-    mtreeBlocks(text)
-      .filter((b) => b.startsWith("address-space: virtio-iommu-device\n"))
-      .sort();
   const m = recordedMachine();
   const read = (f: string) => readFileSync(join(dir, f), "utf8");
-  assert.deepEqual(
-    virtioBlocks(formatMtree(m.memory, {})),
-    virtioBlocks(read("mtree-pre-modules.txt")),
-  );
+  assert.deepEqual(modelVirtioIommuSpaces(m), virtioIommuSpaces(read("mtree-pre-modules.txt")));
   playVirtioIommuLog(log, m);
-  const after = virtioBlocks(formatMtree(m.memory, {}));
-  assert.deepEqual(after, virtioBlocks(read("mtree.txt")));
+  const after = modelVirtioIommuSpaces(m);
+  assert.deepEqual(after, virtioIommuSpaces(read("mtree.txt")));
   // The attached ones (host bridge, e1000e, NVMe) now show their IOMMU region.
   assert.equal(after.filter((b) => !b.includes("alias system")).length, 3);
 });
@@ -169,12 +148,8 @@ test("with iommu.passthrough=1 Linux attaches bypass domains: the switches show 
     ],
   );
   // Bypass domains: every function's address space shows the `system` alias, as QEMU's does.
-  const virtioBlocks = (text: string) =>
-    mtreeBlocks(text)
-      .filter((b) => b.startsWith("address-space: virtio-iommu-device\n"))
-      .sort();
   assert.deepEqual(
-    virtioBlocks(formatMtree(m.memory, {})),
-    virtioBlocks(readFileSync(join(pt, "mtree.txt"), "utf8")),
+    modelVirtioIommuSpaces(m),
+    virtioIommuSpaces(readFileSync(join(pt, "mtree.txt"), "utf8")),
   );
 });
