@@ -1,14 +1,22 @@
 /**
- * A linear-time reader for the step items most large files are made of: a block map of one or a
- * few lines, `- key: value` then `key: value` lines under it, whose values are plain scalars
- * (words, decimal and 0x integers, sizes), quoted strings without escapes, or one-line flow maps
- * of those (`- cpu: { read: 0x1000, length: 8 }`).
+ * A linear-time reader for the YAML most scenario files are made of, so that loading them needs
+ * no yaml-library document:
+ * - step items (`readStepItem`): `- key: value` then `key: value` lines under it;
+ * - a file's head (`readBlockDocument`): block maps nested by indentation and block sequences.
+ * Values are plain scalars (words, decimal and 0x integers, sizes; in block context words may
+ * hold `,`, as in `ibm,create-pe-dma-window`), quoted strings without escapes, one-line flow maps
+ * and flow sequences of those (`{ liobn: 0x1, tces: [0x3, 0x1003] }`), nested block maps and
+ * block sequences of any of these.
  *
  * It gives the plain value the yaml library's document would give (toPlain in reader.ts: maps as
- * null-prototype objects, integers as bigints) or declines (undefined) on anything else, and the
- * loader then parses the item with the yaml library. So it never decides what a file means: a
- * differential test (test/scenario/fast-step.test.ts) compares it with the library on generated
- * and hostile items.
+ * null-prototype objects, integers as bigints) or declines (undefined) on anything else: anchors,
+ * tags, multi-line scalars, tabs, duplicate keys, `? ` keys, documents markers, flow collections
+ * spanning lines, floats, non-ASCII text. The loader then parses with the yaml library. So it never
+ * decides what a file means: differential tests (test/scenario/fast-step.test.ts,
+ * test/scenario/fast-head.test.ts) compare it with the library on generated and hostile text.
+ *
+ * Every character is looked at a bounded number of times (keys twice), and the regular
+ * expressions below are anchored single character classes: time is linear in the text.
  */
 
 const SPACE = 0x20;
@@ -19,12 +27,17 @@ const COLON = 0x3a;
 const COMMA = 0x2c;
 const OPEN = 0x7b;
 const CLOSE = 0x7d;
+const OPEN_SEQ = 0x5b;
+const CLOSE_SEQ = 0x5d;
 const DASH = 0x2d;
 const DQUOTE = 0x22;
 const SQUOTE = 0x27;
 
-/** Characters of the plain scalars read here: letters, digits, `_ . - /`. */
-function isPlainChar(c: number): boolean {
+/** Nesting deeper than this is the library's (no file needs it; the stack stays small). */
+const MAX_DEPTH = 24;
+
+/** Characters of the plain scalars read here: letters, digits, `_ . - /`; in block context `,`. */
+function isPlainChar(c: number, block: boolean): boolean {
   return (
     (c >= 0x61 && c <= 0x7a) ||
     (c >= 0x41 && c <= 0x5a) ||
@@ -32,7 +45,8 @@ function isPlainChar(c: number): boolean {
     c === 0x5f ||
     c === 0x2e ||
     c === DASH ||
-    c === 0x2f
+    c === 0x2f ||
+    (block && c === COMMA)
   );
 }
 
@@ -56,7 +70,7 @@ const WORDS: Record<string, boolean | null> = {
 const DECIMAL = /^-?[0-9]+$/;
 const HEX = /^0x[0-9a-fA-F]+$/;
 const SIZE = /^[0-9]+[KMGTkmgt]$/;
-const WORD = /^[A-Za-z_][A-Za-z0-9_./-]*$/;
+const WORD = /^[A-Za-z_][A-Za-z0-9_.,/-]*$/;
 
 /** What YAML's core schema makes of a plain scalar of `isPlainChar`s, or undefined. */
 function plainValue(t: string): unknown {
@@ -66,16 +80,23 @@ function plainValue(t: string): unknown {
   return undefined;
 }
 
+/** Where a block node ended: at the next content line (`lineIndent` says where), or the end. */
+type Next = "content" | "end" | undefined;
+
 /** A reader over `text[from, to)`; every method returns false (or undefined) to decline. */
 class Reader {
   pos: number;
   value: unknown;
+  /** Where the current line starts, and the column of its first character. */
+  lineStart: number;
+  lineIndent = 0;
   constructor(
     readonly text: string,
     from: number,
     readonly to: number,
   ) {
     this.pos = from;
+    this.lineStart = from;
   }
 
   code(): number {
@@ -97,7 +118,7 @@ class Reader {
     return this.pos - start;
   }
 
-  /** A scalar, into `value`; `flow` says whether `,` and `}` may end it. */
+  /** A scalar, into `value`; `flow` says whether `,` `}` `]` may end it (and `,` is not in it). */
   scalar(flow: boolean): boolean {
     const { text } = this;
     const c = this.code();
@@ -116,7 +137,7 @@ class Reader {
       this.pos = i + 1;
     } else {
       const start = this.pos;
-      while (isPlainChar(this.code())) this.pos++;
+      while (isPlainChar(this.code(), !flow)) this.pos++;
       if (this.pos === start) return false;
       const v = plainValue(text.slice(start, this.pos));
       if (v === undefined) return false;
@@ -124,24 +145,38 @@ class Reader {
     }
     const e = this.code();
     return (
-      e === SPACE || e === -1 || this.lineBreak() > 0 || (flow && (e === COMMA || e === CLOSE))
+      e === SPACE ||
+      e === -1 ||
+      this.lineBreak() > 0 ||
+      (flow && (e === COMMA || e === CLOSE || e === CLOSE_SEQ))
     );
   }
 
-  key(): string | undefined {
+  /** `key:` then a space (or, with `bare`, the end of the line); undefined if not one. */
+  key(bare = false): string | undefined {
     const start = this.pos;
-    while (isPlainChar(this.code())) this.pos++;
+    while (isPlainChar(this.code(), false)) this.pos++;
     const k = this.text.slice(start, this.pos);
     if (!isKey(k) || this.code() !== COLON) return undefined;
     this.pos++;
     // `key:value` is one plain scalar in YAML, not a pair.
-    if (this.code() !== SPACE) return undefined;
-    this.spaces();
-    return k;
+    if (this.code() === SPACE) {
+      this.spaces();
+      return k;
+    }
+    return bare && (this.code() === -1 || this.lineBreak() > 0) ? k : undefined;
   }
 
-  /** `{ key: scalar, ... }` on one line, into `value`. */
-  flowMap(): boolean {
+  /** A flow map, flow sequence or scalar on this line, into `value`. */
+  flowValue(flow: boolean, depth: number): boolean {
+    const c = this.code();
+    if (c === OPEN) return depth < MAX_DEPTH && this.flowMap(depth + 1);
+    if (c === OPEN_SEQ) return depth < MAX_DEPTH && this.flowSeq(depth + 1);
+    return this.scalar(flow);
+  }
+
+  /** `{ key: value, ... }` on one line, into `value`. */
+  flowMap(depth: number): boolean {
     this.pos++;
     const out: Record<string, unknown> = Object.create(null);
     this.spaces();
@@ -152,12 +187,36 @@ class Reader {
     }
     for (;;) {
       const k = this.key();
-      if (k === undefined || Object.hasOwn(out, k) || !this.scalar(true)) return false;
+      if (k === undefined || Object.hasOwn(out, k) || !this.flowValue(true, depth)) return false;
       out[k] = this.value;
       this.spaces();
       const c = this.code();
       this.pos++;
       if (c === CLOSE) break;
+      if (c !== COMMA) return false;
+      this.spaces();
+    }
+    this.value = out;
+    return true;
+  }
+
+  /** `[ value, ... ]` on one line, into `value`. */
+  flowSeq(depth: number): boolean {
+    this.pos++;
+    const out: unknown[] = [];
+    this.spaces();
+    if (this.code() === CLOSE_SEQ) {
+      this.pos++;
+      this.value = out;
+      return true;
+    }
+    for (;;) {
+      if (!this.flowValue(true, depth)) return false;
+      out.push(this.value);
+      this.spaces();
+      const c = this.code();
+      this.pos++;
+      if (c === CLOSE_SEQ) break;
       if (c !== COMMA) return false;
       this.spaces();
     }
@@ -203,6 +262,85 @@ class Reader {
     }
     return "end";
   }
+
+  /** To the first character of the next content line (setting `lineIndent`), or the end. */
+  nextLine(): Next {
+    const next = this.skipBlankLines();
+    if (next === "decline") return undefined;
+    if (next === "end") return "end";
+    this.lineStart = this.pos;
+    this.lineIndent = this.spaces();
+    return "content";
+  }
+
+  /** The rest of a line after a block-context value: a comment, and on to the next line. */
+  afterValue(): Next {
+    return this.endOfLine() ? this.nextLine() : undefined;
+  }
+
+  /** A block map or sequence whose first line is the current one, at column `lineIndent`. */
+  blockNode(depth: number): Next {
+    if (depth >= MAX_DEPTH) return undefined;
+    const column = this.lineIndent;
+    return this.code() === DASH
+      ? this.blockSeq(column, depth + 1)
+      : this.blockMap(column, depth + 1);
+  }
+
+  /** A block map whose keys stand at `column`, the first at `pos`, into `value`. */
+  blockMap(column: number, depth: number): Next {
+    const out: Record<string, unknown> = Object.create(null);
+    for (;;) {
+      const k = this.key(true);
+      if (k === undefined || Object.hasOwn(out, k)) return undefined;
+      let next: Next;
+      const c = this.code();
+      if (c === -1 || c === HASH || this.lineBreak() > 0) {
+        // `key:` alone: a null, or a block node on the lines below, indented further.
+        if (!this.endOfLine(true)) return undefined;
+        next = this.nextLine();
+        if (next === "content" && this.lineIndent > column) next = this.blockNode(depth);
+        else this.value = null;
+      } else {
+        if (!this.flowValue(false, depth)) return undefined;
+        next = this.afterValue();
+      }
+      if (next === undefined) return undefined;
+      out[k] = this.value;
+      if (next === "end" || this.lineIndent < column) {
+        this.value = out;
+        return next;
+      }
+      if (this.lineIndent > column) return undefined;
+    }
+  }
+
+  /** A block sequence whose `-` stand at `column`, into `value`. */
+  blockSeq(column: number, depth: number): Next {
+    const out: unknown[] = [];
+    for (;;) {
+      if (this.code() !== DASH) return undefined;
+      this.pos++;
+      // `-` alone (an item on the lines below), or `-` and a tab, are the library's.
+      if (this.code() !== SPACE) return undefined;
+      this.spaces();
+      const at = this.pos;
+      const isMap = this.key(true) !== undefined;
+      this.pos = at;
+      let next: Next;
+      // `- key: value`: a map whose keys stand at the first key's column.
+      if (isMap)
+        next = depth < MAX_DEPTH ? this.blockMap(at - this.lineStart, depth + 1) : undefined;
+      else next = this.flowValue(false, depth) ? this.afterValue() : undefined;
+      if (next === undefined) return undefined;
+      out.push(this.value);
+      if (next === "end" || this.lineIndent < column) {
+        this.value = out;
+        return next;
+      }
+      if (this.lineIndent > column) return undefined;
+    }
+  }
 }
 
 /**
@@ -211,28 +349,19 @@ class Reader {
  */
 export function readStepItem(text: string, from: number, to: number): unknown {
   const r = new Reader(text, from, to);
-  const indent = r.spaces();
-  if (r.code() !== DASH) return undefined;
-  r.pos++;
-  if (r.spaces() === 0) return undefined;
-  const column = r.pos - from;
-  if (column <= indent) return undefined;
-  const out: Record<string, unknown> = Object.create(null);
-  for (;;) {
-    const k = r.key();
-    if (k === undefined || Object.hasOwn(out, k)) return undefined;
-    const c = r.code();
-    if (c === OPEN) {
-      if (!r.flowMap()) return undefined;
-    } else if (!r.scalar(false)) return undefined;
-    out[k] = r.value;
-    if (!r.endOfLine()) return undefined;
-    const next = r.skipBlankLines();
-    if (next === "decline") return undefined;
-    if (next === "end") break;
-    // The next key of the same map: exactly at the first key's column.
-    const lineStart = r.pos;
-    if (r.spaces() !== column || r.pos - lineStart !== column) return undefined;
-  }
-  return r.pos === to ? out : undefined;
+  if (r.nextLine() !== "content" || r.code() !== DASH) return undefined;
+  const next = r.blockSeq(r.lineIndent, 0);
+  const items = r.value as unknown[];
+  return next === "end" && r.pos === to && items.length === 1 ? items[0] : undefined;
+}
+
+/**
+ * The plain value of a whole document whose top level is a block map at column 0 (a scenario's
+ * head), or undefined when this reader does not fully understand it.
+ */
+export function readBlockDocument(text: string): Record<string, unknown> | undefined {
+  const r = new Reader(text, 0, text.length);
+  if (r.nextLine() !== "content" || r.lineIndent !== 0 || r.code() === DASH) return undefined;
+  const next = r.blockMap(0, 0);
+  return next === "end" && r.pos === text.length ? (r.value as Record<string, unknown>) : undefined;
 }

@@ -17,7 +17,7 @@ import {
   unsupportedMachineTypeMessage,
 } from "../machine/machine-type.ts";
 import { DEFAULT_QEMU_LINE } from "../machine/qemu-line.ts";
-import { readStepItem } from "./fast-step.ts";
+import { readBlockDocument, readStepItem } from "./fast-step.ts";
 import { FloatScalar, NodeProblem, nodeAt, Positions, ScenarioError, toPlain } from "./reader.ts";
 import {
   driversOf,
@@ -60,8 +60,18 @@ class Loader {
   constructor(
     public text: string,
     readonly path: string,
+    readonly stats?: LoadStats,
   ) {
     this.positions = new Positions(text);
+  }
+
+  /** A yaml-library document of `text` (counted, for the tests of the fast reader). */
+  parse(text: string, lines = false): Document {
+    if (this.stats) this.stats.documents++;
+    return parseDocument(
+      text,
+      lines ? { ...PARSE_OPTIONS, lineCounter: new LineCounter() } : PARSE_OPTIONS,
+    );
   }
 
   fileOffset(piece: Piece, offset: number): number {
@@ -327,23 +337,64 @@ function requoteLongStrings(text: string, loader: Loader): string {
   return parts.join("");
 }
 
+/** How loadScenario reads, for tests: `fast: false` reads everything with the yaml library. */
+export interface LoadOptions {
+  readonly fast?: boolean;
+  /** Counts the yaml-library documents the load parsed. */
+  readonly stats?: LoadStats;
+}
+
+export interface LoadStats {
+  documents: number;
+}
+
 /** Parses scenario text; `path` is used in error messages. */
-export function loadScenario(source: string, path: string): Scenario {
-  const loader = new Loader(source, path);
+export function loadScenario(source: string, path: string, options: LoadOptions = {}): Scenario {
+  const fast = options.fast ?? true;
+  const loader = new Loader(source, path, options.stats);
   const text = requoteLongStrings(source, loader);
   loader.text = text;
   // Directives, and anchors or aliases (which may tie a step to another chunk), need the whole.
   const whole = text.includes("\n%") || text.startsWith("%") || MAY_ALIAS.test(text);
   const block = whole ? undefined : findSteps(text);
   if (block) {
-    const scenario = loadSplit(loader, block);
+    const scenario = loadSplit(loader, block, fast);
+    if (scenario) return scenario;
+  } else if (fast && !whole) {
+    const scenario = loadFastWhole(loader);
     if (scenario) return scenario;
   }
   return loadWhole(loader);
 }
 
+/** The head's piece and top node, parsed by the yaml library when an error must be placed. */
+type HeadNodes = () => { piece: Piece; top: Node | null };
+
+/**
+ * The head read by the fast reader (fast-step.ts) and checked, or undefined: the reader
+ * declined, or the check failed (the yaml library's document then says where and why).
+ */
+function fastHead(text: string) {
+  const value = readBlockDocument(text);
+  if (value === undefined) return undefined;
+  const r = scenarioHead.safeParse(value);
+  return r.success ? { value, head: r.data } : undefined;
+}
+
+/** A file without steps, or with `steps:` empty, read without a yaml document; or undefined. */
+function loadFastWhole(loader: Loader): Scenario | undefined {
+  const { text } = loader;
+  const read = fastHead(text);
+  if (!read || (Object.hasOwn(read.value, "steps") && read.value.steps !== null)) return undefined;
+  const nodes = () => {
+    const doc = loader.parse(text, true);
+    return { piece: { doc, base: 0 }, top: doc.contents as Node | null };
+  };
+  return finish(loader, read.head, [], [], nodes);
+}
+
 function loadWhole(loader: Loader): Scenario {
-  const doc = parseDocument(loader.text, { ...PARSE_OPTIONS, lineCounter: new LineCounter() });
+  const doc = loader.parse(loader.text, true);
   const piece: Piece = { doc, base: 0 };
   loader.syntax(piece);
   const top = doc.contents as Node | null;
@@ -357,61 +408,77 @@ function loadWhole(loader: Loader): Scenario {
     for (const item of stepsNode.node.items as Node[])
       readStep(loader, piece, item, steps, offsets, lines);
   }
-  return finish(loader, head, steps, offsets, piece, top);
+  return finish(loader, head, steps, offsets, () => ({ piece, top }));
 }
 
 const isNullNode = (n: Node) => (n as { value?: unknown }).value === null && !isMap(n) && !isSeq(n);
 
 /** Loads with the steps read a chunk at a time; undefined when the split does not hold. */
-function loadSplit(loader: Loader, block: StepsBlock): Scenario | undefined {
+function loadSplit(loader: Loader, block: StepsBlock, fast: boolean): Scenario | undefined {
   const { text } = loader;
   const headText = text.slice(0, block.start) + text.slice(block.end);
-  const headDoc = parseDocument(headText, PARSE_OPTIONS);
-  const head: Piece = {
-    doc: headDoc,
-    base: 0,
-    gap: block.start,
-    gapLength: block.end - block.start,
+  const parseHead = () => {
+    const doc = loader.parse(headText);
+    const piece: Piece = { doc, base: 0, gap: block.start, gapLength: block.end - block.start };
+    return { piece, top: doc.contents as Node | null };
   };
-  if (headDoc.errors.length) return undefined;
-  const top = headDoc.contents as Node | null;
-  const stepsKey = nodeAt(top, headDoc, ["steps"]);
-  if (
-    !stepsKey.key ||
-    stepsKey.key.range?.[0] !== block.key ||
-    (stepsKey.node !== stepsKey.key && !isNullNode(stepsKey.node as Node))
-  )
-    return undefined;
-  const loaded = readHead(loader, head, top);
+  // A head the fast reader reads has its `steps:` key on the line findSteps found (every line at
+  // column 0 is a top-level key there: it reads no multi-line scalars), so only its value is
+  // checked here.
+  const read = fast ? fastHead(headText) : undefined;
+  let loaded: ReturnType<typeof readHead>;
+  let headNodes: HeadNodes;
+  if (read && read.value.steps === null) {
+    loaded = read.head;
+    let parsed: ReturnType<typeof parseHead> | undefined;
+    headNodes = () => {
+      parsed ??= parseHead();
+      return parsed;
+    };
+  } else {
+    const parsed = parseHead();
+    const { piece: head, top } = parsed;
+    const headDoc = head.doc;
+    if (headDoc.errors.length) return undefined;
+    const stepsKey = nodeAt(top, headDoc, ["steps"]);
+    if (
+      !stepsKey.key ||
+      stepsKey.key.range?.[0] !== block.key ||
+      (stepsKey.node !== stepsKey.key && !isNullNode(stepsKey.node as Node))
+    )
+      return undefined;
+    loaded = readHead(loader, head, top);
+    headNodes = () => parsed;
+  }
   const steps: Step[] = [];
   const offsets: number[] = [];
   const lines = new LineTracker(loader.positions);
-  const fast: (Step | undefined)[] = [];
+  const quick: (Step | undefined)[] = [];
   for (let first = 0; first < block.items.length; first += CHUNK) {
     const last = Math.min(first + CHUNK, block.items.length);
     const from = block.items[first];
     const to = last < block.items.length ? block.items[last] : block.end;
     // Items the fast reader understands and that pass their check need no YAML document; the
     // chunk is parsed only when one does not, so that errors are found and worded as before.
-    fast.length = 0;
+    quick.length = 0;
     let declined = false;
     for (let i = first; i < last; i++) {
       const itemEnd = i + 1 < block.items.length ? block.items[i + 1] : block.end;
-      const step = fastStep(text, block.items[i], itemEnd);
+      const step = fast ? fastStep(text, block.items[i], itemEnd) : undefined;
       if (step === undefined) declined = true;
-      fast.push(step);
+      quick.push(step);
     }
     let seq: Node | null = null;
     let piece: Piece | undefined;
     if (declined) {
-      const doc = parseDocument(text.slice(from, to), PARSE_OPTIONS);
+      const doc = loader.parse(text.slice(from, to));
       piece = { doc, base: from };
       loader.syntax(piece);
       seq = doc.contents as Node | null;
       if (!isSeq(seq) || seq.items.length !== last - first) return undefined;
     }
     for (let i = first; i < last; i++) {
-      const step = fast[i - first];
+      const step = quick[i - first];
       if (step === undefined && piece && isSeq(seq)) {
         readStep(loader, piece, seq.items[i - first] as Node, steps, offsets, lines);
         continue;
@@ -422,7 +489,7 @@ function loadSplit(loader: Loader, block: StepsBlock): Scenario | undefined {
       steps.push(step as Step);
     }
   }
-  return finish(loader, loaded, steps, offsets, head, top);
+  return finish(loader, loaded, steps, offsets, headNodes);
 }
 
 /** Lines of step offsets, which come in increasing order: one pass over the text in all. */
@@ -530,15 +597,15 @@ function finish(
   head: ReturnType<typeof readHead>,
   steps: Step[],
   offsets: readonly number[],
-  headPiece: Piece,
-  top: Node | null,
+  headNodes: HeadNodes,
 ): Scenario {
   const live = new Set<string>();
   head.machine.devices.forEach((d, i) => {
     if (d.id === undefined) return;
     if (live.has(d.id)) {
-      const at = nodeAt(top, headPiece.doc, ["machine", "devices", i, "id"]).node;
-      loader.fail(headPiece, at, `duplicate device id '${d.id}' in machine.devices`, "device-ids");
+      const { piece, top } = headNodes();
+      const at = nodeAt(top, piece.doc, ["machine", "devices", i, "id"]).node;
+      loader.fail(piece, at, `duplicate device id '${d.id}' in machine.devices`, "device-ids");
     }
     live.add(d.id);
   });
@@ -589,10 +656,11 @@ function finish(
   const type = rest.machine.machineType;
   const q35 = rest.machine.family === "q35";
   if (!(q35 ? q35Compat(type, qemu) : pseriesCompat(type, qemu))) {
-    const at = nodeAt(top, headPiece.doc, ["machine", "type"]).node;
+    const { piece, top } = headNodes();
+    const at = nodeAt(top, piece.doc, ["machine", "type"]).node;
     const has = q35 ? `pc-q35-X.Y for ${q35Range(qemu)}` : `pseries-X.Y for ${pseriesRange(qemu)}`;
     loader.fail(
-      headPiece,
+      piece,
       at,
       `machine type '${type}' does not exist in QEMU ${qemu} (it has ${has}); QEMU ${qemu} says: ${unsupportedMachineTypeMessage(type, qemu).split("\n")[0]}`,
       "machine-version",
