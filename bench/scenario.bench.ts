@@ -2,6 +2,8 @@
  * The whole built-in seed scenario, in process: loading, building the machine, every step, checks;
  * and loading alone as the steps double (the time should double with them).
  */
+import fc from "fast-check";
+import { scenarioArb } from "../fuzz/scenario-fuzz.ts";
 import { loadScenario } from "../src/scenario/load.ts";
 import { runScenario } from "../src/scenario/run.ts";
 import { SEED_SCENARIO } from "../src/scenario/seed.ts";
@@ -24,6 +26,17 @@ export function scenarioBenchmarks(): BenchResult[] {
     () => loadScenario(small, "fast"),
     3,
   );
+  // Fuzz scenarios (a head, a few steps): with the fast readers no yaml document is made at all.
+  const fuzz = fc.sample(scenarioArb, { numRuns: 500, seed: 7 });
+  const fuzzLoad = medianRatio(
+    () => {
+      for (const text of fuzz) loadScenario(text, "fuzz", { fast: false });
+    },
+    () => {
+      for (const text of fuzz) loadScenario(text, "fuzz");
+    },
+    5,
+  );
   return [
     { name: "scenario.seed_run_ms", value: ms, unit: "ms", baseline: null, ratio: null },
     {
@@ -41,6 +54,14 @@ export function scenarioBenchmarks(): BenchResult[] {
       baseline: fast.baselineMs,
       ratio: fast.ratio,
       note: "20 000 one-line cpu steps by the fast step reader, over the same through the yaml library",
+    },
+    {
+      name: "scenario.load_fuzz_fast_ratio",
+      value: fuzzLoad.subjectMs,
+      unit: "ms",
+      baseline: fuzzLoad.baselineMs,
+      ratio: fuzzLoad.ratio,
+      note: "500 generated fuzz scenarios loaded with the fast readers, over the same with the yaml library only",
     },
   ];
 }

@@ -15,7 +15,7 @@
  * decides what a file means: differential tests (test/scenario/fast-step.test.ts,
  * test/scenario/fast-head.test.ts) compare it with the library on generated and hostile text.
  *
- * Every character is looked at a bounded number of times (keys twice), and the regular
+ * Every character is looked at a bounded number of times, and the regular
  * expressions below are anchored single character classes: time is linear in the text.
  */
 
@@ -287,11 +287,12 @@ class Reader {
       : this.blockMap(column, depth + 1);
   }
 
-  /** A block map whose keys stand at `column`, the first at `pos`, into `value`. */
-  blockMap(column: number, depth: number): Next {
+  /** A block map whose keys stand at `column`, the first at `pos` (or `first`, read), into `value`. */
+  blockMap(column: number, depth: number, first?: string): Next {
     const out: Record<string, unknown> = Object.create(null);
+    let k = first;
     for (;;) {
-      const k = this.key(true);
+      k ??= this.key(true);
       if (k === undefined || Object.hasOwn(out, k)) return undefined;
       let next: Next;
       const c = this.code();
@@ -312,6 +313,7 @@ class Reader {
         return next;
       }
       if (this.lineIndent > column) return undefined;
+      k = undefined;
     }
   }
 
@@ -319,19 +321,7 @@ class Reader {
   blockSeq(column: number, depth: number): Next {
     const out: unknown[] = [];
     for (;;) {
-      if (this.code() !== DASH) return undefined;
-      this.pos++;
-      // `-` alone (an item on the lines below), or `-` and a tab, are the library's.
-      if (this.code() !== SPACE) return undefined;
-      this.spaces();
-      const at = this.pos;
-      const isMap = this.key(true) !== undefined;
-      this.pos = at;
-      let next: Next;
-      // `- key: value`: a map whose keys stand at the first key's column.
-      if (isMap)
-        next = depth < MAX_DEPTH ? this.blockMap(at - this.lineStart, depth + 1) : undefined;
-      else next = this.flowValue(false, depth) ? this.afterValue() : undefined;
+      const next = this.seqItem(depth);
       if (next === undefined) return undefined;
       out.push(this.value);
       if (next === "end" || this.lineIndent < column) {
@@ -341,6 +331,22 @@ class Reader {
       if (this.lineIndent > column) return undefined;
     }
   }
+
+  /** One block-sequence item, from its `-`, into `value`. */
+  seqItem(depth: number): Next {
+    if (this.code() !== DASH) return undefined;
+    this.pos++;
+    // `-` alone (an item on the lines below), or `-` and a tab, are the library's.
+    if (this.code() !== SPACE) return undefined;
+    this.spaces();
+    const at = this.pos;
+    const k = this.key(true);
+    // `- key: value`: a map whose keys stand at the first key's column.
+    if (k !== undefined)
+      return depth < MAX_DEPTH ? this.blockMap(at - this.lineStart, depth + 1, k) : undefined;
+    this.pos = at;
+    return this.flowValue(false, depth) ? this.afterValue() : undefined;
+  }
 }
 
 /**
@@ -349,10 +355,9 @@ class Reader {
  */
 export function readStepItem(text: string, from: number, to: number): unknown {
   const r = new Reader(text, from, to);
-  if (r.nextLine() !== "content" || r.code() !== DASH) return undefined;
-  const next = r.blockSeq(r.lineIndent, 0);
-  const items = r.value as unknown[];
-  return next === "end" && r.pos === to && items.length === 1 ? items[0] : undefined;
+  if (r.nextLine() !== "content") return undefined;
+  // One item, so nothing after it.
+  return r.seqItem(0) === "end" && r.pos === to ? r.value : undefined;
 }
 
 /**
