@@ -4,7 +4,7 @@
  * - step items (`readStepItem`): `- key: value` then `key: value` lines under it;
  * - a file's head (`readBlockDocument`): block maps nested by indentation and block sequences.
  * Values are plain scalars (words, decimal and 0x integers, sizes; in block context words may
- * hold `,`, as in `ibm,create-pe-dma-window`), quoted strings without escapes, one-line flow maps
+ * hold `,`, as in `ibm,create-pe-dma-window`, and a scalar may be several words), quoted strings without escapes, one-line flow maps
  * and flow sequences of those (`{ liobn: 0x1, tces: [0x3, 0x1003] }`), nested block maps and
  * block sequences of any of these.
  *
@@ -50,9 +50,16 @@ function isPlainChar(c: number, block: boolean): boolean {
   );
 }
 
+/** Letters, digits and `_`: what a plain scalar with spaces may start with here. */
+function isWordStart(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f
+  );
+}
+
 /** Keys read here: lower-case words that YAML's core schema resolves to themselves. */
 function isKey(k: string): boolean {
-  return /^[a-z_][a-z0-9_]*$/.test(k) && k !== "null" && k !== "true" && k !== "false";
+  return /^[a-z_][a-z0-9_-]*$/.test(k) && k !== "null" && k !== "true" && k !== "false";
 }
 
 const WORDS: Record<string, boolean | null> = {
@@ -139,7 +146,24 @@ class Reader {
       const start = this.pos;
       while (isPlainChar(this.code(), !flow)) this.pos++;
       if (this.pos === start) return false;
-      const v = plainValue(text.slice(start, this.pos));
+      let end = this.pos;
+      // In block context a plain scalar may hold spaces (`name: q35 VT-d map`): words of the
+      // same characters after a letter, digit or `_`, up to a ` #` comment or the line's end. No
+      // core-schema type has a space, so it is a string.
+      if (!flow && isWordStart(text.charCodeAt(start))) {
+        for (;;) {
+          const at = this.pos;
+          this.spaces();
+          if (this.pos === at || !isPlainChar(this.code(), true)) {
+            this.pos = at;
+            break;
+          }
+          while (isPlainChar(this.code(), true)) this.pos++;
+          end = this.pos;
+        }
+      }
+      const word = text.slice(start, end);
+      const v = end > start && word.includes(" ") ? word : plainValue(word);
       if (v === undefined) return false;
       this.value = v;
     }

@@ -47,7 +47,21 @@ type Tree =
   | { kind: "map"; entries: [string, string, Tree, string, number, number][] }
   | { kind: "seq"; items: [Tree, string, string, number][] };
 
-const KEYS = ["name", "machine", "host", "memory", "phbs", "id", "ddw", "Name", "a-b", "null", "1"];
+const KEYS = [
+  "name",
+  "machine",
+  "host",
+  "memory",
+  "phbs",
+  "id",
+  "ddw",
+  "caching-mode",
+  "a-",
+  "-a",
+  "Name",
+  "null",
+  "1",
+];
 const LEAVES = [
   "fuzz",
   "256M",
@@ -77,6 +91,22 @@ const LEAVES = [
   ".inf",
   "0o17",
   "a b",
+  "a b ",
+  "1 2",
+  "null x",
+  "a b: c",
+  "a b#c",
+  "a b #c",
+  "- a b",
+  ", a b",
+  ".a b",
+  "-a b",
+  "a\tb c",
+  "a b\t",
+  "a 'b'",
+  "a [b]",
+  "{ a: b c }",
+  "[a b]",
   "a #b",
   "a#b",
   "a: b",
@@ -115,6 +145,10 @@ const LEAVES = [
 ];
 /** Mostly values the reader reads, so that agreement is tested on many documents it accepts. */
 const GOOD = [
+  "q35 VT-d map and unmap",
+  "a  b",
+  "0x10 bytes, 2 pages",
+  "true story",
   "fuzz",
   "256M",
   "0xff800000",

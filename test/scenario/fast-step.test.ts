@@ -41,6 +41,8 @@ const KEYS = [
   "length",
   "data",
   "a_b",
+  "caching-mode",
+  "a-",
   "null",
   "true",
   "False",
@@ -169,6 +171,8 @@ const GOOD = [
   '"b3c0"',
   "'x y'",
   "ibm,reset-pe-dma-window",
+  "a b c",
+  "x  y #z",
 ];
 const key = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom("cpu", "read", "length", "data") },
