@@ -9,9 +9,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
-import { isMap, type Node, parseDocument } from "yaml";
+import { isMap, isSeq, type Node, parseDocument } from "yaml";
 import { scenarioArb } from "../../fuzz/scenario-fuzz.ts";
-import { readBlockDocument } from "../../src/scenario/fast-step.ts";
+import { readBlockDocument, readStepItem } from "../../src/scenario/fast-step.ts";
 import { loadScenario } from "../../src/scenario/load.ts";
 import { NodeProblem, ScenarioError, toPlain } from "../../src/scenario/reader.ts";
 import { CASES, M, X } from "./malformed.ts";
@@ -260,6 +260,43 @@ test("the fast head reader gives the yaml library's value for every document it 
   );
   // Many generated documents are odd on purpose; enough must be read for the property to mean much.
   assert.ok(read > 700, `only ${read} documents were read fast`);
+});
+
+/** What the library makes of a file that is one block-sequence item: its value, or undefined. */
+function itemByLibrary(text: string): { value: unknown } | undefined {
+  const doc = parseDocument(text, OPTIONS);
+  if (doc.errors.length) return undefined;
+  const seq = doc.contents as Node | null;
+  if (!isSeq(seq) || seq.items.length !== 1) return undefined;
+  try {
+    return { value: toPlain(seq.items[0] as Node, doc) };
+  } catch (e) {
+    if (e instanceof NodeProblem) return undefined;
+    throw e;
+  }
+}
+
+test("the fast step reader gives the yaml library's value for nested multi-line items, or declines", () => {
+  let read = 0;
+  const item = fc
+    .tuple(tree, dash, comment, fc.constantFrom(0, 2, 4), fc.constantFrom("\n", "", "\n\n# e\n"))
+    .map(([t, d, c, indent, end]) => {
+      const lines = render({ kind: "seq", items: [[t, d, c, 0]] }, indent);
+      return `${lines.join("\n")}${end}`;
+    });
+  fc.assert(
+    fc.property(item, fc.boolean(), (lf, crlf) => {
+      const text = crlf ? lf.replaceAll("\n", "\r\n") : lf;
+      const fast = readStepItem(text, 0, text.length);
+      if (fast === undefined) return;
+      const lib = itemByLibrary(text);
+      assert.ok(lib, `the fast reader read what the library refuses: ${JSON.stringify(text)}`);
+      assert.deepStrictEqual(fast, lib.value, JSON.stringify(text));
+      read++;
+    }),
+    { numRuns: 10_000 },
+  );
+  assert.ok(read > 1000, `only ${read} items were read fast`);
 });
 
 test("the fast head reader reads the heads the examples and the fuzzer write", () => {
