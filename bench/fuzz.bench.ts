@@ -5,9 +5,10 @@
  * ratio (goal: at least 1.7 on 2 cores). A shared host gives a process a slice of the cores
  * whatever its thread count, so the CPU times are reported too: how much more work two threads do
  * (each warms its own JIT), how many cores each side kept busy, and the speed-up those CPU times
- * give on 2 otherwise idle cores.
+ * give on 2 otherwise idle cores; and, as the ceiling, two independent one-thread processes each
+ * checking half the campaign at once.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { BenchResult } from "./harness.ts";
 
@@ -50,6 +51,44 @@ function campaign(runs: number, seed: number, jobs: number): CampaignRun {
 }
 
 /**
+ * The same campaign as two independent one-thread processes started together, each checking half
+ * of it (the second from the middle of the seed's stream, `--path`): what a perfect split reaches on
+ * this machine at this moment, with nothing shared between the halves. Wall clock of both.
+ */
+async function twoProcesses(runs: number, seed: number): Promise<number> {
+  const half = Math.floor(runs / 2);
+  const halves = [
+    ["--runs", `${half}`, "--seed", `${seed}`],
+    ["--runs", `${runs - half}`, "--seed", `${seed}`, "--path", `${half}`],
+  ];
+  const t = performance.now();
+  await Promise.all(
+    halves.map(
+      (args) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(process.execPath, ["--import", "tsx", runTs, ...args], {
+            stdio: ["ignore", "pipe", "pipe"],
+          });
+          let out = "";
+          child.stdout.on("data", (d) => {
+            out += d;
+          });
+          child.stderr.on("data", (d) => {
+            out += d;
+          });
+          child.on("error", reject);
+          child.on("exit", (code) =>
+            code === 0 && /^ok: \d+ scenarios/m.test(out)
+              ? resolve()
+              : reject(new Error(`fuzz half (${args.join(" ")}) failed: ${out.trim()}`)),
+          );
+        }),
+    ),
+  );
+  return (performance.now() - t) / 1000;
+}
+
+/**
  * The wall clock on 2 otherwise idle cores, from CPU times: at least the main thread's CPU time
  * (one thread's work is not split) and at least the process's CPU time over the 2 cores.
  */
@@ -65,17 +104,23 @@ export async function fuzzBenchmarks(runs = 2000, pairs = 3): Promise<BenchResul
   const estimates: number[] = [];
   const cores1: number[] = [];
   const cores2: number[] = [];
+  const splitSpeedups: number[] = [];
+  const threadsVsProcesses: number[] = [];
   for (let p = 0; p < pairs; p++) {
     const seed = 20261201 + p;
-    let one: CampaignRun;
-    let two: CampaignRun;
-    if (p % 2 === 0) {
-      one = campaign(runs, seed, 1);
-      two = campaign(runs, seed, 2);
-    } else {
-      two = campaign(runs, seed, 2);
-      one = campaign(runs, seed, 1);
+    let one: CampaignRun | undefined;
+    let two: CampaignRun | undefined;
+    let split = 0;
+    // Each of the three goes first, second and third in turn: a drifting machine favours none.
+    for (let k = 0; k < 3; k++) {
+      const which = (k + p) % 3;
+      if (which === 0) one = campaign(runs, seed, 1);
+      else if (which === 1) two = campaign(runs, seed, 2);
+      else split = await twoProcesses(runs, seed);
     }
+    if (!one || !two) throw new Error("unreachable: every campaign ran");
+    splitSpeedups.push(one.seconds / split);
+    threadsVsProcesses.push(split / two.seconds);
     singles.push(one.checked / one.seconds);
     speedups.push(one.seconds / two.seconds);
     cpuRatios.push(two.cpuSeconds / one.cpuSeconds);
@@ -101,6 +146,22 @@ export async function fuzzBenchmarks(runs = 2000, pairs = 3): Promise<BenchResul
       baseline: median(singles),
       ratio: median(speedups),
       note: "the same scenarios with --jobs 2 over --jobs 1, wall clock of the whole process",
+    },
+    {
+      name: "fuzz.two_processes_speedup",
+      value: median(splitSpeedups),
+      unit: "ratio",
+      baseline: median(singles),
+      ratio: median(splitSpeedups),
+      note: "the ceiling here and now: the same scenarios as two independent one-thread processes at once, over one",
+    },
+    {
+      name: "fuzz.jobs2_vs_two_processes",
+      value: median(threadsVsProcesses),
+      unit: "ratio",
+      baseline: null,
+      ratio: median(threadsVsProcesses),
+      note: "--jobs 2 against that ceiling (1: two threads lose nothing against two separate processes)",
     },
     {
       name: "fuzz.jobs2_cpu_ratio",
