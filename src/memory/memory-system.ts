@@ -7,7 +7,13 @@ import { AddressSpace } from "./address-space.ts";
 import { EMPTY_FLAT_VIEW, type FlatRange, type FlatView } from "./flat-view.ts";
 import type { IommuTranslator } from "./iommu-types.ts";
 import { diffFlatViews, type MemoryListener, sectionOf } from "./listener.ts";
-import { MemoryApiError, MemoryRegion, type RegionOptions } from "./region.ts";
+import {
+  advanceChangeStamp,
+  currentChangeStamp,
+  MemoryApiError,
+  MemoryRegion,
+  type RegionOptions,
+} from "./region.ts";
 import {
   flatViewRoot,
   type RecordedFlatView,
@@ -211,6 +217,7 @@ export class MemorySystem {
   addressSpace(root: MemoryRegion, name = "anonymous"): AddressSpace {
     const as = new AddressSpace(this, root, name);
     this.addressSpaces.push(as);
+    advanceChangeStamp();
     const physmr = flatViewRoot(root);
     let view = this.#views.get(physmr);
     if (!view) {
@@ -228,6 +235,16 @@ export class MemorySystem {
     }
     const at = this.addressSpaces.indexOf(as);
     if (at >= 0) this.addressSpaces.splice(at, 1);
+    advanceChangeStamp();
+  }
+
+  /**
+   * A stamp that every change to a region (of any memory system) or to this system's address
+   * spaces moves on: two equal readings mean the tree `info mtree` prints (with or without `-D`;
+   * `-o` owners and `-f` flat views excepted) is the same text.
+   */
+  get changeStamp(): number {
+    return currentChangeStamp();
   }
 
   /** Whether a transaction is open. */

@@ -80,6 +80,11 @@ export function currentChangeStamp(): number {
   return lastChangeStamp;
 }
 
+/** Moves the change stamp on for a change outside regions (an address space added or removed). */
+export function advanceChangeStamp(): void {
+  lastChangeStamp++;
+}
+
 /** A memory region. Mutators follow QEMU's rules for when the topology must be re-rendered. */
 export class MemoryRegion {
   /** The memory system whose transactions and listeners this region's changes go through. */

@@ -5,6 +5,7 @@
  * logging, global dirty logging, nested transactions, address spaces added mid-way) leave every
  * address space with the ranges a fresh render of its flat root gives, and every listener sees
  * the very callbacks it sees from a memory system that re-renders every root at every commit.
+ * An unchanged `MemorySystem.changeStamp` means an unchanged `info mtree` tree.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -13,6 +14,7 @@ import type { AddressSpace } from "../../src/memory/address-space.ts";
 import type { FlatRange } from "../../src/memory/flat-view.ts";
 import type { MemoryListener, MemoryRegionSection } from "../../src/memory/listener.ts";
 import { MemorySystem } from "../../src/memory/memory-system.ts";
+import { formatMtree } from "../../src/memory/mtree/print.ts";
 import type { MemoryRegion } from "../../src/memory/region.ts";
 import { flatViewRoot, type RenderedRange, renderFlatView } from "../../src/memory/render.ts";
 import { NOOP_OPS } from "./helpers.ts";
@@ -337,7 +339,9 @@ class Driven {
   }
 }
 
-test("kept flat views equal a fresh render and listeners see what full re-rendering shows them", () => {
+test("kept flat views equal a fresh render, listeners see what full re-rendering shows them, and an unchanged stamp means an unchanged mtree", () => {
+  // Steps that changed nothing (a flag set to its value, an empty transaction): not vacuous.
+  let unchangedStamps = 0;
   fc.assert(
     fc.property(
       fc.array(step, { minLength: 10, maxLength: 60, size: "max" }),
@@ -348,8 +352,14 @@ test("kept flat views equal a fresh render and listeners see what full re-render
         const oracle = new Driven(false, tcg);
         steps.forEach((s, n) => {
           const at = `step ${n} ${JSON.stringify(s, (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v))}`;
+          const stamp = cached.m.changeStamp;
+          const tree = formatMtree(cached.m, { disabled: true });
           cached.apply(s);
           oracle.apply(s);
+          if (cached.m.changeStamp === stamp) {
+            unchangedStamps++;
+            assert.equal(formatMtree(cached.m, { disabled: true }), tree, `mtree after ${at}`);
+          }
           assert.deepEqual(cached.log, oracle.log, `listener callbacks after ${at}`);
           assert.deepEqual(cached.views(), oracle.views(), `views after ${at}`);
           // Some changes (inside a disabled container, say) commit nothing, as in QEMU, and leave
@@ -375,6 +385,7 @@ test("kept flat views equal a fresh render and listeners see what full re-render
     ),
     { numRuns: 500, includeErrorInReport: true },
   );
+  assert.ok(unchangedStamps > 100, `${unchangedStamps} steps left the stamp unchanged`);
 });
 
 test("a commit that changed nothing another root reads keeps that root's flat view object", () => {
