@@ -7,6 +7,7 @@
  */
 import fc from "fast-check";
 import type { PseriesMachine } from "../src/machine/pseries.ts";
+import type { MemorySystem } from "../src/memory/memory-system.ts";
 import { formatMtree } from "../src/memory/mtree/print.ts";
 import { loadScenario } from "../src/scenario/load.ts";
 import type { StepReport } from "../src/scenario/report.ts";
@@ -304,6 +305,23 @@ export const scenarioArb: fc.Arbitrary<string> = fc
     return `${lines.join("\n")}\n`;
   });
 
+/** The last `info mtree -D` text printed for a memory system, with the stamp it was printed at. */
+const lastMtree = new WeakMap<MemorySystem, { readonly stamp: number; readonly text: string }>();
+
+/**
+ * `info mtree -D` of `memory`. An unchanged `changeStamp` proves the text is the same (every
+ * mutation of what the tree prints moves it on), so the last text is reused; after any change it
+ * is printed again and compared in full.
+ */
+function mtreeText(memory: MemorySystem): string {
+  const stamp = memory.changeStamp;
+  const last = lastMtree.get(memory);
+  if (last?.stamp === stamp) return last.text;
+  const text = formatMtree(memory, { disabled: true });
+  lastMtree.set(memory, { stamp, text });
+  return text;
+}
+
 /** What a step may change, to compare before and after a failed atomic step. */
 function snapshot(machine: PseriesMachine): string {
   const tables = machine.tables.map(
@@ -320,7 +338,7 @@ function snapshot(machine: PseriesMachine): string {
       .join(","),
   );
   return [
-    formatMtree(machine.memory, { disabled: true }),
+    mtreeText(machine.memory),
     ...tables,
     ...host,
     [...machine.devices.keys()].join(","),

@@ -7,8 +7,21 @@ import { AddressSpace } from "./address-space.ts";
 import { EMPTY_FLAT_VIEW, type FlatRange, type FlatView } from "./flat-view.ts";
 import type { IommuTranslator } from "./iommu-types.ts";
 import { diffFlatViews, type MemoryListener, sectionOf } from "./listener.ts";
-import { MemoryApiError, MemoryRegion, type RegionOptions } from "./region.ts";
-import { flatViewRoot, type RenderContext, renderFlatView } from "./render.ts";
+import {
+  advanceChangeStamp,
+  currentChangeStamp,
+  MemoryApiError,
+  MemoryRegion,
+  type RegionOptions,
+} from "./region.ts";
+import {
+  flatViewRoot,
+  type RecordedFlatView,
+  type RenderContext,
+  recordedFlatViewHolds,
+  renderFlatView,
+  renderRecordedFlatView,
+} from "./render.ts";
 
 /** An accelerator that keeps its own copy of some address spaces (`info mtree -f` names it). */
 export interface Accelerator {
@@ -43,6 +56,11 @@ export interface MemorySystemOptions {
    * model one that holds memory slots, such as KVM.
    */
   readonly accelerator?: "qtest" | "tcg" | Accelerator;
+  /**
+   * Whether a commit keeps the flat view of a root none of whose rendered regions changed (the
+   * default). False re-renders every root at every commit, as QEMU does: tests compare both.
+   */
+  readonly reuseUnchangedViews?: boolean;
 }
 
 /** One machine's memory: create regions and address spaces here. */
@@ -55,6 +73,9 @@ export class MemorySystem {
   readonly #listeners: { listener: MemoryListener; as: AddressSpace }[] = [];
   /** Flat views of the last commit, keyed by flat root (QEMU's `flat_views`). */
   #views = new Map<MemoryRegion | null, FlatView>();
+  /** What each flat view of `#views` was rendered from, to keep it when nothing it read changed. */
+  #recorded = new Map<MemoryRegion, RecordedFlatView>();
+  readonly #reuseUnchangedViews: boolean;
   #depth = 0;
   #pending = false;
   #globalDirtyLog = false;
@@ -63,6 +84,7 @@ export class MemorySystem {
     const accel = options.accelerator ?? "qtest";
     this.#tcg = accel === "tcg";
     this.accelerator = typeof accel === "string" ? undefined : accel;
+    this.#reuseUnchangedViews = options.reuseUnchangedViews ?? true;
   }
 
   /** A pure container (QEMU's `memory_region_init`). */
@@ -195,10 +217,11 @@ export class MemorySystem {
   addressSpace(root: MemoryRegion, name = "anonymous"): AddressSpace {
     const as = new AddressSpace(this, root, name);
     this.addressSpaces.push(as);
+    advanceChangeStamp();
     const physmr = flatViewRoot(root);
     let view = this.#views.get(physmr);
     if (!view) {
-      view = physmr ? renderFlatView(physmr, this.#renderContext()) : EMPTY_FLAT_VIEW;
+      view = physmr ? this.#render(physmr, this.#renderContext()) : EMPTY_FLAT_VIEW;
       this.#views.set(physmr, view);
     }
     as.view = view;
@@ -212,6 +235,16 @@ export class MemorySystem {
     }
     const at = this.addressSpaces.indexOf(as);
     if (at >= 0) this.addressSpaces.splice(at, 1);
+    advanceChangeStamp();
+  }
+
+  /**
+   * A stamp that every change to a region (of any memory system) or to this system's address
+   * spaces moves on: two equal readings mean the tree `info mtree` prints (with or without `-D`;
+   * `-o` owners and `-f` flat views excepted) is the same text.
+   */
+  get changeStamp(): number {
+    return currentChangeStamp();
   }
 
   /** Whether a transaction is open. */
@@ -316,22 +349,57 @@ export class MemorySystem {
     return { globalDirtyLog: this.#globalDirtyLog, tcg: this.#tcg };
   }
 
-  /** QEMU's `flatviews_reset`: new views for every flat root in use. */
+  /**
+   * QEMU's `flatviews_reset`: views for every flat root in use. A root whose last render read no
+   * region that changed since, under the same context, keeps its view: rendering it again would
+   * give equal ranges (see `recordedFlatViewHolds`).
+   */
   #resetViews(): void {
     const views = new Map<MemoryRegion | null, FlatView>([[null, EMPTY_FLAT_VIEW]]);
+    const previous = this.#recorded;
+    this.#recorded = new Map();
     const ctx = this.#renderContext();
-    for (const as of this.addressSpaces) {
-      const physmr = flatViewRoot(as.root);
-      if (!views.has(physmr)) views.set(physmr, renderFlatView(physmr, ctx));
+    try {
+      for (const as of this.addressSpaces) {
+        const physmr = flatViewRoot(as.root);
+        if (views.has(physmr) || !physmr) continue;
+        const kept = previous.get(physmr);
+        if (kept && recordedFlatViewHolds(kept, ctx)) {
+          this.#recorded.set(physmr, kept);
+          views.set(physmr, kept.view);
+        } else {
+          views.set(physmr, this.#render(physmr, ctx));
+        }
+      }
+    } catch (e) {
+      // A render over the step limit leaves the last commit's views, as before any of this.
+      this.#recorded = previous;
+      throw e;
     }
     this.#views = views;
+  }
+
+  /** Renders `physmr`, recording what the view depends on when views are reused. */
+  #render(physmr: MemoryRegion, ctx: RenderContext): FlatView {
+    if (!this.#reuseUnchangedViews) return renderFlatView(physmr, ctx);
+    const recorded = renderRecordedFlatView(physmr, ctx);
+    this.#recorded.set(physmr, recorded);
+    return recorded.view;
   }
 
   #setFlatView(as: AddressSpace): void {
     const next = this.#views.get(flatViewRoot(as.root)) ?? EMPTY_FLAT_VIEW;
     const old = as.view;
-    if (old === next) return;
-    if (as.listeners.length > 0) diffFlatViews(as, old, next, as.listeners);
+    const listeners = as.listeners;
+    if (old === next) {
+      // A kept view: QEMU renders a new, equal one, whose update pass sends each listener a
+      // region_nop per range (equal masks start and stop no logging).
+      if (listeners.some((l) => l.regionNop) && next.ranges.length > 0) {
+        diffFlatViews(as, old, next, listeners);
+      }
+      return;
+    }
+    if (listeners.length > 0) diffFlatViews(as, old, next, listeners);
     as.view = next;
   }
 }

@@ -68,6 +68,23 @@ export interface RegionInit extends RegionOptions {
   readonly terminates?: boolean;
 }
 
+/**
+ * The last change stamp handed out, across every memory system. Each mutation of a property that
+ * rendering reads gives the region a new stamp, so "no region a render visited has a stamp above
+ * the one current at render time" proves the render would come out the same again.
+ */
+let lastChangeStamp = 0;
+
+/** The change stamp current now: every later mutation of any region gets a greater one. */
+export function currentChangeStamp(): number {
+  return lastChangeStamp;
+}
+
+/** Moves the change stamp on for a change outside regions (an address space added or removed). */
+export function advanceChangeStamp(): void {
+  lastChangeStamp++;
+}
+
 /** A memory region. Mutators follow QEMU's rules for when the topology must be re-rendered. */
 export class MemoryRegion {
   /** The memory system whose transactions and listeners this region's changes go through. */
@@ -100,6 +117,9 @@ export class MemoryRegion {
   #aliasOffset: bigint;
   #vgaLogCount = 0;
   #mappedViaAlias = 0;
+  #changeStamp = ++lastChangeStamp;
+  /** The last render that recorded this region as visited (see `render.ts`); renders only. */
+  renderVisit = 0;
 
   constructor(system: MemorySystem, init: RegionInit) {
     this.system = system;
@@ -178,6 +198,19 @@ export class MemoryRegion {
     return this.#vgaLogCount > 0 ? DirtyLog.vga : 0;
   }
 
+  /**
+   * The stamp of the last change to anything rendering reads here: enabled, address, size,
+   * priority, the subregion list and its order, alias target and offset, read-only,
+   * non-volatile, ROMD mode and the dirty-log mask (kind, RAM block and `terminates` never change).
+   */
+  get changeStamp(): number {
+    return this.#changeStamp;
+  }
+
+  #touch(): void {
+    this.#changeStamp = ++lastChangeStamp;
+  }
+
   /** The region an alias chain ends at (the region itself when not an alias). */
   resolveAlias(): MemoryRegion {
     let mr: MemoryRegion = this;
@@ -230,6 +263,7 @@ export class MemoryRegion {
           child.#addr = offset;
           child.#priority = priority;
           child.#mayOverlap = true;
+          child.#touch();
           for (let a = child.#alias; a; a = a.#alias) a.#mappedViaAlias++;
           added.push(child);
           if (this.#enabled && child.#enabled) this.system.markTopologyChanged();
@@ -239,6 +273,7 @@ export class MemoryRegion {
         added.reverse();
         added.sort((a, b) => b.#priority - a.#priority);
         for (const child of added) this.subregions.push(child);
+        this.#touch();
       }
     });
   }
@@ -252,6 +287,8 @@ export class MemoryRegion {
       child.#container = null;
       for (let a = child.#alias; a; a = a.#alias) a.#mappedViaAlias--;
       this.subregions.splice(this.subregions.indexOf(child), 1);
+      child.#touch();
+      this.#touch();
       if (this.#enabled && child.#enabled) this.system.markTopologyChanged();
     });
   }
@@ -262,6 +299,7 @@ export class MemoryRegion {
     const container = this.#container;
     if (!container) {
       this.#addr = addr;
+      this.#touch();
       return;
     }
     this.system.transaction(() => {
@@ -276,6 +314,7 @@ export class MemoryRegion {
     if (normalised === this.#size) return;
     this.system.transaction(() => {
       this.#size = normalised;
+      this.#touch();
       this.system.markTopologyChanged();
     });
   }
@@ -284,6 +323,7 @@ export class MemoryRegion {
     if (enabled === this.#enabled) return;
     this.system.transaction(() => {
       this.#enabled = enabled;
+      this.#touch();
       this.system.markTopologyChanged();
     });
   }
@@ -313,6 +353,7 @@ export class MemoryRegion {
     if (offset === this.#aliasOffset) return;
     this.system.transaction(() => {
       this.#aliasOffset = offset;
+      this.#touch();
       if (this.#enabled) this.system.markTopologyChanged();
     });
   }
@@ -321,6 +362,7 @@ export class MemoryRegion {
   setLog(log: boolean): void {
     const before = this.ownDirtyLogMask;
     this.#vgaLogCount = Math.max(0, this.#vgaLogCount + (log ? 1 : -1));
+    this.#touch();
     if (this.ownDirtyLogMask === before) return;
     this.system.transaction(() => {
       if (this.#enabled) this.system.markTopologyChanged();
@@ -332,6 +374,7 @@ export class MemoryRegion {
     if (this.kind !== "alias") throw new MemoryApiError(`${this.name} is not an alias`);
     this.#alias = target;
     this.#aliasOffset = offset;
+    this.#touch();
   }
 
   /** Reorders this container's subregions; used by importers that learn the insertion order. */
@@ -341,6 +384,7 @@ export class MemoryRegion {
     }
     this.system.transaction(() => {
       this.subregions.splice(0, this.subregions.length, ...order);
+      this.#touch();
       if (this.#enabled) this.system.markTopologyChanged();
     });
   }
@@ -349,6 +393,7 @@ export class MemoryRegion {
     if (value === current) return;
     this.system.transaction(() => {
       apply();
+      this.#touch();
       if (this.#enabled) this.system.markTopologyChanged();
     });
   }
@@ -365,6 +410,8 @@ export class MemoryRegion {
       child.#addr = offset;
       child.#priority = priority;
       child.#mayOverlap = mayOverlap;
+      child.#touch();
+      this.#touch();
       for (let a = child.#alias; a; a = a.#alias) a.#mappedViaAlias++;
       // Before the first sibling whose priority is not higher: newest wins ties.
       const at = this.subregions.findIndex((s) => s.#priority <= priority);

@@ -6,7 +6,7 @@
 import { type FlatRange, FlatView } from "./flat-view.ts";
 import { SIZE_2_64 } from "./int.ts";
 import { RangeList } from "./range-list.ts";
-import { DirtyLog, MemoryApiError, type MemoryRegion } from "./region.ts";
+import { currentChangeStamp, DirtyLog, MemoryApiError, type MemoryRegion } from "./region.ts";
 
 /** System-wide facts that feed each range's dirty-log mask. */
 export interface RenderContext {
@@ -51,11 +51,11 @@ export function dirtyLogMask(mr: MemoryRegion, ctx: RenderContext): number {
  */
 export function renderRanges(
   root: MemoryRegion,
-  options: { merge?: boolean; context?: RenderContext } = {},
+  options: { merge?: boolean; context?: RenderContext; visited?: MemoryRegion[] } = {},
 ): RenderedRange[] {
   const list = new RangeList<Piece>();
   const ctx = options.context ?? NO_DIRTY_TRACKING;
-  renderRegion(list, root, 0n, 0n, SIZE_2_64, ctx);
+  renderRegion(list, root, 0n, 0n, SIZE_2_64, ctx, options.visited);
   const pieces = list.toArray();
   return options.merge === false ? pieces : simplify(pieces);
 }
@@ -64,6 +64,45 @@ export function renderRanges(
 export function renderFlatView(root: MemoryRegion | null, context?: RenderContext): FlatView {
   return new FlatView(root, root ? renderRanges(root, { context }) : []);
 }
+
+/** A flat view with what it was rendered from, so that a later commit can tell it still holds. */
+export interface RecordedFlatView {
+  readonly view: FlatView;
+  /** Every region the render read, each once (disabled and clipped-away ones included). */
+  readonly visited: readonly MemoryRegion[];
+  /** `currentChangeStamp()` when the render ran: a visited region with a greater one changed. */
+  readonly stamp: number;
+  readonly globalDirtyLog: boolean;
+  readonly tcg: boolean;
+}
+
+/** Renders `root` like `renderFlatView`, recording the regions the result depends on. */
+export function renderRecordedFlatView(
+  root: MemoryRegion,
+  context: RenderContext,
+): RecordedFlatView {
+  const stamp = currentChangeStamp();
+  const visited: MemoryRegion[] = [];
+  const view = new FlatView(root, renderRanges(root, { context, visited }));
+  return { view, visited, stamp, globalDirtyLog: context.globalDirtyLog, tcg: context.tcg };
+}
+
+/**
+ * Whether rendering `recorded`'s root again under `context` would give the same ranges: rendering
+ * reads nothing but the visited regions' own properties (each change to one gives it a new
+ * stamp) and the context, and follows only the subregions and alias targets it read there.
+ */
+export function recordedFlatViewHolds(recorded: RecordedFlatView, context: RenderContext): boolean {
+  if (recorded.globalDirtyLog !== context.globalDirtyLog || recorded.tcg !== context.tcg) {
+    return false;
+  }
+  const stamp = recorded.stamp;
+  for (const mr of recorded.visited) if (mr.changeStamp > stamp) return false;
+  return true;
+}
+
+/** Numbers renders that record what they visit (`MemoryRegion.renderVisit` holds the last). */
+let lastRecordingRender = 0;
 
 /** A region waiting to be rendered, or (with `fill`) one whose gaps are to be filled. */
 interface Frame {
@@ -106,7 +145,9 @@ function renderRegion(
   clipStart0: bigint,
   clipEnd0: bigint,
   ctx: RenderContext,
+  visited: MemoryRegion[] | undefined,
 ): void {
+  const visit = visited ? ++lastRecordingRender : 0;
   const onPath = new Map<MemoryRegion, number>();
   const stack: Frame[] = [
     {
@@ -123,6 +164,11 @@ function renderRegion(
   while (stack.length > 0) {
     const f = stack.pop()!;
     const mr = f.mr;
+    // Every region that rendering reads anything of is popped here first (alias targets too).
+    if (visit !== 0 && mr.renderVisit !== visit) {
+      mr.renderVisit = visit;
+      visited!.push(mr);
+    }
     renderWork.steps++;
     if (++steps > RENDER_STEP_LIMIT) {
       throw new MemoryApiError(
