@@ -9,7 +9,9 @@
  * checking half the campaign at once.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import { workerBundle } from "../fuzz/worker-bundle.ts";
 import type { BenchResult } from "./harness.ts";
 
 interface CampaignRun {
@@ -88,6 +90,70 @@ async function twoProcesses(runs: number, seed: number): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
+/** Runs [from, from + runs) of seed 7's stream on this thread; ms. */
+type ChunkRunner = (from: number, runs: number) => Promise<number>;
+
+/** A worker thread that runs chunks of the campaign's stream on request, from the fuzz bundle. */
+function chunkWorker(bundle: string): { run: ChunkRunner; close: () => Promise<number> } {
+  const source = `
+const { parentPort } = require("node:worker_threads");
+let bundle;
+parentPort.on("message", async ({ from, runs, seed }) => {
+  bundle ??= await import(${JSON.stringify(pathToFileURL(bundle).href)});
+  const shared = new Int32Array(new SharedArrayBuffer(12));
+  shared[2] = 1; // no failure yet among the one chunk
+  const t = performance.now();
+  bundle.workChunks(shared, [{ from, runs }], seed, () => {});
+  parentPort.postMessage(performance.now() - t);
+});`;
+  const worker = new Worker(source, { eval: true });
+  return {
+    run: (from, runs) =>
+      new Promise((resolve, reject) => {
+        worker.once("message", resolve);
+        worker.once("error", reject);
+        worker.postMessage({ from, runs, seed: 7 });
+      }),
+    close: () => worker.terminate(),
+  };
+}
+
+/**
+ * Two threads once their JIT has settled: each first runs `warm` scenarios alone, then each runs
+ * `runs` alone and `runs` while the other does too (other parts of the same stream). The ratio of
+ * the two alone times to the together wall clock is what a long campaign tends to, start-up and
+ * warm-up aside; it is the ceiling of `--jobs 2` on this machine for this code.
+ */
+async function warmThreadsSpeedup(runs: number, warm: number, rounds: number): Promise<number[]> {
+  const bundle = await workerBundle();
+  const { workChunks } = (await import(
+    pathToFileURL(bundle).href
+  )) as typeof import("../fuzz/chunks.ts");
+  const here: ChunkRunner = async (from, n) => {
+    const shared = new Int32Array(new SharedArrayBuffer(12));
+    shared[2] = 1;
+    const t = performance.now();
+    workChunks(shared, [{ from, runs: n }], 7, () => {});
+    return performance.now() - t;
+  };
+  const other = chunkWorker(bundle);
+  try {
+    await here(0, warm);
+    await other.run(0, warm);
+    const ratios: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const from = warm + r * 3 * runs;
+      const alone = (await here(from, runs)) + (await other.run(from, runs));
+      const t = performance.now();
+      await Promise.all([other.run(from + runs, runs), here(from + 2 * runs, runs)]);
+      ratios.push(alone / (performance.now() - t));
+    }
+    return ratios;
+  } finally {
+    await other.close();
+  }
+}
+
 /**
  * The wall clock on 2 otherwise idle cores, from CPU times: at least the main thread's CPU time
  * (one thread's work is not split) and at least the process's CPU time over the 2 cores.
@@ -129,6 +195,7 @@ export async function fuzzBenchmarks(runs = 2000, pairs = 3): Promise<BenchResul
     cores2.push(two.cpuSeconds / two.seconds);
   }
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  const warmSpeedups = await warmThreadsSpeedup(2000, 6000, 3);
   const estimate = estimates.length ? median(estimates) : null;
   return [
     {
@@ -162,6 +229,14 @@ export async function fuzzBenchmarks(runs = 2000, pairs = 3): Promise<BenchResul
       baseline: null,
       ratio: median(threadsVsProcesses),
       note: "--jobs 2 against that ceiling (1: two threads lose nothing against two separate processes)",
+    },
+    {
+      name: "fuzz.warm_threads_speedup",
+      value: median(warmSpeedups),
+      unit: "ratio",
+      baseline: null,
+      ratio: median(warmSpeedups),
+      note: "two threads past their JIT warm-up (6000 runs each): 2000 runs each alone, then together",
     },
     {
       name: "fuzz.jobs2_cpu_ratio",
