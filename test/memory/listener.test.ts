@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { MemoryListener, MemoryRegionSection } from "../../src/memory/listener.ts";
 import { MemorySystem } from "../../src/memory/memory-system.ts";
-import { NOOP_OPS } from "./helpers.ts";
+import { NOOP_OPS, recordingListener } from "./helpers.ts";
 
 function describeSection(s: MemoryRegionSection): string {
   const end = s.offsetWithinAddressSpace + s.size - 1n;
@@ -15,19 +15,7 @@ function describeSection(s: MemoryRegionSection): string {
 
 /** A listener that records every callback as a line of text. */
 function recorder(tag: string, log: string[], priority = 0): MemoryListener {
-  const rec = (what: string) => (s: MemoryRegionSection) =>
-    log.push(`${tag} ${what} ${describeSection(s)}`);
-  return {
-    name: tag,
-    priority,
-    begin: () => log.push(`${tag} begin`),
-    commit: () => log.push(`${tag} commit`),
-    regionAdd: rec("add"),
-    regionDel: rec("del"),
-    regionNop: rec("nop"),
-    logStart: (s, o, n) => log.push(`${tag} log_start ${describeSection(s)} ${o}->${n}`),
-    logStop: (s, o, n) => log.push(`${tag} log_stop ${describeSection(s)} ${o}->${n}`),
-  };
+  return recordingListener(tag, log, describeSection, { priority });
 }
 
 function machine() {

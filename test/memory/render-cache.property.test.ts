@@ -17,7 +17,7 @@ import { MemorySystem } from "../../src/memory/memory-system.ts";
 import { formatMtree } from "../../src/memory/mtree/print.ts";
 import type { MemoryRegion } from "../../src/memory/region.ts";
 import { flatViewRoot, type RenderedRange, renderFlatView } from "../../src/memory/render.ts";
-import { NOOP_OPS } from "./helpers.ts";
+import { NOOP_OPS, reaches, recordingListener } from "./helpers.ts";
 
 const TOP = 1n << 64n;
 
@@ -130,36 +130,13 @@ function describeSection(s: MemoryRegionSection): string {
 
 /** A listener recording its callbacks; `noNop` leaves region_nop out, as most listeners do. */
 function recorder(tag: string, log: string[], priority: number, noNop: boolean): MemoryListener {
-  const rec = (what: string) => (s: MemoryRegionSection) =>
-    log.push(`${tag} ${what} ${describeSection(s)}`);
-  return {
-    name: tag,
-    priority,
-    begin: () => log.push(`${tag} begin`),
-    commit: () => log.push(`${tag} commit`),
-    regionAdd: rec("add"),
-    regionDel: rec("del"),
-    regionNop: noNop ? undefined : rec("nop"),
-    logStart: (s, o, n) => log.push(`${tag} log_start ${describeSection(s)} ${o}->${n}`),
-    logStop: (s, o, n) => log.push(`${tag} log_stop ${describeSection(s)} ${o}->${n}`),
-    logGlobalStart: () => log.push(`${tag} log_global_start`),
-    logGlobalStop: () => log.push(`${tag} log_global_stop`),
-  };
+  return recordingListener(tag, log, describeSection, { priority, nop: !noNop, globalLog: true });
 }
 
 /** A range with every field a render produces, regions by name (unique in a system). */
 function describeRange(fr: FlatRange): string {
   const via = (fr as RenderedRange).via?.name ?? "-";
   return `${fr.start.toString(16)}-${fr.end.toString(16)} ${fr.mr.name}@${fr.offsetInRegion.toString(16)} ro=${fr.readonly} nv=${fr.nonvolatile} romd=${fr.romdMode} log=${fr.dirtyLogMask} via=${via}`;
-}
-
-/** Whether `from` reaches `to` through subregion and alias edges. */
-function reaches(from: MemoryRegion, to: MemoryRegion, seen = new Set<MemoryRegion>()): boolean {
-  if (from === to) return true;
-  if (seen.has(from)) return false;
-  seen.add(from);
-  if (from.alias && reaches(from.alias, to, seen)) return true;
-  return from.subregions.some((s) => reaches(s, to, seen));
 }
 
 /** One memory system driven by the script, with its regions in creation order. */

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { MemorySystem } from "../../src/memory/memory-system.ts";
 import type { MemoryRegion } from "../../src/memory/region.ts";
-import { NOOP_OPS } from "./helpers.ts";
+import { NOOP_OPS, reaches } from "./helpers.ts";
 
 const TOP = 1n << 64n;
 
@@ -55,15 +55,6 @@ const regionOp = fc.record({
   attach: chance(0.9),
   probes: fc.array(fc.bigInt({ min: 0n, max: TOP - 1n }), { maxLength: 4 }),
 });
-
-/** Whether `from` reaches `to` through subregion and alias edges. */
-function reaches(from: MemoryRegion, to: MemoryRegion, seen = new Set<MemoryRegion>()): boolean {
-  if (from === to) return true;
-  if (seen.has(from)) return false;
-  seen.add(from);
-  if (from.alias && reaches(from.alias, to, seen)) return true;
-  return from.subregions.some((s) => reaches(s, to, seen));
-}
 
 type RegionOp = typeof regionOp extends fc.Arbitrary<infer T> ? T : never;
 
