@@ -16,11 +16,10 @@ import {
 import { PseriesMachine } from "../../src/machine/pseries.ts";
 import { Q35Machine } from "../../src/machine/q35.ts";
 import { atLeast, type QemuLine } from "../../src/machine/qemu-line.ts";
-import { qemu10Command, qemu10Dir, qemu10Installed } from "../../src/qemu/qemu-10.ts";
+import { qemu10Command } from "../../src/qemu/qemu-10.ts";
+import { skipWithoutQemu10 } from "../qemu/installed.ts";
 
-const skip10 = qemu10Installed("qemu-system-ppc64")
-  ? false
-  : `QEMU 10.0 is not installed in ${qemu10Dir()} (run scripts/install-qemu-10.sh)`;
+const skip10 = skipWithoutQemu10("qemu-system-ppc64");
 
 /** Runs a system emulator of a release; stdout and stderr. */
 function qemu(line: QemuLine, binary: string, args: string[]) {

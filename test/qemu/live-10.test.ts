@@ -6,21 +6,18 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { launchQemu } from "../../src/qemu/launch.ts";
 import { qemu10Command } from "../../src/qemu/qemu-10.ts";
 import { readLiveQemu } from "../../src/qemu/version.ts";
 import { runCliAsync } from "../cli/run-cli.ts";
+import { skipWithoutQemu10, QEMU10_WRAPPER as WRAPPER } from "./installed.ts";
 import { assertReproducesFlatViews } from "./reproduces.ts";
 
-const WRAPPER = join(import.meta.dirname, "../../scripts/qemu-10.sh");
-const QEMU10_DIR = process.env.IOVA_QEMU10_DIR ?? join(homedir(), ".cache/iova/qemu-10.0");
-const skip10 = existsSync(join(QEMU10_DIR, "usr/bin/qemu-system-ppc64"))
-  ? false
-  : `QEMU 10.0 is not installed in ${QEMU10_DIR} (run scripts/install-qemu-10.sh)`;
+const skip10 = skipWithoutQemu10("qemu-system-ppc64");
 
 const PSERIES_ARGS = ["-M", "pseries", "-m", "1G", "-nodefaults", "-nographic"];
 const PSERIES_10 = [WRAPPER, "qemu-system-ppc64", ...PSERIES_ARGS, "-device", "qemu-xhci"];
@@ -90,11 +87,16 @@ test("qemu10Command starts 10.0 itself (not the host's 7.2) with its own firmwar
   skip: skip10,
 }, async () => {
   // x86 loads its BIOS from the -L directories: this is the tree's SeaBIOS, not the host's.
-  const { argv, env } = qemu10Command(
-    "qemu-system-x86_64",
-    ["-M", "q35", "-m", "256M", "-nodefaults", "-nographic", "-device", "intel-iommu"],
-    QEMU10_DIR,
-  );
+  const { argv, env } = qemu10Command("qemu-system-x86_64", [
+    "-M",
+    "q35",
+    "-m",
+    "256M",
+    "-nodefaults",
+    "-nographic",
+    "-device",
+    "intel-iommu",
+  ]);
   const qemu = await launchQemu(argv, { env });
   try {
     const { qemu: version } = await readLiveQemu(qemu.client);

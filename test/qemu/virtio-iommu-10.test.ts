@@ -7,20 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
 import { ARM64_64K_HOST } from "../../src/host/arm64-64k-host.ts";
 import { Q35Machine } from "../../src/machine/q35.ts";
 import { startQtestQemu } from "../../src/qemu/qtest-client.ts";
+import { skipWithoutQemu10, skipWithoutQemu72, QEMU10_WRAPPER as WRAPPER } from "./installed.ts";
 
-const WRAPPER = join(import.meta.dirname, "../../scripts/qemu-10.sh");
-const QEMU10_DIR = process.env.IOVA_QEMU10_DIR ?? join(homedir(), ".cache/iova/qemu-10.0");
-const skip10 = existsSync(join(QEMU10_DIR, "usr/bin/qemu-system-x86_64"))
-  ? false
-  : `QEMU 10.0 is not installed in ${QEMU10_DIR} (run scripts/install-qemu-10.sh)`;
-const skip7 = existsSync("/usr/bin/qemu-system-x86_64") ? false : "QEMU 7.2 is not installed";
+const skip10 = skipWithoutQemu10("qemu-system-x86_64");
+const skip7 = skipWithoutQemu72("qemu-system-x86_64");
 
 /** Runs a QEMU that must refuse its command line; returns the message after the option. */
 function refusal(line: "7.2" | "10.0", device: string): string {

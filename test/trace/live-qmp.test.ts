@@ -10,14 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { qemu10Command, qemu10Dir, qemu10Installed } from "../../src/qemu/qemu-10.ts";
+import { qemu10Command } from "../../src/qemu/qemu-10.ts";
 import { QmpClient } from "../../src/qemu/qmp.ts";
 import { runCliAsync } from "../cli/run-cli.ts";
+import { skipWithoutQemu10 } from "../qemu/installed.ts";
 import { phbTreeBlock } from "./phb-blocks.ts";
 
-const skip10 = qemu10Installed("qemu-system-ppc64")
-  ? false
-  : `QEMU 10.0 is not installed in ${qemu10Dir()} (run scripts/install-qemu-10.sh)`;
+const skip10 = skipWithoutQemu10("qemu-system-ppc64");
 
 for (const release of ["7.2", "10.0"] as const)
   test(`the machine is read over QMP from QEMU ${release}, its model picked from query-version, and its start-up log replays to QEMU's windows`, {

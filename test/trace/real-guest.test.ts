@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { QemuLine } from "../../src/machine/qemu-line.ts";
 import { formatMtree } from "../../src/memory/mtree/print.ts";
-import { qemu10Dir, qemu10Installed } from "../../src/qemu/qemu-10.ts";
 import { parseCommandLine } from "../../src/trace/cmdline.ts";
 import { replayTrace } from "../../src/trace/replay.ts";
+import { skipWithoutQemu10 } from "../qemu/installed.ts";
 import { phbFlatBlock, phbTreeBlock } from "./phb-blocks.ts";
 import { bootGuest, type GuestRun } from "./real-guest.ts";
 
@@ -119,9 +119,7 @@ describe("a real Linux guest traced by QEMU and replayed by iova", () => {
   });
 });
 
-const skip10 = qemu10Installed("qemu-system-ppc64")
-  ? false
-  : `QEMU 10.0 is not installed in ${qemu10Dir()} (run scripts/install-qemu-10.sh)`;
+const skip10 = skipWithoutQemu10("qemu-system-ppc64");
 
 describe("the same guest under QEMU 10.0, replayed by iova --qemu 10.0", () => {
   test("-m 4G with a qemu-xhci: Linux creates the 64-bit window under 10.0, iova rebuilds it", {

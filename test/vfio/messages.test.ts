@@ -4,11 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { strerror } from "../../src/host/errno.ts";
 import { isRepeatLine } from "../../src/host/fold.ts";
+import { qemu10Dir } from "../../src/qemu/qemu-10.ts";
 import { loadScenario } from "../../src/scenario/load.ts";
 import { runScenario } from "../../src/scenario/run.ts";
 import { type QemuMessage, VFIO_MESSAGES } from "../../src/vfio/messages.ts";
@@ -157,10 +157,9 @@ function binaryStrings(path: string): Set<string> {
   return out;
 }
 
-const QEMU10_DIR = process.env.IOVA_QEMU10_DIR ?? join(homedir(), ".cache/iova/qemu-10.0");
 const BINARIES: Record<"7.2" | "10.0", string[]> = {
   "7.2": ["/usr/bin/qemu-system-ppc64", "/usr/bin/qemu-system-x86_64"],
-  "10.0": ["qemu-system-ppc64", "qemu-system-x86_64"].map((b) => join(QEMU10_DIR, "usr/bin", b)),
+  "10.0": ["qemu-system-ppc64", "qemu-system-x86_64"].map((b) => join(qemu10Dir(), "usr/bin", b)),
 };
 
 /**
