@@ -4,9 +4,9 @@
  * - step items (`readStepItem`): `- key: value` then `key: value` lines under it;
  * - a file's head (`readBlockDocument`): block maps nested by indentation and block sequences.
  * Values are plain scalars (words, decimal and 0x integers, sizes; in block context words may
- * hold `,`, as in `ibm,create-pe-dma-window`, and a scalar may be several words), quoted strings without escapes, one-line flow maps
- * and flow sequences of those (`{ liobn: 0x1, tces: [0x3, 0x1003] }`), nested block maps and
- * block sequences of any of these.
+ * hold `,`, as in `ibm,create-pe-dma-window`, and a scalar may be several words), quoted strings
+ * without escapes, one-line flow maps and flow sequences of those
+ * (`{ liobn: 0x1, tces: [0x3, 0x1003] }`), nested block maps and block sequences of any of these.
  *
  * It gives the plain value the yaml library's document would give (toPlain in reader.ts: maps as
  * null-prototype objects, integers as bigints) or declines (undefined) on anything else: anchors,

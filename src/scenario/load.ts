@@ -426,18 +426,17 @@ function loadSplit(loader: Loader, block: StepsBlock, fast: boolean): Scenario |
   // column 0 is a top-level key there: it reads no multi-line scalars), so only its value is
   // checked here.
   const read = fast ? fastHead(headText) : undefined;
+  // Parsed once, when the head was not read fast or an error must be placed in it.
+  let parsed: ReturnType<typeof parseHead> | undefined;
+  const headNodes: HeadNodes = () => {
+    parsed ??= parseHead();
+    return parsed;
+  };
   let loaded: ReturnType<typeof readHead>;
-  let headNodes: HeadNodes;
   if (read && read.value.steps === null) {
     loaded = read.head;
-    let parsed: ReturnType<typeof parseHead> | undefined;
-    headNodes = () => {
-      parsed ??= parseHead();
-      return parsed;
-    };
   } else {
-    const parsed = parseHead();
-    const { piece: head, top } = parsed;
+    const { piece: head, top } = headNodes();
     const headDoc = head.doc;
     if (headDoc.errors.length) return undefined;
     const stepsKey = nodeAt(top, headDoc, ["steps"]);
@@ -448,7 +447,6 @@ function loadSplit(loader: Loader, block: StepsBlock, fast: boolean): Scenario |
     )
       return undefined;
     loaded = readHead(loader, head, top);
-    headNodes = () => parsed;
   }
   const steps: Step[] = [];
   const offsets: number[] = [];
