@@ -90,7 +90,7 @@ async function twoProcesses(runs: number, seed: number): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
-/** Runs [from, from + runs) of seed 7's stream on this thread; ms. */
+/** Runs [from, from + runs) of seed 7's stream on one thread; its own time in ms. */
 type ChunkRunner = (from: number, runs: number) => Promise<number>;
 
 /** A worker thread that runs chunks of the campaign's stream on request, from the fuzz bundle. */
@@ -100,11 +100,7 @@ const { parentPort } = require("node:worker_threads");
 let bundle;
 parentPort.on("message", async ({ from, runs, seed }) => {
   bundle ??= await import(${JSON.stringify(pathToFileURL(bundle).href)});
-  const shared = new Int32Array(new SharedArrayBuffer(12));
-  shared[2] = 1; // no failure yet among the one chunk
-  const t = performance.now();
-  bundle.workChunks(shared, [{ from, runs }], seed, () => {});
-  parentPort.postMessage(performance.now() - t);
+  parentPort.postMessage(bundle.runChunk({ from, runs }, seed).ms);
 });`;
   const worker = new Worker(source, { eval: true });
   return {
@@ -126,16 +122,10 @@ parentPort.on("message", async ({ from, runs, seed }) => {
  */
 async function warmThreadsSpeedup(runs: number, warm: number, rounds: number): Promise<number[]> {
   const bundle = await workerBundle();
-  const { workChunks } = (await import(
+  const { runChunk } = (await import(
     pathToFileURL(bundle).href
   )) as typeof import("../fuzz/chunks.ts");
-  const here: ChunkRunner = async (from, n) => {
-    const shared = new Int32Array(new SharedArrayBuffer(12));
-    shared[2] = 1;
-    const t = performance.now();
-    workChunks(shared, [{ from, runs: n }], 7, () => {});
-    return performance.now() - t;
-  };
+  const here: ChunkRunner = async (from, runs) => runChunk({ from, runs }, 7).ms;
   const other = chunkWorker(bundle);
   try {
     await here(0, warm);

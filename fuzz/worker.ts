@@ -7,7 +7,7 @@ import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { workChunks } from "./chunks.ts";
 import type { Chunk } from "./split.ts";
 
-export { workChunks } from "./chunks.ts";
+export { runChunk, workChunks } from "./chunks.ts";
 
 const job = workerData as {
   fuzzCampaign?: true;
